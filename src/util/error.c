@@ -1,0 +1,78 @@
+/* Error objects; see error.h. */
+#include "util/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct pyh_error nomem_error = {PYH_ERR_NOMEM, "out of memory"};
+
+struct pyh_error *pyh_error_nomem(void) { return &nomem_error; }
+
+struct pyh_error *pyh_error_vcreate(enum pyh_error_code code, const char *fmt, va_list ap)
+{
+    struct pyh_error *err = malloc(sizeof(*err));
+    if (!err) return &nomem_error;
+    if (vasprintf(&err->message, fmt, ap) < 0) {
+        free(err);
+        return &nomem_error;
+    }
+    err->code = code;
+    return err;
+}
+
+struct pyh_error *pyh_error_create(enum pyh_error_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    struct pyh_error *err = pyh_error_vcreate(code, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+struct pyh_error *pyh_error_errno(int errnum, const char *fmt, ...)
+{
+    char *context = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&context, fmt, ap);
+    va_end(ap);
+    if (n < 0) return &nomem_error;
+    enum pyh_error_code code = errnum == ENOMEM ? PYH_ERR_NOMEM : PYH_ERR_OS;
+    struct pyh_error *err = pyh_error_create(code, "%s: %s", context, strerror(errnum));
+    free(context);
+    return err;
+}
+
+struct pyh_error *pyh_error_wrap(struct pyh_error *err, const char *fmt, ...)
+{
+    if (!err || err == &nomem_error) return err;
+    char *context = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&context, fmt, ap);
+    va_end(ap);
+    if (n < 0) return err; /* keep the original message rather than lose the error */
+    char *joined = NULL;
+    if (asprintf(&joined, "%s: %s", context, err->message) >= 0) {
+        free(err->message);
+        err->message = joined;
+    }
+    free(context);
+    return err;
+}
+
+void pyh_error_free(struct pyh_error *err)
+{
+    if (!err || err == &nomem_error) return;
+    free(err->message);
+    free(err);
+}
+
+const char *pyh_error_message(const struct pyh_error *err) { return err ? err->message : ""; }
+
+enum pyh_error_code pyh_error_code(const struct pyh_error *err)
+{
+    return err ? err->code : PYH_OK;
+}
