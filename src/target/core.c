@@ -1,0 +1,495 @@
+/* The core-file target: an ELF core mmapped read-only, its PT_LOAD segments for memory, its
+ * notes for mappings (NT_FILE), threads (NT_PRSTATUS), the command (NT_PRPSINFO) and auxv
+ * (NT_AUXV). Memory the core does not hold (text and rodata that gdb and the kernel leave
+ * out, segments lost to truncation) is read from the mapped files on disk when they can be
+ * found. Every offset and size in the core is checked against the file: cores are untrusted
+ * input. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "target/elf_util.h"
+#include "target/internal.h"
+#include "util/mem.h"
+
+/* One PT_LOAD: [start, end) in the target; the first `avail` bytes are at data. */
+struct core_load {
+    uint64_t start, end;
+    const uint8_t *data;
+    uint64_t avail;
+    uint32_t prot;
+};
+
+struct core_state {
+    uint8_t *image; /* the whole core, mmapped */
+    size_t size;
+    char *path;
+    Elf *elf;
+    struct core_load *loads; /* sorted by start */
+    size_t nloads, loads_cap;
+};
+
+/* Limits on note contents: a real process has far fewer; a corrupt core must not make us
+ * allocate without bound. */
+#define MAX_NT_FILE_ENTRIES 1000000
+#define MAX_THREADS 100000
+
+/* x86-64 struct elf_prstatus: pr_pid at 32, pr_reg (27 u64 registers) at 112. */
+#define PRSTATUS_PID 32
+#define PRSTATUS_REGS 112
+#define PRSTATUS_MIN_SIZE (PRSTATUS_REGS + 27 * 8)
+#define REG_RIP 16
+#define REG_RSP 19
+#define REG_FS_BASE 21
+
+static const struct core_load *find_load(const struct core_state *c, uint64_t addr)
+{
+    size_t lo = 0, hi = c->nloads;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < c->loads[mid].start)
+            hi = mid;
+        else if (addr >= c->loads[mid].end)
+            lo = mid + 1;
+        else
+            return &c->loads[mid];
+    }
+    return NULL;
+}
+
+/* The first address above addr where the core holds bytes, UINT64_MAX if none. */
+static uint64_t next_core_bytes(const struct core_state *c, uint64_t addr)
+{
+    size_t lo = 0, hi = c->nloads;
+    while (lo < hi) { /* first load starting above addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->loads[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < c->nloads; i++)
+        if (c->loads[i].avail > 0) return c->loads[i].start;
+    return UINT64_MAX;
+}
+
+/* Reads what it can of [addr, addr+len) from one source; returns bytes read (> 0) or an
+ * error. Sources: the core's bytes, else the mapped file on disk. */
+static struct pyh_error *read_piece(struct pyh_target *t, uint64_t addr, uint8_t *out,
+                                    size_t len, size_t *got)
+{
+    struct core_state *c = t->impl;
+    const struct core_load *load = find_load(c, addr);
+    if (load && addr - load->start < load->avail) {
+        uint64_t n = load->avail - (addr - load->start);
+        if (n > len) n = len;
+        memcpy(out, load->data + (addr - load->start), n);
+        *got = n;
+        return NULL;
+    }
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    if (m && m->file) {
+        /* Stop where the core's own bytes begin again: they win over the file. */
+        uint64_t limit = m->end, next = next_core_bytes(c, addr);
+        if (next < limit) limit = next;
+        uint64_t n = limit - addr;
+        if (n > len) n = len;
+        uint64_t off = m->file_offset + (addr - m->start);
+        const struct pyh_local_file *f = m->file;
+        /* Bytes past the end of the file read as zero, as the kernel maps them. */
+        uint64_t in_file = off < f->size ? f->size - off : 0;
+        if (in_file > n) in_file = n;
+        if (in_file) memcpy(out, f->data + off, in_file);
+        memset(out + in_file, 0, n - in_file);
+        *got = n;
+        return NULL;
+    }
+    if (load && load->start + load->avail < load->end && load->data &&
+        (size_t)(load->data - c->image) + load->avail >= c->size)
+        return pyh_error_create(PYH_ERR_FAULT,
+                                "address 0x%llx is in a segment of core file %s that is cut "
+                                "off: the core is truncated",
+                                (unsigned long long)addr, c->path);
+    if (load || m)
+        return pyh_error_create(PYH_ERR_FAULT,
+                                "address 0x%llx is not in core file %s%s%s",
+                                (unsigned long long)addr, c->path,
+                                m && m->path ? " and its file cannot be found: " : "",
+                                m && m->path ? m->path : "");
+    return pyh_error_create(PYH_ERR_FAULT, "address 0x%llx is not mapped in core file %s",
+                            (unsigned long long)addr, c->path);
+}
+
+static struct pyh_error *core_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    uint8_t *out = buf;
+    while (len > 0) {
+        size_t got = 0;
+        struct pyh_error *err = read_piece(t, addr, out, len, &got);
+        if (err) return err;
+        out += got;
+        addr += got;
+        len -= got;
+    }
+    return NULL;
+}
+
+static void core_close(struct pyh_target *t)
+{
+    struct core_state *c = t->impl;
+    if (!c) return;
+    if (c->elf) elf_end(c->elf);
+    if (c->image) munmap(c->image, c->size);
+    free(c->loads);
+    free(c->path);
+    free(c);
+    t->impl = NULL;
+}
+
+static const struct pyh_target_ops core_ops = {
+    .read = core_read,
+    .cached = false, /* reads are memcpy from the mmapped core */
+    .close = core_close,
+};
+
+static uint32_t prot_of(uint32_t p_flags)
+{
+    return ((p_flags & PF_R) ? PYH_PROT_R : 0) | ((p_flags & PF_W) ? PYH_PROT_W : 0) |
+           ((p_flags & PF_X) ? PYH_PROT_X : 0);
+}
+
+static int compare_loads(const void *a, const void *b)
+{
+    const struct core_load *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Reads the PT_LOAD table; truncated segments keep what the file holds. */
+static struct pyh_error *read_loads(struct pyh_target *t, struct core_state *c, size_t phnum)
+{
+    uint64_t missing = 0, nmissing = 0;
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(c->elf, (int)i, &ph))
+            return pyh_error_create(PYH_ERR_FORMAT, "core file %s: cannot read program header %zu",
+                                    c->path, i);
+        if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+        if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr || ph.p_filesz > ph.p_memsz) {
+            pyh_diag_partial(t->diag, "core file %s: PT_LOAD %zu has impossible sizes; ignored",
+                             c->path, i);
+            continue;
+        }
+        struct core_load load = {.start = ph.p_vaddr, .end = ph.p_vaddr + ph.p_memsz,
+                                 .prot = prot_of(ph.p_flags)};
+        if (ph.p_filesz > 0) {
+            if (ph.p_offset >= c->size) {
+                load.avail = 0;
+            } else {
+                load.data = c->image + ph.p_offset;
+                load.avail = ph.p_filesz;
+                if (ph.p_offset + ph.p_filesz > c->size || ph.p_offset + ph.p_filesz < ph.p_offset)
+                    load.avail = c->size - ph.p_offset;
+            }
+            if (load.avail < ph.p_filesz) {
+                missing += ph.p_filesz - load.avail;
+                nmissing++;
+            }
+        }
+        struct pyh_error *err = PYH_APPEND(c->loads, c->nloads, c->loads_cap, &load);
+        if (err) return err;
+    }
+    if (c->nloads > 1) qsort(c->loads, c->nloads, sizeof(*c->loads), compare_loads);
+    /* Overlapping segments would make reads ambiguous: keep the first. */
+    size_t kept = 0;
+    for (size_t i = 0; i < c->nloads; i++) {
+        if (kept > 0 && c->loads[i].start < c->loads[kept - 1].end) {
+            pyh_diag_partial(t->diag, "core file %s: PT_LOAD at 0x%llx overlaps another; ignored",
+                             c->path, (unsigned long long)c->loads[i].start);
+            continue;
+        }
+        c->loads[kept++] = c->loads[i];
+    }
+    c->nloads = kept;
+    if (nmissing)
+        pyh_diag_partial(t->diag,
+                         "core file %s is truncated: %llu bytes of %llu segments are missing "
+                         "(the file has %zu bytes)",
+                         c->path, (unsigned long long)missing, (unsigned long long)nmissing,
+                         c->size);
+    return NULL;
+}
+
+/* NT_FILE: count, page size, then (start, end, page offset) triples, then the names. */
+static struct pyh_error *parse_nt_file(struct pyh_target *t, const uint8_t *desc, size_t size)
+{
+    struct core_state *c = t->impl;
+    if (size < 16) return pyh_error_create(PYH_ERR_FORMAT, "core file %s: NT_FILE note too short", c->path);
+    uint64_t count, page_size;
+    memcpy(&count, desc, 8);
+    memcpy(&page_size, desc + 8, 8);
+    if (count > MAX_NT_FILE_ENTRIES || 16 + count * 24 > size)
+        return pyh_error_create(PYH_ERR_FORMAT,
+                                "core file %s: NT_FILE claims %llu entries in %zu bytes",
+                                c->path, (unsigned long long)count, size);
+    const char *names = (const char *)desc + 16 + count * 24;
+    const char *end = (const char *)desc + size;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t start, stop, pgoff;
+        memcpy(&start, desc + 16 + i * 24, 8);
+        memcpy(&stop, desc + 16 + i * 24 + 8, 8);
+        memcpy(&pgoff, desc + 16 + i * 24 + 16, 8);
+        const char *nul = memchr(names, '\0', (size_t)(end - names));
+        if (!nul)
+            return pyh_error_create(PYH_ERR_FORMAT,
+                                    "core file %s: NT_FILE names end before entry %llu",
+                                    c->path, (unsigned long long)i);
+        if (stop > start) {
+            struct pyh_error *err =
+                pyh_target_add_map(t, start, stop, pgoff * page_size, 0, names, NULL);
+            if (err) return err;
+        }
+        names = nul + 1;
+    }
+    return NULL;
+}
+
+static struct pyh_error *parse_prstatus(struct pyh_target *t, const uint8_t *desc, size_t size)
+{
+    if (size < PRSTATUS_MIN_SIZE || t->nthreads >= MAX_THREADS) return NULL;
+    struct pyh_thread th = {.has_regs = true};
+    memcpy(&th.tid, desc + PRSTATUS_PID, 4);
+    uint64_t regs[27];
+    memcpy(regs, desc + PRSTATUS_REGS, sizeof(regs));
+    th.rip = regs[REG_RIP];
+    th.rsp = regs[REG_RSP];
+    th.fs_base = regs[REG_FS_BASE];
+    return PYH_APPEND(t->threads, t->nthreads, t->threads_cap, &th);
+}
+
+static struct pyh_error *parse_notes(struct pyh_target *t, size_t phnum, bool *have_file_note)
+{
+    struct core_state *c = t->impl;
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(c->elf, (int)i, &ph) || ph.p_type != PT_NOTE) continue;
+        if (ph.p_offset > c->size || ph.p_filesz > c->size - ph.p_offset)
+            return pyh_error_create(PYH_ERR_FORMAT,
+                                    "core file %s is truncated: its notes end at byte %llu but "
+                                    "the file has %zu bytes",
+                                    c->path, (unsigned long long)(ph.p_offset + ph.p_filesz),
+                                    c->size);
+        Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+        if (!data)
+            return pyh_error_create(PYH_ERR_FORMAT, "core file %s: cannot read notes: %s",
+                                    c->path, elf_errmsg(-1));
+        GElf_Nhdr nh;
+        size_t off = 0, name_off, desc_off;
+        while (off < data->d_size &&
+               (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+            const uint8_t *desc = (const uint8_t *)data->d_buf + desc_off;
+            const char *name = (const char *)data->d_buf + name_off;
+            bool is_core = nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0;
+            if (!is_core) continue;
+            struct pyh_error *err = NULL;
+            switch (nh.n_type) {
+            case NT_FILE:
+                err = parse_nt_file(t, desc, nh.n_descsz);
+                *have_file_note = true;
+                break;
+            case NT_PRSTATUS:
+                err = parse_prstatus(t, desc, nh.n_descsz);
+                break;
+            case NT_AUXV:
+                if (!t->auxv && nh.n_descsz >= 16) {
+                    t->nauxv = nh.n_descsz / 16;
+                    t->auxv = malloc(t->nauxv * 16);
+                    if (!t->auxv) return pyh_error_nomem();
+                    memcpy(t->auxv, desc, t->nauxv * 16);
+                }
+                break;
+            default:
+                break;
+            }
+            if (err) return err;
+        }
+    }
+    return NULL;
+}
+
+/* Anonymous memory: the parts of PT_LOAD segments that NT_FILE does not describe. Mappings
+ * named by NT_FILE take their protection from the PT_LOAD that covers them. */
+static struct pyh_error *add_anonymous_maps(struct pyh_target *t)
+{
+    struct core_state *c = t->impl;
+    pyh_target_sort_maps(t);
+    size_t nfile = t->nmaps;
+    for (size_t i = 0; i < nfile; i++) {
+        const struct core_load *load = find_load(c, t->maps[i].start);
+        t->maps[i].prot = load ? load->prot : PYH_PROT_R; /* left out of the core: text/rodata */
+        if (!load && t->maps[i].file_offset == 0) t->maps[i].prot = PYH_PROT_R;
+    }
+    for (size_t i = 0; i < c->nloads; i++) {
+        uint64_t pos = c->loads[i].start, end = c->loads[i].end;
+        /* Walk the file mappings that overlap [pos, end) in order. */
+        for (size_t j = 0; j < nfile && pos < end; j++) {
+            const struct pyh_mapping *m = &t->maps[j];
+            if (m->end <= pos || m->start >= end) continue;
+            if (m->start > pos) {
+                struct pyh_error *err =
+                    pyh_target_add_map(t, pos, m->start, 0, c->loads[i].prot, NULL, NULL);
+                if (err) return err;
+                m = &t->maps[j]; /* add_map may have moved the array */
+            }
+            pos = m->end;
+        }
+        if (pos < end) {
+            struct pyh_error *err = pyh_target_add_map(t, pos, end, 0, c->loads[i].prot, NULL, NULL);
+            if (err) return err;
+        }
+    }
+    pyh_target_sort_maps(t);
+    return NULL;
+}
+
+/* True when some byte of [start, end) is not held by the core. */
+static bool core_lacks(const struct core_state *c, uint64_t start, uint64_t end)
+{
+    uint64_t pos = start;
+    while (pos < end) {
+        const struct core_load *load = find_load(c, pos);
+        if (!load || pos - load->start >= load->avail) return true;
+        pos = load->start + load->avail;
+    }
+    return false;
+}
+
+/* Finds the local file behind every file mapping; the executable is the mapping that holds
+ * the program headers (AT_PHDR). */
+static void attach_files(struct pyh_target *t, const struct pyh_file_search *search)
+{
+    struct core_state *c = t->impl;
+    uint64_t phdr = pyh_target_auxv(t, AT_PHDR);
+    const struct pyh_mapping *exe_map = phdr ? pyh_target_mapping_at(t, phdr) : NULL;
+    if (exe_map && exe_map->path) t->exe_path = pyh_strdup(exe_map->path);
+
+    for (size_t i = 0; i < t->nmaps; i++) {
+        struct pyh_mapping *m = &t->maps[i];
+        if (!m->path || m->file) continue;
+        /* Build-id from the module's first page, read before any file is attached so that
+         * only the core's own bytes count. */
+        uint64_t base = m->start - m->file_offset;
+        const struct pyh_mapping *first = pyh_target_mapping_at(t, base);
+        uint8_t id[64];
+        size_t id_len = 0;
+        if (first && first->path && strcmp(first->path, m->path) == 0 && first->file_offset == 0)
+            id_len = pyh_elf_memory_build_id(t, base, id, sizeof(id));
+        bool needed = false;
+        for (size_t j = i; j < t->nmaps; j++)
+            if (t->maps[j].path && strcmp(t->maps[j].path, m->path) == 0 &&
+                core_lacks(c, t->maps[j].start, t->maps[j].end))
+                needed = true;
+        bool is_exe = t->exe_path && strcmp(t->exe_path, m->path) == 0;
+        struct pyh_local_file *f =
+            pyh_target_find_file(t, search, m->path, is_exe, id, id_len, needed);
+        for (size_t j = i; j < t->nmaps; j++)
+            if (t->maps[j].path && strcmp(t->maps[j].path, m->path) == 0) t->maps[j].file = f;
+    }
+}
+
+struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_search *search,
+                                       struct pyh_diag *diag, struct pyh_target **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pyh_error_errno(errno, "cannot open core file %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return pyh_error_errno(e, "cannot stat core file %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file", path);
+    }
+    if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file (%lld bytes)", path,
+                                (long long)st.st_size);
+    }
+    struct pyh_target *t = pyh_target_alloc(PYH_TARGET_CORE, &core_ops, diag);
+    struct core_state *c = calloc(1, sizeof(*c));
+    if (!t || !c) {
+        close(fd);
+        free(t);
+        free(c);
+        return pyh_error_nomem();
+    }
+    t->impl = c;
+    c->size = (size_t)st.st_size;
+    c->path = pyh_strdup(path);
+    void *image = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    struct pyh_error *err = NULL;
+    if (image == MAP_FAILED) {
+        err = pyh_error_errno(errno, "cannot map core file %s", path);
+        goto fail;
+    }
+    c->image = image;
+    madvise(image, c->size, MADV_RANDOM);
+
+    Elf64_Ehdr *eh = image;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
+        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file", path);
+        goto fail;
+    }
+    if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+        eh->e_machine != EM_X86_64) {
+        err = pyh_error_create(PYH_ERR_UNSUPPORTED,
+                               "%s is an ELF file for another machine (class %d, machine %d); "
+                               "py-heap reads x86-64 cores",
+                               path, eh->e_ident[EI_CLASS], eh->e_machine);
+        goto fail;
+    }
+    if (eh->e_type != ET_CORE) {
+        static const char *const kinds[] = {"no type", "a relocatable object", "an executable",
+                                            "a shared object or PIE executable"};
+        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not a core file: it is %s", path,
+                               eh->e_type < 4 ? kinds[eh->e_type] : "an ELF file of another type");
+        goto fail;
+    }
+    pyh_elf_init();
+    c->elf = elf_memory((char *)image, c->size);
+    size_t phnum = 0;
+    if (!c->elf || elf_getphdrnum(c->elf, &phnum) != 0 || phnum == 0 ||
+        eh->e_phoff + (uint64_t)phnum * sizeof(Elf64_Phdr) > c->size) {
+        err = pyh_error_create(PYH_ERR_FORMAT,
+                               "core file %s is truncated or corrupt: its program headers "
+                               "cannot be read",
+                               path);
+        goto fail;
+    }
+    if (asprintf(&t->description, "core file %s", path) < 0) {
+        err = pyh_error_nomem();
+        goto fail;
+    }
+    if ((err = read_loads(t, c, phnum))) goto fail;
+    bool have_file_note = false;
+    if ((err = parse_notes(t, phnum, &have_file_note))) goto fail;
+    if (!have_file_note)
+        pyh_diag_warn(diag, "core file %s has no NT_FILE note: mapped files are unknown", path);
+    if (t->nthreads > 0) t->pid = t->threads[0].tid;
+    if ((err = add_anonymous_maps(t))) goto fail;
+    attach_files(t, search);
+    *out = t;
+    return NULL;
+fail:
+    pyh_target_close(t);
+    return err;
+}

@@ -1,0 +1,89 @@
+/* The host target: memory read through a callback and mappings described by the host (the
+ * gdb extension reading an inferior that is neither a plain process nor a core, e.g.
+ * gdbserver or rr). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "target/internal.h"
+#include "util/mem.h"
+
+struct host_state {
+    void *ctx;
+    int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+};
+
+static struct pyh_error *host_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    struct host_state *h = t->impl;
+    if (h->read(h->ctx, addr, buf, len) != 0)
+        return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
+                                (unsigned long long)addr, t->description);
+    return NULL;
+}
+
+static void host_close(struct pyh_target *t)
+{
+    free(t->impl);
+    t->impl = NULL;
+}
+
+static const struct pyh_target_ops host_ops = {
+    .read = host_read,
+    .cached = true, /* each host read is a round trip through gdb */
+    .close = host_close,
+};
+
+struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
+                                       struct pyh_diag *diag, struct pyh_target **out)
+{
+    *out = NULL;
+    if (!host || !host->read)
+        return pyh_error_create(PYH_ERR_USAGE, "host target without a read function");
+    struct pyh_target *t = pyh_target_alloc(PYH_TARGET_HOST, &host_ops, diag);
+    struct host_state *h = calloc(1, sizeof(*h));
+    if (!t || !h) {
+        free(t);
+        free(h);
+        return pyh_error_nomem();
+    }
+    h->ctx = host->ctx;
+    h->read = host->read;
+    t->impl = h;
+    t->pid = host->pid;
+    struct pyh_error *err = NULL;
+    t->description = pyh_strdup(host->description ? host->description : "host target");
+    if (!t->description) {
+        err = pyh_error_nomem();
+        goto fail;
+    }
+    if (host->exe_path && !(t->exe_path = pyh_strdup(host->exe_path))) {
+        err = pyh_error_nomem();
+        goto fail;
+    }
+    if ((err = pyh_target_init_cache(t))) goto fail;
+    for (size_t i = 0; i < host->nmappings && !err; i++) {
+        const struct pyh_host_mapping *m = &host->mappings[i];
+        if (m->end <= m->start) continue;
+        const char *path = m->path && m->path[0] == '/' ? m->path : NULL;
+        const char *label = m->path && m->path[0] && m->path[0] != '/' ? m->path : NULL;
+        err = pyh_target_add_map(t, m->start, m->end, m->offset, m->prot, path, label);
+    }
+    if (err) goto fail;
+    pyh_target_sort_maps(t);
+    for (size_t i = 0; i < host->nthreads && !err; i++) {
+        struct pyh_thread th = {.tid = host->threads[i].tid, .has_regs = true,
+                                .rip = host->threads[i].rip, .rsp = host->threads[i].rsp,
+                                .fs_base = host->threads[i].fs_base};
+        err = PYH_APPEND(t->threads, t->nthreads, t->threads_cap, &th);
+    }
+    if (err) goto fail;
+    struct pyh_file_search none = {0};
+    for (size_t i = 0; i < t->nmaps; i++)
+        if (t->maps[i].path)
+            t->maps[i].file = pyh_target_find_file(t, &none, t->maps[i].path, false, NULL, 0, false);
+    *out = t;
+    return NULL;
+fail:
+    pyh_target_close(t);
+    return err;
+}

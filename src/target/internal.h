@@ -1,0 +1,45 @@
+/* Shared between the target kinds (core.c, live.c, host.c, files.c, target.c); not part of
+ * the layer's face. */
+#ifndef PYH_TARGET_INTERNAL_H
+#define PYH_TARGET_INTERNAL_H
+
+#include <libelf.h>
+
+#include "target/target.h"
+
+/* A new zeroed target of the given kind; NULL when out of memory. */
+struct pyh_target *pyh_target_alloc(enum pyh_target_kind kind, const struct pyh_target_ops *ops,
+                                    struct pyh_diag *diag);
+
+/* Allocates the block cache (for ops->cached kinds). */
+struct pyh_error *pyh_target_init_cache(struct pyh_target *t);
+
+/* Sorts t->maps by start and checks they do not overlap (drops later overlapping ones with
+ * a warning: untrusted input). */
+void pyh_target_sort_maps(struct pyh_target *t);
+
+/* Adds a mapping (copies path and label). */
+struct pyh_error *pyh_target_add_map(struct pyh_target *t, uint64_t start, uint64_t end,
+                                     uint64_t offset, uint32_t prot, const char *path,
+                                     const char *label);
+
+/* Opens path read-only: mmapped, with its build-id when it is ELF. */
+struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,
+                                      struct pyh_local_file **out);
+
+void pyh_local_file_free(struct pyh_local_file *f);
+
+/* Finds the local file for target_path under search (the explicit executable when is_exe,
+ * sysroot, lib_path, then the path itself), preferring one whose build-id equals want (when
+ * want_len > 0). Remembers it in t->files; returns the same object for the same path.
+ * Returns NULL when nothing was found; mismatches and misses become warnings only when
+ * `needed` (the core lacks bytes of the file's mappings). */
+struct pyh_local_file *pyh_target_find_file(struct pyh_target *t,
+                                            const struct pyh_file_search *search,
+                                            const char *target_path, bool is_exe,
+                                            const uint8_t *want, size_t want_len, bool needed);
+
+/* libelf handle for a local ELF file, NULL for other files. Owned by the file. */
+Elf *pyh_local_file_elf(struct pyh_local_file *f);
+
+#endif

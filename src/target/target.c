@@ -1,0 +1,202 @@
+/* What all target kinds share: reads through the block cache, typed reads, lookups of
+ * mappings, threads and auxv, and closing. */
+#include "target/target.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "target/internal.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    uint8_t *out = buf;
+    while (len > 0) {
+        uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
+        size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % PYH_CACHE_SLOTS;
+        uint8_t *data = t->cache.data + slot * PYH_CACHE_BLOCK;
+        if (t->cache.block[slot] != block) {
+            /* A block can straddle the end of a mapping; then read just this piece
+             * uncached rather than fail a read that is itself in bounds. */
+            struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
+            if (err) {
+                pyh_error_free(err);
+                t->cache.block[slot] = UINT64_MAX;
+                size_t piece = block + PYH_CACHE_BLOCK - addr;
+                if (piece > len) piece = len;
+                err = t->ops->read(t, addr, out, piece);
+                if (err) return err;
+                out += piece;
+                addr += piece;
+                len -= piece;
+                continue;
+            }
+            t->cache.block[slot] = block;
+        }
+        size_t off = (size_t)(addr - block);
+        size_t piece = PYH_CACHE_BLOCK - off;
+        if (piece > len) piece = len;
+        memcpy(out, data + off, piece);
+        out += piece;
+        addr += piece;
+        len -= piece;
+    }
+    return NULL;
+}
+
+struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    if (len == 0) return NULL;
+    if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    if (addr + len < addr)
+        return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx: wraps around",
+                                len, (unsigned long long)addr);
+    if (t->ops->cached && t->cache.data && len <= PYH_CACHE_BLOCK)
+        return cached_read(t, addr, buf, len);
+    return t->ops->read(t, addr, buf, len);
+}
+
+struct pyh_error *pyh_read_u64(struct pyh_target *t, uint64_t addr, uint64_t *out)
+{
+    return pyh_target_read(t, addr, out, sizeof(*out));
+}
+
+struct pyh_error *pyh_read_u32(struct pyh_target *t, uint64_t addr, uint32_t *out)
+{
+    return pyh_target_read(t, addr, out, sizeof(*out));
+}
+
+struct pyh_error *pyh_read_u8(struct pyh_target *t, uint64_t addr, uint8_t *out)
+{
+    return pyh_target_read(t, addr, out, sizeof(*out));
+}
+
+struct pyh_error *pyh_read_cstr(struct pyh_target *t, uint64_t addr, char *buf, size_t cap)
+{
+    /* Read in small pieces: a string near the end of a mapping must not fail because a
+     * large read would cross into unmapped memory. */
+    size_t got = 0;
+    while (got + 1 < cap) {
+        size_t piece = 64 - ((addr + got) & 63);
+        if (piece > cap - 1 - got) piece = cap - 1 - got;
+        struct pyh_error *err = pyh_target_read(t, addr + got, buf + got, piece);
+        if (err) return err;
+        void *nul = memchr(buf + got, '\0', piece);
+        if (nul) return NULL;
+        got += piece;
+    }
+    buf[cap - 1] = '\0';
+    return pyh_error_create(PYH_ERR_CORRUPT, "string at 0x%llx is longer than %zu bytes",
+                            (unsigned long long)addr, cap - 1);
+}
+
+const struct pyh_mapping *pyh_target_mapping_at(const struct pyh_target *t, uint64_t addr)
+{
+    size_t lo = 0, hi = t->nmaps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < t->maps[mid].start)
+            hi = mid;
+        else if (addr >= t->maps[mid].end)
+            lo = mid + 1;
+        else
+            return &t->maps[mid];
+    }
+    return NULL;
+}
+
+const struct pyh_thread *pyh_target_thread(const struct pyh_target *t, int32_t tid)
+{
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (t->threads[i].tid == tid) return &t->threads[i];
+    return NULL;
+}
+
+uint64_t pyh_target_auxv(const struct pyh_target *t, uint64_t type)
+{
+    for (size_t i = 0; i + 1 < t->nauxv * 2; i += 2)
+        if (t->auxv[i] == type) return t->auxv[i + 1];
+    return 0;
+}
+
+void pyh_target_close(struct pyh_target *t)
+{
+    if (!t) return;
+    if (t->ops && t->ops->close) t->ops->close(t);
+    for (size_t i = 0; i < t->nmaps; i++) {
+        free(t->maps[i].path);
+        free(t->maps[i].label);
+    }
+    free(t->maps);
+    for (size_t i = 0; i < t->nfiles; i++) pyh_local_file_free(t->files[i]);
+    free(t->files);
+    free(t->threads);
+    free(t->auxv);
+    free(t->exe_path);
+    free(t->description);
+    if (t->cache.data) munmap(t->cache.data, (size_t)PYH_CACHE_SLOTS * PYH_CACHE_BLOCK);
+    free(t);
+}
+
+struct pyh_target *pyh_target_alloc(enum pyh_target_kind kind, const struct pyh_target_ops *ops,
+                                    struct pyh_diag *diag)
+{
+    struct pyh_target *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->kind = kind;
+    t->ops = ops;
+    t->diag = diag;
+    for (size_t i = 0; i < PYH_CACHE_SLOTS; i++) t->cache.block[i] = UINT64_MAX;
+    return t;
+}
+
+struct pyh_error *pyh_target_init_cache(struct pyh_target *t)
+{
+    void *p = mmap(NULL, (size_t)PYH_CACHE_SLOTS * PYH_CACHE_BLOCK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return pyh_error_nomem();
+    t->cache.data = p;
+    return NULL;
+}
+
+static int compare_maps(const void *a, const void *b)
+{
+    const struct pyh_mapping *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void pyh_target_sort_maps(struct pyh_target *t)
+{
+    if (t->nmaps > 1) qsort(t->maps, t->nmaps, sizeof(*t->maps), compare_maps);
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        if (kept > 0 && t->maps[i].start < t->maps[kept - 1].end) {
+            pyh_diag_warn(t->diag, "mapping 0x%llx-0x%llx overlaps another; ignored",
+                          (unsigned long long)t->maps[i].start,
+                          (unsigned long long)t->maps[i].end);
+            free(t->maps[i].path);
+            free(t->maps[i].label);
+            continue;
+        }
+        t->maps[kept++] = t->maps[i];
+    }
+    t->nmaps = kept;
+}
+
+struct pyh_error *pyh_target_add_map(struct pyh_target *t, uint64_t start, uint64_t end,
+                                     uint64_t offset, uint32_t prot, const char *path,
+                                     const char *label)
+{
+    struct pyh_mapping m = {.start = start, .end = end, .file_offset = offset, .prot = prot};
+    m.path = path ? pyh_strdup(path) : NULL;
+    m.label = label ? pyh_strdup(label) : NULL;
+    if ((path && !m.path) || (label && !m.label)) goto nomem;
+    if (PYH_APPEND(t->maps, t->nmaps, t->maps_cap, &m)) goto nomem;
+    return NULL;
+nomem:
+    free(m.path);
+    free(m.label);
+    return pyh_error_nomem();
+}

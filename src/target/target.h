@@ -1,0 +1,141 @@
+/* The target layer: bytes at addresses in the process being examined, and the little the
+ * operating system says about it (mappings, threads and their registers, auxv).
+ *
+ * Three kinds share one interface: an ELF core file (mmapped; parts the core omits are read
+ * from the mapped files on disk), a live process (ptrace-stopped, read with
+ * process_vm_readv), and a host callback (gdb's inferior). Every read is bounds-checked
+ * here; no higher layer touches target memory any other way. */
+#ifndef PYH_TARGET_TARGET_H
+#define PYH_TARGET_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pyheap.h"
+#include "util/diag.h"
+#include "util/error.h"
+
+enum pyh_target_kind { PYH_TARGET_CORE, PYH_TARGET_LIVE, PYH_TARGET_HOST };
+
+#define PYH_PROT_R 1u
+#define PYH_PROT_W 2u
+#define PYH_PROT_X 4u
+
+/* One mapping of the target's address space. */
+struct pyh_mapping {
+    uint64_t start, end;  /* [start, end) */
+    uint64_t file_offset; /* offset of start in the mapped file */
+    uint32_t prot;        /* PYH_PROT_* */
+    char *path;           /* the mapped file as the target names it; NULL if anonymous */
+    char *label;          /* "[heap]", "[stack]", "[vdso]"... when the OS names it (live) */
+    /* The local file behind path (after --sysroot/--lib-path), NULL if none was found. */
+    struct pyh_local_file *file;
+};
+
+/* One thread (LWP) with the registers the runtime layer uses. */
+struct pyh_thread {
+    int32_t tid;
+    bool has_regs;
+    uint64_t rip, rsp, fs_base;
+};
+
+/* A file on this machine that stands for a file the target mapped; mmapped read-only. */
+struct pyh_local_file {
+    char *target_path;    /* as the target names it */
+    char *path;           /* where it was found here */
+    const uint8_t *data;  /* mmapped contents */
+    size_t size;
+    uint8_t build_id[64]; /* from the file's own notes */
+    size_t build_id_len;
+    void *elf;            /* libelf handle (Elf *) when the file is ELF, else NULL */
+};
+
+struct pyh_target_ops;
+
+/* A direct-mapped cache of target blocks, for targets whose reads are system calls. */
+#define PYH_CACHE_BLOCK 65536
+#define PYH_CACHE_SLOTS 64
+
+struct pyh_target {
+    enum pyh_target_kind kind;
+    const struct pyh_target_ops *ops;
+    void *impl; /* the kind's own state */
+    char *description; /* "core file /x/core.123", "process 4242" */
+    int pid;           /* 0 if unknown */
+
+    struct pyh_mapping *maps; /* sorted by start, non-overlapping */
+    size_t nmaps, maps_cap;
+    struct pyh_thread *threads;
+    size_t nthreads, threads_cap;
+    uint64_t *auxv; /* (type, value) pairs */
+    size_t nauxv;
+    char *exe_path; /* the executable as the target names it; NULL if unknown */
+    bool stopped;   /* live: all threads are stopped for the read */
+
+    struct pyh_local_file **files; /* every local file opened for this target */
+    size_t nfiles, files_cap;
+
+    struct pyh_diag *diag; /* the session's warnings; borrowed */
+
+    struct {
+        uint64_t block[PYH_CACHE_SLOTS]; /* block address, or UINT64_MAX when empty */
+        uint8_t *data;                   /* PYH_CACHE_SLOTS * PYH_CACHE_BLOCK bytes */
+    } cache;
+};
+
+/* What a kind implements. */
+struct pyh_target_ops {
+    /* Reads exactly len bytes at addr or fails with PYH_ERR_FAULT. */
+    struct pyh_error *(*read)(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
+    /* Whether reads are slow enough to be worth the block cache. */
+    bool cached;
+    /* Releases the kind's state (live: resumes and detaches). */
+    void (*close)(struct pyh_target *t);
+};
+
+/* Where to find the files a target maps. */
+struct pyh_file_search {
+    const char *sysroot;  /* NULL for none */
+    const char *lib_path; /* colon-separated, NULL for none */
+    const char *exe;      /* explicit executable, NULL for none */
+};
+
+/* Opens an ELF core. Missing files are warnings (diag); truncation marks diag partial. */
+struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_search *search,
+                                       struct pyh_diag *diag, struct pyh_target **out);
+
+/* Attaches to process pid; stops every thread unless no_stop. */
+struct pyh_error *pyh_target_open_live(int pid, bool no_stop, struct pyh_diag *diag,
+                                       struct pyh_target **out);
+
+/* Wraps a host's read callback and mapping list. */
+struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
+                                       struct pyh_diag *diag, struct pyh_target **out);
+
+/* Resumes a live target, unmaps everything, frees t. NULL is fine. */
+void pyh_target_close(struct pyh_target *t);
+
+/* Reads exactly len bytes at addr. Fails with PYH_ERR_FAULT naming the address when any
+ * byte is unreadable, and with PYH_ERR_INTERRUPTED when the user interrupted. */
+struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
+
+/* Typed reads; the value is little-endian in the target as on this host (x86-64). */
+struct pyh_error *pyh_read_u64(struct pyh_target *t, uint64_t addr, uint64_t *out);
+struct pyh_error *pyh_read_u32(struct pyh_target *t, uint64_t addr, uint32_t *out);
+struct pyh_error *pyh_read_u8(struct pyh_target *t, uint64_t addr, uint8_t *out);
+
+/* Reads a NUL-terminated string of at most cap-1 bytes into buf (always terminated);
+ * fails if no NUL is found within cap bytes. */
+struct pyh_error *pyh_read_cstr(struct pyh_target *t, uint64_t addr, char *buf, size_t cap);
+
+/* The mapping containing addr, or NULL. O(log n). */
+const struct pyh_mapping *pyh_target_mapping_at(const struct pyh_target *t, uint64_t addr);
+
+/* The thread with LWP id tid, or NULL. */
+const struct pyh_thread *pyh_target_thread(const struct pyh_target *t, int32_t tid);
+
+/* The value of auxv entry type, or 0 when absent. */
+uint64_t pyh_target_auxv(const struct pyh_target *t, uint64_t type);
+
+#endif
