@@ -1,0 +1,28 @@
+/* The GC generation lists: how many objects each holds, walked through _gc_next with a cap
+ * and cycle detection. (The objects themselves are enumerated by the heap layer.) */
+#ifndef PYH_RUNTIME_GC_H
+#define PYH_RUNTIME_GC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/runtime.h"
+
+struct pyh_gc_counts {
+    uint64_t generations[3]; /* len(gc.get_objects(g)) for g = 0, 1, 2 */
+    uint64_t permanent;      /* the permanent generation (gc.freeze()) */
+    bool collecting;         /* a collection was running: lists may be in flux */
+};
+
+/* Address of the GC state of interp (3.8: in _PyRuntime, shared). */
+uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp);
+
+/* Address of the list head of generation g (0-2), or 3 for the permanent generation. */
+uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g);
+
+/* Counts the objects of every generation of interp. A broken list (cycle not through the
+ * head, unreadable node) is an error naming the generation and the node. */
+struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
+                                struct pyh_gc_counts *counts);
+
+#endif

@@ -1,0 +1,92 @@
+/* The built-in layout tables, generated from the rows of PYH_LAYOUT_FIELDS; see layout.h. */
+#include "runtime/layout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/dwarf.h"
+#include "util/mem.h"
+
+
+static const struct pyh_layout_field fields[] = {
+#define PYH_LAYOUT_ROW(field, type, path, v38, v39, v310, v311, v312, v313)                    \
+    {#field, offsetof(struct pyh_layout, field), type, path},
+    PYH_LAYOUT_FIELDS(PYH_LAYOUT_ROW)
+#undef PYH_LAYOUT_ROW
+};
+
+/* Column i of the table: the layout of 3.(8+i). */
+static const struct pyh_layout builtin[PYH_LAYOUT_LAST_MINOR - PYH_LAYOUT_FIRST_MINOR + 1] = {
+#define PYH_LAYOUT_COLUMN(n)                                                                   \
+    {                                                                                          \
+        PYH_LAYOUT_FIELDS(PYH_LAYOUT_PICK_##n)                                                 \
+    }
+#define PYH_LAYOUT_PICK_0(f, t, p, a, b, c, d, e, g) .f = a,
+#define PYH_LAYOUT_PICK_1(f, t, p, a, b, c, d, e, g) .f = b,
+#define PYH_LAYOUT_PICK_2(f, t, p, a, b, c, d, e, g) .f = c,
+#define PYH_LAYOUT_PICK_3(f, t, p, a, b, c, d, e, g) .f = d,
+#define PYH_LAYOUT_PICK_4(f, t, p, a, b, c, d, e, g) .f = e,
+#define PYH_LAYOUT_PICK_5(f, t, p, a, b, c, d, e, g) .f = g,
+    PYH_LAYOUT_COLUMN(0), PYH_LAYOUT_COLUMN(1), PYH_LAYOUT_COLUMN(2),
+    PYH_LAYOUT_COLUMN(3), PYH_LAYOUT_COLUMN(4), PYH_LAYOUT_COLUMN(5),
+};
+
+const struct pyh_layout_field *pyh_layout_fields(size_t *n)
+{
+    *n = sizeof(fields) / sizeof(fields[0]);
+    return fields;
+}
+
+bool pyh_layout_builtin(int minor, struct pyh_layout *layout)
+{
+    if (minor < PYH_LAYOUT_FIRST_MINOR || minor > PYH_LAYOUT_LAST_MINOR) return false;
+    *layout = builtin[minor - PYH_LAYOUT_FIRST_MINOR];
+    return true;
+}
+
+/* One DWARF question for one alternative member path of a field. */
+struct field_query {
+    size_t field; /* row of the table */
+    char *path;   /* owned copy of one alternative */
+};
+
+struct pyh_error *pyh_layout_apply_dwarf(struct pyh_layout *layout, struct pyh_dwarf *dw,
+                                         bool ask_absent, size_t *answered)
+{
+    size_t nfields = sizeof(fields) / sizeof(fields[0]);
+    struct field_query *fq = NULL;
+    size_t n = 0, cap = 0;
+    struct pyh_error *err = NULL;
+    *answered = 0;
+    for (size_t i = 0; i < nfields && !err; i++) {
+        if (!ask_absent && pyh_layout_get(layout, &fields[i]) < 0) continue;
+        const char *p = fields[i].dwarf_paths;
+        do { /* each '|'-separated alternative; "" is one (empty) path */
+            size_t len = strcspn(p, "|");
+            struct field_query q = {i, strndup(p, len)};
+            if (!q.path || (err = PYH_APPEND(fq, n, cap, &q))) {
+                free(q.path);
+                err = err ? err : pyh_error_nomem();
+                break;
+            }
+            p += len;
+        } while (*p++ == '|');
+    }
+    struct pyh_dwarf_query *qs = err ? NULL : calloc(n ? n : 1, sizeof(*qs));
+    if (!err && !qs) err = pyh_error_nomem();
+    for (size_t j = 0; !err && j < n; j++)
+        qs[j] = (struct pyh_dwarf_query){fields[fq[j].field].dwarf_type, fq[j].path, -1};
+    if (!err) err = pyh_dwarf_member_offsets(dw, qs, n);
+    for (size_t j = 0; !err && j < n; j++) {
+        /* The first alternative of a field that exists wins. */
+        bool earlier = false;
+        for (size_t k = j; k-- > 0 && fq[k].field == fq[j].field;) earlier |= qs[k].result >= 0;
+        if (qs[j].result < 0 || earlier) continue;
+        pyh_layout_set(layout, &fields[fq[j].field], (int32_t)qs[j].result);
+        ++*answered;
+    }
+    for (size_t j = 0; j < n; j++) free(fq[j].path);
+    free(fq);
+    free(qs);
+    return err;
+}

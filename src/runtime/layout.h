@@ -1,0 +1,178 @@
+/* The layout of CPython's structs: one struct of byte offsets per target, filled from the
+ * built-in table of the target's minor version, then from 3.13's _Py_DebugOffsets, then from
+ * DWARF when the target has it.
+ *
+ * PYH_LAYOUT_FIELDS is the table itself: one row per field, naming the DWARF type and member
+ * path it comes from (alternatives separated by '|', for members that were renamed), and its
+ * built-in value for 3.8, 3.9, 3.10, 3.11, 3.12 and 3.13 (-1: the member does not exist in
+ * that version). The values were read from the DWARF of the pyenv interpreters on the
+ * reference machine; tests/unit/test_layout_dwarf.c checks every one of them against the
+ * DWARF of every interpreter installed. A member path of "" means the size of the type. */
+#ifndef PYH_RUNTIME_LAYOUT_H
+#define PYH_RUNTIME_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* clang-format off */
+#define PYH_LAYOUT_FIELDS(X)                                                                            \
+    /* field                    DWARF type              member path                    3.8  3.9  3.10  3.11  3.12  3.13 */ \
+    X(rt_interpreters_head,     "_PyRuntimeState",      "interpreters.head",           32,  32,  32,   40,   40,   632)  \
+    X(rt_interpreters_main,     "_PyRuntimeState",      "interpreters.main",           40,  40,  40,   48,   48,   640)  \
+    X(rt_gc,                    "_PyRuntimeState",      "gc",                          344, -1,  -1,   -1,   -1,   -1)   \
+    X(interp_next,              "PyInterpreterState",   "next",                        0,   0,   0,    0,    0,    7264) \
+    X(interp_id,                "PyInterpreterState",   "id",                          16,  24,  24,   48,   8,    7272) \
+    X(interp_threads_head,      "PyInterpreterState",   "tstate_head|threads.head",    8,   8,   8,    16,   72,   7344) \
+    X(interp_modules,           "PyInterpreterState",   "modules|imports.modules",     56,  856, 856,  888,  944,  7656) \
+    X(interp_sysdict,           "PyInterpreterState",   "sysdict",                     72,  872, 872,  904,  352,  7640) \
+    X(interp_builtins,          "PyInterpreterState",   "builtins",                    80,  880, 880,  912,  360,  7648) \
+    X(interp_dict,              "PyInterpreterState",   "dict",                        544, 1376,1344, 1400, 1720, 8448) \
+    X(interp_gc,                "PyInterpreterState",   "gc",                          -1,  616, 616,  648,  112,  7400) \
+    X(interp_obmalloc,          "PyInterpreterState",   "obmalloc",                    -1,  -1,  -1,   -1,   3960, 10800)\
+    X(tstate_next,              "PyThreadState",        "next",                        8,   8,   8,    8,    8,    8)    \
+    X(tstate_interp,            "PyThreadState",        "interp",                      16,  16,  16,   16,   16,   16)   \
+    X(tstate_frame,             "PyThreadState",        "frame",                       24,  24,  24,   -1,   -1,   -1)   \
+    X(tstate_cframe,            "PyThreadState",        "cframe",                      -1,  -1,  48,   56,   56,   -1)   \
+    X(tstate_current_frame,     "PyThreadState",        "current_frame",               -1,  -1,  -1,   -1,   -1,   72)   \
+    X(tstate_thread_id,         "PyThreadState",        "thread_id",                   176, 176, 176,  152,  136,  152)  \
+    X(tstate_native_thread_id,  "PyThreadState",        "native_thread_id",            -1,  -1,  -1,   160,  144,  160)  \
+    X(tstate_dict,              "PyThreadState",        "dict",                        152, 152, 152,  128,  112,  128)  \
+    X(cframe_current_frame,     "_PyCFrame",            "current_frame",               -1,  -1,  -1,   8,    0,    -1)   \
+    X(iframe_code,              "_PyInterpreterFrame",  "f_code|f_executable",         -1,  -1,  -1,   32,   0,    0)    \
+    X(iframe_previous,          "_PyInterpreterFrame",  "previous",                    -1,  -1,  -1,   48,   8,    8)    \
+    X(iframe_instr,             "_PyInterpreterFrame",  "prev_instr|instr_ptr",        -1,  -1,  -1,   56,   56,   56)   \
+    X(iframe_owner,             "_PyInterpreterFrame",  "owner",                       -1,  -1,  -1,   69,   70,   70)   \
+    X(iframe_localsplus,        "_PyInterpreterFrame",  "localsplus",                  -1,  -1,  -1,   72,   72,   72)   \
+    X(iframe_stacktop,          "_PyInterpreterFrame",  "stacktop",                    -1,  -1,  -1,   64,   64,   64)   \
+    X(iframe_frame_obj,         "_PyInterpreterFrame",  "frame_obj",                   -1,  -1,  -1,   40,   48,   48)   \
+    X(iframe_locals,            "_PyInterpreterFrame",  "f_locals",                    -1,  -1,  -1,   24,   40,   40)   \
+    X(iframe_globals,           "_PyInterpreterFrame",  "f_globals",                   -1,  -1,  -1,   8,    24,   24)   \
+    X(iframe_func,              "_PyInterpreterFrame",  "f_func|f_funcobj",            -1,  -1,  -1,   0,    16,   16)   \
+    X(frame_back,               "PyFrameObject",        "f_back",                      24,  24,  24,   16,   16,   16)   \
+    X(frame_code,               "PyFrameObject",        "f_code",                      32,  32,  32,   -1,   -1,   -1)   \
+    X(frame_globals,            "PyFrameObject",        "f_globals",                   48,  48,  48,   -1,   -1,   -1)   \
+    X(frame_locals,             "PyFrameObject",        "f_locals",                    56,  56,  56,   -1,   -1,   -1)   \
+    X(frame_lasti,              "PyFrameObject",        "f_lasti",                     104, 104, 96,   -1,   -1,   -1)   \
+    X(frame_lineno,             "PyFrameObject",        "f_lineno",                    108, 108, 100,  40,   40,   40)   \
+    X(frame_iframe,             "PyFrameObject",        "f_frame",                     -1,  -1,  -1,   24,   24,   24)   \
+    X(frame_localsplus,         "PyFrameObject",        "f_localsplus",                360, 360, 352,  -1,   -1,   -1)   \
+    X(code_argcount,            "PyCodeObject",         "co_argcount",                 16,  16,  16,   56,   52,   52)   \
+    X(code_flags,               "PyCodeObject",         "co_flags",                    36,  36,  36,   48,   48,   48)   \
+    X(code_firstlineno,         "PyCodeObject",         "co_firstlineno",              40,  40,  40,   72,   68,   68)   \
+    X(code_code,                "PyCodeObject",         "co_code",                     48,  48,  48,   -1,   -1,   -1)   \
+    X(code_consts,              "PyCodeObject",         "co_consts",                   56,  56,  56,   24,   24,   24)   \
+    X(code_names,               "PyCodeObject",         "co_names",                    64,  64,  64,   32,   32,   32)   \
+    X(code_varnames,            "PyCodeObject",         "co_varnames",                 72,  72,  72,   -1,   -1,   -1)   \
+    X(code_localsplusnames,     "PyCodeObject",         "co_localsplusnames",          -1,  -1,  -1,   96,   96,   96)   \
+    X(code_filename,            "PyCodeObject",         "co_filename",                 104, 104, 104,  112,  112,  112)  \
+    X(code_name,                "PyCodeObject",         "co_name",                     112, 112, 112,  120,  120,  120)  \
+    X(code_qualname,            "PyCodeObject",         "co_qualname",                 -1,  -1,  -1,   128,  128,  128)  \
+    X(code_lnotab,              "PyCodeObject",         "co_lnotab",                   120, 120, -1,   -1,   -1,   -1)   \
+    X(code_linetable,           "PyCodeObject",         "co_linetable",                -1,  -1,  120,  136,  136,  136)  \
+    X(code_firsttraceable,      "PyCodeObject",         "_co_firsttraceable",          -1,  -1,  -1,   168,  176,  184)  \
+    X(code_code_adaptive,       "PyCodeObject",         "co_code_adaptive",            -1,  -1,  -1,   184,  192,  200)  \
+    X(type_name,                "PyTypeObject",         "tp_name",                     24,  24,  24,   24,   24,   24)   \
+    X(type_basicsize,           "PyTypeObject",         "tp_basicsize",                32,  32,  32,   32,   32,   32)   \
+    X(type_itemsize,            "PyTypeObject",         "tp_itemsize",                 40,  40,  40,   40,   40,   40)   \
+    X(type_flags,               "PyTypeObject",         "tp_flags",                    168, 168, 168,  168,  168,  168)  \
+    X(type_weaklistoffset,      "PyTypeObject",         "tp_weaklistoffset",           208, 208, 208,  208,  208,  208)  \
+    X(type_base,                "PyTypeObject",         "tp_base",                     256, 256, 256,  256,  256,  256)  \
+    X(type_dict,                "PyTypeObject",         "tp_dict",                     264, 264, 264,  264,  264,  264)  \
+    X(type_dictoffset,          "PyTypeObject",         "tp_dictoffset",               288, 288, 288,  288,  288,  288)  \
+    X(type_bases,               "PyTypeObject",         "tp_bases",                    336, 336, 336,  336,  336,  336)  \
+    X(type_mro,                 "PyTypeObject",         "tp_mro",                      344, 344, 344,  344,  344,  344)  \
+    X(type_subclasses,          "PyTypeObject",         "tp_subclasses",               360, 360, 360,  360,  360,  360)  \
+    X(type_size,                "PyTypeObject",         "",                            416, 408, 408,  408,  416,  416)  \
+    X(heaptype_name,            "PyHeapTypeObject",     "ht_name",                     848, 840, 848,  848,  856,  856)  \
+    X(heaptype_slots,           "PyHeapTypeObject",     "ht_slots",                    856, 848, 856,  856,  864,  864)  \
+    X(heaptype_qualname,        "PyHeapTypeObject",     "ht_qualname",                 864, 856, 864,  864,  872,  872)  \
+    X(heaptype_cached_keys,     "PyHeapTypeObject",     "ht_cached_keys",              872, 864, 872,  872,  880,  880)  \
+    X(heaptype_module,          "PyHeapTypeObject",     "ht_module",                   -1,  872, 880,  880,  888,  888)  \
+    X(heaptype_size,            "PyHeapTypeObject",     "",                            880, 880, 888,  904,  920,  928)  \
+    X(object_size,              "PyObject",             "",                            16,  16,  16,   16,   16,   16)   \
+    X(var_size,                 "PyVarObject",          "ob_size",                     16,  16,  16,   16,   16,   16)   \
+    X(gchead_size,              "PyGC_Head",            "",                            16,  16,  16,   16,   16,   16)   \
+    X(ascii_length,             "PyASCIIObject",        "length",                      16,  16,  16,   16,   16,   16)   \
+    X(ascii_state,              "PyASCIIObject",        "state",                       32,  32,  32,   32,   32,   32)   \
+    X(ascii_size,               "PyASCIIObject",        "",                            48,  48,  48,   48,   40,   40)   \
+    X(compact_size,             "PyCompactUnicodeObject", "",                          72,  72,  72,   72,   56,   56)   \
+    X(long_digits,              "PyLongObject",         "ob_digit|long_value.ob_digit",24,  24,  24,   24,   24,   24)   \
+    X(long_tag,                 "PyLongObject",         "long_value.lv_tag",           -1,  -1,  -1,   -1,   16,   16)   \
+    X(float_value,              "PyFloatObject",        "ob_fval",                     16,  16,  16,   16,   16,   16)   \
+    X(bytes_sval,               "PyBytesObject",        "ob_sval",                     32,  32,  32,   32,   32,   32)   \
+    X(list_items,               "PyListObject",         "ob_item",                     24,  24,  24,   24,   24,   24)   \
+    X(list_allocated,           "PyListObject",         "allocated",                   32,  32,  32,   32,   32,   32)   \
+    X(tuple_items,              "PyTupleObject",        "ob_item",                     24,  24,  24,   24,   24,   24)   \
+    X(dict_used,                "PyDictObject",         "ma_used",                     16,  16,  16,   16,   16,   16)   \
+    X(dict_keys,                "PyDictObject",         "ma_keys",                     32,  32,  32,   32,   32,   32)   \
+    X(dict_values,              "PyDictObject",         "ma_values",                   40,  40,  40,   40,   40,   40)   \
+    X(keys_size,                "PyDictKeysObject",     "dk_size",                     8,   8,   8,    -1,   -1,   -1)   \
+    X(keys_log2_size,           "PyDictKeysObject",     "dk_log2_size",                -1,  -1,  -1,   8,    8,    8)    \
+    X(keys_log2_index_bytes,    "PyDictKeysObject",     "dk_log2_index_bytes",         -1,  -1,  -1,   9,    9,    9)    \
+    X(keys_kind,                "PyDictKeysObject",     "dk_kind",                     -1,  -1,  -1,   10,   10,   10)   \
+    X(keys_nentries,            "PyDictKeysObject",     "dk_nentries",                 32,  32,  32,   24,   24,   24)   \
+    X(keys_indices,             "PyDictKeysObject",     "dk_indices",                  40,  40,  40,   32,   32,   32)   \
+    X(module_dict,              "PyModuleObject",       "md_dict",                     16,  16,  16,   16,   16,   16)   \
+    X(module_def,               "PyModuleObject",       "md_def",                      24,  24,  24,   24,   24,   24)   \
+    X(module_name,              "PyModuleObject",       "md_name",                     48,  48,  48,   48,   48,   48)   \
+    X(func_globals,             "PyFunctionObject",     "func_globals",                24,  24,  16,   16,   16,   16)   \
+    X(func_name,                "PyFunctionObject",     "func_name",                   64,  64,  32,   32,   32,   32)   \
+    X(func_qualname,            "PyFunctionObject",     "func_qualname",               104, 104, 40,   40,   40,   40)   \
+    X(func_code,                "PyFunctionObject",     "func_code",                   16,  16,  48,   48,   48,   48)   \
+    X(func_defaults,            "PyFunctionObject",     "func_defaults",               32,  32,  56,   56,   56,   56)   \
+    X(func_closure,             "PyFunctionObject",     "func_closure",                48,  48,  72,   72,   72,   72)   \
+    X(func_module,              "PyFunctionObject",     "func_module",                 88,  88,  104,  104,  104,  104)  \
+    X(gc_generations,           "_gc_runtime_state",    "generations",                 24,  24,  24,   24,   24,   24)   \
+    X(gc_permanent,             "_gc_runtime_state",    "permanent_generation",        104, 104, 104,  104,  104,  104)  \
+    X(gc_collecting,            "_gc_runtime_state",    "collecting",                  200, 200, 200,  200,  200,  200)
+/* clang-format on */
+
+/* The minor versions with a built-in table, oldest first (3.8 .. 3.13). */
+#define PYH_LAYOUT_FIRST_MINOR 8
+#define PYH_LAYOUT_LAST_MINOR 13
+
+/* Byte offsets (and sizes) of CPython struct members for one target; -1 = absent. */
+struct pyh_layout {
+#define PYH_LAYOUT_DECLARE(field, type, path, v38, v39, v310, v311, v312, v313) int32_t field;
+    PYH_LAYOUT_FIELDS(PYH_LAYOUT_DECLARE)
+#undef PYH_LAYOUT_DECLARE
+};
+
+/* One row of the table, for code that treats fields generically (DWARF, tests). */
+struct pyh_layout_field {
+    const char *name;        /* "interp_modules" */
+    size_t offset;           /* offsetof(struct pyh_layout, field) */
+    const char *dwarf_type;  /* "PyInterpreterState" */
+    const char *dwarf_paths; /* "modules|imports.modules" */
+};
+
+/* The table's rows; n receives how many. */
+const struct pyh_layout_field *pyh_layout_fields(size_t *n);
+
+/* Fills layout from the built-in table for 3.<minor>; false for a minor without one. */
+bool pyh_layout_builtin(int minor, struct pyh_layout *layout);
+
+struct pyh_dwarf;
+
+/* Overrides the fields of layout that the DWARF knows, in one pass over it; a field takes
+ * the first of its alternative member paths that exists. Fields that layout marks absent
+ * (-1) are asked only when ask_absent: asking for a type the DWARF lacks walks every
+ * compilation unit. *answered receives how many fields were set. */
+struct pyh_error *pyh_layout_apply_dwarf(struct pyh_layout *layout, struct pyh_dwarf *dw,
+                                         bool ask_absent, size_t *answered);
+
+/* The value of field f in layout. */
+static inline int32_t pyh_layout_get(const struct pyh_layout *layout,
+                                     const struct pyh_layout_field *f)
+{
+    return *(const int32_t *)((const char *)layout + f->offset);
+}
+
+static inline void pyh_layout_set(struct pyh_layout *layout, const struct pyh_layout_field *f,
+                                  int32_t value)
+{
+    *(int32_t *)((char *)layout + f->offset) = value;
+}
+
+#endif

@@ -1,0 +1,311 @@
+/* Finding CPython in a target: _PyRuntime, the version, the struct layout and the
+ * interpreters; see runtime.h.
+ *
+ * The version comes from the target alone: Py_Version (3.11+), the _Py_DebugOffsets cookie
+ * (3.13+), else the major.minor in the name of the module defining _PyRuntime
+ * (libpython3.8.so.1.0, python3.9), else by trying every built-in layout. Whatever the
+ * source, the layout is accepted only when the runtime it describes checks out: the main
+ * interpreter's sys.modules and sys dicts are dicts. */
+#include "runtime/runtime.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/debug_offsets.h"
+#include "runtime/objects.h"
+#include "util/mem.h"
+
+const char *pyh_layout_source_name(enum pyh_layout_source source)
+{
+    switch (source) {
+    case PYH_LAYOUT_DWARF:
+        return "dwarf";
+    case PYH_LAYOUT_DEBUG_OFFSETS:
+        return "debug-offsets";
+    default:
+        return "built-in";
+    }
+}
+
+struct pyh_error *pyh_rt_read_ptr(struct pyh_runtime *rt, uint64_t base, int32_t offset,
+                                  uint64_t *out)
+{
+    if (offset < 0)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                "a field needed here does not exist in Python %s", rt->version);
+    return pyh_read_u64(rt->target, base + (uint64_t)offset, out);
+}
+
+void pyh_runtime_free(struct pyh_runtime *rt)
+{
+    if (!rt) return;
+    free(rt->sys_version);
+    free(rt);
+}
+
+/* "python3.11" in a file name or soname gives 3.11; false when there is none. */
+static bool minor_from_name(const char *name, int *major, int *minor)
+{
+    if (!name) return false;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    const char *p = strstr(base, "python");
+    if (!p || !isdigit((unsigned char)p[6]) || p[7] != '.' || !isdigit((unsigned char)p[8]))
+        return false;
+    *major = p[6] - '0';
+    *minor = (int)strtol(p + 8, NULL, 10);
+    return true;
+}
+
+/* Reads a pointer-sized field and checks that it points at an object of the given type. */
+static bool field_is_a(struct pyh_runtime *rt, uint64_t base, int32_t offset, uint64_t type)
+{
+    uint64_t obj, actual;
+    if (offset < 0 || !type) return false;
+    struct pyh_error *err = pyh_read_u64(rt->target, base + (uint64_t)offset, &obj);
+    if (!err && obj) err = pyh_obj_type(rt, obj, &actual);
+    bool ok = !err && obj && actual == type;
+    pyh_error_free(err);
+    return ok;
+}
+
+/* The main interpreter under the current layout, 0 if it cannot be read. */
+static uint64_t main_interpreter(struct pyh_runtime *rt)
+{
+    uint64_t interp = 0;
+    struct pyh_error *err = pyh_rt_read_ptr(rt, rt->runtime_addr, rt->layout.rt_interpreters_main, &interp);
+    if (err || !interp) {
+        pyh_error_free(err);
+        err = pyh_rt_read_ptr(rt, rt->runtime_addr, rt->layout.rt_interpreters_head, &interp);
+    }
+    pyh_error_free(err);
+    return interp;
+}
+
+/* True when the current layout reads a plausible runtime. */
+static bool layout_checks_out(struct pyh_runtime *rt)
+{
+    uint64_t interp = main_interpreter(rt);
+    return interp && field_is_a(rt, interp, rt->layout.interp_modules, rt->types.dict) &&
+           field_is_a(rt, interp, rt->layout.interp_sysdict, rt->types.dict);
+}
+
+static void find_static_types(struct pyh_runtime *rt)
+{
+    static const struct {
+        const char *symbol;
+        size_t offset;
+    } names[] = {
+        {"PyType_Type", offsetof(struct pyh_static_types, type)},
+        {"PyBaseObject_Type", offsetof(struct pyh_static_types, object)},
+        {"PyDict_Type", offsetof(struct pyh_static_types, dict)},
+        {"PyUnicode_Type", offsetof(struct pyh_static_types, str)},
+        {"PyLong_Type", offsetof(struct pyh_static_types, long_)},
+        {"PyBool_Type", offsetof(struct pyh_static_types, bool_)},
+        {"PyFloat_Type", offsetof(struct pyh_static_types, float_)},
+        {"PyTuple_Type", offsetof(struct pyh_static_types, tuple)},
+        {"PyList_Type", offsetof(struct pyh_static_types, list)},
+        {"PyBytes_Type", offsetof(struct pyh_static_types, bytes)},
+        {"PyModule_Type", offsetof(struct pyh_static_types, module)},
+        {"PyCode_Type", offsetof(struct pyh_static_types, code)},
+        {"PyFrame_Type", offsetof(struct pyh_static_types, frame)},
+        {"PyFunction_Type", offsetof(struct pyh_static_types, function)},
+        {"PySet_Type", offsetof(struct pyh_static_types, set)},
+        {"PyFrozenSet_Type", offsetof(struct pyh_static_types, frozenset)},
+        {"_Py_NoneStruct", offsetof(struct pyh_static_types, none)},
+        {"_Py_TrueStruct", offsetof(struct pyh_static_types, true_)},
+        {"_Py_FalseStruct", offsetof(struct pyh_static_types, false_)},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        uint64_t addr = 0;
+        if (!pyh_module_symbol(rt->images, rt->module, names[i].symbol, &addr))
+            pyh_images_symbol(rt->images, names[i].symbol, &addr, NULL);
+        *(uint64_t *)((char *)&rt->types + names[i].offset) = addr;
+    }
+}
+
+/* Overrides layout fields with the module's DWARF. */
+static void apply_dwarf(struct pyh_runtime *rt)
+{
+    struct pyh_dwarf *dw = pyh_module_dwarf(rt->images, rt->module);
+    if (!dw) return;
+    size_t answered = 0;
+    struct pyh_error *err = pyh_layout_apply_dwarf(&rt->layout, dw, false, &answered);
+    if (err) {
+        pyh_diag_warn(rt->diag, "cannot read struct offsets from the DWARF of %s: %s",
+                      rt->module->path, pyh_error_message(err));
+        pyh_error_free(err);
+    } else if (answered > 0) {
+        rt->debug_info = true;
+        rt->layout_source = PYH_LAYOUT_DWARF;
+    }
+}
+
+/* The version from the target's own data: Py_Version (3.11+), else the debug-offsets
+ * cookie (3.13+), else the module name. */
+static void find_version(struct pyh_runtime *rt, bool *known)
+{
+    uint64_t addr;
+    uint32_t hex;
+    *known = false;
+    if (pyh_module_symbol(rt->images, rt->module, "Py_Version", &addr)) {
+        struct pyh_error *err = pyh_read_u32(rt->target, addr, &hex);
+        if (!err && (hex >> 24) == 3) {
+            rt->version_hex = hex;
+            rt->major = 3;
+            rt->minor = (hex >> 16) & 0xff;
+            rt->micro = (hex >> 8) & 0xff;
+            *known = true;
+            return;
+        }
+        pyh_error_free(err);
+    }
+    uint64_t dbg_version;
+    if (pyh_debug_offsets_version(rt->target, rt->runtime_addr, &dbg_version)) {
+        rt->version_hex = (uint32_t)dbg_version;
+        rt->major = 3;
+        rt->minor = (int)((dbg_version >> 16) & 0xff);
+        rt->micro = (int)((dbg_version >> 8) & 0xff);
+        *known = true;
+        return;
+    }
+    if (minor_from_name(rt->module->soname, &rt->major, &rt->minor) ||
+        minor_from_name(rt->module->path, &rt->major, &rt->minor))
+        *known = true;
+    rt->micro = -1;
+}
+
+/* Reads the interpreter list (the main one first) with a cap and a cycle check. */
+static struct pyh_error *read_interpreters(struct pyh_runtime *rt)
+{
+    uint64_t main = main_interpreter(rt), interp = 0;
+    struct pyh_error *err = pyh_rt_read_ptr(rt, rt->runtime_addr, rt->layout.rt_interpreters_head, &interp);
+    if (err) return err;
+    rt->interps[rt->ninterps++] = main;
+    while (interp && rt->ninterps < PYH_MAX_INTERPRETERS) {
+        bool seen = false;
+        for (size_t i = 0; i < rt->ninterps; i++) seen |= rt->interps[i] == interp;
+        if (!seen) rt->interps[rt->ninterps++] = interp;
+        else if (interp != main) break; /* a cycle */
+        if ((err = pyh_rt_read_ptr(rt, interp, rt->layout.interp_next, &interp))) {
+            pyh_diag_partial(rt->diag, "the interpreter list is unreadable after %zu entries: %s",
+                             rt->ninterps, pyh_error_message(err));
+            pyh_error_free(err);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* sys.version from the main interpreter's sys dict: the full version string. */
+static void read_sys_version(struct pyh_runtime *rt)
+{
+    uint64_t sysdict, version;
+    struct pyh_error *err = pyh_rt_read_ptr(rt, rt->interps[0], rt->layout.interp_sysdict, &sysdict);
+    if (!err) err = pyh_dict_get_str(rt, sysdict, "version", &version);
+    char buf[512];
+    if (!err) err = pyh_str_read(rt, version, buf, sizeof(buf), NULL);
+    if (err) {
+        pyh_diag_warn(rt->diag, "cannot read sys.version: %s", pyh_error_message(err));
+        pyh_error_free(err);
+    } else {
+        rt->sys_version = pyh_strdup(buf);
+    }
+    if (rt->sys_version) {
+        size_t n = strcspn(rt->sys_version, " ");
+        if (n >= sizeof(rt->version)) n = sizeof(rt->version) - 1;
+        memcpy(rt->version, rt->sys_version, n);
+        rt->version[n] = '\0';
+    }
+}
+
+static struct pyh_error *not_python(struct pyh_runtime *rt)
+{
+    struct pyh_module *exe = pyh_images_exe(rt->images);
+    for (size_t i = 0; i < rt->images->nmods; i++) {
+        struct pyh_module *m = &rt->images->mods[i];
+        if (!m->file && (m->is_exe || strstr(m->path, "python")))
+            return pyh_error_create(PYH_ERR_NOT_FOUND,
+                                    "cannot find %s%s, mapped by %s: use --exe PATH%s to point "
+                                    "at it",
+                                    m->is_exe ? "the executable " : "",
+                                    m->path, rt->target->description,
+                                    m->is_exe ? "" : " or --lib-path DIR");
+    }
+    return pyh_error_create(PYH_ERR_NOT_PYTHON,
+                            "%s is not a Python process: no loaded module defines _PyRuntime "
+                            "(executable: %s)",
+                            rt->target->description,
+                            exe ? exe->path : rt->target->exe_path ? rt->target->exe_path : "unknown");
+}
+
+struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *images,
+                                   struct pyh_diag *diag, struct pyh_runtime **out)
+{
+    *out = NULL;
+    struct pyh_runtime *rt = calloc(1, sizeof(*rt));
+    if (!rt) return pyh_error_nomem();
+    rt->target = t;
+    rt->images = images;
+    rt->diag = diag;
+    struct pyh_error *err = NULL;
+    if (!pyh_images_symbol(images, "_PyRuntime", &rt->runtime_addr, &rt->module)) {
+        err = not_python(rt);
+        goto fail;
+    }
+    find_static_types(rt);
+    if (!rt->types.dict || !rt->types.str) {
+        err = pyh_error_create(PYH_ERR_NOT_PYTHON,
+                               "%s defines _PyRuntime but not PyDict_Type/PyUnicode_Type: not a "
+                               "CPython py-heap knows",
+                               rt->module->path);
+        goto fail;
+    }
+    bool known;
+    find_version(rt, &known);
+    if (known && (rt->major != 3 || rt->minor < PYH_LAYOUT_FIRST_MINOR || rt->minor > PYH_LAYOUT_LAST_MINOR)) {
+        err = pyh_error_create(PYH_ERR_UNSUPPORTED,
+                               "unsupported Python version %d.%d in %s (py-heap supports 3.%d to 3.%d)",
+                               rt->major, rt->minor, rt->module->path, PYH_LAYOUT_FIRST_MINOR,
+                               PYH_LAYOUT_LAST_MINOR);
+        goto fail;
+    }
+    if (known) {
+        pyh_layout_builtin(rt->minor, &rt->layout);
+    } else {
+        /* No name to go by (an embedded, renamed interpreter): try every layout. */
+        for (int minor = PYH_LAYOUT_LAST_MINOR; minor >= PYH_LAYOUT_FIRST_MINOR && !known; minor--) {
+            pyh_layout_builtin(minor, &rt->layout);
+            rt->major = 3;
+            rt->minor = minor;
+            known = layout_checks_out(rt);
+        }
+        if (!known) {
+            err = pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                   "cannot tell the Python version of %s: no Py_Version, no "
+                                   "version in its name, and no known layout fits",
+                                   rt->module->path);
+            goto fail;
+        }
+    }
+    snprintf(rt->version, sizeof(rt->version), "%d.%d", rt->major, rt->minor);
+    rt->layout_source = PYH_LAYOUT_BUILTIN;
+    if (pyh_debug_offsets_apply(rt)) rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
+    apply_dwarf(rt);
+    if (!layout_checks_out(rt)) {
+        err = pyh_error_create(PYH_ERR_CORRUPT,
+                               "the Python %s runtime at 0x%llx in %s does not check out: the main "
+                               "interpreter's sys.modules is not a dict (a patched or unknown "
+                               "build, or corrupt memory)",
+                               rt->version, (unsigned long long)rt->runtime_addr, rt->module->path);
+        goto fail;
+    }
+    if ((err = read_interpreters(rt))) goto fail;
+    read_sys_version(rt);
+    *out = rt;
+    return NULL;
+fail:
+    pyh_runtime_free(rt);
+    return err;
+}

@@ -1,0 +1,67 @@
+/* The runtime layer: the CPython in the target — its version, the layout of its structs,
+ * _PyRuntime and the interpreters, and the well-known static objects. Objects, threads and
+ * GC lists have their own headers in this folder (objects.h, threads.h, gc.h). */
+#ifndef PYH_RUNTIME_RUNTIME_H
+#define PYH_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image/image.h"
+#include "runtime/layout.h"
+#include "target/target.h"
+#include "util/diag.h"
+
+/* Where the struct offsets came from (the most authoritative source that was used). */
+enum pyh_layout_source {
+    PYH_LAYOUT_BUILTIN,       /* the built-in table of the minor version */
+    PYH_LAYOUT_DEBUG_OFFSETS, /* 3.13+: _Py_DebugOffsets in _PyRuntime */
+    PYH_LAYOUT_DWARF,         /* the target's own DWARF */
+};
+
+#define PYH_MAX_INTERPRETERS 256
+
+/* Addresses of static type objects and singletons (0 when not found). */
+struct pyh_static_types {
+    uint64_t type, object, dict, str, long_, bool_, float_, tuple, list, bytes, module, code,
+        frame, function, set, frozenset, none, true_, false_;
+};
+
+struct pyh_runtime {
+    struct pyh_target *target; /* borrowed */
+    struct pyh_images *images; /* borrowed */
+    struct pyh_diag *diag;     /* borrowed */
+
+    int major, minor, micro;
+    uint32_t version_hex;  /* PY_VERSION_HEX from the target, 0 when it has none (< 3.11) */
+    char version[32];      /* "3.11.7": the first word of sys.version, or "3.11" */
+    char *sys_version;     /* the target's sys.version, NULL if unreadable */
+
+    struct pyh_layout layout;
+    enum pyh_layout_source layout_source;
+    bool debug_info;              /* DWARF was found and used */
+    struct pyh_module *module;    /* the module defining _PyRuntime (libpython or exe) */
+    uint64_t runtime_addr;        /* &_PyRuntime */
+    uint64_t interps[PYH_MAX_INTERPRETERS];
+    size_t ninterps;              /* interps[0] is the main interpreter */
+    struct pyh_static_types types;
+};
+
+/* Finds CPython in the target and reads its version and layout. Fails with
+ * PYH_ERR_NOT_PYTHON when no module defines _PyRuntime, PYH_ERR_UNSUPPORTED for versions
+ * outside 3.8-3.13, PYH_ERR_CORRUPT when the runtime cannot be validated. */
+struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *images,
+                                   struct pyh_diag *diag, struct pyh_runtime **out);
+
+void pyh_runtime_free(struct pyh_runtime *rt);
+
+/* Name of a layout source for reports: "built-in", "debug-offsets", "dwarf". */
+const char *pyh_layout_source_name(enum pyh_layout_source source);
+
+/* Reads a pointer-sized field at base + offset; fails with a clear error when the layout
+ * lacks the field (offset < 0) for this version. */
+struct pyh_error *pyh_rt_read_ptr(struct pyh_runtime *rt, uint64_t base, int32_t offset,
+                                  uint64_t *out);
+
+#endif
