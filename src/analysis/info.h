@@ -1,0 +1,39 @@
+/* The `info` analysis: what the target is (Python version, binaries, debug info), its
+ * threads and top frames, sys.modules, the GC generations and mapped memory by kind. */
+#ifndef PYH_ANALYSIS_INFO_H
+#define PYH_ANALYSIS_INFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analysis/memory_map.h"
+#include "runtime/gc.h"
+#include "runtime/runtime.h"
+#include "runtime/threads.h"
+
+/* One binary of interest (the executable, libpython). */
+struct pyh_info_binary {
+    const char *role;           /* "executable", "libpython" */
+    const struct pyh_module *module;
+};
+
+struct pyh_info {
+    struct pyh_info_binary binaries[2];
+    size_t nbinaries;
+    uint64_t modules;       /* len(sys.modules) of the main interpreter; */
+    bool modules_known;     /* false when sys.modules could not be read */
+    struct pyh_pythread *threads; /* owned */
+    size_t nthreads;
+    struct pyh_gc_counts gc;
+    bool gc_known;
+    struct pyh_memory_map memory;
+};
+
+/* Gathers the info of an open runtime. Parts that cannot be read become warnings (diag) and
+ * are marked unknown; only a failure to read anything is an error. */
+struct pyh_error *pyh_info_gather(struct pyh_runtime *rt, struct pyh_info *info);
+
+void pyh_info_free(struct pyh_info *info);
+
+#endif

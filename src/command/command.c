@@ -1,0 +1,156 @@
+/* The verb table, option parsing and help; see command.h. */
+#include "command/command.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/interrupt.h"
+
+#define JSON_OPTION {"json", false, "print JSON instead of text (schema: docs/json-schema.md)"}
+
+static const struct pyh_verb verbs[] = {
+    {
+        .name = "info",
+        .summary = "what the target is: Python version, binaries, threads, GC, memory",
+        .usage = "[--json]",
+        .help = "Prints the Python version (read from the target alone), the executable and\n"
+                "libpython with their build-ids, whether debug info was used, the number of\n"
+                "interpreters, every thread (thread id, native id, threading name and top\n"
+                "Python frame), the number of modules in sys.modules, the objects in each GC\n"
+                "generation, and mapped memory by kind.\n",
+        .options = {JSON_OPTION},
+        .run = pyh_cmd_info,
+    },
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+const struct pyh_verb *pyh_verb_find(const char *name)
+{
+    for (size_t i = 0; name && i < NVERBS; i++)
+        if (strcmp(verbs[i].name, name) == 0) return &verbs[i];
+    return NULL;
+}
+
+const char *const *pyh_command_names(void)
+{
+    static const char *names[NVERBS + 1];
+    for (size_t i = 0; i < NVERBS; i++) names[i] = verbs[i].name;
+    return names;
+}
+
+const char *pyh_command_summary(const char *verb)
+{
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    return v ? v->summary : NULL;
+}
+
+const char *pyh_command_help(const char *verb)
+{
+    /* Built once per verb and kept: help texts are small and asked for rarely. */
+    static char *texts[NVERBS];
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    if (!v) return NULL;
+    size_t i = (size_t)(v - verbs);
+    if (texts[i]) return texts[i];
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) return v->summary;
+    fprintf(f, "%s %s\n  %s\n\n%s", v->name, v->usage, v->summary, v->help);
+    if (v->options[0].name) fprintf(f, "\nOptions:\n");
+    for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++) {
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s", v->options[k].name, v->options[k].has_value ? " N" : "");
+        fprintf(f, "  %-20s %s\n", left, v->options[k].help);
+    }
+    fclose(f);
+    texts[i] = buf;
+    return buf;
+}
+
+int pyh_command_option_arity(const char *verb, const char *option)
+{
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    if (!v || strncmp(option, "--", 2) != 0) return -1;
+    const char *name = option + 2;
+    size_t len = strcspn(name, "=");
+    for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
+        if (strlen(v->options[k].name) == len && strncmp(v->options[k].name, name, len) == 0)
+            return v->options[k].has_value && !name[len] ? 1 : 0;
+    return -1;
+}
+
+const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_parsed *p,
+                              const char *name)
+{
+    for (int k = 0; k < PYH_MAX_OPTIONS && verb->options[k].name; k++)
+        if (strcmp(verb->options[k].name, name) == 0) return p->values[k];
+    return NULL;
+}
+
+/* Parses argv[1..] of a verb: --name, --name VALUE, --name=VALUE, and positionals. */
+static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const argv[],
+                               const struct pyh_command_defaults *defaults, struct pyh_parsed *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->format = defaults ? defaults->format : PYH_FORMAT_TEXT;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (strcmp(arg, "--") == 0) continue;
+            if (p->npositionals >= v->max_positionals)
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name, arg);
+            p->positionals[p->npositionals++] = arg;
+            continue;
+        }
+        const char *name = arg + 2;
+        size_t len = strcspn(name, "=");
+        int k;
+        for (k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
+            if (strlen(v->options[k].name) == len && strncmp(v->options[k].name, name, len) == 0)
+                break;
+        if (k == PYH_MAX_OPTIONS || !v->options[k].name)
+            return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'", v->name, arg);
+        if (v->options[k].has_value) {
+            if (name[len] == '=')
+                p->values[k] = name + len + 1;
+            else if (i + 1 < argc)
+                p->values[k] = argv[++i];
+            else
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name, arg);
+        } else {
+            if (name[len] == '=')
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '--%s' takes no value", v->name,
+                                        v->options[k].name);
+            p->values[k] = "";
+        }
+    }
+    if (p->npositionals < v->min_positionals)
+        return pyh_error_create(PYH_ERR_USAGE, "%s: missing argument (usage: %s %s)", v->name,
+                                v->name, v->usage);
+    if (pyh_parsed_option(v, p, "json")) p->format = PYH_FORMAT_JSON;
+    return NULL;
+}
+
+struct pyh_error *pyh_command_check(int argc, char *const argv[])
+{
+    if (argc < 1) return pyh_error_create(PYH_ERR_USAGE, "no command given");
+    const struct pyh_verb *v = pyh_verb_find(argv[0]);
+    if (!v) return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s'", argv[0]);
+    struct pyh_parsed p;
+    return parse(v, argc, argv, NULL, &p);
+}
+
+struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *const argv[],
+                                  const struct pyh_command_defaults *defaults, FILE *out)
+{
+    struct pyh_error *err = pyh_command_check(argc, argv);
+    if (err) return err;
+    const struct pyh_verb *v = pyh_verb_find(argv[0]);
+    struct pyh_parsed p;
+    if ((err = parse(v, argc, argv, defaults, &p))) return err;
+    err = v->run(session, &p, defaults, out);
+    if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    return err;
+}

@@ -1,0 +1,54 @@
+/* The command layer: the verbs shared by the CLI and gdb — their options, help texts and
+ * the code that runs an analysis and hands its result to the report layer. Front ends only
+ * split a command line into words and call pyh_command_run (pyheap.h). */
+#ifndef PYH_COMMAND_COMMAND_H
+#define PYH_COMMAND_COMMAND_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "pyheap.h"
+#include "session/session.h"
+
+/* One option of a verb. */
+struct pyh_option_spec {
+    const char *name; /* long name without dashes: "json", "limit" */
+    bool has_value;
+    const char *help; /* one line, for --help */
+};
+
+#define PYH_MAX_OPTIONS 16
+#define PYH_MAX_POSITIONALS 4
+
+/* A parsed command line of one verb. */
+struct pyh_parsed {
+    const char *values[PYH_MAX_OPTIONS]; /* by index in the verb's option specs; "" for flags */
+    const char *positionals[PYH_MAX_POSITIONALS];
+    int npositionals;
+    enum pyh_format format;
+};
+
+/* A verb. */
+struct pyh_verb {
+    const char *name;
+    const char *summary; /* one line */
+    const char *usage;   /* arguments after the verb, e.g. "[--json]" */
+    const char *help;    /* paragraphs after the usage line */
+    struct pyh_option_spec options[PYH_MAX_OPTIONS];
+    int min_positionals, max_positionals;
+    struct pyh_error *(*run)(struct pyh_session *s, const struct pyh_parsed *p,
+                             const struct pyh_command_defaults *defaults, FILE *out);
+};
+
+/* The verb called name, NULL if none. */
+const struct pyh_verb *pyh_verb_find(const char *name);
+
+/* The value of option name in p, NULL when absent. */
+const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_parsed *p,
+                              const char *name);
+
+/* Verb implementations (one file each in this folder). */
+struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p,
+                               const struct pyh_command_defaults *defaults, FILE *out);
+
+#endif

@@ -1,0 +1,79 @@
+/* What every report shares: the JSON envelope and number formatting; see report.h. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+static const char *kind_name(enum pyh_target_kind kind)
+{
+    return kind == PYH_TARGET_CORE ? "core" : kind == PYH_TARGET_LIVE ? "live" : "host";
+}
+
+json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "command", json_string(ctx->command));
+    json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
+    json_t *target = json_object();
+    json_object_set_new(target, "kind", json_string(kind_name(ctx->target->kind)));
+    json_object_set_new(target, "description", json_string(ctx->target->description));
+    json_object_set_new(target, "path", ctx->core_path ? json_string(ctx->core_path) : json_null());
+    json_object_set_new(target, "pid", ctx->target->pid ? json_integer(ctx->target->pid) : json_null());
+    json_object_set_new(target, "stopped", json_boolean(ctx->target->stopped));
+    json_object_set_new(root, "target", target);
+    return root;
+}
+
+struct pyh_error *pyh_report_json_print(const struct pyh_report_context *ctx, json_t *root,
+                                        FILE *out)
+{
+    json_object_set_new(root, "partial", json_boolean(ctx->diag->partial));
+    json_t *warnings = json_array();
+    for (size_t i = 0; i < ctx->diag->nwarnings; i++)
+        json_array_append_new(warnings, json_string(ctx->diag->warnings[i]));
+    json_object_set_new(root, "warnings", warnings);
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(root);
+    if (rc != 0 || fputc('\n', out) == EOF)
+        return pyh_error_errno(errno ? errno : EIO, "writing the JSON output");
+    return NULL;
+}
+
+json_t *pyh_json_address(uint64_t addr)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)addr);
+    return json_string(buf);
+}
+
+const char *pyh_format_bytes(uint64_t bytes, char *buf, size_t cap)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+const char *pyh_format_count(uint64_t n, char *buf, size_t cap)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)n);
+    size_t j = 0;
+    for (int i = 0; i < len && j + 2 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = '\0';
+    return buf;
+}

@@ -1,0 +1,160 @@
+/* The `info` report in text and JSON; the JSON schema is in docs/json-schema.md. */
+#include "report/report.h"
+
+#include <string.h>
+
+#include "target/elf_util.h"
+
+static const char *build_id_of(const struct pyh_module *m, char *buf, size_t cap)
+{
+    if (!m->build_id_len) return NULL;
+    return pyh_build_id_hex(m->build_id, m->build_id_len, buf, cap);
+}
+
+static const char *symbols_of(const struct pyh_module *m)
+{
+    return m->has_symtab ? "symtab" : "dynsym";
+}
+
+static const char *debug_file_of(const struct pyh_module *m)
+{
+    return m->debug_file ? m->debug_file->path : m->dwarf_path;
+}
+
+static json_t *json_string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *binary_json(const struct pyh_info_binary *b)
+{
+    char id[130];
+    const struct pyh_module *m = b->module;
+    json_t *o = json_object();
+    json_object_set_new(o, "role", json_string(b->role));
+    json_object_set_new(o, "path", json_string(m->path));
+    json_object_set_new(o, "local_path", json_string_or_null(m->file ? m->file->path : NULL));
+    json_object_set_new(o, "build_id", json_string_or_null(build_id_of(m, id, sizeof(id))));
+    json_object_set_new(o, "base", pyh_json_address(m->base));
+    json_object_set_new(o, "symbols", json_string(symbols_of(m)));
+    json_object_set_new(o, "debug_file", json_string_or_null(debug_file_of(m)));
+    return o;
+}
+
+static json_t *thread_json(const struct pyh_pythread *th)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "thread_id", json_integer((json_int_t)th->thread_id));
+    json_object_set_new(o, "native_id", th->native_id >= 0 ? json_integer(th->native_id) : json_null());
+    json_object_set_new(o, "name", th->has_name ? json_string(th->name) : json_null());
+    json_object_set_new(o, "interpreter", json_integer(th->interp_id));
+    if (th->has_frame) {
+        json_t *f = json_object();
+        json_object_set_new(f, "function", json_string(th->top.function));
+        json_object_set_new(f, "file", json_string(th->top.file));
+        json_object_set_new(f, "line", th->top.line >= 0 ? json_integer(th->top.line) : json_null());
+        json_object_set_new(o, "top_frame", f);
+    } else {
+        json_object_set_new(o, "top_frame", json_null());
+    }
+    return o;
+}
+
+struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
+                                       struct pyh_runtime *rt, const struct pyh_info *info,
+                                       FILE *out)
+{
+    json_t *root = pyh_report_json_envelope(ctx);
+    json_t *py = json_object();
+    char hex[16];
+    json_object_set_new(py, "version", json_string(rt->version));
+    snprintf(hex, sizeof(hex), "0x%08x", rt->version_hex);
+    json_object_set_new(py, "version_hex", rt->version_hex ? json_string(hex) : json_null());
+    json_object_set_new(py, "sys_version", json_string_or_null(rt->sys_version));
+    json_object_set_new(py, "debug_info", json_boolean(rt->debug_info));
+    json_object_set_new(py, "layout_source", json_string(pyh_layout_source_name(rt->layout_source)));
+    json_object_set_new(py, "runtime_address", pyh_json_address(rt->runtime_addr));
+    json_object_set_new(py, "interpreters", json_integer((json_int_t)rt->ninterps));
+    json_object_set_new(root, "python", py);
+
+    json_t *binaries = json_array();
+    for (size_t i = 0; i < info->nbinaries; i++)
+        json_array_append_new(binaries, binary_json(&info->binaries[i]));
+    json_object_set_new(root, "binaries", binaries);
+
+    json_object_set_new(root, "modules",
+                        info->modules_known ? json_integer((json_int_t)info->modules) : json_null());
+    json_t *threads = json_array();
+    for (size_t i = 0; i < info->nthreads; i++)
+        json_array_append_new(threads, thread_json(&info->threads[i]));
+    json_object_set_new(root, "threads", threads);
+
+    if (info->gc_known) {
+        json_t *gc = json_object();
+        json_t *gens = json_array();
+        for (int g = 0; g < 3; g++)
+            json_array_append_new(gens, json_integer((json_int_t)info->gc.generations[g]));
+        json_object_set_new(gc, "generations", gens);
+        json_object_set_new(gc, "permanent", json_integer((json_int_t)info->gc.permanent));
+        json_object_set_new(gc, "collecting", json_boolean(info->gc.collecting));
+        json_object_set_new(root, "gc", gc);
+    } else {
+        json_object_set_new(root, "gc", json_null());
+    }
+
+    json_t *mem = json_object();
+    for (int k = 0; k < PYH_MAP_KINDS; k++)
+        json_object_set_new(mem, pyh_map_kind_name(k), json_integer((json_int_t)info->memory.bytes[k]));
+    json_object_set_new(mem, "total", json_integer((json_int_t)info->memory.total));
+    json_object_set_new(root, "memory", mem);
+    return pyh_report_json_print(ctx, root, out);
+}
+
+struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
+                                       struct pyh_runtime *rt, const struct pyh_info *info,
+                                       FILE *out)
+{
+    char a[64], b[64], id[130];
+    fprintf(out, "Target       %s%s\n", ctx->target->description,
+            ctx->target->kind == PYH_TARGET_LIVE && !ctx->target->stopped ? " (not stopped)" : "");
+    /* sys.version of 3.8 and 3.9 has a newline before the compiler; keep one line. */
+    char version[512];
+    snprintf(version, sizeof(version), "%s", rt->sys_version ? rt->sys_version : rt->version);
+    for (char *c = version; *c; c++)
+        if (*c == '\n') *c = ' ';
+    fprintf(out, "Python       %s\n", version);
+    fprintf(out, "Layout       %s%s\n", pyh_layout_source_name(rt->layout_source),
+            rt->debug_info ? " (debug info used)" : " (no debug info)");
+    for (size_t i = 0; i < info->nbinaries; i++) {
+        const struct pyh_module *m = info->binaries[i].module;
+        const char *bid = build_id_of(m, id, sizeof(id));
+        fprintf(out, "%-12s %s\n", i == 0 && m->is_exe ? "Executable" : "libpython", m->path);
+        fprintf(out, "             build-id %s, %s%s%s\n", bid ? bid : "none", symbols_of(m),
+                debug_file_of(m) ? ", DWARF from " : "", debug_file_of(m) ? debug_file_of(m) : "");
+    }
+    fprintf(out, "_PyRuntime   0x%llx, %zu interpreter%s\n", (unsigned long long)rt->runtime_addr,
+            rt->ninterps, rt->ninterps == 1 ? "" : "s");
+    if (info->modules_known)
+        fprintf(out, "Modules      %s in sys.modules\n", pyh_format_count(info->modules, a, sizeof(a)));
+    if (info->gc_known) {
+        fprintf(out, "GC           generation 0: %llu, 1: %llu, 2: %llu, permanent: %llu%s\n",
+                (unsigned long long)info->gc.generations[0], (unsigned long long)info->gc.generations[1],
+                (unsigned long long)info->gc.generations[2], (unsigned long long)info->gc.permanent,
+                info->gc.collecting ? " (collecting)" : "");
+    }
+    fprintf(out, "Memory       %s mapped:", pyh_format_bytes(info->memory.total, a, sizeof(a)));
+    for (int k = 0; k < PYH_MAP_KINDS; k++)
+        fprintf(out, "%s %s %s", k ? "," : "", pyh_format_bytes(info->memory.bytes[k], b, sizeof(b)),
+                pyh_map_kind_name(k));
+    fprintf(out, "\n\nThreads (%zu)\n", info->nthreads);
+    fprintf(out, "  %-16s %-8s %-20s %s\n", "thread id", "native", "name", "top frame");
+    for (size_t i = 0; i < info->nthreads; i++) {
+        const struct pyh_pythread *th = &info->threads[i];
+        char native[24], frame[1400];
+        snprintf(native, sizeof(native), th->native_id >= 0 ? "%lld" : "-", (long long)th->native_id);
+        if (th->has_frame)
+            snprintf(frame, sizeof(frame), "%s (%s:%d)", th->top.function, th->top.file, th->top.line);
+        else
+            snprintf(frame, sizeof(frame), "-");
+        fprintf(out, "  %-16llu %-8s %-20s %s\n", (unsigned long long)th->thread_id, native,
+                th->has_name ? th->name : "-", frame);
+    }
+    return NULL;
+}

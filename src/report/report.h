@@ -1,0 +1,49 @@
+/* The report layer: text and JSON, the same for the CLI and gdb. Every command's output is
+ * built here from the results of an analysis; nothing else prints. */
+#ifndef PYH_REPORT_REPORT_H
+#define PYH_REPORT_REPORT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "analysis/info.h"
+#include "target/target.h"
+#include "util/diag.h"
+#include "util/error.h"
+
+/* What every report says about where its data came from. */
+struct pyh_report_context {
+    const char *command;          /* the verb */
+    struct pyh_target *target;
+    const char *core_path;        /* NULL unless a core */
+    const struct pyh_diag *diag;
+};
+
+/* A new JSON object with the members every command's JSON has (command, pyheap_version,
+ * target). partial and warnings are added by pyh_report_json_print, after the analysis. */
+json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx);
+
+/* Adds partial/warnings to root, prints it (indented, keys in insertion order) and a
+ * newline, and releases root. */
+struct pyh_error *pyh_report_json_print(const struct pyh_report_context *ctx, json_t *root,
+                                        FILE *out);
+
+/* An address as JSON: a hex string, since JSON numbers lose precision above 2^53. */
+json_t *pyh_json_address(uint64_t addr);
+
+/* Formats a byte count for people: "812 B", "1.5 KiB", "3.2 GiB". */
+const char *pyh_format_bytes(uint64_t bytes, char *buf, size_t cap);
+
+/* Formats an integer with thousands separators: "1,234,567". */
+const char *pyh_format_count(uint64_t n, char *buf, size_t cap);
+
+/* The `info` report. */
+struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
+                                       struct pyh_runtime *rt, const struct pyh_info *info,
+                                       FILE *out);
+struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
+                                       struct pyh_runtime *rt, const struct pyh_info *info,
+                                       FILE *out);
+
+#endif

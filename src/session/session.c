@@ -1,0 +1,114 @@
+/* Opening and closing sessions: the public entry points of pyheap.h that build the layers
+ * bottom-up (target, images, runtime). */
+#include "session/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+/* Builds images and runtime over an open target; on failure closes everything. */
+static struct pyh_error *finish_open(struct pyh_session *s, const struct pyh_target_options *o,
+                                     struct pyh_session **out)
+{
+    struct pyh_error *err = pyh_images_load(s->target, o ? o->debug_dirs : NULL, &s->diag, &s->images);
+    if (!err) err = pyh_runtime_open(s->target, s->images, &s->diag, &s->runtime);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    *out = s;
+    return NULL;
+}
+
+struct pyh_error *pyh_session_open_core(const char *core_path,
+                                        const struct pyh_target_options *options,
+                                        struct pyh_session **out)
+{
+    *out = NULL;
+    struct pyh_session *s = calloc(1, sizeof(*s));
+    if (!s) return pyh_error_nomem();
+    struct pyh_file_search search = {0};
+    if (options) {
+        search.exe = options->exe;
+        search.sysroot = options->sysroot;
+        search.lib_path = options->lib_path;
+    }
+    s->core_path = pyh_strdup(core_path);
+    struct pyh_error *err = pyh_target_open_core(core_path, &search, &s->diag, &s->target);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    return finish_open(s, options, out);
+}
+
+struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options *options,
+                                       struct pyh_session **out)
+{
+    *out = NULL;
+    struct pyh_session *s = calloc(1, sizeof(*s));
+    if (!s) return pyh_error_nomem();
+    struct pyh_error *err =
+        pyh_target_open_live(pid, options && options->no_stop, &s->diag, &s->target);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    return finish_open(s, options, out);
+}
+
+struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
+                                        const struct pyh_target_options *options,
+                                        struct pyh_session **out)
+{
+    *out = NULL;
+    struct pyh_session *s = calloc(1, sizeof(*s));
+    if (!s) return pyh_error_nomem();
+    struct pyh_error *err = pyh_target_open_host(host, &s->diag, &s->target);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    return finish_open(s, options, out);
+}
+
+void pyh_session_close(struct pyh_session *s)
+{
+    if (!s) return;
+    pyh_runtime_free(s->runtime);
+    pyh_images_free(s->images);
+    pyh_target_close(s->target); /* resumes a live target */
+    pyh_diag_free(&s->diag);
+    free(s->core_path);
+    free(s);
+}
+
+size_t pyh_session_warning_count(const struct pyh_session *s) { return s->diag.nwarnings; }
+
+const char *pyh_session_warning(const struct pyh_session *s, size_t i)
+{
+    return i < s->diag.nwarnings ? s->diag.warnings[i] : NULL;
+}
+
+const char *pyh_session_partial_reason(const struct pyh_session *s)
+{
+    if (!s->diag.partial) return NULL;
+    if (s->diag.reason < s->diag.nwarnings) return s->diag.warnings[s->diag.reason];
+    return "some data could not be read";
+}
+
+int pyh_error_exit_status(const struct pyh_error *err)
+{
+    if (!err) return 0;
+    switch (pyh_error_code(err)) {
+    case PYH_ERR_USAGE:
+        return 2;
+    case PYH_ERR_INTERRUPTED:
+        return 130;
+    default:
+        return 1;
+    }
+}
+
+const char *pyh_version(void) { return PYHEAP_VERSION; }
