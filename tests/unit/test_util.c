@@ -1,0 +1,111 @@
+/* The util layer: hash maps, chain guards, warnings and errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/chain.h"
+#include "util/diag.h"
+#include "util/error.h"
+#include "util/hashmap.h"
+
+static void test_u64map(void **state)
+{
+    (void)state;
+    struct pyh_u64map map = {0};
+    for (uint64_t i = 0; i < 100000; i++) assert_null(pyh_u64map_put(&map, i * 16 + 0x7f0000000000, i));
+    assert_int_equal(map.len, 100000);
+    uint64_t v;
+    for (uint64_t i = 0; i < 100000; i += 777) {
+        assert_true(pyh_u64map_get(&map, i * 16 + 0x7f0000000000, &v));
+        assert_int_equal(v, i);
+    }
+    assert_false(pyh_u64map_get(&map, 8, &v));
+    assert_null(pyh_u64map_put(&map, 0x7f0000000000, 42)); /* replace */
+    assert_true(pyh_u64map_get(&map, 0x7f0000000000, &v));
+    assert_int_equal(v, 42);
+    assert_int_equal(map.len, 100000);
+    pyh_u64map_free(&map);
+}
+
+static void test_strmap(void **state)
+{
+    (void)state;
+    struct pyh_strmap map = {0};
+    static const char *names[] = {"_PyRuntime", "PyType_Type", "arenas.lto_priv.0", "arenas"};
+    for (int i = 0; i < 4; i++) assert_null(pyh_strmap_put(&map, names[i], (uint64_t)i, false));
+    assert_null(pyh_strmap_put(&map, "arenas", 99, false)); /* first one stays */
+    uint64_t v;
+    assert_true(pyh_strmap_get(&map, "arenas", &v));
+    assert_int_equal(v, 3);
+    assert_true(pyh_strmap_get_n(&map, "PyType_Type_extra", 11, &v));
+    assert_int_equal(v, 1);
+    assert_false(pyh_strmap_get(&map, "PyType", &v));
+    pyh_strmap_free(&map);
+}
+
+static void test_chain_guard_finds_cycles_and_caps(void **state)
+{
+    (void)state;
+    /* A list 0 -> 1 -> ... -> 9 -> 4 (a cycle of 6 after a tail of 4). */
+    struct pyh_chain_guard g = pyh_chain_guard_init(1000);
+    uint64_t node = 0;
+    int steps = 0;
+    while (pyh_chain_step(&g, node) && steps < 1000) {
+        node = node == 9 ? 4 : node + 1;
+        steps++;
+    }
+    assert_true(pyh_chain_is_cycle(&g));
+    assert_true(steps < 40);
+    /* A long list without a cycle stops at the cap. */
+    g = pyh_chain_guard_init(500);
+    for (node = 0; pyh_chain_step(&g, node); node++) {}
+    assert_false(pyh_chain_is_cycle(&g));
+    assert_int_equal(node, 500);
+    /* A self-loop. */
+    g = pyh_chain_guard_init(100);
+    assert_true(pyh_chain_step(&g, 7));
+    assert_false(pyh_chain_step(&g, 7));
+    assert_true(pyh_chain_is_cycle(&g));
+}
+
+static void test_diag_and_errors(void **state)
+{
+    (void)state;
+    struct pyh_diag d = {0};
+    pyh_diag_warn(&d, "missing %s", "libfoo");
+    pyh_diag_warn(&d, "missing %s", "libfoo");
+    assert_int_equal(d.nwarnings, 1);
+    assert_false(d.partial);
+    pyh_diag_partial(&d, "core truncated at %d", 12);
+    pyh_diag_partial(&d, "other");
+    assert_true(d.partial);
+    assert_string_equal(d.warnings[d.reason], "core truncated at 12");
+    pyh_diag_free(&d);
+
+    struct pyh_error *err = pyh_error_create(PYH_ERR_FAULT, "cannot read 0x%x", 16);
+    err = pyh_error_wrap(err, "reading %s", "sys.modules");
+    assert_string_equal(pyh_error_message(err), "reading sys.modules: cannot read 0x10");
+    assert_int_equal(pyh_error_code(err), PYH_ERR_FAULT);
+    assert_int_equal(pyh_error_exit_status(err), 1);
+    pyh_error_free(err);
+    assert_null(pyh_error_wrap(NULL, "x"));
+    err = pyh_error_create(PYH_ERR_USAGE, "bad");
+    assert_int_equal(pyh_error_exit_status(err), 2);
+    pyh_error_free(err);
+    pyh_error_free(pyh_error_nomem()); /* static: a no-op */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_u64map),
+        cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_chain_guard_finds_cycles_and_caps),
+        cmocka_unit_test(test_diag_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
