@@ -198,11 +198,22 @@ static struct pyh_error *read_interpreters(struct pyh_runtime *rt)
     return NULL;
 }
 
-/* sys.version from the main interpreter's sys dict: the full version string. */
+/* sys.version from the main interpreter's sys dict: the full version string; and, before
+ * 3.11 (no Py_Version), sys.hexversion for PY_VERSION_HEX. */
 static void read_sys_version(struct pyh_runtime *rt)
 {
-    uint64_t sysdict, version;
+    uint64_t sysdict, version, hexversion;
     struct pyh_error *err = pyh_rt_read_ptr(rt, rt->interps[0], rt->layout.interp_sysdict, &sysdict);
+    if (!err && !rt->version_hex) {
+        int64_t hex;
+        struct pyh_error *e = pyh_dict_get_str(rt, sysdict, "hexversion", &hexversion);
+        if (!e) e = pyh_long_read(rt, hexversion, &hex);
+        if (!e && (hex >> 24) == rt->major && ((hex >> 16) & 0xff) == rt->minor) {
+            rt->version_hex = (uint32_t)hex;
+            rt->micro = (int)((hex >> 8) & 0xff);
+        }
+        pyh_error_free(e);
+    }
     if (!err) err = pyh_dict_get_str(rt, sysdict, "version", &version);
     char buf[512];
     if (!err) err = pyh_str_read(rt, version, buf, sizeof(buf), NULL);
