@@ -1,0 +1,395 @@
+/* Finding and walking pymalloc; see pymalloc.h. The struct layouts (arena_object and
+ * pool_header, both 48 bytes) are the same in 3.8-3.13 and are checked against the DWARF of
+ * every interpreter by tests/unit/test_layout_dwarf.c (pyh_pymalloc_layout_fields). */
+#include "allocators/pymalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocators/pymalloc_layout.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+/* No process has this many arenas: 2^20 arenas of 1 MiB is a terabyte of small objects. */
+#define MAX_ARENAS (1u << 20)
+
+/* Where the allocator's variables are. */
+struct located {
+    uint64_t arenas_ptr;    /* address of `arenas` (a pointer to the table) */
+    uint64_t maxarenas_ptr; /* address of `maxarenas` (uint) */
+    uint64_t counters[3];   /* ntimes_arena_allocated, narenas_highwater, current; 0 = unknown */
+    uint64_t raw_blocks;    /* raw_allocated_blocks, 0 = unknown */
+    const char *found_by;
+};
+
+/* ---- Locating the arena table -------------------------------------------------------- */
+
+/* 3.12+: struct _obmalloc_state, embedded in the interpreter (3.12) or pointed to (3.13). */
+static struct pyh_error *locate_in_interpreter(struct pyh_runtime *rt, struct located *loc)
+{
+    uint64_t interp = rt->interps[0], state = interp + (uint64_t)rt->layout.interp_obmalloc;
+    if (rt->minor >= 13) {
+        struct pyh_error *err = pyh_read_u64(rt->target, state, &state);
+        if (err) return pyh_error_wrap(err, "reading interp->obmalloc");
+        if (!state) return pyh_error_create(PYH_ERR_NOT_FOUND, "interp->obmalloc is NULL");
+    }
+    loc->arenas_ptr = state + PYH_OBMALLOC_ARENAS;
+    loc->maxarenas_ptr = state + PYH_OBMALLOC_MAXARENAS;
+    loc->counters[0] = state + PYH_OBMALLOC_NTIMES_ARENA_ALLOCATED;
+    loc->counters[1] = state + PYH_OBMALLOC_NARENAS_HIGHWATER;
+    loc->counters[2] = state + PYH_OBMALLOC_NARENAS_CURRENTLY_ALLOCATED;
+    loc->raw_blocks = state + PYH_OBMALLOC_RAW_ALLOCATED_BLOCKS;
+    loc->found_by = "interpreter state";
+    return NULL;
+}
+
+/* 3.8-3.11: file-static variables, by symbol (LTO builds suffix them `.lto_priv.N`, which
+ * the image layer matches) or by DWARF. */
+static bool locate_by_name(struct pyh_runtime *rt, struct located *loc)
+{
+    static const char *const counters[] = {"ntimes_arena_allocated", "narenas_highwater",
+                                           "narenas_currently_allocated"};
+    struct pyh_module *mod = rt->module;
+    if (pyh_module_symbol(rt->images, mod, "arenas", &loc->arenas_ptr) &&
+        pyh_module_symbol(rt->images, mod, "maxarenas", &loc->maxarenas_ptr)) {
+        for (int i = 0; i < 3; i++)
+            if (!pyh_module_symbol(rt->images, mod, counters[i], &loc->counters[i])) loc->counters[i] = 0;
+        if (!pyh_module_symbol(rt->images, mod, "raw_allocated_blocks", &loc->raw_blocks))
+            loc->raw_blocks = 0;
+        loc->found_by = "symbols";
+        return true;
+    }
+    struct pyh_dwarf *dw = pyh_module_dwarf(rt->images, mod);
+    uint64_t a, m;
+    if (dw && pyh_dwarf_variable_address(dw, "arenas", &a) &&
+        pyh_dwarf_variable_address(dw, "maxarenas", &m)) {
+        loc->arenas_ptr = a + mod->bias;
+        loc->maxarenas_ptr = m + mod->bias;
+        for (int i = 0; i < 3; i++)
+            loc->counters[i] = pyh_dwarf_variable_address(dw, counters[i], &a) ? a + mod->bias : 0;
+        loc->raw_blocks = pyh_dwarf_variable_address(dw, "raw_allocated_blocks", &a) ? a + mod->bias : 0;
+        loc->found_by = "debug info";
+        return true;
+    }
+    return false;
+}
+
+/* True when (table, maxarenas) read at these addresses look like pymalloc's arena table. */
+static bool plausible_table(struct pyh_runtime *rt, uint64_t arenas_ptr, uint64_t maxarenas_ptr,
+                            uint64_t arena_size, uint64_t pool_size);
+
+/* Stripped 3.9-3.11: the exported _Py_GetAllocatedBlocks starts by loading maxarenas (32
+ * bits), raw_allocated_blocks and arenas (64 bits) RIP-relative. Its first bytes are decoded
+ * for `mov disp32(%rip), reg` (8b /r with mod=00 rm=101, optional REX), and every pair of a
+ * 64-bit and a 32-bit load target is tried as (arenas, maxarenas) against the table checks. */
+static bool locate_by_disassembly(struct pyh_runtime *rt, struct located *loc, uint64_t arena_size,
+                                  uint64_t pool_size)
+{
+    uint64_t fn;
+    if (!pyh_module_symbol(rt->images, rt->module, "_Py_GetAllocatedBlocks", &fn)) return false;
+    uint8_t code[96];
+    struct pyh_error *err = pyh_target_read(rt->target, fn, code, sizeof(code));
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    uint64_t loads64[8], loads32[8];
+    size_t n64 = 0, n32 = 0;
+    for (size_t i = 0; i + 6 <= sizeof(code); i++) {
+        bool rex = (code[i] & 0xf0) == 0x40;
+        size_t op = rex ? i + 1 : i;
+        if (op + 6 > sizeof(code) || code[op] != 0x8b || (code[op + 1] & 0xc7) != 0x05) continue;
+        int32_t disp;
+        memcpy(&disp, code + op + 2, 4);
+        uint64_t target = fn + op + 6 + (uint64_t)(int64_t)disp;
+        if (rex && (code[i] & 0x08)) {
+            if (n64 < 8) loads64[n64++] = target;
+        } else if (n32 < 8) {
+            loads32[n32++] = target;
+        }
+        i = op + 5;
+    }
+    for (size_t a = 0; a < n64; a++) {
+        for (size_t m = 0; m < n32; m++) {
+            if (!plausible_table(rt, loads64[a], loads32[m], arena_size, pool_size)) continue;
+            loc->arenas_ptr = loads64[a];
+            loc->maxarenas_ptr = loads32[m];
+            /* The other 64-bit load is raw_allocated_blocks. */
+            for (size_t r = 0; r < n64; r++)
+                if (r != a) loc->raw_blocks = loads64[r];
+            loc->found_by = "disassembly";
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- The table and its arenas -------------------------------------------------------- */
+
+struct arena_object {
+    uint64_t address, pool_address;
+    uint32_t nfreepools, ntotalpools;
+    uint64_t freepools, nextarena, prevarena;
+};
+_Static_assert(sizeof(struct arena_object) == PYH_ARENA_OBJECT_SIZE, "arena_object layout");
+
+struct pool_header {
+    uint32_t count, pad;
+    uint64_t freeblock, nextpool, prevpool;
+    uint32_t arenaindex, szidx, nextoffset, maxnextoffset;
+};
+_Static_assert(sizeof(struct pool_header) == PYH_POOL_OVERHEAD, "pool_header layout");
+
+/* The checks an allocated arena_object passes. */
+static bool arena_ok(const struct arena_object *a, uint64_t arena_size, uint64_t pool_size)
+{
+    uint64_t first = (a->address + pool_size - 1) & ~(pool_size - 1);
+    return a->pool_address >= first && a->pool_address <= a->address + arena_size &&
+           (a->pool_address - first) % pool_size == 0 && a->ntotalpools <= arena_size / pool_size &&
+           a->nfreepools <= a->ntotalpools;
+}
+
+static struct pyh_error *read_table(struct pyh_runtime *rt, uint64_t arenas_ptr,
+                                    uint64_t maxarenas_ptr, uint64_t *table, uint32_t *max,
+                                    struct arena_object **out)
+{
+    *out = NULL;
+    struct pyh_error *err = pyh_read_u64(rt->target, arenas_ptr, table);
+    if (!err) err = pyh_read_u32(rt->target, maxarenas_ptr, max);
+    if (err) return pyh_error_wrap(err, "reading pymalloc's arena table pointer");
+    if (*max == 0 || !*table) return NULL;
+    if (*max > MAX_ARENAS)
+        return pyh_error_create(PYH_ERR_CORRUPT, "pymalloc claims %u arena objects", *max);
+    struct arena_object *objs = malloc((size_t)*max * sizeof(*objs));
+    if (!objs) return pyh_error_nomem();
+    if ((err = pyh_target_read(rt->target, *table, objs, (size_t)*max * sizeof(*objs)))) {
+        free(objs);
+        return pyh_error_wrap(err, "reading pymalloc's arena table (%u entries)", *max);
+    }
+    *out = objs;
+    return NULL;
+}
+
+static bool plausible_table(struct pyh_runtime *rt, uint64_t arenas_ptr, uint64_t maxarenas_ptr,
+                            uint64_t arena_size, uint64_t pool_size)
+{
+    uint64_t table;
+    uint32_t max;
+    struct arena_object *objs;
+    struct pyh_error *err = read_table(rt, arenas_ptr, maxarenas_ptr, &table, &max, &objs);
+    if (err || !objs || max % 16 != 0) { /* maxarenas starts at 16 and doubles */
+        pyh_error_free(err);
+        free(objs);
+        return false;
+    }
+    size_t allocated = 0;
+    bool ok = true;
+    for (uint32_t i = 0; i < max && ok; i++) {
+        if (!objs[i].address) continue;
+        allocated++;
+        ok = arena_ok(&objs[i], arena_size, pool_size);
+    }
+    free(objs);
+    return ok && allocated > 0;
+}
+
+/* ---- Walking ------------------------------------------------------------------------- */
+
+/* Reads a pool header and checks it belongs where it is; false for a header that fails. */
+static bool read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index, uint64_t pool_size,
+                      struct pool_header *h)
+{
+    struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    if (h->arenaindex != index || h->szidx >= PYH_PYMALLOC_CLASSES) return false;
+    uint32_t size = pyh_pymalloc_block_size(h->szidx);
+    uint32_t nblocks = (uint32_t)((pool_size - PYH_POOL_OVERHEAD) / size);
+    return h->maxnextoffset == pool_size - size && h->nextoffset <= pool_size &&
+           h->nextoffset >= PYH_POOL_OVERHEAD + size && h->count <= nblocks;
+}
+
+static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
+                                    const struct arena_object *a, uint32_t index)
+{
+    struct pyh_pymalloc_arena out = {.address = a->address, .pool_address = a->pool_address,
+                                     .index = index, .nfreepools = a->nfreepools,
+                                     .ntotalpools = a->ntotalpools};
+    out.first_pool = (a->address + pm->pool_size - 1) & ~(pm->pool_size - 1);
+    uint64_t carved = (a->pool_address - out.first_pool) / pm->pool_size;
+    uint64_t empty = 0;
+    for (uint64_t p = 0; p < carved; p++) {
+        if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+        struct pool_header h;
+        uint64_t pool = out.first_pool + p * pm->pool_size;
+        if (!read_pool(rt, pool, index, pm->pool_size, &h)) {
+            pm->bad_pools++;
+            continue;
+        }
+        if (h.count == 0) {
+            empty++;
+            continue;
+        }
+        uint32_t size = pyh_pymalloc_block_size(h.szidx);
+        uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
+        struct pyh_pymalloc_class *c = &pm->classes[h.szidx];
+        c->pools++;
+        c->blocks_used += h.count;
+        c->blocks_free += nblocks - h.count;
+        out.pools_used++;
+        out.blocks_used += h.count;
+        out.bytes_used += (uint64_t)h.count * size;
+        pm->bytes_free_in_used_pools += (nblocks - h.count) * size;
+        pm->bytes_pool_overhead += pm->pool_size - nblocks * size;
+    }
+    uint64_t never_used = a->ntotalpools > carved ? a->ntotalpools - carved : 0;
+    pm->pools_used += out.pools_used;
+    pm->pools_empty += empty;
+    pm->pools_never_used += never_used;
+    pm->bytes_in_empty_pools += (empty + never_used) * pm->pool_size;
+    pm->bytes_alignment_lost += pm->arena_size - (uint64_t)a->ntotalpools * pm->pool_size;
+    pm->blocks_used += out.blocks_used;
+    pm->bytes_used += out.bytes_used;
+    if (empty + never_used != a->nfreepools)
+        pyh_diag_warn(rt->diag, "pymalloc arena %u at 0x%llx counts %u free pools but %llu are "
+                                "empty: the process was inside the allocator",
+                      index, (unsigned long long)a->address, a->nfreepools,
+                      (unsigned long long)(empty + never_used));
+    return PYH_APPEND(pm->arenas, pm->narenas, pm->arenas_cap, &out);
+}
+
+static void read_counters(struct pyh_runtime *rt, const struct located *loc, struct pyh_pymalloc *pm)
+{
+    uint64_t *dest[3] = {&pm->ntimes_arena_allocated, &pm->narenas_highwater,
+                         &pm->narenas_currently_allocated};
+    pm->have_counters = loc->counters[0] && loc->counters[1] && loc->counters[2];
+    for (int i = 0; i < 3 && pm->have_counters; i++) {
+        struct pyh_error *err = pyh_read_u64(rt->target, loc->counters[i], dest[i]);
+        if (err) {
+            pm->have_counters = false;
+            pyh_error_free(err);
+        }
+    }
+    if (loc->raw_blocks) {
+        struct pyh_error *err = pyh_read_u64(rt->target, loc->raw_blocks, &pm->raw_allocated_blocks);
+        pm->have_raw_blocks = !err;
+        pyh_error_free(err);
+    }
+}
+
+struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc **out)
+{
+    *out = NULL;
+    struct pyh_pymalloc *pm = calloc(1, sizeof(*pm));
+    if (!pm) return pyh_error_nomem();
+    pm->arena_size = rt->minor >= 10 ? 1u << 20 : 1u << 18;
+    pm->pool_size = rt->minor >= 10 ? 1u << 14 : 1u << 12;
+    for (unsigned i = 0; i < PYH_PYMALLOC_CLASSES; i++) pm->classes[i].block_size = pyh_pymalloc_block_size(i);
+
+    struct located loc = {0};
+    struct pyh_error *err = NULL;
+    if (rt->minor >= 12) {
+        err = locate_in_interpreter(rt, &loc);
+    } else if (!locate_by_name(rt, &loc) &&
+               !locate_by_disassembly(rt, &loc, pm->arena_size, pm->pool_size)) {
+        err = pyh_error_create(PYH_ERR_NOT_FOUND,
+                               "cannot find pymalloc's arena table in %s: no symbols, no debug "
+                               "info, and _Py_GetAllocatedBlocks does not show it",
+                               rt->module->path);
+    }
+    if (err) goto fail;
+    pm->found_by = loc.found_by;
+    read_counters(rt, &loc, pm);
+
+    struct arena_object *objs = NULL;
+    if ((err = read_table(rt, loc.arenas_ptr, loc.maxarenas_ptr, &pm->table, &pm->maxarenas, &objs)))
+        goto fail;
+    if (!objs) {
+        pyh_diag_warn(rt->diag, "pymalloc has no arenas: this Python allocates objects with "
+                                "malloc (PYTHONMALLOC=malloc or a debug allocator)");
+        pyh_pymalloc_free(pm);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < pm->maxarenas && !err; i++) {
+        if (!objs[i].address) continue;
+        if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
+            pyh_diag_partial(rt->diag, "pymalloc arena object %u (address 0x%llx) is corrupt; "
+                                       "skipped", i, (unsigned long long)objs[i].address);
+            continue;
+        }
+        err = walk_arena(rt, pm, &objs[i], i);
+    }
+    free(objs);
+    if (err) goto fail;
+    if (pm->bad_pools)
+        pyh_diag_partial(rt->diag, "%llu pymalloc pools have corrupt headers; their blocks are "
+                                   "not counted", (unsigned long long)pm->bad_pools);
+    *out = pm;
+    return NULL;
+fail:
+    pyh_pymalloc_free(pm);
+    return pyh_error_wrap(err, "pymalloc");
+}
+
+void pyh_pymalloc_free(struct pyh_pymalloc *pm)
+{
+    if (!pm) return;
+    free(pm->arenas);
+    free(pm);
+}
+
+/* Marks the free blocks of one pool (a local copy) in a bitmap; false when the free list
+ * leaves the pool, is misaligned or loops (the pool is then skipped as corrupt). */
+static bool free_blocks(const uint8_t *pool_bytes, uint64_t pool, const struct pool_header *h,
+                        uint32_t size, uint64_t nblocks, uint64_t *bitmap)
+{
+    uint64_t block = h->freeblock;
+    for (uint64_t steps = 0; block; steps++) {
+        if (block < pool + PYH_POOL_OVERHEAD || block >= pool + h->nextoffset || steps > nblocks)
+            return false;
+        uint64_t off = block - pool - PYH_POOL_OVERHEAD;
+        if (off % size) return false;
+        uint64_t i = off / size;
+        if (bitmap[i / 64] & (1ULL << (i % 64))) return false; /* a loop */
+        bitmap[i / 64] |= 1ULL << (i % 64);
+        memcpy(&block, pool_bytes + (block - pool), 8);
+    }
+    return true;
+}
+
+struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                     pyh_block_visitor visit, void *ctx)
+{
+    uint8_t *buf = malloc(pm->pool_size);
+    if (!buf) return pyh_error_nomem();
+    struct pyh_error *err = NULL;
+    for (size_t a = 0; a < pm->narenas && !err; a++) {
+        const struct pyh_pymalloc_arena *ar = &pm->arenas[a];
+        for (uint64_t pool = ar->first_pool; pool < ar->pool_address && !err; pool += pm->pool_size) {
+            if ((err = pyh_check_interrupt())) break;
+            struct pool_header h;
+            if (!read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
+            if ((err = pyh_target_read(rt->target, pool, buf, pm->pool_size))) break;
+            uint32_t size = pyh_pymalloc_block_size(h.szidx);
+            uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
+            uint64_t carved = (h.nextoffset - PYH_POOL_OVERHEAD) / size;
+            if (carved > nblocks) carved = nblocks;
+            uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
+            if (!free_blocks(buf, pool, &h, size, nblocks, bitmap)) {
+                pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx has a corrupt free list; skipped",
+                                 (unsigned long long)pool);
+                continue;
+            }
+            for (uint64_t i = 0; i < carved; i++) {
+                uint64_t off = PYH_POOL_OVERHEAD + i * size;
+                bool used = !(bitmap[i / 64] & (1ULL << (i % 64)));
+                if (!visit(ctx, pool + off, size, used, buf + off)) goto done;
+            }
+        }
+    }
+done:
+    free(buf);
+    return err;
+}

@@ -1,0 +1,84 @@
+/* pymalloc, CPython's small-object allocator: every arena (256 KiB up to 3.9, 1 MiB from
+ * 3.10), every pool in it (4 KiB / 16 KiB; one size class each) and the state of every
+ * block. Found without symbols: 3.12+ keep the allocator state in the interpreter; 3.8-3.11
+ * keep it in static variables, found by symbol, by DWARF, or by decoding the exported
+ * _Py_GetAllocatedBlocks, which reads them. */
+#ifndef PYH_ALLOCATORS_PYMALLOC_H
+#define PYH_ALLOCATORS_PYMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/runtime.h"
+
+#define PYH_PYMALLOC_CLASSES 32 /* 512-byte threshold / 16-byte alignment */
+#define PYH_POOL_OVERHEAD 48    /* sizeof(struct pool_header), already 16-aligned */
+
+/* One size class: what _debugmallocstats prints for it. */
+struct pyh_pymalloc_class {
+    uint32_t block_size;
+    uint64_t pools;       /* pools in use (ref.count > 0) */
+    uint64_t blocks_used; /* allocated blocks */
+    uint64_t blocks_free; /* free blocks inside the pools in use ("avail blocks"): carved or not */
+};
+
+/* One allocated arena. */
+struct pyh_pymalloc_arena {
+    uint64_t address;      /* as mmap or malloc returned it */
+    uint64_t first_pool;   /* address rounded up to the pool size */
+    uint64_t pool_address; /* first pool never carved */
+    uint32_t index;        /* in the arena table */
+    uint32_t nfreepools, ntotalpools;
+    uint32_t pools_used;   /* pools with live blocks */
+    uint64_t blocks_used;
+    uint64_t bytes_used;   /* blocks_used * block size, summed */
+};
+
+struct pyh_pymalloc {
+    uint64_t arena_size, pool_size;
+    uint64_t table;     /* the arena_object array */
+    uint32_t maxarenas; /* its length */
+    const char *found_by; /* "interpreter state", "symbols", "debug info", "disassembly" */
+
+    /* Counters the allocator keeps, when they could be located (3.12+ always; before, with
+     * symbols or debug info). */
+    bool have_counters;
+    uint64_t ntimes_arena_allocated, narenas_highwater, narenas_currently_allocated;
+    bool have_raw_blocks;
+    uint64_t raw_allocated_blocks; /* raw fallbacks counted by sys.getallocatedblocks() */
+
+    struct pyh_pymalloc_arena *arenas; /* allocated arenas, in table order */
+    size_t narenas, arenas_cap;
+    struct pyh_pymalloc_class classes[PYH_PYMALLOC_CLASSES];
+
+    uint64_t pools_used;        /* pools with live blocks */
+    uint64_t pools_empty;       /* carved pools now empty (in an arena's free list) */
+    uint64_t pools_never_used;  /* pools past pool_address in allocated arenas */
+    uint64_t blocks_used, bytes_used;
+    uint64_t bytes_free_in_used_pools; /* free blocks of pools in use, by block size */
+    uint64_t bytes_pool_overhead;      /* pool headers of pools in use */
+    uint64_t bytes_in_empty_pools;     /* empty and never-used pools of allocated arenas */
+    uint64_t bytes_alignment_lost;     /* unaligned arenas lose their first partial pool */
+    uint64_t bad_pools;                /* pools whose header failed its checks (skipped) */
+};
+
+/* Finds and walks the allocator of the main interpreter. *out is NULL when this Python
+ * runs without pymalloc (PYTHONMALLOC=malloc); the reason is then a warning. */
+struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc **out);
+
+void pyh_pymalloc_free(struct pyh_pymalloc *pm);
+
+/* Called for every block of every pool in use, in address order. bytes is a copy of the
+ * block (size bytes) valid only during the call. Return false to stop. */
+typedef bool (*pyh_block_visitor)(void *ctx, uint64_t addr, uint32_t size, bool used,
+                                  const uint8_t *bytes);
+
+/* Visits every carved block of every pool in use: one target read per pool. */
+struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                     pyh_block_visitor visit, void *ctx);
+
+/* Block size of size class i. */
+static inline uint32_t pyh_pymalloc_block_size(unsigned i) { return 16 * (i + 1); }
+
+#endif
