@@ -18,16 +18,22 @@
 #include "target/internal.h"
 #include "util/mem.h"
 
-/* One PT_LOAD: [start, end) in the target; the first `avail` bytes are at data. */
+/* One PT_LOAD: [start, end) in the target; the first `avail` bytes are in the core file at
+ * `offset`. */
 struct core_load {
     uint64_t start, end;
-    const uint8_t *data;
+    uint64_t offset;
     uint64_t avail;
     uint32_t prot;
+    bool truncated; /* the file ends inside this segment's data */
 };
 
+/* The core file is mmapped for its headers and notes (libelf), but segment data is read
+ * with pread through the target's block cache: touching a multi-gigabyte core through the
+ * mapping would leave every page read in our resident set. */
 struct core_state {
-    uint8_t *image; /* the whole core, mmapped */
+    uint8_t *image; /* the whole core, mmapped: headers and notes only */
+    int fd;
     size_t size;
     char *path;
     Elf *elf;
@@ -89,8 +95,11 @@ static struct pyh_error *read_piece(struct pyh_target *t, uint64_t addr, uint8_t
     if (load && addr - load->start < load->avail) {
         uint64_t n = load->avail - (addr - load->start);
         if (n > len) n = len;
-        memcpy(out, load->data + (addr - load->start), n);
-        *got = n;
+        ssize_t r = pread(c->fd, out, n, (off_t)(load->offset + (addr - load->start)));
+        if (r <= 0)
+            return pyh_error_errno(r < 0 ? errno : EIO, "reading core file %s at offset %llu",
+                                   c->path, (unsigned long long)(load->offset + (addr - load->start)));
+        *got = (size_t)r;
         return NULL;
     }
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
@@ -110,8 +119,7 @@ static struct pyh_error *read_piece(struct pyh_target *t, uint64_t addr, uint8_t
         *got = n;
         return NULL;
     }
-    if (load && load->start + load->avail < load->end && load->data &&
-        (size_t)(load->data - c->image) + load->avail >= c->size)
+    if (load && load->truncated)
         return pyh_error_create(PYH_ERR_FAULT,
                                 "address 0x%llx is in a segment of core file %s that is cut "
                                 "off: the core is truncated",
@@ -146,6 +154,7 @@ static void core_close(struct pyh_target *t)
     if (!c) return;
     if (c->elf) elf_end(c->elf);
     if (c->image) munmap(c->image, c->size);
+    if (c->fd >= 0) close(c->fd);
     free(c->loads);
     free(c->path);
     free(c);
@@ -154,7 +163,7 @@ static void core_close(struct pyh_target *t)
 
 static const struct pyh_target_ops core_ops = {
     .read = core_read,
-    .cached = false, /* reads are memcpy from the mmapped core */
+    .cached = true, /* each uncached read is a pread */
     .close = core_close,
 };
 
@@ -188,15 +197,16 @@ static struct pyh_error *read_loads(struct pyh_target *t, struct core_state *c, 
         struct core_load load = {.start = ph.p_vaddr, .end = ph.p_vaddr + ph.p_memsz,
                                  .prot = prot_of(ph.p_flags)};
         if (ph.p_filesz > 0) {
+            load.offset = ph.p_offset;
             if (ph.p_offset >= c->size) {
                 load.avail = 0;
             } else {
-                load.data = c->image + ph.p_offset;
                 load.avail = ph.p_filesz;
                 if (ph.p_offset + ph.p_filesz > c->size || ph.p_offset + ph.p_filesz < ph.p_offset)
                     load.avail = c->size - ph.p_offset;
             }
             if (load.avail < ph.p_filesz) {
+                load.truncated = true;
                 missing += ph.p_filesz - load.avail;
                 nmissing++;
             }
@@ -280,10 +290,11 @@ static struct pyh_error *parse_notes(struct pyh_target *t, size_t phnum, bool *h
         if (!gelf_getphdr(c->elf, (int)i, &ph) || ph.p_type != PT_NOTE) continue;
         if (ph.p_offset > c->size || ph.p_filesz > c->size - ph.p_offset)
             return pyh_error_create(PYH_ERR_FORMAT,
-                                    "core file %s is truncated: its notes end at byte %llu but "
-                                    "the file has %zu bytes",
-                                    c->path, (unsigned long long)(ph.p_offset + ph.p_filesz),
-                                    c->size);
+                                    "core file %s is truncated: it has %zu bytes but its notes "
+                                    "(mapped files, threads; gdb writes them last) end at byte "
+                                    "%llu",
+                                    c->path, c->size,
+                                    (unsigned long long)(ph.p_offset + ph.p_filesz));
         Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR);
         if (!data)
             return pyh_error_create(PYH_ERR_FORMAT, "core file %s: cannot read notes: %s",
@@ -432,10 +443,11 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
         return pyh_error_nomem();
     }
     t->impl = c;
+    c->fd = -1;
     c->size = (size_t)st.st_size;
     c->path = pyh_strdup(path);
+    c->fd = fd;
     void *image = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    close(fd);
     struct pyh_error *err = NULL;
     if (image == MAP_FAILED) {
         err = pyh_error_errno(errno, "cannot map core file %s", path);
@@ -479,6 +491,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
         err = pyh_error_nomem();
         goto fail;
     }
+    if ((err = pyh_target_init_cache(t))) goto fail;
     if ((err = read_loads(t, c, phnum))) goto fail;
     bool have_file_note = false;
     if ((err = parse_notes(t, phnum, &have_file_note))) goto fail;

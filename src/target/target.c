@@ -10,35 +10,47 @@
 #include "util/interrupt.h"
 #include "util/mem.h"
 
+/* Fills cache slot `slot` with the block at `block`. A block that crosses the end of a
+ * mapping keeps only the part inside the mapping that holds addr; false when even that
+ * cannot be read (the caller then reads uncached, for the precise error). */
+static bool fill_slot(struct pyh_target *t, size_t slot, uint64_t block, uint64_t addr)
+{
+    uint8_t *data = t->cache.data + slot * PYH_CACHE_BLOCK;
+    t->cache.block[slot] = UINT64_MAX;
+    struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
+    uint32_t lo = 0, hi = PYH_CACHE_BLOCK;
+    if (err) {
+        pyh_error_free(err);
+        const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+        if (!m) return false;
+        lo = (uint32_t)((m->start > block ? m->start : block) - block);
+        hi = (uint32_t)((m->end < block + PYH_CACHE_BLOCK ? m->end : block + PYH_CACHE_BLOCK) - block);
+        err = t->ops->read(t, block + lo, data + lo, hi - lo);
+        if (err) {
+            pyh_error_free(err);
+            return false;
+        }
+    }
+    t->cache.block[slot] = block;
+    t->cache.lo[slot] = lo;
+    t->cache.hi[slot] = hi;
+    return true;
+}
+
 static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     uint8_t *out = buf;
     while (len > 0) {
         uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
         size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % PYH_CACHE_SLOTS;
-        uint8_t *data = t->cache.data + slot * PYH_CACHE_BLOCK;
-        if (t->cache.block[slot] != block) {
-            /* A block can straddle the end of a mapping; then read just this piece
-             * uncached rather than fail a read that is itself in bounds. */
-            struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
-            if (err) {
-                pyh_error_free(err);
-                t->cache.block[slot] = UINT64_MAX;
-                size_t piece = block + PYH_CACHE_BLOCK - addr;
-                if (piece > len) piece = len;
-                err = t->ops->read(t, addr, out, piece);
-                if (err) return err;
-                out += piece;
-                addr += piece;
-                len -= piece;
-                continue;
-            }
-            t->cache.block[slot] = block;
-        }
         size_t off = (size_t)(addr - block);
-        size_t piece = PYH_CACHE_BLOCK - off;
+        bool hit = t->cache.block[slot] == block && off >= t->cache.lo[slot] && off < t->cache.hi[slot];
+        if (!hit && !fill_slot(t, slot, block, addr)) return t->ops->read(t, addr, out, len);
+        if (off < t->cache.lo[slot] || off >= t->cache.hi[slot])
+            return t->ops->read(t, addr, out, len);
+        size_t piece = t->cache.hi[slot] - off;
         if (piece > len) piece = len;
-        memcpy(out, data + off, piece);
+        memcpy(out, t->cache.data + slot * PYH_CACHE_BLOCK + off, piece);
         out += piece;
         addr += piece;
         len -= piece;

@@ -80,7 +80,9 @@ struct pyh_target {
 
     struct {
         uint64_t block[PYH_CACHE_SLOTS]; /* block address, or UINT64_MAX when empty */
-        uint8_t *data;                   /* PYH_CACHE_SLOTS * PYH_CACHE_BLOCK bytes */
+        uint32_t lo[PYH_CACHE_SLOTS], hi[PYH_CACHE_SLOTS]; /* valid bytes [lo, hi) of a block
+                                                              that crosses a mapping's end */
+        uint8_t *data; /* PYH_CACHE_SLOTS * PYH_CACHE_BLOCK bytes */
     } cache;
 };
 
