@@ -1,0 +1,731 @@
+"""Helpers for py-heap's integration tests (standard library only; run by /usr/bin/python3).
+
+What is here:
+  * INTERPRETERS / info_runs(): every CPython on the machine, with a label ("3.8", ...,
+    "3.11-debian") and how py-heap is to be run on it;
+  * Workload: starts fixtures/workloads/info_workload.py (or another workload) under an
+    interpreter and waits for the ground truth it writes about itself; always killed in the
+    end (cleanup registered with the test, with atexit as a last resort);
+  * shared_workload() / shared_core(): one workload process and one gcore of it per
+    interpreter per test process, reused by every test that only reads them;
+  * run_pyheap(): runs $PYHEAP_BIN with a timeout and captures everything;
+  * gcore(), run_gdb_oracle(): gdb-made cores and gdb's outside view of a process;
+  * ELF helpers (program headers, build-id, symbol values) and /proc helpers;
+  * compare_info(): the list of every difference between py-heap's `info --json` and a
+    ground truth, so that one failing test reports all mismatches at once.
+
+Environment (set by ctest): PYHEAP_BIN, PYHEAP_BUILD_DIR, PYHEAP_SOURCE_DIR.
+PYHEAP_BIN defaults to /work/main/build/py-heap (or SOURCE_DIR/build/py-heap if that exists).
+"""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("PYHEAP_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
+BUILD_DIR = os.environ.get("PYHEAP_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+
+
+def _default_bin():
+    candidate = os.path.join(SOURCE_DIR, "build", "py-heap")
+    return candidate if os.path.exists(candidate) else "/work/main/build/py-heap"
+
+
+PYHEAP_BIN = os.environ.get("PYHEAP_BIN") or _default_bin()
+FIXTURES = os.path.join(SOURCE_DIR, "fixtures")
+INFO_WORKLOAD = os.path.join(FIXTURES, "workloads", "info_workload.py")
+HEARTBEAT_WORKLOAD = os.path.join(FIXTURES, "workloads", "heartbeat_workload.py")
+GDB_ORACLE = os.path.join(HERE, "gdb_oracle.py")
+
+WORKLOAD_TIMEOUT = 60  # seconds for a workload to write its ground truth
+PYHEAP_TIMEOUT = 120  # seconds for one py-heap run
+GDB_TIMEOUT = 180  # seconds for one gdb run (gcore of a big process, oracle walk)
+
+# ---- interpreters ------------------------------------------------------------------------
+
+
+class Interpreter:
+    """One CPython on this machine."""
+
+    def __init__(self, label, path, minor, pyenv_dir=None):
+        self.label = label  # "3.8" ... "3.13", "3.11-debian"
+        self.path = path  # the binary itself, not a symlink
+        self.minor = minor  # (3, 11)
+        self.pyenv_dir = pyenv_dir  # /root/.pyenv/versions/3.11.7 or None
+        self.debian = pyenv_dir is None
+
+    @property
+    def available(self):
+        return os.path.isfile(self.path) and os.access(self.path, os.X_OK)
+
+    @property
+    def gdb_helper(self):
+        """CPython's own gdb helper (libpython.py) for this build, or ""."""
+        if not self.pyenv_dir:
+            return ""
+        p = os.path.join(self.pyenv_dir, "bin", "python%d.%d-gdb.py" % self.minor)
+        return p if os.path.exists(p) else ""
+
+    @property
+    def libpython(self):
+        """Path of the shared libpython (pyenv) or None (Debian: linked statically)."""
+        if not self.pyenv_dir:
+            return None
+        p = os.path.join(self.pyenv_dir, "lib", "libpython%d.%d.so.1.0" % self.minor)
+        return p if os.path.exists(p) else None
+
+    def skip_reason(self):
+        return None if self.available else "interpreter %s not installed (%s)" % (
+            self.label, self.path)
+
+    def __repr__(self):
+        return "Interpreter(%s)" % self.label
+
+
+PYENV = "/root/.pyenv/versions"
+INTERPRETERS = [
+    Interpreter("3.8", PYENV + "/3.8.18/bin/python3.8", (3, 8), PYENV + "/3.8.18"),
+    Interpreter("3.9", PYENV + "/3.9.18/bin/python3.9", (3, 9), PYENV + "/3.9.18"),
+    Interpreter("3.10", PYENV + "/3.10.13/bin/python3.10", (3, 10), PYENV + "/3.10.13"),
+    Interpreter("3.11", PYENV + "/3.11.7/bin/python3.11", (3, 11), PYENV + "/3.11.7"),
+    Interpreter("3.12", PYENV + "/3.12.1/bin/python3.12", (3, 12), PYENV + "/3.12.1"),
+    Interpreter("3.13", PYENV + "/3.13.0/bin/python3.13", (3, 13), PYENV + "/3.13.0"),
+    Interpreter("3.11-debian", "/usr/bin/python3.11", (3, 11)),
+]
+DEBIAN = INTERPRETERS[-1]
+
+
+def interpreter(label):
+    for i in INTERPRETERS:
+        if i.label == label:
+            return i
+    raise KeyError(label)
+
+
+def first_available(prefer=("3.11-debian",)):
+    for label in prefer:
+        i = interpreter(label)
+        if i.available:
+            return i
+    for i in INTERPRETERS:
+        if i.available:
+            return i
+    return None
+
+
+class InfoRun:
+    """One way of running `py-heap info` on an interpreter's workload."""
+
+    def __init__(self, label, interp, args, expect_debug_info):
+        self.label = label
+        self.interp = interp
+        self.args = args  # extra py-heap arguments, e.g. ["--debug-dir", ""]
+        self.expect_debug_info = expect_debug_info  # python.debug_info
+
+    def __repr__(self):
+        return "InfoRun(%s)" % self.label
+
+
+def debian_dbg_file():
+    """The separate debug file of Debian's python3.11 in the default debug directory, if the
+    python3.11-dbg package is installed, else None."""
+    if not DEBIAN.available:
+        return None
+    bid = build_id(DEBIAN.path)
+    if not bid:
+        return None
+    p = "/usr/lib/debug/.build-id/%s/%s.debug" % (bid[:2], bid[2:])
+    return p if os.path.exists(p) else None
+
+
+def info_runs():
+    """Every interpreter, and Debian's twice: the production case first (no symbols at all:
+    `--debug-dir ''` so an installed python3.11-dbg is never used), then with the default
+    debug directories (debug info used exactly when python3.11-dbg is installed)."""
+    runs = [InfoRun(i.label, i, [], True) for i in INTERPRETERS if not i.debian]
+    runs.append(InfoRun("3.11-debian", DEBIAN, ["--debug-dir", ""], False))
+    runs.append(InfoRun("3.11-debian-default-debug-dirs", DEBIAN, [],
+                        debian_dbg_file() is not None))
+    return runs
+
+
+# ---- processes -------------------------------------------------------------------------
+
+_live_processes = {}  # pid -> Popen: everything started here, killed at exit at the latest
+
+
+def _register(proc):
+    _live_processes[proc.pid] = proc
+    return proc
+
+
+def kill_process(proc, sig=signal.SIGKILL):
+    """Kills one process we started (by its pid, never by name) and reaps it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    _live_processes.pop(proc.pid, None)
+
+
+def _die_with_parent():
+    """In the child, before exec: get SIGKILL when the test runner dies, however it dies
+    (prctl(PR_SET_PDEATHSIG) survives execve), so that no workload outlives its test."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def start_process(argv, **kw):
+    """Popen registered for cleanup; killed when the test runner dies. Output goes where kw
+    says (default: /dev/null)."""
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    kw.setdefault("preexec_fn", _die_with_parent)
+    return _register(subprocess.Popen(argv, **kw))
+
+
+def cleanup_all():
+    for proc in list(_live_processes.values()):
+        kill_process(proc)
+    for d in list(_temp_dirs):
+        shutil.rmtree(d, ignore_errors=True)
+        _temp_dirs.remove(d)
+    _shared_workloads.clear()
+    _shared_cores.clear()
+
+
+_temp_dirs = []
+
+
+def make_temp_dir(prefix="pyheap-test-"):
+    """A temporary directory removed by cleanup_all() (at the end of the test process)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _temp_dirs.append(d)
+    return d
+
+
+atexit.register(cleanup_all)
+
+
+def _on_sigterm(signum, _frame):
+    # ctest's timeout sends SIGTERM: exit through atexit so that everything is cleaned up.
+    sys.exit(128 + signum)
+
+
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+class WorkloadError(Exception):
+    pass
+
+
+class Workload:
+    """A workload process and the ground truth it wrote about itself."""
+
+    def __init__(self, interp, script=INFO_WORKLOAD, args=(), workdir=None, exe=None):
+        self.interp = interp
+        self.script = script
+        self.workdir = workdir or make_temp_dir("pyheap-workload-")
+        self.gt_path = os.path.join(self.workdir, "ground_truth.json")
+        self.log_path = os.path.join(self.workdir, "workload.log")
+        self.exe = exe or interp.path
+        self.args = list(args)
+        self.proc = None
+        self.gt = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, timeout=WORKLOAD_TIMEOUT, wait_for_ground_truth=True):
+        with open(self.log_path, "wb") as log:
+            self.proc = start_process([self.exe, self.script, self.gt_path] + self.args,
+                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        if wait_for_ground_truth:
+            self.gt = self.wait_for_ground_truth(timeout)
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return fh.read()[-3000:]
+        except OSError:
+            return ""
+
+    def wait_for_ground_truth(self, timeout=WORKLOAD_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.gt_path):
+            if self.proc.poll() is not None:
+                raise WorkloadError("%s workload exited with %s before writing its ground "
+                                    "truth; log:\n%s" % (self.interp.label,
+                                                         self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise WorkloadError("%s workload wrote no ground truth in %ss; log:\n%s"
+                                    % (self.interp.label, timeout, self.log()))
+            time.sleep(0.05)
+        with open(self.gt_path) as fh:
+            gt = json.load(fh)  # written atomically (tmp + rename): never half a file
+        if "error" in gt:
+            self.stop()
+            raise WorkloadError("%s workload: %s; log:\n%s" % (self.interp.label, gt["error"],
+                                                             self.log()))
+        if self.script == INFO_WORKLOAD:
+            # The file is written just before the main thread's final sleep; the state is
+            # final once that thread is inside the sleep system call (no other sleep follows
+            # the write), and every thread is asleep.
+            def settled():
+                main = syscall_of(self.pid, self.pid)
+                states = thread_states(self.pid)
+                return (main is not None and main in SLEEP_SYSCALLS and len(states) == 4
+                        and all(s == "S" for s in states.values()))
+            if not wait_until(settled, timeout):
+                self.stop()
+                raise WorkloadError("%s workload: main thread not in its final sleep" %
+                                    self.interp.label)
+        return gt
+
+    def stop(self):
+        kill_process(self.proc)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+_shared_workloads = {}  # interp label -> Workload
+_shared_cores = {}  # interp label -> core path
+
+
+def shared_workload(interp):
+    """The info workload of this interpreter, started once per test process and reused by
+    every test that only reads it (it sleeps forever; reading it does not change it)."""
+    w = _shared_workloads.get(interp.label)
+    if w is None or not w.alive():
+        w = Workload(interp).start()
+        _shared_workloads[interp.label] = w
+        _shared_cores.pop(interp.label, None)
+    return w
+
+
+def shared_core(interp):
+    """A gcore of shared_workload(interp), made once per test process."""
+    w = shared_workload(interp)
+    core = _shared_cores.get(interp.label)
+    if core is None:
+        core = os.path.join(w.workdir, "core.%d" % w.pid)
+        gcore(w.pid, core)
+        _shared_cores[interp.label] = core
+    return core
+
+
+# ---- gdb ---------------------------------------------------------------------------------
+
+GDB_BASE = ["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
+
+
+def gcore(pid, path, timeout=GDB_TIMEOUT):
+    """Makes an ELF core of a live process with gdb (gdb stops it while it copies, then
+    detaches). Raises if gdb fails or writes nothing."""
+    res = subprocess.run(GDB_BASE + ["-p", str(pid), "-ex", "gcore " + path],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, timeout=timeout)
+    if res.returncode != 0 or not os.path.exists(path) or os.path.getsize(path) == 0:
+        raise RuntimeError("gcore of %d failed (%d):\n%s" % (pid, res.returncode,
+                                                            res.stdout.decode(errors="replace")[-2000:]))
+    return path
+
+
+def run_gdb_oracle(interp, pid=None, core=None, exe=None, timeout=GDB_TIMEOUT):
+    """gdb's outside view of a live process or a core (tests/integration/gdb_oracle.py)."""
+    out = tempfile.NamedTemporaryFile(prefix="oracle-", suffix=".json", delete=False)
+    out.close()
+    try:
+        setup = "python ORACLE_ARGS = [%r, %r, %r]" % (out.name, "%d.%d" % interp.minor,
+                                                     interp.gdb_helper)
+        target = ["-p", str(pid)] if pid else [exe or interp.path, core]
+        res = subprocess.run(GDB_BASE + target + ["-ex", setup, "-x", GDB_ORACLE],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=timeout)
+        try:
+            with open(out.name) as fh:
+                return json.load(fh)
+        except ValueError:
+            raise RuntimeError("gdb oracle wrote nothing (%d):\n%s" % (
+                res.returncode, res.stdout.decode(errors="replace")[-2000:]))
+    finally:
+        os.unlink(out.name)
+
+
+# ---- py-heap -----------------------------------------------------------------------------
+
+
+class Result:
+    def __init__(self, argv, returncode, stdout, stderr, elapsed):
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+
+    def json(self):
+        try:
+            return json.loads(self.stdout)
+        except ValueError as e:
+            raise AssertionError("py-heap printed no valid JSON (%s): %s\nstdout: %s\nstderr: %s"
+                                 % (e, self.cmdline(), self.stdout[:2000], self.stderr[-2000:]))
+
+    def stderr_lines(self):
+        return self.stderr.splitlines()
+
+    def cmdline(self):
+        return " ".join(repr(a) if (not a or " " in a) else a for a in self.argv)
+
+    def describe(self):
+        return "%s -> exit %s\nstderr:\n%s" % (self.cmdline(), self.returncode,
+                                              self.stderr[-3000:])
+
+
+def pyheap_available():
+    return os.path.isfile(PYHEAP_BIN) and os.access(PYHEAP_BIN, os.X_OK)
+
+
+def require_pyheap():
+    """Skips (the whole module when called from setUpModule) when the CLI is not built."""
+    if not pyheap_available():
+        raise unittest.SkipTest("py-heap is not built: %s does not exist (set PYHEAP_BIN)"
+                                % PYHEAP_BIN)
+
+
+def run_pyheap(args, timeout=PYHEAP_TIMEOUT, env=None):
+    """Runs py-heap; returns a Result (never raises on a non-zero exit)."""
+    argv = [PYHEAP_BIN] + list(args)
+    full_env = dict(os.environ)
+    full_env.pop("PYHEAP_TEST_HOLD_MS", None)
+    if env:
+        full_env.update(env)
+    t0 = time.monotonic()
+    proc = start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(proc)
+        out, err = proc.communicate()
+        raise AssertionError("py-heap timed out after %ss: %s\nstderr: %s"
+                             % (timeout, " ".join(argv), err.decode(errors="replace")[-2000:]))
+    finally:
+        _live_processes.pop(proc.pid, None)
+    return Result(argv, proc.returncode, out.decode(errors="replace"),
+                  err.decode(errors="replace"), time.monotonic() - t0)
+
+
+# ---- ELF and /proc ------------------------------------------------------------------------
+
+PT_LOAD, PT_NOTE = 1, 4
+ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
+
+
+class Phdr:
+    __slots__ = ("type", "flags", "offset", "vaddr", "filesz", "memsz")
+
+    def __init__(self, type_, flags, offset, vaddr, filesz, memsz):
+        self.type, self.flags, self.offset = type_, flags, offset
+        self.vaddr, self.filesz, self.memsz = vaddr, filesz, memsz
+
+    def __repr__(self):
+        return "Phdr(type=%d off=0x%x vaddr=0x%x filesz=0x%x)" % (
+            self.type, self.offset, self.vaddr, self.filesz)
+
+
+def elf_header(path):
+    """(e_type, e_phoff, e_phentsize, e_phnum) of a 64-bit little-endian ELF file."""
+    with open(path, "rb") as fh:
+        h = fh.read(64)
+    if len(h) < 64 or h[:4] != b"\x7fELF" or h[4] != 2 or h[5] != 1:
+        raise ValueError("%s: not a 64-bit little-endian ELF file" % path)
+    e_type = struct.unpack_from("<H", h, 16)[0]
+    e_phoff = struct.unpack_from("<Q", h, 32)[0]
+    e_phentsize, e_phnum = struct.unpack_from("<HH", h, 54)
+    return e_type, e_phoff, e_phentsize, e_phnum
+
+
+def program_headers(path):
+    e_type, phoff, phentsize, phnum = elf_header(path)
+    out = []
+    with open(path, "rb") as fh:
+        fh.seek(phoff)
+        data = fh.read(phentsize * phnum)
+    for i in range(phnum):
+        p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = \
+            struct.unpack_from("<IIQQQQQQ", data, i * phentsize)
+        out.append(Phdr(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
+    return out
+
+
+def segment_containing(core, vaddr):
+    for ph in program_headers(core):
+        if ph.type == PT_LOAD and ph.vaddr <= vaddr < ph.vaddr + ph.filesz:
+            return ph
+    return None
+
+
+def build_id(path):
+    """The GNU build-id of an ELF file, as lowercase hex, or None (via readelf)."""
+    res = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, universal_newlines=True)
+    m = re.search(r"Build ID:\s*([0-9a-fA-F]+)", res.stdout)
+    return m.group(1).lower() if m else None
+
+
+def dynsym_value(path, name):
+    """Value of a defined dynamic symbol (nm -D), or None."""
+    res = subprocess.run(["nm", "-D", "--defined-only", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, universal_newlines=True)
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16)
+    return None
+
+
+def read_maps(pid):
+    """[(start, end, perms, offset, path)] from /proc/PID/maps."""
+    out = []
+    with open("/proc/%d/maps" % pid) as fh:
+        for line in fh:
+            parts = line.split(None, 5)
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            path = parts[5].strip() if len(parts) > 5 else ""
+            out.append((start, end, parts[1], int(parts[2], 16), path))
+    return out
+
+
+def load_base(pid, path):
+    """Lowest address at which `path` is mapped in the process (its load base for ET_DYN)."""
+    real = os.path.realpath(path)
+    starts = [m[0] for m in read_maps(pid) if m[4] == real and m[3] == 0]
+    return min(starts) if starts else None
+
+
+def runtime_address(pid, interp, exe=None):
+    """Address of _PyRuntime in the process, from .dynsym of the file that defines it."""
+    holder = interp.libpython or exe or interp.path
+    value = dynsym_value(holder, "_PyRuntime")
+    if value is None:
+        return None
+    if elf_header(holder)[0] == ET_EXEC:
+        return value
+    return load_base(pid, holder) + value
+
+
+def thread_states(pid):
+    """{tid: state letter} of every thread of the process ('t' = tracing stop)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as fh:
+                out[int(tid)] = fh.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return out
+
+
+SLEEP_SYSCALLS = {7, 23, 35, 230, 270}  # x86-64 poll, select, nanosleep, clock_nanosleep, pselect6
+
+
+def syscall_of(pid, tid):
+    """The system call number a thread is blocked in (/proc/PID/task/TID/syscall), or None
+    when it is running or the file cannot be read."""
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid)) as fh:
+            first = fh.read().split()
+    except OSError:
+        return None
+    return int(first[0]) if first and first[0].isdigit() else None
+
+
+def tracer_pid(pid, tid=None):
+    path = "/proc/%d/task/%d/status" % (pid, tid) if tid else "/proc/%d/status" % pid
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return None
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def not_stopped_problems(pid):
+    """Why the process is not running freely, as a list of strings (empty: all is fine):
+    a thread in stopped/tracing-stop state, or a tracer still attached."""
+    problems = []
+    for tid, state in sorted(thread_states(pid).items()):
+        if state in ("t", "T"):
+            problems.append("thread %d is in state %s" % (tid, state))
+        tp = tracer_pid(pid, tid)
+        if tp:
+            problems.append("thread %d is traced by %d" % (tid, tp))
+    return problems
+
+
+# ---- comparing `info` with a ground truth ------------------------------------------------
+
+
+def get(d, dotted, default=KeyError):
+    """get(info, "python.version") with a readable error."""
+    cur = d
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            if default is KeyError:
+                raise KeyError(dotted)
+            return default
+        cur = cur[part]
+    return cur
+
+
+_MISSING = object()
+
+
+def compare_info(info, gt, expect_debug_info=None):
+    """Every difference between py-heap's `info --json` and the workload's ground truth, as
+    a list of readable strings (empty when all agree)."""
+    bad = []
+
+    def check(what, got, want):
+        if got != want:
+            bad.append("%s: py-heap says %r, the target says %r" % (what, got, want))
+
+    def field(dotted):
+        v = get(info, dotted, _MISSING)
+        if v is _MISSING:
+            bad.append("%s: missing from py-heap's JSON" % dotted)
+            return None
+        return v
+
+    check("command", field("command"), "info")
+    check("python.version", field("python.version"), gt["version"])
+    check("python.version_hex", field("python.version_hex"), gt["version_hex"])
+    check("python.sys_version", field("python.sys_version"), gt["sys_version"])
+    check("python.interpreters", field("python.interpreters"), 1)
+    if expect_debug_info is not None:
+        check("python.debug_info", field("python.debug_info"), expect_debug_info)
+    check("modules", field("modules"), gt["modules"])
+    check("gc.generations", field("gc.generations"), gt["gc"]["generations"])
+    check("gc.permanent", field("gc.permanent"), gt["gc"]["permanent"])
+    check("gc.collecting", field("gc.collecting"), False)
+    check("partial", field("partial"), False)
+
+    threads = field("threads") or []
+    got_ids = sorted((t.get("thread_id"), t.get("native_id"), t.get("name")) for t in threads)
+    want_ids = sorted((t["thread_id"], t["native_id"], t["name"]) for t in gt["threads"])
+    check("threads (thread_id, native_id, name)", got_ids, want_ids)
+    by_id = {t.get("thread_id"): t for t in threads}
+    for want in gt["threads"]:
+        got = by_id.get(want["thread_id"])
+        if got is None:
+            continue  # already reported above
+        label = "thread %s (%s) top_frame" % (want["name"], want["thread_id"])
+        top = got.get("top_frame")
+        if not isinstance(top, dict):
+            bad.append("%s: py-heap says %r, the target says %r" % (label, top,
+                                                                   want["top_frame"]))
+            continue
+        # The line must be exact: the ground truth's line of a worker is f_lineno, which
+        # CPython computes from the same code object and instruction pointer an outside
+        # reader sees (the thread is blocked in the call, its instruction pointer does not
+        # move); the main thread's is the line of its time.sleep() call, where it is blocked.
+        for key in ("function", "file", "line"):
+            check("%s.%s" % (label, key), top.get(key), want["top_frame"][key])
+    if bad and info.get("warnings"):
+        bad.append("(py-heap's warnings: %r)" % (info.get("warnings"),))
+    return bad
+
+
+VOLATILE_KEY = re.compile(r"(time|elapsed|duration|seconds|_ms$|_us$|_ns$)", re.I)
+
+
+def strip_volatile(obj):
+    """A copy of a JSON value without keys that name a time or a duration (the only things
+    that may differ between two reads of a target that does not change)."""
+    if isinstance(obj, dict):
+        return {k: strip_volatile(v) for k, v in obj.items() if not VOLATILE_KEY.search(k)}
+    if isinstance(obj, list):
+        return [strip_volatile(v) for v in obj]
+    return obj
+
+
+def json_diff(a, b, path=""):
+    """Paths where two JSON values differ (for readable failure messages)."""
+    if type(a) is not type(b):
+        return ["%s: %r != %r" % (path or "/", a, b)]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                out.append("%s/%s: only in %s" % (path, k, "first" if k in a else "second"))
+            else:
+                out += json_diff(a[k], b[k], "%s/%s" % (path, k))
+        return out
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return ["%s: lists of %d and %d items: %r != %r" % (path, len(a), len(b), a, b)]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += json_diff(x, y, "%s[%d]" % (path, i))
+        return out
+    return [] if a == b else ["%s: %r != %r" % (path or "/", a, b)]
+
+
+def error_line_problems(result, exit_status, cause_regex, exactly_one_line=True):
+    """Checks the error convention: exit status, and stderr that is exactly one line
+    `py-heap: error: ...` whose text matches cause_regex (the cause must be named).
+    Returns a list of problems (empty when all is fine)."""
+    bad = []
+    if result.returncode != exit_status:
+        bad.append("exit status %s, expected %s" % (result.returncode, exit_status))
+    lines = result.stderr_lines()
+    if exactly_one_line and len(lines) != 1:
+        bad.append("stderr has %d lines, expected exactly one" % len(lines))
+    errors = [ln for ln in lines if ln.startswith("py-heap: error: ")]
+    if len(errors) != 1:
+        bad.append("expected one line starting with 'py-heap: error: ', found %d" % len(errors))
+    elif not re.search(cause_regex, errors[0][len("py-heap: error: "):]):
+        bad.append("the error line does not name the cause (no match for /%s/): %r"
+                   % (cause_regex, errors[0]))
+    if bad:
+        bad.append(result.describe())
+    return bad
