@@ -21,6 +21,18 @@ static const struct pyh_verb verbs[] = {
         .options = {JSON_OPTION},
         .run = pyh_cmd_info,
     },
+    {
+        .name = "fragmentation",
+        .summary = "how much memory pymalloc and glibc malloc hold that no live object uses",
+        .usage = "[--json]",
+        .help = "Walks pymalloc (every arena, pool and block) and glibc malloc (every arena,\n"
+                "heap, bin, tcache, top and mmapped chunk) and sets them against the process's\n"
+                "resident memory: pymalloc per size class (pools, blocks used and free), arenas\n"
+                "kept alive by few live blocks, glibc per arena (system bytes, in use, free by\n"
+                "kind, top), mmapped chunks, what malloc_trim could give back, and a verdict.\n",
+        .options = {JSON_OPTION},
+        .run = pyh_cmd_fragmentation,
+    },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -51,4 +51,7 @@ const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_pars
 struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p,
                                const struct pyh_command_defaults *defaults, FILE *out);
 
+struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
+                                        const struct pyh_command_defaults *defaults, FILE *out);
+
 #endif

@@ -7,10 +7,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "analysis/fragmentation.h"
 #include "analysis/info.h"
 #include "target/target.h"
 #include "util/diag.h"
 #include "util/error.h"
+#include "util/format.h"
 
 /* What every report says about where its data came from. */
 struct pyh_report_context {
@@ -32,12 +34,6 @@ struct pyh_error *pyh_report_json_print(const struct pyh_report_context *ctx, js
 /* An address as JSON: a hex string, since JSON numbers lose precision above 2^53. */
 json_t *pyh_json_address(uint64_t addr);
 
-/* Formats a byte count for people: "812 B", "1.5 KiB", "3.2 GiB". */
-const char *pyh_format_bytes(uint64_t bytes, char *buf, size_t cap);
-
-/* Formats an integer with thousands separators: "1,234,567". */
-const char *pyh_format_count(uint64_t n, char *buf, size_t cap);
-
 /* The `info` report. */
 struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
                                        struct pyh_runtime *rt, const struct pyh_info *info,
@@ -45,5 +41,11 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
 struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
                                        struct pyh_runtime *rt, const struct pyh_info *info,
                                        FILE *out);
+
+/* The `fragmentation` report. */
+struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context *ctx,
+                                                const struct pyh_fragmentation *f, FILE *out);
+struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context *ctx,
+                                                const struct pyh_fragmentation *f, FILE *out);
 
 #endif

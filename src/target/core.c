@@ -161,10 +161,35 @@ static void core_close(struct pyh_target *t)
     t->impl = NULL;
 }
 
+/* A mapping's "resident" bytes in a core: what the core holds of it. */
+static struct pyh_error *core_fill_rss(struct pyh_target *t)
+{
+    struct core_state *c = t->impl;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        struct pyh_mapping *m = &t->maps[i];
+        uint64_t held = 0, pos = m->start;
+        while (pos < m->end) {
+            const struct core_load *load = find_load(c, pos);
+            if (!load) {
+                uint64_t next = next_core_bytes(c, pos);
+                if (next >= m->end) break;
+                pos = next;
+                continue;
+            }
+            uint64_t avail_end = load->start + load->avail;
+            if (pos < avail_end) held += (avail_end < m->end ? avail_end : m->end) - pos;
+            pos = load->end;
+        }
+        m->rss = held;
+    }
+    return NULL;
+}
+
 static const struct pyh_target_ops core_ops = {
     .read = core_read,
     .cached = true, /* each uncached read is a pread */
     .close = core_close,
+    .fill_rss = core_fill_rss,
 };
 
 static uint32_t prot_of(uint32_t p_flags)

@@ -95,10 +95,36 @@ static void live_close(struct pyh_target *t)
     t->impl = NULL;
 }
 
+/* Rss of every mapping from /proc/PID/smaps (the kernel walks the page tables: a few ms per
+ * thousand mappings). */
+static struct pyh_error *live_fill_rss(struct pyh_target *t)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/smaps", t->pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return pyh_error_errno(errno, "cannot read %s", path);
+    char *line = NULL;
+    size_t cap = 0;
+    struct pyh_mapping *m = NULL;
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long long start, end, kb;
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            m = (struct pyh_mapping *)pyh_target_mapping_at(t, start);
+            if (m && m->start != start) m = NULL;
+        } else if (m && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+            m->rss = kb * 1024;
+        }
+    }
+    free(line);
+    fclose(f);
+    return NULL;
+}
+
 static const struct pyh_target_ops live_ops = {
     .read = live_read,
     .cached = true,
     .close = live_close,
+    .fill_rss = live_fill_rss,
 };
 
 static bool is_stopped(const struct live_state *s, int32_t tid)

@@ -201,7 +201,8 @@ struct pyh_error *pyh_target_add_map(struct pyh_target *t, uint64_t start, uint6
                                      uint64_t offset, uint32_t prot, const char *path,
                                      const char *label)
 {
-    struct pyh_mapping m = {.start = start, .end = end, .file_offset = offset, .prot = prot};
+    struct pyh_mapping m = {.start = start, .end = end, .file_offset = offset, .prot = prot,
+                            .rss = UINT64_MAX};
     m.path = path ? pyh_strdup(path) : NULL;
     m.label = label ? pyh_strdup(label) : NULL;
     if ((path && !m.path) || (label && !m.label)) goto nomem;
@@ -211,4 +212,21 @@ nomem:
     free(m.path);
     free(m.label);
     return pyh_error_nomem();
+}
+
+struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, const char **source)
+{
+    *total = 0;
+    *source = t->kind == PYH_TARGET_LIVE ? "smaps" : "core";
+    if (!t->ops->fill_rss)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
+                                t->description);
+    struct pyh_error *err = t->ops->fill_rss(t);
+    if (err) return err;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const struct pyh_mapping *m = &t->maps[i];
+        if (m->rss == UINT64_MAX) continue;
+        if (t->kind == PYH_TARGET_LIVE || (!m->path && (m->prot & PYH_PROT_W))) *total += m->rss;
+    }
+    return NULL;
 }

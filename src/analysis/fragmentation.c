@@ -1,0 +1,218 @@
+/* The `fragmentation` analysis; see fragmentation.h. */
+#include "analysis/fragmentation.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/memory_map.h"
+#include "util/format.h"
+#include "util/interrupt.h"
+
+#define PAGE 4096ULL
+#define MALLOC_CHUNK_HEADER 48 /* sizeof(struct malloc_chunk): what malloc_trim leaves alone */
+#define MINSIZE 32
+
+uint64_t pyh_glibc_arena_free_bytes(const struct pyh_glibc_arena *a)
+{
+    return a->kinds[PYH_GLIBC_TCACHE].bytes + a->kinds[PYH_GLIBC_FASTBIN].bytes +
+           a->kinds[PYH_GLIBC_UNSORTED].bytes + a->kinds[PYH_GLIBC_SMALLBIN].bytes +
+           a->kinds[PYH_GLIBC_LARGEBIN].bytes + a->kinds[PYH_GLIBC_TOP].bytes +
+           a->kinds[PYH_GLIBC_FREE_LOST].bytes;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* What one pass over glibc's chunks adds up. */
+struct chunk_pass {
+    struct pyh_fragmentation *f;
+    const uint64_t *arena_starts; /* pymalloc arenas, sorted */
+    size_t narena_starts;
+    uint64_t arena_size;
+};
+
+/* Pymalloc arena bytes inside [start, end). */
+static uint64_t pymalloc_inside(const struct chunk_pass *p, uint64_t start, uint64_t end)
+{
+    size_t lo = 0, hi = p->narena_starts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->arena_starts[mid] < start) lo = mid + 1;
+        else hi = mid;
+    }
+    uint64_t bytes = 0;
+    for (size_t i = lo; i < p->narena_starts && p->arena_starts[i] < end; i++)
+        if (p->arena_starts[i] + p->arena_size <= end) bytes += p->arena_size;
+    return bytes;
+}
+
+static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
+{
+    struct chunk_pass *p = ctx;
+    switch (c->kind) {
+    case PYH_GLIBC_INUSE:
+    case PYH_GLIBC_MMAPPED:
+        if (p->narena_starts) {
+            size_t slot = c->arena == PYH_GLIBC_NO_ARENA ? p->f->glibc->narenas : c->arena;
+            p->f->glibc_pymalloc_bytes[slot] += pymalloc_inside(p, c->address, c->address + c->size);
+        }
+        break;
+    case PYH_GLIBC_FASTBIN:
+    case PYH_GLIBC_UNSORTED:
+    case PYH_GLIBC_SMALLBIN:
+    case PYH_GLIBC_LARGEBIN:
+    case PYH_GLIBC_FREE_LOST: {
+        /* malloc_trim consolidates the fastbins, then gives back with MADV_DONTNEED the whole
+         * pages of each free chunk past its malloc_chunk header (mtrim in malloc.c). Merged
+         * neighbours could give a little more: this is an estimate, said so. */
+        uint64_t from = (c->address + MALLOC_CHUNK_HEADER + PAGE - 1) & ~(PAGE - 1);
+        uint64_t to = c->address + c->size;
+        if (to > from) p->f->trim_releasable += (to - from) & ~(PAGE - 1);
+        break;
+    }
+    default:
+        break;
+    }
+    return pyh_check_interrupt();
+}
+
+static struct pyh_error *glibc_pass(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+{
+    struct pyh_glibc *g = f->glibc;
+    f->glibc_pymalloc_bytes = calloc(g->narenas + 1, sizeof(uint64_t));
+    if (!f->glibc_pymalloc_bytes) return pyh_error_nomem();
+    struct chunk_pass pass = {.f = f};
+    uint64_t *starts = NULL;
+    if (f->pymalloc && f->pymalloc->narenas) {
+        starts = malloc(f->pymalloc->narenas * sizeof(*starts));
+        if (!starts) return pyh_error_nomem();
+        for (size_t i = 0; i < f->pymalloc->narenas; i++) starts[i] = f->pymalloc->arenas[i].address;
+        qsort(starts, f->pymalloc->narenas, sizeof(*starts), compare_u64);
+        pass.arena_starts = starts;
+        pass.narena_starts = f->pymalloc->narenas;
+        pass.arena_size = f->pymalloc->arena_size;
+    }
+    struct pyh_error *err = pyh_glibc_visit(g, visit_chunk, &pass);
+    free(starts);
+    if (err) return err;
+    /* malloc_trim also shrinks the main arena's top through sbrk, down to one page. */
+    for (size_t i = 0; i < g->narenas; i++) {
+        const struct pyh_glibc_arena *a = &g->arenas[i];
+        if (a->is_main && !a->noncontiguous && a->top_size > MINSIZE + 1)
+            f->trim_releasable += (a->top_size - MINSIZE - 1) & ~(PAGE - 1);
+    }
+    (void)rt;
+    return NULL;
+}
+
+static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+{
+    struct pyh_memory_split *s = &f->split;
+    if (f->pymalloc) {
+        s->pymalloc_used = f->pymalloc->bytes_used;
+        s->pymalloc_free = f->pymalloc->narenas * f->pymalloc->arena_size - f->pymalloc->bytes_used;
+    }
+    if (f->glibc) {
+        const struct pyh_glibc *g = f->glibc;
+        uint64_t in_pymalloc = 0;
+        for (size_t i = 0; i <= g->narenas; i++) in_pymalloc += f->glibc_pymalloc_bytes[i];
+        for (size_t i = 0; i < g->narenas; i++) {
+            const struct pyh_glibc_arena *a = &g->arenas[i];
+            s->glibc_used += a->kinds[PYH_GLIBC_INUSE].bytes + a->kinds[PYH_GLIBC_INTERNAL].bytes;
+            s->glibc_free += pyh_glibc_arena_free_bytes(a);
+        }
+        s->glibc_used += g->mmapped_total.bytes;
+        s->glibc_used = s->glibc_used > in_pymalloc ? s->glibc_used - in_pymalloc : 0;
+    }
+    const char *source;
+    struct pyh_error *err = pyh_target_resident(rt->target, &f->resident, &source);
+    if (err) {
+        if (err->code != PYH_ERR_UNSUPPORTED)
+            pyh_diag_warn(rt->diag, "cannot read resident memory: %s", pyh_error_message(err));
+        pyh_error_free(err);
+        return;
+    }
+    f->resident_known = true;
+    f->resident_source = source;
+    for (size_t i = 0; i < rt->target->nmaps; i++) {
+        const struct pyh_mapping *m = &rt->target->maps[i];
+        if (m->rss != UINT64_MAX && pyh_map_kind_of(rt->target, rt->images, m) == PYH_MAP_STACK)
+            s->stacks += m->rss;
+    }
+    uint64_t known = s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free + s->stacks;
+    s->other = f->resident > known ? f->resident - known : 0;
+}
+
+/* One or two sentences that say where the heap went. */
+static void write_verdict(struct pyh_fragmentation *f)
+{
+    const struct pyh_memory_split *s = &f->split;
+    uint64_t heap = s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
+    char total[32], a[32], b[32];
+    pyh_format_bytes(heap, total, sizeof(total));
+    if (heap == 0) {
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "No allocator heap was found: neither pymalloc's arenas nor glibc's malloc state.");
+        return;
+    }
+    double glibc_free = (double)s->glibc_free / (double)heap;
+    double pymalloc_free = (double)s->pymalloc_free / (double)heap;
+    if (glibc_free >= 0.3 && s->glibc_free >= s->pymalloc_free) {
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "%.0f%% of the %s heap is free space held by glibc's malloc arenas: "
+                 "fragmentation, not live objects. malloc_trim(0) would return at most %s.",
+                 100 * glibc_free, total, pyh_format_bytes(f->trim_releasable, a, sizeof(a)));
+    } else if (pymalloc_free >= 0.3) {
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "%.0f%% of the %s heap is free space inside pymalloc's %zu arenas (%llu of them "
+                 "kept alive by live blocks filling at most 5%%): fragmentation of small "
+                 "objects, not live objects.",
+                 100 * pymalloc_free, total, f->pymalloc ? f->pymalloc->narenas : 0,
+                 (unsigned long long)f->pymalloc_pinned);
+    } else {
+        uint64_t live = s->pymalloc_used + s->glibc_used;
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "Live allocations take %.0f%% of the %s heap (pymalloc %s, malloc %s): the "
+                 "memory is held by live objects, not by fragmentation.",
+                 100.0 * (double)live / (double)heap, total,
+                 pyh_format_bytes(s->pymalloc_used, a, sizeof(a)),
+                 pyh_format_bytes(s->glibc_used, b, sizeof(b)));
+    }
+}
+
+struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+{
+    memset(f, 0, sizeof(*f));
+    struct pyh_error *err = pyh_pymalloc_open(rt, &f->pymalloc);
+    if (err) {
+        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+        pyh_diag_partial(rt->diag, "cannot walk pymalloc: %s", pyh_error_message(err));
+        pyh_error_free(err);
+    }
+    for (size_t i = 0; f->pymalloc && i < f->pymalloc->narenas; i++)
+        if (f->pymalloc->arenas[i].bytes_used * 20 <= f->pymalloc->arena_size) f->pymalloc_pinned++;
+
+    err = pyh_glibc_open(rt->target, rt->images, NULL, rt->diag, &f->glibc);
+    if (err) {
+        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+        pyh_diag_partial(rt->diag, "cannot walk glibc's malloc heap: %s", pyh_error_message(err));
+        pyh_error_free(err);
+    } else if ((err = glibc_pass(rt, f))) {
+        return err;
+    }
+    account(rt, f);
+    write_verdict(f);
+    return NULL;
+}
+
+void pyh_fragmentation_free(struct pyh_fragmentation *f)
+{
+    pyh_pymalloc_free(f->pymalloc);
+    pyh_glibc_free(f->glibc);
+    free(f->glibc_pymalloc_bytes);
+    memset(f, 0, sizeof(*f));
+}

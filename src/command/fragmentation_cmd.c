@@ -1,0 +1,21 @@
+/* The `fragmentation` verb. */
+#include "analysis/fragmentation.h"
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+
+struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
+                                        const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    struct pyh_fragmentation f;
+    struct pyh_error *err = pyh_fragmentation_gather(s->runtime, &f);
+    if (!err) err = pyh_check_interrupt();
+    if (!err) {
+        struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag};
+        err = p->format == PYH_FORMAT_JSON ? pyh_report_fragmentation_json(&ctx, &f, out)
+                                           : pyh_report_fragmentation_text(&ctx, &f, out);
+    }
+    pyh_fragmentation_free(&f);
+    return err;
+}
