@@ -122,7 +122,8 @@ static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
         for (size_t i = 0; i <= g->narenas; i++) in_pymalloc += f->glibc_pymalloc_bytes[i];
         for (size_t i = 0; i < g->narenas; i++) {
             const struct pyh_glibc_arena *a = &g->arenas[i];
-            s->glibc_used += a->kinds[PYH_GLIBC_INUSE].bytes + a->kinds[PYH_GLIBC_INTERNAL].bytes;
+            s->glibc_used += a->kinds[PYH_GLIBC_INUSE].bytes + a->kinds[PYH_GLIBC_INTERNAL].bytes +
+                             a->overhead;
             s->glibc_free += pyh_glibc_arena_free_bytes(a);
         }
         s->glibc_used += g->mmapped_total.bytes;
@@ -151,7 +152,7 @@ static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
 static void write_verdict(struct pyh_fragmentation *f)
 {
     const struct pyh_memory_split *s = &f->split;
-    uint64_t heap = s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
+    uint64_t heap = pyh_fragmentation_heap_total(f);
     char total[32], a[32], b[32];
     pyh_format_bytes(heap, total, sizeof(total));
     if (heap == 0) {
@@ -184,35 +185,29 @@ static void write_verdict(struct pyh_fragmentation *f)
     }
 }
 
-struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                           struct pyh_glibc *glibc, struct pyh_fragmentation *f)
 {
     memset(f, 0, sizeof(*f));
-    struct pyh_error *err = pyh_pymalloc_open(rt, &f->pymalloc);
-    if (err) {
-        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
-        pyh_diag_partial(rt->diag, "cannot walk pymalloc: %s", pyh_error_message(err));
-        pyh_error_free(err);
-    }
-    for (size_t i = 0; f->pymalloc && i < f->pymalloc->narenas; i++)
-        if (f->pymalloc->arenas[i].bytes_used * 20 <= f->pymalloc->arena_size) f->pymalloc_pinned++;
-
-    err = pyh_glibc_open(rt->target, rt->images, NULL, rt->diag, &f->glibc);
-    if (err) {
-        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
-        pyh_diag_partial(rt->diag, "cannot walk glibc's malloc heap: %s", pyh_error_message(err));
-        pyh_error_free(err);
-    } else if ((err = glibc_pass(rt, f))) {
-        return err;
-    }
+    f->pymalloc = pm;
+    f->glibc = glibc;
+    for (size_t i = 0; pm && i < pm->narenas; i++)
+        if (pm->arenas[i].bytes_used * 20 <= pm->arena_size) f->pymalloc_pinned++;
+    struct pyh_error *err = glibc ? glibc_pass(rt, f) : NULL;
+    if (err) return err;
     account(rt, f);
     write_verdict(f);
     return NULL;
 }
 
+uint64_t pyh_fragmentation_heap_total(const struct pyh_fragmentation *f)
+{
+    const struct pyh_memory_split *s = &f->split;
+    return s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
+}
+
 void pyh_fragmentation_free(struct pyh_fragmentation *f)
 {
-    pyh_pymalloc_free(f->pymalloc);
-    pyh_glibc_free(f->glibc);
     free(f->glibc_pymalloc_bytes);
     memset(f, 0, sizeof(*f));
 }

@@ -22,8 +22,8 @@ struct pyh_memory_split {
 };
 
 struct pyh_fragmentation {
-    struct pyh_pymalloc *pymalloc; /* owned; NULL without pymalloc */
-    struct pyh_glibc *glibc;       /* owned; NULL when glibc's state was not found */
+    const struct pyh_pymalloc *pymalloc; /* borrowed; NULL without pymalloc */
+    struct pyh_glibc *glibc;             /* borrowed; NULL when glibc's state was not found */
     uint64_t pymalloc_pinned;      /* arenas whose live blocks fill at most 5% of them */
 
     /* Per glibc arena, the chunks malloc handed out that hold pymalloc arenas (when the
@@ -39,9 +39,14 @@ struct pyh_fragmentation {
     char verdict[1024];
 };
 
-/* Runs both walkers and the accounting. Parts that cannot be found (no pymalloc, no glibc
- * state) become warnings; only an interruption or running out of memory is an error. */
-struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, struct pyh_fragmentation *f);
+/* The accounting over both walkers' results (either may be NULL: not found). Only an
+ * interruption or running out of memory is an error. */
+struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                           struct pyh_glibc *glibc, struct pyh_fragmentation *f);
+
+/* The bytes the allocators hold: pymalloc's arenas, glibc's arenas (system_mem) and mmapped
+ * chunks, pymalloc arenas that live inside glibc chunks counted once. */
+uint64_t pyh_fragmentation_heap_total(const struct pyh_fragmentation *f);
 
 void pyh_fragmentation_free(struct pyh_fragmentation *f);
 

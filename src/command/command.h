@@ -26,6 +26,7 @@ struct pyh_parsed {
     const char *positionals[PYH_MAX_POSITIONALS];
     int npositionals;
     enum pyh_format format;
+    const struct pyh_verb *verb;
 };
 
 /* A verb. */
@@ -47,11 +48,22 @@ const struct pyh_verb *pyh_verb_find(const char *name);
 const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_parsed *p,
                               const char *name);
 
+/* The numeric value of option name (def when absent); a usage error when it is not a
+ * number in [min, max]. */
+struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct pyh_parsed *p,
+                                    const char *name, long def, long min, long max, long *out);
+
+/* The verb being run (for its option table). */
+const struct pyh_verb *pyh_verb_of(const struct pyh_parsed *p);
+
 /* Verb implementations (one file each in this folder). */
 struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p,
                                const struct pyh_command_defaults *defaults, FILE *out);
 
 struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
                                         const struct pyh_command_defaults *defaults, FILE *out);
+
+struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
+                                const struct pyh_command_defaults *defaults, FILE *out);
 
 #endif

@@ -8,8 +8,11 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
                                         const struct pyh_command_defaults *defaults, FILE *out)
 {
     (void)defaults;
-    struct pyh_fragmentation f;
-    struct pyh_error *err = pyh_fragmentation_gather(s->runtime, &f);
+    struct pyh_fragmentation f = {0};
+    struct pyh_pymalloc *pm;
+    struct pyh_glibc *glibc;
+    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &f);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
         struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag};

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "analysis/census.h"
 #include "analysis/fragmentation.h"
 #include "analysis/info.h"
 #include "target/target.h"
@@ -47,5 +48,19 @@ struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context 
                                                 const struct pyh_fragmentation *f, FILE *out);
 struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context *ctx,
                                                 const struct pyh_fragmentation *f, FILE *out);
+
+/* What of the census a report shows. */
+struct pyh_census_view {
+    long limit;         /* rows; <= 0 for all */
+    uint64_t min_count; /* rows with fewer objects are left out */
+};
+
+/* The `types` report. */
+struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
+                                        const struct pyh_census *c,
+                                        const struct pyh_census_view *v, FILE *out);
+struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
+                                        const struct pyh_census *c,
+                                        const struct pyh_census_view *v, FILE *out);
 
 #endif

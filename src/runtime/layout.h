@@ -71,6 +71,9 @@
     X(code_lnotab,              "PyCodeObject",         "co_lnotab",                   120, 120, -1,   -1,   -1,   -1)   \
     X(code_linetable,           "PyCodeObject",         "co_linetable",                -1,  -1,  120,  136,  136,  136)  \
     X(code_firsttraceable,      "PyCodeObject",         "_co_firsttraceable",          -1,  -1,  -1,   168,  176,  184)  \
+    X(code_stacksize,           "PyCodeObject",         "co_stacksize",                32,  32,  32,   68,   64,   64)   \
+    X(code_nlocalsplus,         "PyCodeObject",         "co_nlocalsplus",              -1,  -1,  -1,   76,   72,   72)   \
+    X(gen_iframe,               "PyGenObject",          "gi_iframe",                   -1,  -1,  -1,   80,   72,   72)   \
     X(code_code_adaptive,       "PyCodeObject",         "co_code_adaptive",            -1,  -1,  -1,   184,  192,  200)  \
     X(type_name,                "PyTypeObject",         "tp_name",                     24,  24,  24,   24,   24,   24)   \
     X(type_basicsize,           "PyTypeObject",         "tp_basicsize",                32,  32,  32,   32,   32,   32)   \
@@ -96,7 +99,11 @@
     X(ascii_length,             "PyASCIIObject",        "length",                      16,  16,  16,   16,   16,   16)   \
     X(ascii_state,              "PyASCIIObject",        "state",                       32,  32,  32,   32,   32,   32)   \
     X(ascii_size,               "PyASCIIObject",        "",                            48,  48,  48,   48,   40,   40)   \
+    X(ascii_wstr,               "PyASCIIObject",        "wstr",                        40,  40,  40,   40,   -1,   -1)   \
     X(compact_size,             "PyCompactUnicodeObject", "",                          72,  72,  72,   72,   56,   56)   \
+    X(compact_utf8_length,      "PyCompactUnicodeObject", "utf8_length",               48,  48,  48,   48,   40,   40)   \
+    X(compact_utf8,             "PyCompactUnicodeObject", "utf8",                      56,  56,  56,   56,   48,   48)   \
+    X(compact_wstr_length,      "PyCompactUnicodeObject", "wstr_length",               64,  64,  64,   64,   -1,   -1)   \
     X(long_digits,              "PyLongObject",         "ob_digit|long_value.ob_digit",24,  24,  24,   24,   24,   24)   \
     X(long_tag,                 "PyLongObject",         "long_value.lv_tag",           -1,  -1,  -1,   -1,   16,   16)   \
     X(float_value,              "PyFloatObject",        "ob_fval",                     16,  16,  16,   16,   16,   16)   \
@@ -107,12 +114,20 @@
     X(dict_used,                "PyDictObject",         "ma_used",                     16,  16,  16,   16,   16,   16)   \
     X(dict_keys,                "PyDictObject",         "ma_keys",                     32,  32,  32,   32,   32,   32)   \
     X(dict_values,              "PyDictObject",         "ma_values",                   40,  40,  40,   40,   40,   40)   \
+    X(keys_refcnt,              "PyDictKeysObject",     "dk_refcnt",                   0,   0,   0,    0,    0,    0)    \
+    X(keys_usable,              "PyDictKeysObject",     "dk_usable",                   24,  24,  24,   16,   16,   16)   \
+    X(keys_header_size,         "PyDictKeysObject",     "",                            40,  40,  40,   32,   32,   32)   \
     X(keys_size,                "PyDictKeysObject",     "dk_size",                     8,   8,   8,    -1,   -1,   -1)   \
     X(keys_log2_size,           "PyDictKeysObject",     "dk_log2_size",                -1,  -1,  -1,   8,    8,    8)    \
     X(keys_log2_index_bytes,    "PyDictKeysObject",     "dk_log2_index_bytes",         -1,  -1,  -1,   9,    9,    9)    \
     X(keys_kind,                "PyDictKeysObject",     "dk_kind",                     -1,  -1,  -1,   10,   10,   10)   \
     X(keys_nentries,            "PyDictKeysObject",     "dk_nentries",                 32,  32,  32,   24,   24,   24)   \
     X(keys_indices,             "PyDictKeysObject",     "dk_indices",                  40,  40,  40,   32,   32,   32)   \
+    X(set_mask,                 "PySetObject",          "mask",                        32,  32,  32,   32,   32,   32)   \
+    X(set_table,                "PySetObject",          "table",                       40,  40,  40,   40,   40,   40)   \
+    X(set_smalltable,           "PySetObject",          "smalltable",                  64,  64,  64,   64,   64,   64)   \
+    X(bytearray_alloc,          "PyByteArrayObject",    "ob_alloc",                    24,  24,  24,   24,   24,   24)   \
+    X(bytearray_bytes,          "PyByteArrayObject",    "ob_bytes",                    32,  32,  32,   32,   32,   32)   \
     X(module_dict,              "PyModuleObject",       "md_dict",                     16,  16,  16,   16,   16,   16)   \
     X(module_def,               "PyModuleObject",       "md_def",                      24,  24,  24,   24,   24,   24)   \
     X(module_name,              "PyModuleObject",       "md_name",                     48,  48,  48,   48,   48,   48)   \

@@ -24,8 +24,9 @@ enum pyh_layout_source {
 
 /* Addresses of static type objects and singletons (0 when not found). */
 struct pyh_static_types {
-    uint64_t type, object, dict, str, long_, bool_, float_, tuple, list, bytes, module, code,
-        frame, function, set, frozenset, none, true_, false_;
+    uint64_t type, object, dict, str, long_, bool_, float_, tuple, list, bytes, bytearray,
+        module, code, frame, function, set, frozenset, none, true_, false_, generator, coroutine,
+        async_generator;
 };
 
 struct pyh_runtime {

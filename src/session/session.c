@@ -73,9 +73,52 @@ struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
     return finish_open(s, options, out);
 }
 
+struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymalloc **pm,
+                                         struct pyh_glibc **glibc)
+{
+    if (!s->allocators_done) {
+        struct pyh_error *err = pyh_pymalloc_open(s->runtime, &s->pymalloc);
+        if (err) {
+            if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+            pyh_diag_partial(&s->diag, "cannot walk pymalloc: %s", pyh_error_message(err));
+            pyh_error_free(err);
+        }
+        err = pyh_glibc_open(s->target, s->images, NULL, &s->diag, &s->glibc);
+        if (err) {
+            if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) {
+                pyh_pymalloc_free(s->pymalloc);
+                s->pymalloc = NULL;
+                return err;
+            }
+            pyh_diag_partial(&s->diag, "cannot walk glibc's malloc heap: %s", pyh_error_message(err));
+            pyh_error_free(err);
+        }
+        s->allocators_done = true;
+    }
+    *pm = s->pymalloc;
+    *glibc = s->glibc;
+    return NULL;
+}
+
+struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap)
+{
+    if (!s->heap) {
+        struct pyh_pymalloc *pm;
+        struct pyh_glibc *glibc;
+        struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
+        if (!err) err = pyh_heap_build(s->runtime, pm, glibc, &s->heap);
+        if (err) return err;
+    }
+    *heap = s->heap;
+    return NULL;
+}
+
 void pyh_session_close(struct pyh_session *s)
 {
     if (!s) return;
+    pyh_heap_free(s->heap);
+    pyh_glibc_free(s->glibc);
+    pyh_pymalloc_free(s->pymalloc);
     pyh_runtime_free(s->runtime);
     pyh_images_free(s->images);
     pyh_target_close(s->target); /* resumes a live target */

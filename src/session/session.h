@@ -3,6 +3,9 @@
 #ifndef PYH_SESSION_SESSION_H
 #define PYH_SESSION_SESSION_H
 
+#include "allocators/glibc.h"
+#include "allocators/pymalloc.h"
+#include "heap/heap.h"
 #include "image/image.h"
 #include "runtime/runtime.h"
 #include "target/target.h"
@@ -14,6 +17,21 @@ struct pyh_session {
     struct pyh_images *images;
     struct pyh_runtime *runtime;
     char *core_path; /* the core file, NULL for other targets */
+
+    /* Built on first use and kept for the session's next commands (gdb runs several on one
+     * stop of the inferior). */
+    bool allocators_done;
+    struct pyh_pymalloc *pymalloc; /* NULL when not found (a warning says why) */
+    struct pyh_glibc *glibc;       /* NULL when not found */
+    struct pyh_heap *heap;
 };
+
+/* The allocator walks, done once per session; either may come back NULL (not found: a
+ * warning and partial results), an error only for interruption or lack of memory. */
+struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymalloc **pm,
+                                         struct pyh_glibc **glibc);
+
+/* The objects table, built once per session. */
+struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap);
 
 #endif

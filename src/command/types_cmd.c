@@ -1,0 +1,41 @@
+/* The `types` verb: the census. */
+#include <string.h>
+
+#include "analysis/census.h"
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+
+struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
+                                const struct pyh_command_defaults *defaults, FILE *out)
+{
+    const struct pyh_verb *v = pyh_verb_of(p);
+    long limit, min_count;
+    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 30,
+                                              0, 1L << 30, &limit);
+    if (!err) err = pyh_parsed_number(v, p, "min-count", 0, 0, 1L << 62, &min_count);
+    const char *sort = pyh_parsed_option(v, p, "sort");
+    if (!err && sort && strcmp(sort, "size") != 0 && strcmp(sort, "count") != 0)
+        err = pyh_error_create(PYH_ERR_USAGE, "types: --sort is size or count, not '%s'", sort);
+    if (err) return err;
+
+    struct pyh_pymalloc *pm;
+    struct pyh_glibc *glibc;
+    struct pyh_heap *heap;
+    struct pyh_fragmentation frag = {0};
+    struct pyh_census census = {0};
+    if (!(err = pyh_session_allocators(s, &pm, &glibc)) && !(err = pyh_session_heap(s, &heap)) &&
+        !(err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag)))
+        err = pyh_census_gather(heap, &frag, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE,
+                                &census);
+    if (!err) err = pyh_check_interrupt();
+    if (!err) {
+        struct pyh_report_context ctx = {"types", s->target, s->core_path, &s->diag};
+        struct pyh_census_view view = {limit, (uint64_t)min_count};
+        err = p->format == PYH_FORMAT_JSON ? pyh_report_types_json(&ctx, &census, &view, out)
+                                           : pyh_report_types_text(&ctx, &census, &view, out);
+    }
+    pyh_census_free(&census);
+    pyh_fragmentation_free(&frag);
+    return err;
+}

@@ -1,0 +1,333 @@
+/* Building the objects table: every in-use block of both allocators classified, the static
+ * objects of the binaries' data added, the table sorted by address, the buffers objects own
+ * told apart from native allocations, and the result checked against the GC lists. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/heap_internal.h"
+#include "runtime/gc.h"
+#include "runtime/objects.h"
+#include "util/chain.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+#define MAX_STATIC_REFCNT (1ULL << 40)
+
+/* An in-use block that holds no object (yet): a buffer or a native allocation. */
+struct block {
+    uint64_t addr;
+    uint64_t size : 63;
+    uint64_t owned : 1;
+};
+
+struct builder {
+    struct pyh_heap *heap;
+    struct block *blocks;
+    size_t nblocks, blocks_cap;
+    struct pyh_error *err;
+    uint64_t *pymalloc_arenas; /* sorted: glibc chunks holding them are skipped */
+    size_t npymalloc_arenas;
+    uint64_t arena_size;
+};
+
+static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
+                                    enum pyh_location loc, const uint8_t *bytes, size_t avail,
+                                    uint64_t block_size)
+{
+    struct pyh_heap *heap = b->heap;
+    uint64_t size = 0;
+    struct pyh_error *err = pyh_heap_sizeof(heap, obj, type, bytes, avail, &size);
+    if (err) { /* a size we cannot read is the basic size: the object is still counted */
+        pyh_error_free(err);
+        size = (uint64_t)heap->types[type].basicsize;
+    }
+    struct pyh_object o = {obj, type, size >= UINT32_MAX ? UINT32_MAX : (uint32_t)size};
+    if (size >= UINT32_MAX && (err = pyh_u64map_put(&heap->big_sizes, obj, size))) return err;
+    if ((err = PYH_GROW(heap->locations, heap->locations_cap, heap->nobjects + 1))) return err;
+    if ((err = PYH_APPEND(heap->objects, heap->nobjects, heap->objects_cap, &o))) return err;
+    heap->locations[heap->nobjects - 1] = (uint8_t)loc;
+    heap->object_block_bytes += block_size;
+    return NULL;
+}
+
+static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, const uint8_t *bytes)
+{
+    struct builder *b = ctx;
+    if (!used) return true;
+    uint32_t type;
+    uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type);
+    if (obj) {
+        b->err = add_object(b, obj, type, PYH_LOC_PYMALLOC, bytes + (obj - addr), size - (obj - addr), size);
+    } else {
+        struct block blk = {addr, size, 0};
+        b->err = PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
+    }
+    return !b->err;
+}
+
+static bool holds_pymalloc_arena(const struct builder *b, uint64_t start, uint64_t end)
+{
+    size_t lo = 0, hi = b->npymalloc_arenas;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->pymalloc_arenas[mid] < start) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < b->npymalloc_arenas && b->pymalloc_arenas[lo] < end;
+}
+
+static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
+{
+    struct builder *b = ctx;
+    if (c->kind != PYH_GLIBC_INUSE && c->kind != PYH_GLIBC_MMAPPED) return NULL;
+    uint64_t user = c->address + 16;
+    /* In-use heap chunks lend their last 8 bytes to the next chunk's prev_size... as their
+     * own: usable = size - 8; mmapped chunks have no neighbour: size - 16. */
+    uint64_t usable = c->kind == PYH_GLIBC_MMAPPED ? c->size - 16 : c->size - 8;
+    if (c->size < 32 || holds_pymalloc_arena(b, user, c->address + c->size)) return NULL;
+    uint8_t bytes[256];
+    size_t avail = usable < sizeof(bytes) ? (size_t)usable : sizeof(bytes);
+    struct pyh_error *err = pyh_target_read(b->heap->rt->target, user, bytes, avail);
+    if (err) {
+        if (err->code == PYH_ERR_INTERRUPTED) return err;
+        pyh_error_free(err);
+        return NULL;
+    }
+    uint32_t type;
+    uint64_t obj = pyh_heap_classify(b->heap, user, bytes, avail, usable, &type);
+    if (obj)
+        return add_object(b, obj, type, c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC,
+                          bytes + (obj - user), avail - (obj - user), c->size);
+    struct block blk = {user, usable, 0};
+    return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
+}
+
+/* Static objects: in the binaries' data, objects of registered types with a plausible
+ * count (static types themselves, None, True, 3.12+ static strings and small ints). */
+static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint64_t end, void *ctx)
+{
+    struct builder *b = ctx;
+    size_t len = (size_t)(end - start);
+    if (len > (256u << 20)) return NULL; /* not a binary's data */
+    uint8_t *buf = malloc(len);
+    if (!buf) return pyh_error_nomem();
+    struct pyh_error *err = pyh_target_read(heap->rt->target, start, buf, len);
+    if (err) {
+        pyh_error_free(err);
+        free(buf);
+        return NULL;
+    }
+    for (size_t off = 0; off + 16 <= len && !err; off += 8) {
+        uint64_t refcnt, tp;
+        memcpy(&refcnt, buf + off, 8);
+        memcpy(&tp, buf + off + 8, 8);
+        if (!refcnt || refcnt > MAX_STATIC_REFCNT || !tp || (tp & 7)) continue;
+        uint32_t ti = pyh_heap_type_at(heap, tp);
+        if (ti == UINT32_MAX) continue;
+        /* The whole object must be in this region, with room for its pre-header. */
+        if (off < pyh_heap_header_position(heap->rt, heap->types[ti].flags) ||
+            !pyh_heap_object_fits(heap, ti, buf + off, len - off, len - off))
+            continue;
+        err = add_object(b, start + off, ti, PYH_LOC_STATIC, buf + off, len - off, 0);
+        if (!err) heap->static_objects++;
+    }
+    free(buf);
+    return err;
+}
+
+static int compare_objects(const void *a, const void *b)
+{
+    uint64_t x = ((const struct pyh_object *)a)->addr, y = ((const struct pyh_object *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static int compare_blocks(const void *a, const void *b)
+{
+    uint64_t x = ((const struct block *)a)->addr, y = ((const struct block *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts objects and their locations together (locations are rebuilt from a permutation). */
+static struct pyh_error *sort_objects(struct pyh_heap *heap)
+{
+    size_t n = heap->nobjects;
+    /* Pack the location into the spare high bits of the type index while sorting. */
+    for (size_t i = 0; i < n; i++) heap->objects[i].type |= (uint32_t)heap->locations[i] << 28;
+    qsort(heap->objects, n, sizeof(*heap->objects), compare_objects);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && heap->objects[kept - 1].addr == heap->objects[i].addr) continue; /* dup */
+        heap->objects[kept] = heap->objects[i];
+        heap->locations[kept] = (uint8_t)(heap->objects[kept].type >> 28);
+        heap->objects[kept].type &= 0x0fffffff;
+        kept++;
+    }
+    heap->nobjects = kept;
+    return NULL;
+}
+
+/* The block holding addr (its start <= addr < its end), or NULL. */
+static struct block *block_at(struct builder *b, uint64_t addr)
+{
+    size_t lo = 0, hi = b->nblocks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->blocks[mid].addr <= addr) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return NULL;
+    struct block *blk = &b->blocks[lo - 1];
+    return addr < blk->addr + blk->size ? blk : NULL;
+}
+
+/* Marks the blocks objects own: list item arrays, dict keys and values, set tables,
+ * bytearray buffers. */
+static void mark_buffers(struct builder *b)
+{
+    struct pyh_heap *heap = b->heap;
+    const struct pyh_layout *L = &heap->rt->layout;
+    struct pyh_target *t = heap->rt->target;
+    for (size_t i = 0; i < heap->nobjects && !pyh_interrupted(); i++) {
+        const struct pyh_object *o = &heap->objects[i];
+        if (heap->locations[i] == PYH_LOC_STATIC) continue;
+        int32_t fields[2] = {-1, -1};
+        switch (heap->types[o->type].kind) {
+        case PYH_KIND_LIST: fields[0] = L->list_items; break;
+        case PYH_KIND_DICT: fields[0] = L->dict_keys; fields[1] = L->dict_values; break;
+        case PYH_KIND_SET: fields[0] = L->set_table; break;
+        case PYH_KIND_BYTEARRAY: fields[0] = L->bytearray_bytes; break;
+        default: continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            uint64_t p;
+            if (fields[k] < 0) continue;
+            struct pyh_error *err = pyh_read_u64(t, o->addr + (uint64_t)fields[k], &p);
+            if (err) {
+                pyh_error_free(err);
+                continue;
+            }
+            struct block *blk = p ? block_at(b, p) : NULL;
+            if (blk) blk->owned = 1;
+        }
+    }
+    for (size_t i = 0; i < b->nblocks; i++) {
+        struct pyh_block_stats *s = b->blocks[i].owned ? &heap->buffers : &heap->native;
+        s->count++;
+        s->bytes += b->blocks[i].size;
+    }
+}
+
+/* Every GC-tracked object must be among the objects found. */
+static struct pyh_error *check_gc_lists(struct pyh_heap *heap)
+{
+    struct pyh_runtime *rt = heap->rt;
+    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
+    for (size_t k = 0; k < ninterps; k++) {
+        for (int g = 0; g < 4; g++) {
+            uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
+            struct pyh_chain_guard guard = pyh_chain_guard_init(1ULL << 40);
+            struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
+            while (!err) {
+                node &= ~(uint64_t)1;
+                if (node == head || !pyh_chain_step(&guard, node)) break;
+                heap->gc_tracked++;
+                /* The object follows its GC head. */
+                if (pyh_heap_object_at(heap, node + 16) == SIZE_MAX) {
+                    if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
+                    heap->gc_missing++;
+                }
+                err = pyh_read_u64(rt->target, node, &node);
+            }
+            if (err) {
+                if (err->code == PYH_ERR_INTERRUPTED) return err;
+                pyh_diag_partial(rt->diag, "GC list %d is unreadable: %s", g, pyh_error_message(err));
+                pyh_error_free(err);
+            }
+        }
+    }
+    if (heap->gc_missing)
+        pyh_diag_warn(rt->diag, "%llu of %llu GC-tracked objects are not in any allocator block "
+                                "(the first at 0x%llx): they are not counted",
+                      (unsigned long long)heap->gc_missing, (unsigned long long)heap->gc_tracked,
+                      (unsigned long long)heap->gc_missing_sample[0]);
+    return NULL;
+}
+
+struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                 struct pyh_glibc *glibc, struct pyh_heap **out)
+{
+    *out = NULL;
+    struct pyh_heap *heap = calloc(1, sizeof(*heap));
+    if (!heap) return pyh_error_nomem();
+    heap->rt = rt;
+    struct builder b = {.heap = heap};
+    struct pyh_error *err = pyh_heap_find_types(heap, glibc);
+    if (err) goto fail;
+    pyh_heap_assign_kinds(heap);
+
+    if (pm) {
+        b.npymalloc_arenas = pm->narenas;
+        b.arena_size = pm->arena_size;
+        b.pymalloc_arenas = malloc((pm->narenas + 1) * sizeof(uint64_t));
+        if (!b.pymalloc_arenas) {
+            err = pyh_error_nomem();
+            goto fail;
+        }
+        for (size_t i = 0; i < pm->narenas; i++) b.pymalloc_arenas[i] = pm->arenas[i].address;
+        qsort(b.pymalloc_arenas, pm->narenas, sizeof(uint64_t), compare_u64);
+        if ((err = pyh_pymalloc_visit(rt, pm, visit_block, &b))) goto fail;
+        if ((err = b.err)) goto fail;
+    }
+    if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;
+    if ((err = pyh_heap_for_each_data_region(heap, scan_static, &b))) goto fail;
+    if ((err = sort_objects(heap))) goto fail;
+    if (b.nblocks > 1) qsort(b.blocks, b.nblocks, sizeof(*b.blocks), compare_blocks);
+    mark_buffers(&b);
+    if ((err = pyh_check_interrupt())) goto fail;
+    if ((err = check_gc_lists(heap))) goto fail;
+    free(b.blocks);
+    free(b.pymalloc_arenas);
+    *out = heap;
+    return NULL;
+fail:
+    free(b.blocks);
+    free(b.pymalloc_arenas);
+    pyh_heap_free(heap);
+    return err;
+}
+
+void pyh_heap_free(struct pyh_heap *heap)
+{
+    if (!heap) return;
+    for (size_t i = 0; i < heap->ntypes; i++) free(heap->types[i].name);
+    free(heap->types);
+    pyh_u64map_free(&heap->type_index);
+    free(heap->objects);
+    free(heap->locations);
+    pyh_u64map_free(&heap->big_sizes);
+    free(heap);
+}
+
+size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr)
+{
+    size_t lo = 0, hi = heap->nobjects;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (heap->objects[mid].addr < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < heap->nobjects && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+}
+
+uint64_t pyh_heap_object_size(const struct pyh_heap *heap, size_t i)
+{
+    uint64_t size = heap->objects[i].size;
+    if (size == UINT32_MAX) pyh_u64map_get(&heap->big_sizes, heap->objects[i].addr, &size);
+    return size;
+}

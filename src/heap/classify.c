@@ -1,0 +1,89 @@
+/* Telling objects from other memory in an in-use block; see heap_internal.h.
+ *
+ * At each header position the version allows — 0 (no GC head), 16 (after the GC head), 32
+ * (after the 3.11+ pre-header of managed dicts and weak references) — the candidate must have
+ * a live reference count, a registered type whose flags call for exactly that position, and
+ * a size that fits in the block. Free-list objects (reference count 0) and freed blocks
+ * (the allocators say so) are never objects. */
+#include <string.h>
+
+#include "heap/heap_internal.h"
+#include "runtime/objects.h"
+
+#define MAX_REFCNT (1ULL << 40) /* above: a pointer, not a count (immortal counts are 2^32) */
+#define MANAGED_WEAKREF (1UL << 3)
+
+static uint64_t word(const uint8_t *bytes, size_t off)
+{
+    uint64_t v;
+    memcpy(&v, bytes + off, 8);
+    return v;
+}
+
+size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
+{
+    size_t pos = (flags & PYH_TPFLAGS_HAVE_GC) ? 16 : 0;
+    if (rt->minor == 11 && (flags & PYH_TPFLAGS_MANAGED_DICT)) pos += 16;
+    if (rt->minor >= 12 && (flags & (PYH_TPFLAGS_MANAGED_DICT | MANAGED_WEAKREF))) pos += 16;
+    return pos;
+}
+
+/* The least memory the object at `at` (in bytes) occupies, from its type and own fields;
+ * UINT64_MAX when its fields are implausible. */
+static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
+                           const uint8_t *obj, size_t avail)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    if (t->kind == PYH_KIND_STR && avail >= (size_t)L->ascii_state + 4) {
+        uint64_t length = word(obj, (size_t)L->ascii_length);
+        uint32_t state;
+        memcpy(&state, obj + L->ascii_state, 4);
+        unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+        if (length >= (1ULL << 40) || (kind != 1 && kind != 2 && kind != 4)) return UINT64_MAX;
+        if (!compact) return (uint64_t)L->compact_size + 8;
+        if (ascii) return (uint64_t)L->ascii_size + length + 1;
+        return (uint64_t)L->compact_size + (length + 1) * kind;
+    }
+    if (t->kind == PYH_KIND_INT && L->long_tag >= 0) {
+        uint64_t ndigits = word(obj, (size_t)L->long_tag) >> 3;
+        if (ndigits >= (1ULL << 40)) return UINT64_MAX;
+        return (uint64_t)L->long_digits + 4 * ndigits;
+    }
+    /* 3.11+ generators and frames declare an item size but have no ob_size: the word
+     * there is a pointer; their frame part is sized by their code object. */
+    if (t->itemsize <= 0 || t->kind == PYH_KIND_GENERATOR || t->kind == PYH_KIND_FRAME)
+        return (uint64_t)t->basicsize;
+    if (avail < 24) return UINT64_MAX;
+    int64_t n = (int64_t)word(obj, (size_t)L->var_size);
+    uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;
+    if (items >= (1ULL << 40)) return UINT64_MAX;
+    return (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
+}
+
+bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                          size_t avail, uint64_t room)
+{
+    uint64_t need = least_size(heap, &heap->types[ti], obj, avail);
+    return need != UINT64_MAX && need <= room;
+}
+
+uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                           size_t avail, uint64_t usable, uint32_t *type)
+{
+    static const size_t positions[] = {0, 16, 32};
+    int npositions = heap->rt->minor >= 11 ? 3 : 2;
+    for (int i = 0; i < npositions; i++) {
+        size_t pos = positions[i];
+        if (pos + 16 > avail || pos + 16 > usable) break;
+        uint64_t refcnt = word(bytes, pos), tp = word(bytes, pos + 8);
+        if (refcnt == 0 || refcnt > MAX_REFCNT || !tp || (tp & 7)) continue;
+        uint32_t ti = pyh_heap_type_at(heap, tp);
+        if (ti == UINT32_MAX) continue;
+        const struct pyh_type *t = &heap->types[ti];
+        if (pyh_heap_header_position(heap->rt, t->flags) != pos) continue;
+        if (!pyh_heap_object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) continue;
+        *type = ti;
+        return block + pos;
+    }
+    return 0;
+}

@@ -1,0 +1,128 @@
+/* The heap layer: every live Python object of the target — its address, type and size —
+ * found by classifying the blocks the allocators hand out (pymalloc blocks, glibc chunks),
+ * not only from the GC lists: str, int, float, bytes and objects that only native code
+ * holds are found too. Also the type registry, static objects in the binaries' data, the
+ * buffers objects own, and the allocations that are no Python object at all.
+ *
+ * A block holds an object when, at one of the header positions the version allows (no GC
+ * head; after the GC head; after the 3.11+ managed-dict pre-header), it has a registered
+ * type pointer whose flags call for exactly that position, a live reference count, and a
+ * size that fits the block. */
+#ifndef PYH_HEAP_HEAP_H
+#define PYH_HEAP_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocators/glibc.h"
+#include "allocators/pymalloc.h"
+#include "runtime/runtime.h"
+#include "util/hashmap.h"
+
+/* The core types whose size or referents need their own code. */
+enum pyh_type_kind {
+    PYH_KIND_OTHER,
+    PYH_KIND_TYPE,  /* type and metatypes */
+    PYH_KIND_STR,
+    PYH_KIND_BYTES,
+    PYH_KIND_BYTEARRAY,
+    PYH_KIND_INT, /* int and bool */
+    PYH_KIND_FLOAT,
+    PYH_KIND_TUPLE,
+    PYH_KIND_LIST,
+    PYH_KIND_DICT,
+    PYH_KIND_SET, /* set and frozenset */
+    PYH_KIND_CODE,
+    PYH_KIND_MODULE,
+    PYH_KIND_FUNCTION,
+    PYH_KIND_GENERATOR, /* generator, coroutine, async generator */
+    PYH_KIND_FRAME,
+};
+
+/* One type object of the target. */
+struct pyh_type {
+    uint64_t addr;
+    uint64_t metatype; /* its ob_type */
+    uint64_t flags;
+    int64_t basicsize, itemsize, dictoffset;
+    uint64_t base;
+    enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */
+    bool heap;               /* a heap type (class statement, PyType_FromSpec) */
+    bool is_metatype;        /* type or a subclass of it: its instances are types */
+    char *name;              /* resolved on first use (pyh_heap_type_name) */
+};
+
+/* Where an object lives. */
+enum pyh_location {
+    PYH_LOC_PYMALLOC,
+    PYH_LOC_MALLOC,  /* a glibc chunk of an arena */
+    PYH_LOC_MMAPPED, /* a glibc chunk of its own mapping */
+    PYH_LOC_STATIC,  /* in a binary's data (static types, singletons, 3.12+ static strings) */
+};
+
+/* One live object: 16 bytes, in one array sorted by address. */
+struct pyh_object {
+    uint64_t addr;
+    uint32_t type; /* index into heap->types */
+    uint32_t size; /* sys.getsizeof(); UINT32_MAX: look it up in heap->big_sizes */
+};
+
+/* Blocks that hold no object, by what they are. */
+struct pyh_block_stats {
+    uint64_t count, bytes;
+};
+
+struct pyh_heap {
+    struct pyh_runtime *rt; /* borrowed */
+
+    struct pyh_type *types;
+    size_t ntypes, types_cap;
+    struct pyh_u64map type_index; /* type address -> index */
+
+    struct pyh_object *objects; /* sorted by address; the static ones included */
+    size_t nobjects, objects_cap;
+    uint8_t *locations; /* enum pyh_location per object */
+    size_t locations_cap;
+    struct pyh_u64map big_sizes; /* object address -> size, for sizes >= UINT32_MAX */
+
+    /* Bytes of the blocks holding objects (block sizes, not object sizes), by location. */
+    uint64_t object_block_bytes;
+    struct pyh_block_stats buffers; /* blocks an object owns: list items, dict tables, ... */
+    struct pyh_block_stats native;  /* in-use blocks that are neither */
+    uint64_t static_objects;
+
+    /* The GC lists against the objects found. */
+    uint64_t gc_tracked;   /* objects in the GC lists */
+    uint64_t gc_missing;   /* of those, not found as objects */
+    uint64_t gc_missing_sample[8];
+};
+
+/* Finds every object: the type registry first (static types in the binaries' data, heap
+ * types in large glibc chunks), then every in-use pymalloc block and glibc chunk, then the
+ * static objects, the buffers, and the check against the GC lists. pm or glibc may be NULL
+ * (then their blocks are not searched, said in a warning by the caller). The cost: one pass
+ * over every in-use block, 16 bytes per object. */
+struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                 struct pyh_glibc *glibc, struct pyh_heap **out);
+
+void pyh_heap_free(struct pyh_heap *heap);
+
+/* The name of type i, as Python shows it: `module.QualName` for heap types (builtins left
+ * out), tp_name for static types; `<type at 0x...>` when unreadable. Owned by the heap. */
+const char *pyh_heap_type_name(struct pyh_heap *heap, uint32_t i);
+
+/* The index of the type at addr, or UINT32_MAX. */
+uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t addr);
+
+/* The index of the object at addr (its PyObject address), or SIZE_MAX. O(log n). */
+size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr);
+
+/* sys.getsizeof of object i. */
+uint64_t pyh_heap_object_size(const struct pyh_heap *heap, size_t i);
+
+/* The size sys.getsizeof reports for the object at addr of type t (reads what it needs). */
+struct pyh_error *pyh_object_sizeof(struct pyh_heap *heap, uint64_t addr, uint32_t t,
+                                    uint64_t *size);
+
+#endif

@@ -1,0 +1,43 @@
+/* Shared between the files of the heap layer; not part of its face. */
+#ifndef PYH_HEAP_HEAP_INTERNAL_H
+#define PYH_HEAP_HEAP_INTERNAL_H
+
+#include "heap/heap.h"
+
+/* Registers the type object at addr after checking it; *added tells whether it was new. An
+ * unreadable or implausible type is skipped, not an error. */
+struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *added);
+
+/* Registers every static type (the binaries' data) and heap type (glibc chunks). */
+struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc);
+
+/* Sets each type's kind from its flags and base chain. */
+void pyh_heap_assign_kinds(struct pyh_heap *heap);
+
+/* Calls fn on the writable data of every module (its own writable mappings and the .bss
+ * mapping after it). */
+struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
+                                                struct pyh_error *(*fn)(struct pyh_heap *, uint64_t,
+                                                                        uint64_t, void *),
+                                                void *ctx);
+
+/* The offset of the object from the start of its allocation for a type with these flags:
+ * 0, 16 (GC head) or 32 (3.11+ pre-header too). */
+size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags);
+
+/* Whether an object of type ti whose first avail bytes are obj fits in room bytes. */
+bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                          size_t avail, uint64_t room);
+
+/* Whether bytes (avail of them, a copy of the block at block) hold an object at one of the
+ * header positions the version allows; returns the object's address and type index, or 0.
+ * usable: the bytes of the block the object may use. */
+uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                           size_t avail, uint64_t usable, uint32_t *type);
+
+/* sys.getsizeof of the object at obj of type t; bytes (avail of them) is a copy of the object
+ * when the caller has one (may be NULL), else fields are read from the target. */
+struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uint32_t t,
+                                  const uint8_t *bytes, size_t avail, uint64_t *size);
+
+#endif

@@ -1,0 +1,240 @@
+/* sys.getsizeof() as the target's own Python version computes it: the type's __sizeof__
+ * (object.__sizeof__, or the core types' own: str, int, bytearray, list, dict, set, type)
+ * plus the pre-header getsizeof adds — the GC head for GC objects, and from 3.11 the
+ * managed-dict/weakref words — with each version's exceptions for type objects:
+ *   3.8-3.10  GC head only when the object itself is GC (tp_is_gc: static types are not);
+ *   3.11-3.12 the GC head of every type object, static ones included;
+ *   3.13      nothing for static type objects.
+ * (Measured with sys.getsizeof on every interpreter; tests/integration checks it.) */
+#include <string.h>
+
+#include "heap/heap_internal.h"
+#include "runtime/objects.h"
+
+#define MANAGED_WEAKREF (1UL << 3)
+
+/* A field of the object: from the copy when it holds it, else from the target. */
+static struct pyh_error *field(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
+                               size_t avail, int32_t off, size_t width, uint64_t *out)
+{
+    *out = 0;
+    if (off < 0) return pyh_error_create(PYH_ERR_UNSUPPORTED, "field absent in this version");
+    if (bytes && (size_t)off + width <= avail) {
+        memcpy(out, bytes + off, width);
+        return NULL;
+    }
+    return pyh_target_read(heap->rt->target, obj + (uint64_t)off, out, width);
+}
+
+/* USABLE_FRACTION of dictobject.c. */
+static uint64_t usable_fraction(uint64_t n) { return (n << 1) / 3; }
+
+/* Bytes of a dict keys object (_PyDict_KeysSize), and whether it is shared (refcount > 1). */
+static struct pyh_error *keys_size(const struct pyh_heap *heap, uint64_t keys, uint64_t *size,
+                                   uint64_t *refcnt, uint64_t *entries_usable)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t n;
+    struct pyh_error *err = field(heap, keys, NULL, 0, L->keys_refcnt, 8, refcnt);
+    if (err) return err;
+    if (L->keys_log2_size >= 0) {
+        uint64_t log2_size = 0, log2_index = 0, kind = 0;
+        if ((err = field(heap, keys, NULL, 0, L->keys_log2_size, 1, &log2_size)) ||
+            (err = field(heap, keys, NULL, 0, L->keys_log2_index_bytes, 1, &log2_index)) ||
+            (err = field(heap, keys, NULL, 0, L->keys_kind, 1, &kind)))
+            return err;
+        if (log2_size >= 40 || log2_index >= 44) return pyh_error_create(PYH_ERR_CORRUPT, "dict keys");
+        n = 1ULL << log2_size;
+        *size = (uint64_t)L->keys_header_size + (1ULL << log2_index) +
+                usable_fraction(n) * (kind == 0 ? 24 : 16);
+    } else {
+        if ((err = field(heap, keys, NULL, 0, L->keys_size, 8, &n))) return err;
+        if (n == 0 || n >= (1ULL << 40)) return pyh_error_create(PYH_ERR_CORRUPT, "dict keys");
+        uint64_t ix = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffULL ? 4 : 8;
+        *size = (uint64_t)L->keys_header_size + ix * n + 24 * usable_fraction(n);
+    }
+    if (entries_usable) {
+        uint64_t nentries = 0, usable = 0;
+        if ((err = field(heap, keys, NULL, 0, L->keys_nentries, 8, &nentries)) ||
+            (err = field(heap, keys, NULL, 0, L->keys_usable, 8, &usable)))
+            return err;
+        /* The values array of a split table: 3.8-3.10 size it from the keys' size, 3.11+
+         * from the entries used and still usable. */
+        *entries_usable = L->keys_log2_size >= 0 ? nentries + usable : usable_fraction(n);
+    }
+    return NULL;
+}
+
+static struct pyh_error *dict_sizeof(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
+                                     size_t avail, uint64_t base, uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t keys, values, ksize, refcnt, nvalues;
+    struct pyh_error *err = field(heap, obj, bytes, avail, L->dict_keys, 8, &keys);
+    if (!err) err = field(heap, obj, bytes, avail, L->dict_values, 8, &values);
+    if (!err) err = keys_size(heap, keys, &ksize, &refcnt, &nvalues);
+    if (err) return err;
+    *size = base;
+    bool embedded = false;
+    if (values && heap->rt->minor >= 13) {
+        /* 3.13: values embedded in their object are that object's memory, not the dict's. */
+        uint64_t flag;
+        if ((err = field(heap, values, NULL, 0, 2, 1, &flag))) return err;
+        embedded = flag != 0;
+    }
+    if (values && !embedded) *size += nvalues * 8;
+    if (refcnt == 1) *size += ksize;
+    return NULL;
+}
+
+static struct pyh_error *str_sizeof(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
+                                    size_t avail, uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t length, state, data = 0;
+    struct pyh_error *err = field(heap, obj, bytes, avail, L->ascii_length, 8, &length);
+    if (!err) err = field(heap, obj, bytes, avail, L->ascii_state, 4, &state);
+    if (err) return err;
+    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    if (compact && ascii) {
+        *size = (uint64_t)L->ascii_size + length + 1;
+        data = obj + (uint64_t)L->ascii_size;
+    } else if (compact) {
+        *size = (uint64_t)L->compact_size + (length + 1) * kind;
+        data = obj + (uint64_t)L->compact_size;
+    } else {
+        if ((err = field(heap, obj, bytes, avail, L->compact_size, 8, &data))) return err;
+        *size = (uint64_t)L->compact_size + 8 + (data ? (length + 1) * kind : 0);
+    }
+    if (!(compact && ascii)) {
+        /* A UTF-8 copy made by PyUnicode_AsUTF8 counts when it is its own buffer. */
+        uint64_t utf8, utf8_length;
+        if ((err = field(heap, obj, bytes, avail, L->compact_utf8, 8, &utf8)) ||
+            (err = field(heap, obj, bytes, avail, L->compact_utf8_length, 8, &utf8_length)))
+            return err;
+        if (utf8 && utf8 != data) *size += utf8_length + 1;
+    }
+    if (L->ascii_wstr >= 0) {
+        /* 3.8-3.11: a wchar_t copy (PyUnicode_AsUnicode) counts unless it is the data. */
+        uint64_t wstr, wlen = length;
+        if ((err = field(heap, obj, bytes, avail, L->ascii_wstr, 8, &wstr))) return err;
+        if (wstr && wstr != data) {
+            if (!(compact && ascii) &&
+                (err = field(heap, obj, bytes, avail, L->compact_wstr_length, 8, &wlen)))
+                return err;
+            *size += (wlen + 1) * 4;
+        }
+    }
+    return NULL;
+}
+
+/* The pre-header sys.getsizeof adds to __sizeof__. */
+static uint64_t preheader(const struct pyh_heap *heap, const struct pyh_type *t, uint64_t obj,
+                          const uint8_t *bytes, size_t avail)
+{
+    int minor = heap->rt->minor;
+    bool gc = (t->flags & PYH_TPFLAGS_HAVE_GC) != 0;
+    if (t->kind == PYH_KIND_TYPE) {
+        /* Is the object itself a static type? */
+        uint64_t flags = 0;
+        struct pyh_error *err = field(heap, obj, bytes, avail, heap->rt->layout.type_flags, 8, &flags);
+        pyh_error_free(err);
+        bool is_static = !(flags & PYH_TPFLAGS_HEAPTYPE);
+        if (is_static && (minor <= 10 || minor >= 13)) return 0;
+    }
+    uint64_t pre = gc ? 16 : 0;
+    if (minor == 11 && (t->flags & PYH_TPFLAGS_MANAGED_DICT)) pre += 16;
+    if (minor >= 12 && (t->flags & (PYH_TPFLAGS_MANAGED_DICT | MANAGED_WEAKREF))) pre += 16;
+    return pre;
+}
+
+struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uint32_t ti,
+                                  const uint8_t *bytes, size_t avail, uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    const struct pyh_type *t = &heap->types[ti];
+    uint64_t v = 0, base = (uint64_t)t->basicsize;
+    struct pyh_error *err = NULL;
+    switch (t->kind) {
+    case PYH_KIND_STR:
+        err = str_sizeof(heap, obj, bytes, avail, size);
+        break;
+    case PYH_KIND_INT: {
+        /* offsetof(ob_digit) + 4 * digits; from 3.11 at least one digit (0 has one). */
+        uint64_t ndigits;
+        if (L->long_tag >= 0) {
+            err = field(heap, obj, bytes, avail, L->long_tag, 8, &v);
+            ndigits = v >> 3;
+        } else {
+            err = field(heap, obj, bytes, avail, L->var_size, 8, &v);
+            ndigits = (int64_t)v < 0 ? (uint64_t)-(int64_t)v : v;
+        }
+        if (heap->rt->minor >= 11 && ndigits < 1) ndigits = 1;
+        *size = (uint64_t)L->long_digits + 4 * ndigits;
+        break;
+    }
+    case PYH_KIND_BYTEARRAY:
+        err = field(heap, obj, bytes, avail, L->bytearray_alloc, 8, &v);
+        *size = base + v;
+        break;
+    case PYH_KIND_LIST:
+        err = field(heap, obj, bytes, avail, L->list_allocated, 8, &v);
+        *size = base + 8 * v;
+        break;
+    case PYH_KIND_DICT:
+        err = dict_sizeof(heap, obj, bytes, avail, base, size);
+        break;
+    case PYH_KIND_SET: {
+        uint64_t table;
+        err = field(heap, obj, bytes, avail, L->set_table, 8, &table);
+        if (!err) err = field(heap, obj, bytes, avail, L->set_mask, 8, &v);
+        *size = base + (table != obj + (uint64_t)L->set_smalltable ? (v + 1) * 16 : 0);
+        break;
+    }
+    case PYH_KIND_TYPE: {
+        uint64_t flags = 0, keys = 0, ksize = 0, refcnt;
+        err = field(heap, obj, bytes, avail, L->type_flags, 8, &flags);
+        if (!err && (flags & PYH_TPFLAGS_HEAPTYPE)) {
+            *size = (uint64_t)L->heaptype_size;
+            err = field(heap, obj, bytes, avail, L->heaptype_cached_keys, 8, &keys);
+            if (!err && keys && !(err = keys_size(heap, keys, &ksize, &refcnt, NULL))) *size += ksize;
+        } else {
+            *size = (uint64_t)L->type_size;
+        }
+        break;
+    }
+    case PYH_KIND_GENERATOR:
+    case PYH_KIND_FRAME:
+        *size = base;
+        if (heap->rt->minor >= 11 && t->itemsize > 0) {
+            /* basicsize + one slot per local and stack entry of the frame's code object
+             * (gen_sizeof, frame_sizeof); the code is the embedded frame's (generators) or
+             * the one f_frame points to (frame objects). */
+            uint64_t iframe = t->kind == PYH_KIND_GENERATOR ? obj + (uint64_t)L->gen_iframe : 0, code;
+            if (t->kind == PYH_KIND_FRAME) err = field(heap, obj, bytes, avail, L->frame_iframe, 8, &iframe);
+            if (!err) err = field(heap, iframe, NULL, 0, L->iframe_code, 8, &code);
+            uint64_t nlocals = 0, stack = 0;
+            if (!err) err = field(heap, code, NULL, 0, L->code_nlocalsplus, 4, &nlocals);
+            if (!err) err = field(heap, code, NULL, 0, L->code_stacksize, 4, &stack);
+            *size += 8 * (nlocals + stack);
+        }
+        break;
+    default:
+        *size = base;
+        if (t->itemsize > 0) {
+            err = field(heap, obj, bytes, avail, L->var_size, 8, &v);
+            int64_t n = (int64_t)v;
+            *size += (uint64_t)(n < 0 ? -n : n) * (uint64_t)t->itemsize;
+        }
+        break;
+    }
+    if (err) return err;
+    *size += preheader(heap, t, obj, bytes, avail);
+    return NULL;
+}
+
+struct pyh_error *pyh_object_sizeof(struct pyh_heap *heap, uint64_t addr, uint32_t t,
+                                    uint64_t *size)
+{
+    return pyh_heap_sizeof(heap, addr, t, NULL, 0, size);
+}

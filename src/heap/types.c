@@ -1,0 +1,270 @@
+/* The type registry: every type object of the target, found without symbols.
+ *
+ * Static types (builtins, extension modules) live in the binaries' writable data and are
+ * found by scanning it for objects whose type is `type`. Heap types (classes) are GC objects
+ * larger than pymalloc's threshold, so they live in glibc chunks: the chunks big enough for
+ * a PyHeapTypeObject are collected once, and a fixpoint registers those whose type is `type`
+ * or an already registered metatype (ABCMeta, EnumMeta, ...). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/heap_internal.h"
+#include "runtime/objects.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+#define TPFLAGS_READY (1UL << 12)
+#define TPFLAGS_TYPE_SUBCLASS (1UL << 31)
+#define MAX_BASICSIZE (1 << 24)
+#define MAX_ITEMSIZE (1 << 16)
+#define MAX_BASE_DEPTH 64
+
+uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t addr)
+{
+    uint64_t i;
+    return pyh_u64map_get(&heap->type_index, addr, &i) ? (uint32_t)i : UINT32_MAX;
+}
+
+/* Reads and checks the type object at addr; adds it unless already known. */
+struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *added)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    *added = false;
+    if (pyh_heap_type_at(heap, addr) != UINT32_MAX) return NULL;
+    uint8_t buf[512];
+    size_t need = (size_t)L->type_size;
+    if (need > sizeof(buf)) need = sizeof(buf);
+    struct pyh_error *err = pyh_target_read(heap->rt->target, addr, buf, need);
+    if (err) {
+        pyh_error_free(err);
+        return NULL; /* not a readable type: not an error of the registry */
+    }
+    struct pyh_type t = {.addr = addr};
+    int64_t refcnt;
+    memcpy(&refcnt, buf, 8);
+    memcpy(&t.metatype, buf + 8, 8);
+    memcpy(&t.flags, buf + L->type_flags, 8);
+    memcpy(&t.basicsize, buf + L->type_basicsize, 8);
+    memcpy(&t.itemsize, buf + L->type_itemsize, 8);
+    memcpy(&t.dictoffset, buf + L->type_dictoffset, 8);
+    memcpy(&t.base, buf + L->type_base, 8);
+    if (refcnt <= 0 || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
+        t.basicsize > MAX_BASICSIZE || t.itemsize < 0 || t.itemsize > MAX_ITEMSIZE)
+        return NULL;
+    t.heap = (t.flags & PYH_TPFLAGS_HEAPTYPE) != 0;
+    t.is_metatype = addr == heap->rt->types.type || (t.flags & TPFLAGS_TYPE_SUBCLASS);
+    if ((err = PYH_APPEND(heap->types, heap->ntypes, heap->types_cap, &t))) return err;
+    if ((err = pyh_u64map_put(&heap->type_index, addr, heap->ntypes - 1))) return err;
+    *added = true;
+    return NULL;
+}
+
+/* The writable data of every module: its own writable mappings and the anonymous writable
+ * mapping right after its image (.bss). Calls fn for each region. */
+struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
+                                                struct pyh_error *(*fn)(struct pyh_heap *, uint64_t,
+                                                                        uint64_t, void *),
+                                                void *ctx)
+{
+    struct pyh_target *t = heap->rt->target;
+    struct pyh_images *im = heap->rt->images;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const struct pyh_mapping *m = &t->maps[i];
+        if (!(m->prot & PYH_PROT_W)) continue;
+        bool ours = m->path && pyh_images_module_at(im, m->start);
+        if (!ours && !m->path && i > 0 && t->maps[i - 1].path && t->maps[i - 1].end == m->start &&
+            pyh_images_module_at(im, t->maps[i - 1].start))
+            ours = true; /* the .bss after a module's image */
+        if (!ours) continue;
+        struct pyh_error *err = fn(heap, m->start, m->end, ctx);
+        if (err) return err;
+    }
+    return NULL;
+}
+
+/* Scans one data region for static type objects: 8-aligned words equal to &PyType_Type at
+ * offset 8 of a candidate. */
+static struct pyh_error *scan_for_types(struct pyh_heap *heap, uint64_t start, uint64_t end,
+                                        void *ctx)
+{
+    (void)ctx;
+    uint64_t type_type = heap->rt->types.type;
+    uint8_t *buf = malloc(1 << 20);
+    if (!buf) return pyh_error_nomem();
+    struct pyh_error *err = NULL;
+    for (uint64_t pos = start; pos < end && !err; pos += 1 << 20) {
+        size_t len = end - pos < (1 << 20) ? (size_t)(end - pos) : 1 << 20;
+        struct pyh_error *rerr = pyh_target_read(heap->rt->target, pos, buf, len);
+        if (rerr) { /* a region the core lacks: nothing to find there */
+            pyh_error_free(rerr);
+            continue;
+        }
+        for (size_t off = 0; off + 16 <= len; off += 8) {
+            uint64_t word;
+            memcpy(&word, buf + off + 8, 8);
+            if (word != type_type) continue;
+            bool added;
+            if ((err = pyh_heap_add_type(heap, pos + off, &added))) break;
+        }
+    }
+    free(buf);
+    return err;
+}
+
+/* A glibc chunk that may hold a heap type: its object and ob_type. */
+struct type_candidate {
+    uint64_t obj, metatype;
+};
+
+struct candidates {
+    struct type_candidate *items;
+    size_t n, cap;
+    uint64_t min_size;
+    struct pyh_heap *heap;
+    const struct pyh_pymalloc *pm;
+};
+
+static struct pyh_error *collect_candidate(const struct pyh_glibc_chunk *c, void *ctx)
+{
+    struct candidates *cs = ctx;
+    if ((c->kind != PYH_GLIBC_INUSE && c->kind != PYH_GLIBC_MMAPPED) || c->size < cs->min_size)
+        return NULL;
+    /* A type is a GC object without a pre-header: [chunk header 16][GC head 16][object]. */
+    uint64_t obj = c->address + 16 + 16;
+    uint64_t head[2];
+    struct pyh_error *err = pyh_target_read(cs->heap->rt->target, obj, head, sizeof(head));
+    if (err) {
+        pyh_error_free(err);
+        return NULL;
+    }
+    if ((int64_t)head[0] <= 0 || head[1] == 0 || (head[1] & 7)) return NULL;
+    struct type_candidate tc = {obj, head[1]};
+    return PYH_APPEND(cs->items, cs->n, cs->cap, &tc);
+}
+
+struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc)
+{
+    struct pyh_error *err = pyh_heap_for_each_data_region(heap, scan_for_types, NULL);
+    if (err) return err;
+    if (pyh_heap_type_at(heap, heap->rt->types.type) == UINT32_MAX)
+        return pyh_error_create(PYH_ERR_CORRUPT, "the type object `type` at 0x%llx is unreadable",
+                                (unsigned long long)heap->rt->types.type);
+    if (!glibc) return NULL;
+    struct candidates cs = {.heap = heap,
+                            .min_size = (uint64_t)heap->rt->layout.heaptype_size + 16 + 16};
+    if ((err = pyh_glibc_visit(glibc, collect_candidate, &cs))) {
+        free(cs.items);
+        return err;
+    }
+    /* Fixpoint: a candidate is a type when its metatype is; metatypes are found in earlier
+     * rounds (type first, then ABCMeta, then classes whose metaclass is ABCMeta ...). */
+    bool progress = true;
+    for (int round = 0; progress && round < 64 && !err; round++) {
+        progress = false;
+        for (size_t i = 0; i < cs.n && !err; i++) {
+            if (!cs.items[i].obj) continue;
+            uint32_t meta = pyh_heap_type_at(heap, cs.items[i].metatype);
+            if (meta == UINT32_MAX || !heap->types[meta].is_metatype) continue;
+            bool added;
+            err = pyh_heap_add_type(heap, cs.items[i].obj, &added);
+            cs.items[i].obj = 0;
+            progress |= added;
+        }
+    }
+    free(cs.items);
+    return err;
+}
+
+/* The core kind of a type: by the subclass flags, else by walking tp_base to a static
+ * core type. */
+static enum pyh_type_kind core_kind(const struct pyh_static_types *st, uint64_t addr)
+{
+    if (!addr) return PYH_KIND_OTHER;
+    if (addr == st->type) return PYH_KIND_TYPE;
+    if (addr == st->str) return PYH_KIND_STR;
+    if (addr == st->bytes) return PYH_KIND_BYTES;
+    if (addr == st->bytearray) return PYH_KIND_BYTEARRAY;
+    if (addr == st->long_ || addr == st->bool_) return PYH_KIND_INT;
+    if (addr == st->float_) return PYH_KIND_FLOAT;
+    if (addr == st->tuple) return PYH_KIND_TUPLE;
+    if (addr == st->list) return PYH_KIND_LIST;
+    if (addr == st->dict) return PYH_KIND_DICT;
+    if (addr == st->set || addr == st->frozenset) return PYH_KIND_SET;
+    if (addr == st->code) return PYH_KIND_CODE;
+    if (addr == st->module) return PYH_KIND_MODULE;
+    if (addr == st->function) return PYH_KIND_FUNCTION;
+    if (addr == st->generator || addr == st->coroutine || addr == st->async_generator)
+        return PYH_KIND_GENERATOR;
+    if (addr == st->frame) return PYH_KIND_FRAME;
+    return PYH_KIND_OTHER;
+}
+
+void pyh_heap_assign_kinds(struct pyh_heap *heap)
+{
+    const struct pyh_static_types *st = &heap->rt->types;
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        struct pyh_type *t = &heap->types[i];
+        enum pyh_type_kind kind = PYH_KIND_OTHER;
+        uint64_t addr = t->addr;
+        for (int depth = 0; addr && depth < MAX_BASE_DEPTH && kind == PYH_KIND_OTHER; depth++) {
+            kind = core_kind(st, addr);
+            uint32_t j = pyh_heap_type_at(heap, addr);
+            addr = j == UINT32_MAX ? 0 : heap->types[j].base;
+        }
+        t->kind = kind;
+        if (t->is_metatype) t->kind = PYH_KIND_TYPE;
+    }
+}
+
+/* ---- Names --------------------------------------------------------------------------- */
+
+static char *heap_type_name(struct pyh_heap *heap, const struct pyh_type *t)
+{
+    struct pyh_runtime *rt = heap->rt;
+    char qualname[512], module[512];
+    uint64_t qual_obj, dict, mod_obj;
+    struct pyh_error *err = pyh_rt_read_ptr(rt, t->addr, rt->layout.heaptype_qualname, &qual_obj);
+    if (!err) err = pyh_str_read(rt, qual_obj, qualname, sizeof(qualname), NULL);
+    if (err) {
+        pyh_error_free(err);
+        return NULL;
+    }
+    module[0] = '\0';
+    err = pyh_rt_read_ptr(rt, t->addr, rt->layout.type_dict, &dict);
+    if (!err && dict) err = pyh_dict_get_str(rt, dict, "__module__", &mod_obj);
+    if (!err && dict) err = pyh_str_read(rt, mod_obj, module, sizeof(module), NULL);
+    pyh_error_free(err);
+    char *name = NULL;
+    if (!module[0] || strcmp(module, "builtins") == 0)
+        name = strdup(qualname);
+    else if (asprintf(&name, "%s.%s", module, qualname) < 0)
+        name = NULL;
+    return name;
+}
+
+static char *static_type_name(struct pyh_heap *heap, const struct pyh_type *t)
+{
+    uint64_t ptr;
+    char buf[512];
+    struct pyh_error *err = pyh_rt_read_ptr(heap->rt, t->addr, heap->rt->layout.type_name, &ptr);
+    if (!err) err = pyh_read_cstr(heap->rt->target, ptr, buf, sizeof(buf));
+    if (err) {
+        pyh_error_free(err);
+        return NULL;
+    }
+    for (char *c = buf; *c; c++) /* a name is printed in tables and JSON: keep it one line */
+        if ((unsigned char)*c < 32) *c = '?';
+    return strdup(buf);
+}
+
+const char *pyh_heap_type_name(struct pyh_heap *heap, uint32_t i)
+{
+    struct pyh_type *t = &heap->types[i];
+    if (t->name) return t->name;
+    t->name = t->heap ? heap_type_name(heap, t) : static_type_name(heap, t);
+    if (!t->name && t->heap) t->name = static_type_name(heap, t);
+    if (!t->name && asprintf(&t->name, "<type at 0x%llx>", (unsigned long long)t->addr) < 0)
+        t->name = NULL;
+    return t->name ? t->name : "<type>";
+}

@@ -1,0 +1,112 @@
+/* The `types` report (the census) in text and JSON; schema in docs/json-schema.md. */
+#include "report/report.h"
+
+#include <string.h>
+
+/* The rows shown: at most limit, with at least min_count objects. */
+static bool shown(const struct pyh_census *c, size_t i, const struct pyh_census_view *v)
+{
+    return (v->limit <= 0 || (long)i < v->limit) && c->rows[i].count >= v->min_count;
+}
+
+struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
+                                        const struct pyh_census *c,
+                                        const struct pyh_census_view *v, FILE *out)
+{
+    json_t *root = pyh_report_json_envelope(ctx);
+    json_t *types = json_array();
+    size_t listed = 0;
+    for (size_t i = 0; i < c->nrows; i++) {
+        if (!shown(c, i, v)) continue;
+        const struct pyh_census_row *r = &c->rows[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(pyh_heap_type_name(c->heap, r->type)));
+        json_object_set_new(e, "count", json_integer((json_int_t)r->count));
+        json_object_set_new(e, "size", json_integer((json_int_t)r->size));
+        json_object_set_new(e, "type_address", pyh_json_address(c->heap->types[r->type].addr));
+        json_array_append_new(types, e);
+        listed++;
+    }
+    json_object_set_new(root, "types", types);
+    json_object_set_new(root, "types_total", json_integer((json_int_t)c->nrows));
+    json_t *totals = json_object();
+    json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
+    json_object_set_new(totals, "size", json_integer((json_int_t)c->size));
+    json_object_set_new(root, "totals", totals);
+    json_t *st = json_object();
+    json_object_set_new(st, "count", json_integer((json_int_t)c->static_count));
+    json_object_set_new(st, "size", json_integer((json_int_t)c->static_size));
+    json_object_set_new(root, "static", st);
+    json_t *acc = json_object();
+    json_object_set_new(acc, "objects_size", json_integer((json_int_t)c->size));
+    json_object_set_new(acc, "native_bytes", json_integer((json_int_t)c->native_bytes));
+    json_object_set_new(acc, "native_blocks", json_integer((json_int_t)c->native_blocks));
+    json_object_set_new(acc, "rounding_bytes", json_integer((json_int_t)c->rounding));
+    json_object_set_new(acc, "free_bytes", json_integer((json_int_t)c->free_bytes));
+    json_object_set_new(acc, "heap_total", json_integer((json_int_t)c->heap_total));
+    json_object_set_new(root, "accounting", acc);
+    json_t *gc = json_object();
+    json_object_set_new(gc, "tracked", json_integer((json_int_t)c->heap->gc_tracked));
+    json_object_set_new(gc, "not_found", json_integer((json_int_t)c->heap->gc_missing));
+    json_object_set_new(root, "gc_check", gc);
+    return pyh_report_json_print(ctx, root, out);
+}
+
+static void row(FILE *out, const char *name, const char *count, uint64_t size, uint64_t total,
+                const char *avg)
+{
+    char s[32];
+    fprintf(out, "%-44s %13s %11s %6.1f%% %10s\n", name, count, pyh_format_bytes(size, s, sizeof(s)),
+            total ? 100.0 * (double)size / (double)total : 0.0, avg);
+}
+
+struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
+                                        const struct pyh_census *c,
+                                        const struct pyh_census_view *v, FILE *out)
+{
+    (void)ctx;
+    char n[32], a[32], name[64];
+    uint64_t total = c->heap_total ? c->heap_total : c->size;
+    fprintf(out, "%-44s %13s %11s %7s %10s\n", "type", "count", "size", "share", "avg size");
+    size_t listed = 0;
+    for (size_t i = 0; i < c->nrows; i++) {
+        if (!shown(c, i, v)) continue;
+        const struct pyh_census_row *r = &c->rows[i];
+        const char *tn = pyh_heap_type_name(c->heap, r->type);
+        snprintf(name, sizeof(name), "%s", tn);
+        if (strlen(tn) >= sizeof(name)) memcpy(name + sizeof(name) - 4, "...", 4);
+        row(out, name, pyh_format_count(r->count, n, sizeof(n)), r->size, total,
+            pyh_format_bytes(r->size / r->count, a, sizeof(a)));
+        listed++;
+    }
+    if (listed < c->nrows) {
+        uint64_t count = 0, size = 0;
+        for (size_t i = 0; i < c->nrows; i++)
+            if (!shown(c, i, v)) {
+                count += c->rows[i].count;
+                size += c->rows[i].size;
+            }
+        snprintf(name, sizeof(name), "(%zu other types)", c->nrows - listed);
+        row(out, name, pyh_format_count(count, n, sizeof(n)), size, total, "");
+    }
+    fprintf(out, "\n");
+    row(out, "Python objects (sys.getsizeof)", pyh_format_count(c->objects, n, sizeof(n)), c->size,
+        total, "");
+    row(out, "native allocations (no Python object)",
+        pyh_format_count(c->native_blocks, n, sizeof(n)), c->native_bytes, total, "");
+    if (c->rounding >= 0)
+        row(out, "allocator rounding, buffers not in getsizeof", "", (uint64_t)c->rounding, total, "");
+    else
+        fprintf(out, "%-44s %13s %10s-%s\n", "allocator rounding (getsizeof counts more)", "",
+                "", pyh_format_bytes((uint64_t)-c->rounding, a, sizeof(a)));
+    row(out, "free and allocator overhead", "", c->free_bytes, total, "");
+    row(out, "heap total (see `fragmentation`)", "", c->heap_total, total, "");
+    fprintf(out, "\n%s static objects in the binaries' data (%s), not in the heap.\n",
+            pyh_format_count(c->static_count, n, sizeof(n)),
+            pyh_format_bytes(c->static_size, a, sizeof(a)));
+    if (c->heap->gc_missing)
+        fprintf(out, "%s of %s GC-tracked objects were not found in allocator blocks.\n",
+                pyh_format_count(c->heap->gc_missing, n, sizeof(n)),
+                pyh_format_count(c->heap->gc_tracked, a, sizeof(a)));
+    return NULL;
+}
