@@ -51,6 +51,32 @@ static const struct pyh_verb verbs[] = {
                     {"min-count", true, "leave out types with fewer than N objects"}},
         .run = pyh_cmd_types,
     },
+    {
+        .name = "objects",
+        .summary = "the instances of one type, largest first",
+        .usage = "--type NAME [--json] [--limit N] [--min-size N]",
+        .help = "Lists the objects of type NAME (as `types` shows it, e.g. dict or app.Request;\n"
+                "or the type's address) with their addresses, sizes and a preview, largest\n"
+                "first, to drill down from `types` to `show`.\n",
+        .options = {JSON_OPTION,
+                    {"type", true, "the type's name as `types` prints it, or its address"},
+                    {"limit", true, "list at most N objects (default 20; 0 for all)"},
+                    {"min-size", true, "leave out objects smaller than N bytes"}},
+        .run = pyh_cmd_objects,
+    },
+    {
+        .name = "show",
+        .summary = "one object: type, refcount, size, GC generation and its value",
+        .usage = "ADDR [--json]",
+        .help = "Shows the object at ADDR (hex, or an address inside it): its type, reference\n"
+                "count, size, where it lives, its GC generation, and a preview of its value —\n"
+                "the text of a str, the value of an int of any size, the first items of a\n"
+                "container, a module's or function's name, an instance's attributes.\n",
+        .options = {JSON_OPTION},
+        .min_positionals = 1,
+        .max_positionals = 1,
+        .run = pyh_cmd_show,
+    },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -202,4 +228,15 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
     err = v->run(session, &p, defaults, out);
     if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     return err;
+}
+
+struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t *addr)
+{
+    char *end;
+    errno = 0;
+    *addr = strtoull(text, &end, 0);
+    if (errno || end == text || *end || !*addr)
+        return pyh_error_create(PYH_ERR_USAGE, "%s: '%s' is not an address (hex 0x... or decimal)",
+                                verb, text);
+    return NULL;
 }

@@ -66,4 +66,13 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
 struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
                                 const struct pyh_command_defaults *defaults, FILE *out);
 
+struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed *p,
+                                  const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_show(struct pyh_session *s, const struct pyh_parsed *p,
+                               const struct pyh_command_defaults *defaults, FILE *out);
+
+/* An address argument: hex (0x...) or decimal; a front end may have evaluated an expression
+ * (gdb) before. */
+struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t *addr);
+
 #endif

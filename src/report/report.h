@@ -10,6 +10,7 @@
 #include "analysis/census.h"
 #include "analysis/fragmentation.h"
 #include "analysis/info.h"
+#include "analysis/object_info.h"
 #include "target/target.h"
 #include "util/diag.h"
 #include "util/error.h"
@@ -62,5 +63,17 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
 struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
                                         const struct pyh_census *c,
                                         const struct pyh_census_view *v, FILE *out);
+
+/* The `objects` report: the objects at indices (n of them) of the type called name, of
+ * which there are total objects and total_size bytes. */
+struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struct pyh_heap *heap,
+                                     const char *name, const size_t *indices, size_t n,
+                                     uint64_t total, uint64_t total_size, enum pyh_format format,
+                                     FILE *out);
+
+/* The `show` report of one object. */
+struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct pyh_heap *heap,
+                                  const struct pyh_object_info *info, enum pyh_format format,
+                                  FILE *out);
 
 #endif

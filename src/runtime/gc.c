@@ -59,3 +59,27 @@ struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
     }
     return NULL;
 }
+
+struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t target, int *generation)
+{
+    *generation = -1;
+    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps;
+    for (size_t k = 0; k < ninterps; k++) {
+        for (int g = 0; g < 4; g++) {
+            uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
+            struct pyh_chain_guard guard = pyh_chain_guard_init(MAX_GC_OBJECTS);
+            struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
+            while (!err) {
+                node &= ~(uint64_t)1;
+                if (node == head || !pyh_chain_step(&guard, node)) break;
+                if (node == target) {
+                    *generation = g;
+                    return NULL;
+                }
+                err = pyh_read_u64(rt->target, node, &node);
+            }
+            if (err) return err;
+        }
+    }
+    return NULL;
+}

@@ -25,4 +25,8 @@ uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g);
 struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
                                 struct pyh_gc_counts *counts);
 
+/* The generation (0-2, 3 for permanent) whose list holds the GC head at head, or -1 when
+ * none does (untracked). Walks the lists: O(tracked objects). */
+struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t head, int *generation);
+
 #endif

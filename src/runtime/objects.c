@@ -338,8 +338,8 @@ struct pyh_error *pyh_module_global(struct pyh_runtime *rt, uint64_t module, con
     return pyh_dict_get_str(rt, dict, name, value);
 }
 
-struct pyh_error *pyh_instance_attr(struct pyh_runtime *rt, uint64_t obj, const char *name,
-                                    uint64_t *value)
+struct pyh_error *pyh_instance_dict_iter(struct pyh_runtime *rt, uint64_t obj,
+                                         struct pyh_dict_iter *it)
 {
     const struct pyh_layout *L = &rt->layout;
     struct pyh_target *t = rt->target;
@@ -388,14 +388,21 @@ struct pyh_error *pyh_instance_attr(struct pyh_runtime *rt, uint64_t obj, const 
         }
         if ((err = pyh_read_u64(t, obj + (uint64_t)dictoffset, &dict))) return err;
     }
-    if (dict) return pyh_dict_get_str(rt, dict, name, value);
+    if (dict) return pyh_dict_iter_init(rt, dict, it);
     if (!values)
         return pyh_error_create(PYH_ERR_NOT_FOUND, "object 0x%llx has no attributes",
                                 (unsigned long long)obj);
     /* Split values: the keys are the type's shared keys. */
     uint64_t keys;
     if ((err = pyh_rt_read_ptr(rt, type, L->heaptype_cached_keys, &keys))) return err;
+    return iter_keys(rt, keys, values_array(rt, values), it);
+}
+
+struct pyh_error *pyh_instance_attr(struct pyh_runtime *rt, uint64_t obj, const char *name,
+                                    uint64_t *value)
+{
     struct pyh_dict_iter it;
-    if ((err = iter_keys(rt, keys, values_array(rt, values), &it))) return err;
+    struct pyh_error *err = pyh_instance_dict_iter(rt, obj, &it);
+    if (err) return err;
     return lookup_in(&it, name, value);
 }

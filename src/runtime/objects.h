@@ -75,6 +75,11 @@ struct pyh_error *pyh_module_lookup(struct pyh_runtime *rt, uint64_t interp, con
 struct pyh_error *pyh_module_global(struct pyh_runtime *rt, uint64_t module, const char *name,
                                     uint64_t *value);
 
+/* Iterates the attributes held in an instance's own __dict__ (plain dict, managed dict or
+ * inline values); PYH_ERR_NOT_FOUND when it has none. */
+struct pyh_error *pyh_instance_dict_iter(struct pyh_runtime *rt, uint64_t obj,
+                                         struct pyh_dict_iter *it);
+
 /* An attribute held in an instance's own __dict__ (plain dict, managed dict or inline
  * values, as the version stores it); PYH_ERR_NOT_FOUND when absent. */
 struct pyh_error *pyh_instance_attr(struct pyh_runtime *rt, uint64_t obj, const char *name,

@@ -1,0 +1,47 @@
+/* The `objects` and `show` verbs: from the census down to single objects. */
+#include <stdlib.h>
+
+#include "analysis/object_info.h"
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+
+struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed *p,
+                                  const struct pyh_command_defaults *defaults, FILE *out)
+{
+    const struct pyh_verb *v = pyh_verb_of(p);
+    const char *name = pyh_parsed_option(v, p, "type");
+    long limit, min_size;
+    if (!name) return pyh_error_create(PYH_ERR_USAGE, "objects: --type NAME is required");
+    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 20,
+                                              0, 1L << 40, &limit);
+    if (!err) err = pyh_parsed_number(v, p, "min-size", 0, 0, 1L << 62, &min_size);
+    struct pyh_heap *heap;
+    if (!err) err = pyh_session_heap(s, &heap);
+    if (err) return err;
+    size_t *indices = NULL, n = 0;
+    uint64_t total = 0, total_size = 0;
+    err = pyh_objects_of_type(heap, name, (uint64_t)min_size, (size_t)limit, &indices, &n, &total, &total_size);
+    if (!err) err = pyh_check_interrupt();
+    if (!err) {
+        struct pyh_report_context ctx = {"objects", s->target, s->core_path, &s->diag};
+        err = pyh_report_objects(&ctx, heap, name, indices, n, total, total_size, p->format, out);
+    }
+    free(indices);
+    return err;
+}
+
+struct pyh_error *pyh_cmd_show(struct pyh_session *s, const struct pyh_parsed *p,
+                               const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    uint64_t addr;
+    struct pyh_error *err = pyh_parse_address("show", p->positionals[0], &addr);
+    struct pyh_heap *heap;
+    if (!err) err = pyh_session_heap(s, &heap);
+    if (err) return err;
+    struct pyh_object_info info;
+    if ((err = pyh_object_info(heap, addr, &info))) return err;
+    struct pyh_report_context ctx = {"show", s->target, s->core_path, &s->diag};
+    return pyh_report_show(&ctx, heap, &info, p->format, out);
+}
