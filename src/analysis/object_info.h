@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "analysis/preview.h"
+#include "heap/preview.h"
 #include "heap/heap.h"
 
 /* An object as `show` presents it. */

@@ -77,6 +77,55 @@ static const struct pyh_verb verbs[] = {
         .max_positionals = 1,
         .run = pyh_cmd_show,
     },
+    {
+        .name = "referrers",
+        .summary = "the objects that refer to one object, and how",
+        .usage = "ADDR [--json]",
+        .help = "Lists every object (and root) that refers to the object at ADDR and how: the\n"
+                "dict key, list index, attribute name, slot, tuple index, closure cell or frame\n"
+                "local. References found by a conservative scan of a type py-heap does not\n"
+                "know are marked so.\n",
+        .options = {JSON_OPTION},
+        .min_positionals = 1,
+        .max_positionals = 1,
+        .run = pyh_cmd_referrers,
+    },
+    {
+        .name = "path",
+        .summary = "why an object is alive: the shortest chains from a root",
+        .usage = "(ADDR | --type NAME) [--max N] [--json]",
+        .help = "Prints the shortest chains of references from a root — sys.modules, a thread's\n"
+                "frame, the interpreter — to the object at ADDR, as Python expressions such as\n"
+                "sys.modules['app'].cache['k'].session. With --type, the chains that hold the\n"
+                "instances of a type, grouped with wildcards and counted.\n",
+        .options = {JSON_OPTION,
+                    {"type", true, "every instance of this type (its name as `types` prints it)"},
+                    {"max", true, "at most N paths (default 5; 10 with --type)"}},
+        .max_positionals = 1,
+        .run = pyh_cmd_path,
+    },
+    {
+        .name = "retained",
+        .summary = "what holds the most: retained sizes from the dominator tree, leak suspects",
+        .usage = "[--limit N] [--json]",
+        .help = "Builds the dominator tree of the reference graph and prints the objects that\n"
+                "retain the most memory (what would be freed with them) with their paths, the\n"
+                "retained size per type, and the leak suspects: the few objects that hold most\n"
+                "of the live heap.\n",
+        .options = {JSON_OPTION, {"limit", true, "show the N largest (default 20)"}},
+        .run = pyh_cmd_retained,
+    },
+    {
+        .name = "unreachable",
+        .summary = "objects alive but reachable from no root: native references, leaks, garbage",
+        .usage = "[--json]",
+        .help = "Lists, by type, the objects that are alive (reference count > 0) but that no\n"
+                "root reaches: held by native code, leaked references, or garbage cycles not\n"
+                "collected yet. Native references are the reference count minus the references\n"
+                "found in the heap.\n",
+        .options = {JSON_OPTION},
+        .run = pyh_cmd_unreachable,
+    },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

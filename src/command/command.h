@@ -71,6 +71,15 @@ struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed
 struct pyh_error *pyh_cmd_show(struct pyh_session *s, const struct pyh_parsed *p,
                                const struct pyh_command_defaults *defaults, FILE *out);
 
+struct pyh_error *pyh_cmd_referrers(struct pyh_session *s, const struct pyh_parsed *p,
+                                    const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p,
+                               const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parsed *p,
+                                   const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_parsed *p,
+                                      const struct pyh_command_defaults *defaults, FILE *out);
+
 /* An address argument: hex (0x...) or decimal; a front end may have evaluated an expression
  * (gdb) before. */
 struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t *addr);

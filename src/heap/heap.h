@@ -38,6 +38,13 @@ enum pyh_type_kind {
     PYH_KIND_FUNCTION,
     PYH_KIND_GENERATOR, /* generator, coroutine, async generator */
     PYH_KIND_FRAME,
+    PYH_KIND_CELL,
+    PYH_KIND_METHOD,      /* bound method */
+    PYH_KIND_CFUNCTION,   /* builtin function or method */
+    PYH_KIND_CLASSMETHOD, /* classmethod and staticmethod */
+    PYH_KIND_PROPERTY,
+    PYH_KIND_WEAKREF,     /* weakref.ref and proxies: no strong reference */
+    PYH_KIND_DEQUE,       /* collections.deque */
 };
 
 /* One type object of the target. */

@@ -72,12 +72,18 @@ struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
     for (size_t i = 0; i < t->nmaps; i++) {
         const struct pyh_mapping *m = &t->maps[i];
         if (!(m->prot & PYH_PROT_W)) continue;
-        bool ours = m->path && pyh_images_module_at(im, m->start);
-        if (!ours && !m->path && i > 0 && t->maps[i - 1].path && t->maps[i - 1].end == m->start &&
-            pyh_images_module_at(im, t->maps[i - 1].start))
-            ours = true; /* the .bss after a module's image */
-        if (!ours) continue;
-        struct pyh_error *err = fn(heap, m->start, m->end, ctx);
+        uint64_t start = m->start, end = m->end;
+        if (m->path) {
+            if (!pyh_images_module_at(im, m->start)) continue;
+        } else {
+            /* Anonymous: only the .bss of the module whose image it continues, clipped to
+             * the image's end — an arena mmap'ed next to a library is not its data. */
+            struct pyh_module *mod = i > 0 && t->maps[i - 1].end == m->start
+                                         ? pyh_images_module_at(im, t->maps[i - 1].start) : NULL;
+            if (!mod || mod->image_end <= m->start) continue;
+            if (end > mod->image_end) end = mod->image_end;
+        }
+        struct pyh_error *err = fn(heap, start, end, ctx);
         if (err) return err;
     }
     return NULL;
@@ -197,6 +203,13 @@ static enum pyh_type_kind core_kind(const struct pyh_static_types *st, uint64_t 
     if (addr == st->generator || addr == st->coroutine || addr == st->async_generator)
         return PYH_KIND_GENERATOR;
     if (addr == st->frame) return PYH_KIND_FRAME;
+    if (addr == st->cell) return PYH_KIND_CELL;
+    if (addr == st->method) return PYH_KIND_METHOD;
+    if (addr == st->cfunction) return PYH_KIND_CFUNCTION;
+    if (addr == st->classmethod || addr == st->staticmethod) return PYH_KIND_CLASSMETHOD;
+    if (addr == st->property) return PYH_KIND_PROPERTY;
+    if (addr == st->weakref_ref || addr == st->weakref_proxy || addr == st->weakref_callable_proxy)
+        return PYH_KIND_WEAKREF;
     return PYH_KIND_OTHER;
 }
 
@@ -214,6 +227,24 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         }
         t->kind = kind;
         if (t->is_metatype) t->kind = PYH_KIND_TYPE;
+    }
+    /* collections.deque is static in an extension module with no exported symbol: by name,
+     * then its subclasses through their bases. */
+    uint64_t deque = 0;
+    for (size_t i = 0; i < heap->ntypes && !deque; i++)
+        if (!heap->types[i].heap && heap->types[i].kind == PYH_KIND_OTHER &&
+            strcmp(pyh_heap_type_name(heap, (uint32_t)i), "collections.deque") == 0)
+            deque = heap->types[i].addr;
+    for (size_t i = 0; i < heap->ntypes && deque; i++) {
+        uint64_t addr = heap->types[i].addr;
+        for (int depth = 0; addr && depth < MAX_BASE_DEPTH; depth++) {
+            if (addr == deque) {
+                heap->types[i].kind = PYH_KIND_DEQUE;
+                break;
+            }
+            uint32_t j = pyh_heap_type_at(heap, addr);
+            addr = j == UINT32_MAX ? 0 : heap->types[j].base;
+        }
     }
 }
 

@@ -64,6 +64,22 @@ static uint64_t compute_bias(struct pyh_target *t, const struct pyh_local_file *
     return base;
 }
 
+/* The end of the module's image: the highest p_vaddr + p_memsz of its PT_LOADs, biased.
+ * Past the file-backed mappings, up to here, is its .bss. */
+static uint64_t compute_image_end(const struct pyh_local_file *f, uint64_t bias)
+{
+    Elf *elf = file_elf(f);
+    size_t phnum = 0;
+    uint64_t end = 0;
+    if (!elf || elf_getphdrnum(elf, &phnum) != 0) return 0;
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && ph.p_vaddr + ph.p_memsz > end)
+            end = ph.p_vaddr + ph.p_memsz;
+    }
+    return end ? bias + end : 0;
+}
+
 /* DT_SONAME of an ELF file, NULL if none. */
 static char *read_soname(Elf *elf)
 {
@@ -150,6 +166,7 @@ struct pyh_error *pyh_images_load(struct pyh_target *t, const char *debug_dirs,
         }
         mod.is_exe = t->exe_path && strcmp(t->exe_path, m->path) == 0;
         mod.bias = compute_bias(t, m->file, base);
+        mod.image_end = compute_image_end(m->file, mod.bias);
         mod.build_id_len = pyh_elf_memory_build_id(t, base, mod.build_id, sizeof(mod.build_id));
         if (!mod.build_id_len && m->file) {
             mod.build_id_len = m->file->build_id_len;

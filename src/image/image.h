@@ -20,6 +20,8 @@ struct pyh_module {
     uint64_t base;               /* address of its first byte (file offset 0) */
     uint64_t bias;               /* load bias: target address = file vaddr + bias */
     uint64_t start, end;         /* extent of its mappings */
+    uint64_t image_end;          /* end of its image as its PT_LOADs lay it out (.bss
+                                    included), 0 when unknown */
     bool is_exe;
     uint8_t build_id[64]; /* from target memory if readable, else from the file */
     size_t build_id_len;

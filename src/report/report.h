@@ -11,6 +11,8 @@
 #include "analysis/fragmentation.h"
 #include "analysis/info.h"
 #include "analysis/object_info.h"
+#include "analysis/paths.h"
+#include "analysis/retention.h"
 #include "target/target.h"
 #include "util/diag.h"
 #include "util/error.h"
@@ -75,5 +77,21 @@ struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struc
 struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct pyh_heap *heap,
                                   const struct pyh_object_info *info, enum pyh_format format,
                                   FILE *out);
+
+/* The graph reports. paths (for `retained`): ntop + nsuspects expressions, NULL allowed. */
+struct pyh_error *pyh_report_referrers(const struct pyh_report_context *ctx,
+                                       const struct pyh_graph *g, uint32_t node,
+                                       const struct pyh_referrer *refs, size_t n,
+                                       enum pyh_format format, FILE *out);
+struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const struct pyh_graph *g,
+                                   const char *what, const struct pyh_path_group *groups, size_t n,
+                                   uint64_t instances, uint64_t unreached, enum pyh_format format,
+                                   FILE *out);
+struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, const struct pyh_graph *g,
+                                      const struct pyh_retention *r, char **paths,
+                                      enum pyh_format format, FILE *out);
+struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
+                                         const struct pyh_graph *g, const struct pyh_unreachable *u,
+                                         enum pyh_format format, FILE *out);
 
 #endif

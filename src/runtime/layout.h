@@ -49,6 +49,7 @@
     X(iframe_locals,            "_PyInterpreterFrame",  "f_locals",                    -1,  -1,  -1,   24,   40,   40)   \
     X(iframe_globals,           "_PyInterpreterFrame",  "f_globals",                   -1,  -1,  -1,   8,    24,   24)   \
     X(iframe_func,              "_PyInterpreterFrame",  "f_func|f_funcobj",            -1,  -1,  -1,   0,    16,   16)   \
+    X(iframe_builtins,          "_PyInterpreterFrame",  "f_builtins",                  -1,  -1,  -1,   16,   32,   32)   \
     X(frame_back,               "PyFrameObject",        "f_back",                      24,  24,  24,   16,   16,   16)   \
     X(frame_code,               "PyFrameObject",        "f_code",                      32,  32,  32,   -1,   -1,   -1)   \
     X(frame_globals,            "PyFrameObject",        "f_globals",                   48,  48,  48,   -1,   -1,   -1)   \
@@ -57,6 +58,11 @@
     X(frame_lineno,             "PyFrameObject",        "f_lineno",                    108, 108, 100,  40,   40,   40)   \
     X(frame_iframe,             "PyFrameObject",        "f_frame",                     -1,  -1,  -1,   24,   24,   24)   \
     X(frame_localsplus,         "PyFrameObject",        "f_localsplus",                360, 360, 352,  -1,   -1,   -1)   \
+    X(frame_builtins,           "PyFrameObject",        "f_builtins",                  40,  40,  40,   -1,   -1,   -1)   \
+    X(frame_valuestack,         "PyFrameObject",        "f_valuestack",                64,  64,  64,   -1,   -1,   -1)   \
+    X(frame_stacktop,           "PyFrameObject",        "f_stacktop",                  72,  72,  -1,   -1,   -1,   -1)   \
+    X(frame_stackdepth,         "PyFrameObject",        "f_stackdepth",                -1,  -1,  80,   -1,   -1,   -1)   \
+    X(frame_gen,                "PyFrameObject",        "f_gen",                       96,  96,  88,   -1,   -1,   -1)   \
     X(code_argcount,            "PyCodeObject",         "co_argcount",                 16,  16,  16,   56,   52,   52)   \
     X(code_flags,               "PyCodeObject",         "co_flags",                    36,  36,  36,   48,   48,   48)   \
     X(code_firstlineno,         "PyCodeObject",         "co_firstlineno",              40,  40,  40,   72,   68,   68)   \
@@ -65,6 +71,10 @@
     X(code_names,               "PyCodeObject",         "co_names",                    64,  64,  64,   32,   32,   32)   \
     X(code_varnames,            "PyCodeObject",         "co_varnames",                 72,  72,  72,   -1,   -1,   -1)   \
     X(code_localsplusnames,     "PyCodeObject",         "co_localsplusnames",          -1,  -1,  -1,   96,   96,   96)   \
+    X(code_cellvars,            "PyCodeObject",         "co_cellvars",                 88,  88,  88,   -1,   -1,   -1)   \
+    X(code_freevars,            "PyCodeObject",         "co_freevars",                 80,  80,  80,   -1,   -1,   -1)   \
+    X(code_nlocals,             "PyCodeObject",         "co_nlocals",                  28,  28,  28,   80,   80,   80)   \
+    X(code_exceptiontable,      "PyCodeObject",         "co_exceptiontable",           -1,  -1,  -1,   40,   40,   40)   \
     X(code_filename,            "PyCodeObject",         "co_filename",                 104, 104, 104,  112,  112,  112)  \
     X(code_name,                "PyCodeObject",         "co_name",                     112, 112, 112,  120,  120,  120)  \
     X(code_qualname,            "PyCodeObject",         "co_qualname",                 -1,  -1,  -1,   128,  128,  128)  \
@@ -138,6 +148,19 @@
     X(func_defaults,            "PyFunctionObject",     "func_defaults",               32,  32,  56,   56,   56,   56)   \
     X(func_closure,             "PyFunctionObject",     "func_closure",                48,  48,  72,   72,   72,   72)   \
     X(func_module,              "PyFunctionObject",     "func_module",                 88,  88,  104,  104,  104,  104)  \
+    X(func_builtins,            "PyFunctionObject",     "func_builtins",               -1,  -1,  24,   24,   24,   24)   \
+    X(func_kwdefaults,          "PyFunctionObject",     "func_kwdefaults",             40,  40,  64,   64,   64,   64)   \
+    X(func_doc,                 "PyFunctionObject",     "func_doc",                    56,  56,  80,   80,   80,   80)   \
+    X(func_dict,                "PyFunctionObject",     "func_dict",                   72,  72,  88,   88,   88,   88)   \
+    X(func_annotations,         "PyFunctionObject",     "func_annotations",            96,  96,  112,  112,  112,  112)  \
+    X(method_func,              "PyMethodObject",       "im_func",                     16,  16,  16,   16,   16,   16)   \
+    X(method_self,              "PyMethodObject",       "im_self",                     24,  24,  24,   24,   24,   24)   \
+    X(cfunction_self,           "PyCFunctionObject",    "m_self",                      24,  24,  24,   24,   24,   24)   \
+    X(cfunction_module,         "PyCFunctionObject",    "m_module",                    32,  32,  32,   32,   32,   32)   \
+    X(cell_ref,                 "PyCellObject",         "ob_ref",                      16,  16,  16,   16,   16,   16)   \
+    X(property_get,             "propertyobject",       "prop_get",                    16,  16,  16,   16,   16,   16)   \
+    X(classmethod_callable,     "classmethod",          "cm_callable",                 16,  16,  16,   16,   16,   16)   \
+    X(classmethod_dict,         "classmethod",          "cm_dict",                     24,  24,  24,   24,   24,   24)   \
     X(gc_generations,           "_gc_runtime_state",    "generations",                 24,  24,  24,   24,   24,   24)   \
     X(gc_permanent,             "_gc_runtime_state",    "permanent_generation",        104, 104, 104,  104,  104,  104)  \
     X(gc_collecting,            "_gc_runtime_state",    "collecting",                  200, 200, 200,  200,  200,  200)

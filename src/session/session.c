@@ -113,9 +113,36 @@ struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap
     return NULL;
 }
 
+struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **graph,
+                                    const struct pyh_reach **reach)
+{
+    struct pyh_error *err = NULL;
+    struct pyh_heap *heap;
+    if (!s->graph && !(err = pyh_session_heap(s, &heap))) err = pyh_graph_build(heap, &s->graph);
+    if (!err && !s->reach_done && !(err = pyh_reach_compute(s->graph, &s->reach))) s->reach_done = true;
+    if (err) return err;
+    *graph = s->graph;
+    if (reach) *reach = &s->reach;
+    return NULL;
+}
+
+struct pyh_error *pyh_session_dominators(struct pyh_session *s, const struct pyh_dominators **d)
+{
+    struct pyh_graph *g;
+    struct pyh_error *err = pyh_session_graph(s, &g, NULL);
+    if (!err && !s->dominators_done && !(err = pyh_dominators_compute(g, &s->dominators)))
+        s->dominators_done = true;
+    if (err) return err;
+    *d = &s->dominators;
+    return NULL;
+}
+
 void pyh_session_close(struct pyh_session *s)
 {
     if (!s) return;
+    pyh_dominators_free(&s->dominators);
+    pyh_reach_free(&s->reach);
+    pyh_graph_free(s->graph);
     pyh_heap_free(s->heap);
     pyh_glibc_free(s->glibc);
     pyh_pymalloc_free(s->pymalloc);

@@ -4,6 +4,7 @@
 #define PYH_SESSION_SESSION_H
 
 #include "allocators/glibc.h"
+#include "analysis/paths.h"
 #include "allocators/pymalloc.h"
 #include "heap/heap.h"
 #include "image/image.h"
@@ -24,6 +25,10 @@ struct pyh_session {
     struct pyh_pymalloc *pymalloc; /* NULL when not found (a warning says why) */
     struct pyh_glibc *glibc;       /* NULL when not found */
     struct pyh_heap *heap;
+    struct pyh_graph *graph;
+    bool reach_done, dominators_done;
+    struct pyh_reach reach;
+    struct pyh_dominators dominators;
 };
 
 /* The allocator walks, done once per session; either may come back NULL (not found: a
@@ -33,5 +38,12 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
 
 /* The objects table, built once per session. */
 struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap);
+
+/* The reference graph with its shortest-path tree, built once per session. */
+struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **graph,
+                                    const struct pyh_reach **reach);
+
+/* The dominator tree, computed once per session. */
+struct pyh_error *pyh_session_dominators(struct pyh_session *s, const struct pyh_dominators **d);
 
 #endif

@@ -3,8 +3,8 @@
  * and sets; names of modules, functions, classes and code; and the attributes of instances.
  * Every preview is bounded in length and depth, so a huge or cyclic structure cannot make it
  * slow or endless. */
-#ifndef PYH_ANALYSIS_PREVIEW_H
-#define PYH_ANALYSIS_PREVIEW_H
+#ifndef PYH_HEAP_PREVIEW_H
+#define PYH_HEAP_PREVIEW_H
 
 #include <stddef.h>
 #include <stdint.h>

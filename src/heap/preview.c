@@ -1,5 +1,5 @@
 /* Object previews; see preview.h. */
-#include "analysis/preview.h"
+#include "heap/preview.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -1,0 +1,139 @@
+/* The graph verbs: `referrers`, `path`, `retained`, `unreachable`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/paths.h"
+#include "analysis/retention.h"
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+
+/* The node of the object at the address argument. */
+static struct pyh_error *node_arg(const char *verb, struct pyh_graph *g, const char *text, uint32_t *node)
+{
+    uint64_t addr;
+    struct pyh_error *err = pyh_parse_address(verb, text, &addr);
+    if (err) return err;
+    size_t i = pyh_heap_object_at(g->heap, addr);
+    if (i == SIZE_MAX)
+        return pyh_error_create(PYH_ERR_NOT_FOUND,
+                                "0x%llx is not the address of a live object (see `show` for what "
+                                "is there)",
+                                (unsigned long long)addr);
+    *node = (uint32_t)i;
+    return NULL;
+}
+
+static struct pyh_report_context context(struct pyh_session *s, const char *verb)
+{
+    struct pyh_report_context ctx = {verb, s->target, s->core_path, &s->diag};
+    return ctx;
+}
+
+struct pyh_error *pyh_cmd_referrers(struct pyh_session *s, const struct pyh_parsed *p,
+                                    const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    struct pyh_graph *g;
+    uint32_t node;
+    struct pyh_referrer *refs = NULL;
+    size_t n = 0;
+    struct pyh_error *err = pyh_session_graph(s, &g, NULL);
+    if (!err) err = node_arg("referrers", g, p->positionals[0], &node);
+    if (!err) err = pyh_referrers(g, node, &refs, &n);
+    if (!err) {
+        struct pyh_report_context ctx = context(s, "referrers");
+        err = pyh_report_referrers(&ctx, g, node, refs, n, p->format, out);
+    }
+    free(refs);
+    return err;
+}
+
+struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p,
+                               const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    const struct pyh_verb *v = pyh_verb_of(p);
+    const char *type = pyh_parsed_option(v, p, "type");
+    if (!type == !p->npositionals)
+        return pyh_error_create(PYH_ERR_USAGE, "path: give either ADDR or --type NAME");
+    long max;
+    struct pyh_error *err = pyh_parsed_number(v, p, "max", type ? 10 : 5, 1, 1L << 20, &max);
+    struct pyh_graph *g;
+    const struct pyh_reach *r;
+    if (!err) err = pyh_session_graph(s, &g, &r);
+    if (err) return err;
+    struct pyh_path_group *groups = NULL;
+    size_t n = 0;
+    uint64_t instances = 1, unreached = 0;
+    char what[300];
+    if (type) {
+        snprintf(what, sizeof(what), "%s", type);
+        err = pyh_paths_to_type(g, r, type, (size_t)max, &groups, &n, &instances, &unreached);
+    } else {
+        uint32_t node;
+        if (!(err = node_arg("path", g, p->positionals[0], &node))) {
+            snprintf(what, sizeof(what), "0x%llx (%s)", (unsigned long long)g->heap->objects[node].addr,
+                     pyh_heap_type_name(g->heap, g->heap->objects[node].type));
+            unreached = r->parent[node] == PYH_UNREACHED;
+            err = pyh_paths_to_object(g, r, node, (size_t)max, &groups, &n);
+        }
+    }
+    if (!err) err = pyh_check_interrupt();
+    if (!err) {
+        struct pyh_report_context ctx = context(s, "path");
+        err = pyh_report_paths(&ctx, g, what, groups, n, instances, unreached, p->format, out);
+    }
+    pyh_path_groups_free(groups, n);
+    return err;
+}
+
+struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parsed *p,
+                                   const struct pyh_command_defaults *defaults, FILE *out)
+{
+    const struct pyh_verb *v = pyh_verb_of(p);
+    long limit;
+    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 20,
+                                              1, 1L << 20, &limit);
+    struct pyh_graph *g;
+    const struct pyh_reach *r;
+    const struct pyh_dominators *d;
+    if (!err) err = pyh_session_graph(s, &g, &r);
+    if (!err) err = pyh_session_dominators(s, &d);
+    if (err) return err;
+    struct pyh_retention ret;
+    if ((err = pyh_retention_compute(g, d, (size_t)limit, &ret))) return err;
+    size_t npaths = ret.ntop + ret.nsuspects;
+    char **paths = calloc(npaths ? npaths : 1, sizeof(char *));
+    if (!paths) err = pyh_error_nomem();
+    for (size_t i = 0; i < npaths && !err; i++) {
+        uint32_t node = i < ret.ntop ? ret.top[i].node : ret.suspects[i - ret.ntop].node;
+        struct pyh_error *e = pyh_path_expression(g, r, node, false, &paths[i]);
+        if (e && e->code == PYH_ERR_INTERRUPTED) err = e;
+        else pyh_error_free(e);
+    }
+    if (!err) {
+        struct pyh_report_context ctx = context(s, "retained");
+        err = pyh_report_retained(&ctx, g, &ret, paths, p->format, out);
+    }
+    for (size_t i = 0; paths && i < npaths; i++) free(paths[i]);
+    free(paths);
+    pyh_retention_free(&ret);
+    return err;
+}
+
+struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_parsed *p,
+                                      const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    struct pyh_graph *g;
+    const struct pyh_reach *r;
+    struct pyh_error *err = pyh_session_graph(s, &g, &r);
+    if (err) return err;
+    struct pyh_unreachable u;
+    if ((err = pyh_unreachable_compute(g, r, &u))) return err;
+    struct pyh_report_context ctx = context(s, "unreachable");
+    err = pyh_report_unreachable(&ctx, g, &u, p->format, out);
+    pyh_unreachable_free(&u);
+    return err;
+}

@@ -1,0 +1,271 @@
+/* Building the reference graph and its roots; see graph.h. */
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/referents.h"
+#include "heap/preview.h"
+#include "runtime/threads.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+struct build {
+    struct pyh_graph *g;
+    size_t targets_cap;
+    struct pyh_error *err;
+};
+
+static bool collect(void *ctx, uint64_t target, const struct pyh_ref *ref)
+{
+    struct build *b = ctx;
+    size_t j = pyh_heap_object_at(b->g->heap, target);
+    if (j == SIZE_MAX) return true; /* not an object: freed, or not a pointer at all */
+    uint32_t t = (uint32_t)j;
+    if (ref->kind == PYH_REF_OFFSET) {
+        t |= PYH_EDGE_CONSERVATIVE;
+        b->g->nconservative++;
+    }
+    b->err = PYH_APPEND(b->g->targets, b->g->nedges, b->targets_cap, &t);
+    return !b->err;
+}
+
+/* A root edge to the object at addr (skipped when it is not an object). */
+static struct pyh_error *add_root(struct build *b, uint64_t addr, const struct pyh_root *proto)
+{
+    size_t j = pyh_heap_object_at(b->g->heap, addr);
+    if (j == SIZE_MAX) return NULL;
+    struct pyh_root r = *proto;
+    r.target = (uint32_t)j;
+    uint32_t t = r.target;
+    struct pyh_error *err = PYH_APPEND(b->g->roots, b->g->nroots, b->g->roots_cap, &r);
+    if (!err) err = PYH_APPEND(b->g->targets, b->g->nedges, b->targets_cap, &t);
+    return err;
+}
+
+struct frame_roots {
+    struct build *b;
+    struct pyh_root proto;
+};
+
+static bool frame_root(void *ctx, uint64_t target, const struct pyh_ref *ref)
+{
+    struct frame_roots *fr = ctx;
+    struct pyh_root r = fr->proto;
+    pyh_ref_format(fr->b->g->heap, ref, r.label, sizeof(r.label));
+    fr->b->err = add_root(fr->b, target, &r);
+    return !fr->b->err;
+}
+
+struct frames_walk {
+    struct build *b;
+    uint32_t thread, depth;
+};
+
+/* Each Python frame of a thread: 3.8-3.10 frame objects are heap objects (one root edge
+ * each); 3.11+ interpreter frames are not objects: their references are the roots. */
+static bool visit_frame(void *ctx, const struct pyh_frame_info *f)
+{
+    struct frames_walk *fw = ctx;
+    struct build *b = fw->b;
+    struct pyh_graph *g = b->g;
+    struct pyh_root_frame rf = {fw->thread, fw->depth++, *f};
+    if ((b->err = PYH_APPEND(g->frames, g->nframes, g->frames_cap, &rf))) return false;
+    struct pyh_root proto = {.kind = PYH_ROOT_FRAME, .thread = fw->thread,
+                             .frame = (uint32_t)(g->nframes - 1)};
+    if (g->heap->rt->layout.tstate_frame >= 0) {
+        b->err = add_root(b, f->frame, &proto);
+    } else {
+        struct frame_roots fr = {b, proto};
+        pyh_iframe_referents(g->heap, f->frame, frame_root, &fr);
+    }
+    return !b->err;
+}
+
+static struct pyh_error *add_roots(struct build *b)
+{
+    struct pyh_graph *g = b->g;
+    struct pyh_runtime *rt = g->heap->rt;
+    const struct pyh_layout *L = &rt->layout;
+    struct pyh_error *err = NULL;
+    for (size_t k = 0; k < rt->ninterps && !err; k++) {
+        static const struct {
+            enum pyh_root_kind kind;
+            size_t field;
+        } fields[] = {{PYH_ROOT_MODULES, offsetof(struct pyh_layout, interp_modules)},
+                      {PYH_ROOT_SYSDICT, offsetof(struct pyh_layout, interp_sysdict)},
+                      {PYH_ROOT_BUILTINS, offsetof(struct pyh_layout, interp_builtins)},
+                      {PYH_ROOT_INTERP, offsetof(struct pyh_layout, interp_dict)}};
+        for (size_t f = 0; f < 4 && !err; f++) {
+            int32_t off = *(const int32_t *)((const char *)L + fields[f].field);
+            uint64_t obj;
+            if (off < 0) continue;
+            struct pyh_error *e = pyh_read_u64(rt->target, rt->interps[k] + (uint64_t)off, &obj);
+            if (e) {
+                pyh_error_free(e);
+                continue;
+            }
+            struct pyh_root proto = {.kind = (uint8_t)fields[f].kind, .interp = rt->interps[k]};
+            err = add_root(b, obj, &proto);
+        }
+    }
+    if (err) return err;
+    g->phase_end[0] = g->nroots;
+    if ((err = pyh_threads_read(rt, &g->threads, &g->nthreads))) return err;
+    for (size_t t = 0; t < g->nthreads && !err; t++) {
+        struct frames_walk fw = {b, (uint32_t)t, 0};
+        err = pyh_frames_walk(rt, g->threads[t].tstate, visit_frame, &fw);
+        if (!err) err = b->err;
+        if (err && err->code != PYH_ERR_INTERRUPTED && err->code != PYH_ERR_NOMEM) {
+            pyh_diag_partial(rt->diag, "the frames of thread %llu are partly unreadable: %s",
+                             (unsigned long long)g->threads[t].thread_id, pyh_error_message(err));
+            pyh_error_free(err);
+            err = b->err = NULL;
+        }
+    }
+    g->phase_end[1] = g->nroots;
+    for (size_t i = 0; i < g->n && !err; i++) {
+        if (g->heap->locations[i] != PYH_LOC_STATIC) continue;
+        struct pyh_root proto = {.kind = PYH_ROOT_STATIC};
+        err = add_root(b, g->heap->objects[i].addr, &proto);
+    }
+    g->phase_end[2] = g->nroots;
+    return err;
+}
+
+struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
+{
+    *out = NULL;
+    if (heap->nobjects >= PYH_EDGE_CONSERVATIVE)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED, "%zu objects: the graph holds at most 2^31",
+                                heap->nobjects);
+    struct pyh_graph *g = calloc(1, sizeof(*g));
+    if (!g) return pyh_error_nomem();
+    g->heap = heap;
+    g->n = (uint32_t)heap->nobjects;
+    g->offsets = malloc((g->n + 2) * sizeof(uint64_t));
+    struct build b = {.g = g};
+    struct pyh_error *err = g->offsets ? NULL : pyh_error_nomem();
+    for (uint32_t i = 0; i < g->n && !err; i++) {
+        g->offsets[i] = g->nedges;
+        err = pyh_referents(heap, heap->objects[i].addr, heap->objects[i].type, collect, &b);
+        if (!err) err = b.err;
+    }
+    if (!err) {
+        g->offsets[g->n] = g->nedges;
+        err = add_roots(&b);
+        g->offsets[g->n + 1] = g->nedges;
+    }
+    if (err) {
+        pyh_graph_free(g);
+        return err;
+    }
+    *out = g;
+    return NULL;
+}
+
+void pyh_graph_free(struct pyh_graph *g)
+{
+    if (!g) return;
+    free(g->offsets);
+    free(g->targets);
+    free(g->roots);
+    free(g->threads);
+    free(g->frames);
+    free(g);
+}
+
+struct pyh_error *pyh_graph_predecessors(const struct pyh_graph *g, uint64_t **pred_offsets,
+                                         uint32_t **preds)
+{
+    uint64_t *off = calloc((size_t)g->n + 2, sizeof(uint64_t));
+    uint32_t *p = malloc((g->nedges ? g->nedges : 1) * sizeof(uint32_t));
+    if (!off || !p) {
+        free(off);
+        free(p);
+        return pyh_error_nomem();
+    }
+    for (uint64_t e = 0; e < g->nedges; e++) off[PYH_EDGE_INDEX(g->targets[e]) + 1]++;
+    for (uint32_t i = 0; i <= g->n; i++) off[i + 1] += off[i];
+    uint64_t *fill = malloc(((size_t)g->n + 1) * sizeof(uint64_t));
+    if (!fill) {
+        free(off);
+        free(p);
+        return pyh_error_nomem();
+    }
+    memcpy(fill, off, ((size_t)g->n + 1) * sizeof(uint64_t));
+    for (uint32_t from = 0; from <= g->n; from++)
+        for (uint64_t e = g->offsets[from]; e < g->offsets[from + 1]; e++)
+            p[fill[PYH_EDGE_INDEX(g->targets[e])]++] = from;
+    free(fill);
+    *pred_offsets = off;
+    *preds = p;
+    return NULL;
+}
+
+size_t pyh_graph_root_of(const struct pyh_graph *g, uint32_t to)
+{
+    for (size_t i = 0; i < g->nroots; i++)
+        if (g->roots[i].target == to) return i;
+    return SIZE_MAX;
+}
+
+struct find_label {
+    struct pyh_heap *heap;
+    uint64_t target;
+    char *buf;
+    size_t cap;
+    bool found;
+};
+
+static bool match(void *ctx, uint64_t target, const struct pyh_ref *ref)
+{
+    struct find_label *fl = ctx;
+    if (target != fl->target) return true;
+    pyh_ref_format(fl->heap, ref, fl->buf, fl->cap);
+    fl->found = true;
+    return false;
+}
+
+static void root_label(const struct pyh_graph *g, const struct pyh_root *r, char *buf, size_t cap)
+{
+    switch (r->kind) {
+    case PYH_ROOT_MODULES: snprintf(buf, cap, "sys.modules"); break;
+    case PYH_ROOT_SYSDICT: snprintf(buf, cap, "sys.__dict__"); break;
+    case PYH_ROOT_BUILTINS: snprintf(buf, cap, "builtins.__dict__"); break;
+    case PYH_ROOT_INTERP: snprintf(buf, cap, "<interpreter dict>"); break;
+    case PYH_ROOT_STATIC: {
+        char preview[200];
+        pyh_preview(g->heap, g->heap->objects[r->target].addr, 0, preview, sizeof(preview));
+        snprintf(buf, cap, "%s", preview);
+        break;
+    }
+    case PYH_ROOT_FRAME: {
+        const struct pyh_root_frame *f = &g->frames[r->frame];
+        const struct pyh_pythread *th = &g->threads[f->thread];
+        char who[300];
+        if (th->has_name) snprintf(who, sizeof(who), "thread '%s'", th->name);
+        else snprintf(who, sizeof(who), "thread %llu", (unsigned long long)th->thread_id);
+        snprintf(buf, cap, "%s frame %s() at %s:%d%s", who, f->info.function, f->info.file,
+                 f->info.line, r->label);
+        break;
+    }
+    }
+}
+
+void pyh_graph_edge_label(const struct pyh_graph *g, uint32_t from, uint32_t to, size_t root_index,
+                          char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (from == g->n) {
+        if (root_index == SIZE_MAX) root_index = pyh_graph_root_of(g, to);
+        if (root_index < g->nroots) root_label(g, &g->roots[root_index], buf, cap);
+        return;
+    }
+    const struct pyh_object *o = &g->heap->objects[from];
+    struct find_label fl = {g->heap, g->heap->objects[to].addr, buf, cap, false};
+    struct pyh_error *err = pyh_referents(g->heap, o->addr, o->type, match, &fl);
+    pyh_error_free(err);
+    if (!fl.found) snprintf(buf, cap, "->?");
+}

@@ -1,0 +1,52 @@
+/* Per-type referent readers: what an object refers to, and how (the label a path prints).
+ * Used to build the graph (labels ignored) and to label the few edges a report prints. */
+#ifndef PYH_GRAPH_REFERENTS_H
+#define PYH_GRAPH_REFERENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "heap/heap.h"
+
+/* How an object refers to another. */
+enum pyh_ref_kind {
+    PYH_REF_ITEM,       /* [index]: tuple, list, deque item; closure cell */
+    PYH_REF_DICT_VALUE, /* [key]: key is the key object */
+    PYH_REF_DICT_KEY,   /* a dict key (the key object itself) */
+    PYH_REF_SET_ITEM,   /* a set member */
+    PYH_REF_ATTR,       /* .name with name a C string (fields: __dict__, __code__, ...) */
+    PYH_REF_ATTR_KEY,   /* .name with name the str object key (instance attributes, slots) */
+    PYH_REF_LOCAL,      /* a frame's local variable number index (name from the code) */
+    PYH_REF_STACK,      /* a frame's value stack entry */
+    PYH_REF_TYPE,       /* ob_type of an instance of a heap type */
+    PYH_REF_OFFSET,     /* conservative: a word at byte offset index */
+};
+
+struct pyh_ref {
+    enum pyh_ref_kind kind;
+    uint64_t index;   /* ITEM, LOCAL, STACK, OFFSET */
+    uint64_t key;     /* DICT_VALUE, ATTR_KEY: the key (str) object */
+    const char *name; /* ATTR */
+    uint64_t code;    /* LOCAL: the code object whose names index refers to */
+};
+
+/* Called for every referent; return false to stop. */
+typedef bool (*pyh_ref_visit)(void *ctx, uint64_t target, const struct pyh_ref *ref);
+
+/* Visits the referents of the object at obj of type index type. Unreadable parts are
+ * skipped (a corrupt object yields fewer edges, never an error); only an interruption is
+ * returned. Conservative edges are reported with PYH_REF_OFFSET and only when they point at
+ * a known object (is_object). */
+struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t type,
+                                pyh_ref_visit visit, void *ctx);
+
+/* Visits the references a 3.11+ interpreter frame (not an object) holds: its code,
+ * function, globals, builtins, locals dict, frame object and its locals and stack. The code
+ * object for names is passed in ref->code. */
+void pyh_iframe_referents(struct pyh_heap *heap, uint64_t iframe, pyh_ref_visit visit, void *ctx);
+
+/* Formats a ref as a Python expression suffix: "[3]", "['key']", ".attr", "<key>",
+ * ".f_locals['x']" ... */
+void pyh_ref_format(struct pyh_heap *heap, const struct pyh_ref *ref, char *buf, size_t cap);
+
+#endif
