@@ -20,9 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYHEAP_BUILD_GDB=ON >/dev/null
 cmake --build build -j"$jobs"
 if [ "${1:-}" = "--sanitize" ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYHEAP_SANITIZE=ON >/dev/null
+  # The gdb module cannot be loaded with ASan's runtime into gdb: the sanitizer build
+  # leaves it out (its tests skip), the release build has it.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYHEAP_SANITIZE=ON -DPYHEAP_BUILD_GDB=OFF >/dev/null
   cmake --build build-asan -j"$jobs"
 fi

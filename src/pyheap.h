@@ -115,6 +115,13 @@ struct pyh_error *pyh_session_open_core(const char *core_path,
 struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options *options,
                                        struct pyh_session **out);
 
+/* Opens a live process that a debugger (gdb) already holds stopped: read through
+ * process_vm_readv without ptrace; the host gives the threads and their registers. */
+struct pyh_error *pyh_session_open_stopped_pid(int pid, const struct pyh_host_thread *threads,
+                                               size_t nthreads,
+                                               const struct pyh_target_options *options,
+                                               struct pyh_session **out);
+
 /* Opens a target that a host reads (the gdb extension). */
 struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
                                         const struct pyh_target_options *options,
@@ -131,6 +138,12 @@ const char *pyh_session_warning(const struct pyh_session *session, size_t i);
 /* NULL when every result is complete; otherwise the warning that first made results
  * partial (a truncated core, an unreadable structure). Front ends exit non-zero then. */
 const char *pyh_session_partial_reason(const struct pyh_session *session);
+
+/* The names of the target's types starting with prefix (NULL for all), for completion;
+ * builds the objects table the first time. Free with pyh_session_free_names. */
+struct pyh_error *pyh_session_type_names(struct pyh_session *session, const char *prefix,
+                                         char ***names, size_t *n);
+void pyh_session_free_names(char **names, size_t n);
 
 /* ---- Commands: the verbs shared by the CLI and gdb ----------------------------------- */
 
@@ -159,6 +172,10 @@ const char *const *pyh_command_names(void);
  * 1 when option (e.g. "--limit") takes a separate value, 0 when it does not (a flag, or
  * "--limit=5"), -1 when the verb has no such option. */
 int pyh_command_option_arity(const char *verb, const char *option);
+
+/* How many positional arguments (addresses) a verb takes at most: a front end evaluates
+ * them as expressions (gdb) before passing them on. */
+int pyh_command_max_positionals(const char *verb);
 
 /* One-line summary and full help text of a verb; NULL for an unknown verb. */
 const char *pyh_command_summary(const char *verb);

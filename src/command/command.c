@@ -11,6 +11,16 @@
 
 static const struct pyh_verb verbs[] = {
     {
+        .name = "summary",
+        .summary = "the short answer: version, objects, top types, the allocators' verdict",
+        .usage = "[--json]",
+        .help = "One screen for the first minute of an incident: the Python version, how many\n"
+                "objects take how much of the heap, the five biggest types, and the\n"
+                "fragmentation verdict. (In gdb, `py-heap` alone.)\n",
+        .options = {JSON_OPTION},
+        .run = pyh_cmd_summary,
+    },
+    {
         .name = "info",
         .summary = "what the target is: Python version, binaries, threads, GC, memory",
         .usage = "[--json]",
@@ -288,4 +298,10 @@ struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t
         return pyh_error_create(PYH_ERR_USAGE, "%s: '%s' is not an address (hex 0x... or decimal)",
                                 verb, text);
     return NULL;
+}
+
+int pyh_command_max_positionals(const char *verb)
+{
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    return v ? v->max_positionals : 0;
 }

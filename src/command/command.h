@@ -63,6 +63,8 @@ struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p
 struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
                                         const struct pyh_command_defaults *defaults, FILE *out);
 
+struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed *p,
+                                  const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
                                 const struct pyh_command_defaults *defaults, FILE *out);
 

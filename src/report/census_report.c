@@ -110,3 +110,46 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
                 pyh_format_count(c->heap->gc_tracked, a, sizeof(a)));
     return NULL;
 }
+
+#define SUMMARY_TYPES 5
+
+struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
+                                     const struct pyh_census *c, const struct pyh_fragmentation *f,
+                                     enum pyh_format format, FILE *out)
+{
+    char a[32], b[32], d[32];
+    size_t ntop = c->nrows < SUMMARY_TYPES ? c->nrows : SUMMARY_TYPES;
+    if (format == PYH_FORMAT_JSON) {
+        json_t *root = pyh_report_json_envelope(ctx);
+        json_t *py = json_object();
+        json_object_set_new(py, "version", json_string(rt->version));
+        json_object_set_new(root, "python", py);
+        json_t *totals = json_object();
+        json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
+        json_object_set_new(totals, "size", json_integer((json_int_t)c->size));
+        json_object_set_new(totals, "heap_total", json_integer((json_int_t)c->heap_total));
+        json_object_set_new(root, "totals", totals);
+        json_t *types = json_array();
+        for (size_t i = 0; i < ntop; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "name", json_string(pyh_heap_type_name(c->heap, c->rows[i].type)));
+            json_object_set_new(e, "count", json_integer((json_int_t)c->rows[i].count));
+            json_object_set_new(e, "size", json_integer((json_int_t)c->rows[i].size));
+            json_array_append_new(types, e);
+        }
+        json_object_set_new(root, "top_types", types);
+        json_object_set_new(root, "verdict", json_string(f->verdict));
+        return pyh_report_json_print(ctx, root, out);
+    }
+    fprintf(out, "Python %s, %s\n", rt->version, ctx->target->description);
+    fprintf(out, "Heap %s: %s objects take %s (sys.getsizeof) in %zu types\n",
+            pyh_format_bytes(c->heap_total, a, sizeof(a)), pyh_format_count(c->objects, b, sizeof(b)),
+            pyh_format_bytes(c->size, d, sizeof(d)), c->nrows);
+    fprintf(out, "Top types:");
+    for (size_t i = 0; i < ntop; i++)
+        fprintf(out, "%s %s %s (%s)", i ? "," : "", pyh_heap_type_name(c->heap, c->rows[i].type),
+                pyh_format_bytes(c->rows[i].size, a, sizeof(a)),
+                pyh_format_count(c->rows[i].count, b, sizeof(b)));
+    fprintf(out, "\nVerdict: %s\n", f->verdict);
+    return NULL;
+}

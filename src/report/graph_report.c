@@ -63,7 +63,7 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
     char a[32], b[32];
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
-        json_object_set_new(root, "target", json_string(what));
+        json_object_set_new(root, "of", json_string(what));
         json_object_set_new(root, "objects", json_integer((json_int_t)instances));
         json_object_set_new(root, "unreachable", json_integer((json_int_t)unreached));
         json_t *list = json_array();

@@ -52,6 +52,11 @@ struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context 
 struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context *ctx,
                                                 const struct pyh_fragmentation *f, FILE *out);
 
+/* The `summary` report: version, totals, top types, verdict. */
+struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
+                                     const struct pyh_census *c, const struct pyh_fragmentation *f,
+                                     enum pyh_format format, FILE *out);
+
 /* What of the census a report shows. */
 struct pyh_census_view {
     long limit;         /* rows; <= 0 for all */

@@ -49,8 +49,25 @@ struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options 
     *out = NULL;
     struct pyh_session *s = calloc(1, sizeof(*s));
     if (!s) return pyh_error_nomem();
+    struct pyh_error *err = pyh_target_open_live(
+        pid, options && options->no_stop ? PYH_LIVE_NO_STOP : PYH_LIVE_STOP, NULL, 0, &s->diag, &s->target);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    return finish_open(s, options, out);
+}
+
+struct pyh_error *pyh_session_open_stopped_pid(int pid, const struct pyh_host_thread *threads,
+                                               size_t nthreads,
+                                               const struct pyh_target_options *options,
+                                               struct pyh_session **out)
+{
+    *out = NULL;
+    struct pyh_session *s = calloc(1, sizeof(*s));
+    if (!s) return pyh_error_nomem();
     struct pyh_error *err =
-        pyh_target_open_live(pid, options && options->no_stop, &s->diag, &s->target);
+        pyh_target_open_live(pid, PYH_LIVE_HOST_STOPPED, threads, nthreads, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
         return err;
@@ -182,3 +199,38 @@ int pyh_error_exit_status(const struct pyh_error *err)
 }
 
 const char *pyh_version(void) { return PYHEAP_VERSION; }
+
+struct pyh_error *pyh_session_type_names(struct pyh_session *s, const char *prefix, char ***names,
+                                         size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    struct pyh_heap *heap;
+    struct pyh_error *err = pyh_session_heap(s, &heap);
+    if (err) return err;
+    size_t cap = 0, plen = prefix ? strlen(prefix) : 0;
+    for (size_t t = 0; t < heap->ntypes && !err; t++) {
+        const char *name = pyh_heap_type_name(heap, (uint32_t)t);
+        if (plen && strncmp(name, prefix, plen) != 0) continue;
+        bool dup = false;
+        for (size_t k = 0; k < *n && !dup; k++) dup = strcmp((*names)[k], name) == 0;
+        if (dup) continue;
+        char *copy = strdup(name);
+        if (!copy || (err = PYH_APPEND(*names, *n, cap, &copy))) {
+            free(copy);
+            err = err ? err : pyh_error_nomem();
+        }
+    }
+    if (err) {
+        pyh_session_free_names(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+void pyh_session_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}

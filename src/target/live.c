@@ -331,8 +331,9 @@ static struct pyh_error *read_auxv(struct pyh_target *t, int pid)
     return NULL;
 }
 
-struct pyh_error *pyh_target_open_live(int pid, bool no_stop, struct pyh_diag *diag,
-                                       struct pyh_target **out)
+struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
+                                       const struct pyh_host_thread *threads, size_t nthreads,
+                                       struct pyh_diag *diag, struct pyh_target **out)
 {
     *out = NULL;
     if (pid <= 0) return pyh_error_create(PYH_ERR_USAGE, "invalid PID %d", pid);
@@ -364,10 +365,17 @@ struct pyh_error *pyh_target_open_live(int pid, bool no_stop, struct pyh_diag *d
         exe[n] = '\0';
         t->exe_path = pyh_strdup(exe);
     }
-    if (no_stop) {
+    if (mode == PYH_LIVE_NO_STOP) {
         pyh_diag_warn(diag, "process %d was read without stopping it (--no-stop): results may be "
                             "inconsistent", pid);
         err = list_threads_unstopped(t, pid);
+    } else if (mode == PYH_LIVE_HOST_STOPPED) {
+        for (size_t i = 0; i < nthreads && !err; i++) {
+            struct pyh_thread th = {.tid = threads[i].tid, .has_regs = true, .rip = threads[i].rip,
+                                    .rsp = threads[i].rsp, .fs_base = threads[i].fs_base};
+            err = PYH_APPEND(t->threads, t->nthreads, t->threads_cap, &th);
+        }
+        t->stopped = true;
     } else {
         err = stop_all(t, s);
         if (!err) err = test_hold();

@@ -112,9 +112,18 @@ struct pyh_file_search {
 struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_search *search,
                                        struct pyh_diag *diag, struct pyh_target **out);
 
-/* Attaches to process pid; stops every thread unless no_stop. */
-struct pyh_error *pyh_target_open_live(int pid, bool no_stop, struct pyh_diag *diag,
-                                       struct pyh_target **out);
+/* How a live process is held while it is read. */
+enum pyh_live_mode {
+    PYH_LIVE_STOP,         /* seize and stop every thread; resume them at close */
+    PYH_LIVE_NO_STOP,      /* read it running (best effort, said in a warning) */
+    PYH_LIVE_HOST_STOPPED, /* a debugger (gdb) has it stopped and gives its threads */
+};
+
+/* Opens process pid. With PYH_LIVE_HOST_STOPPED, threads (n of them) are the host's view,
+ * with registers; otherwise they are read from /proc (and ptrace). */
+struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
+                                       const struct pyh_host_thread *threads, size_t n,
+                                       struct pyh_diag *diag, struct pyh_target **out);
 
 /* Wraps a host's read callback and mapping list. */
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
