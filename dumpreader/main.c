@@ -38,7 +38,7 @@ static void install_signal_handlers(void)
 }
 
 static const char target_help[] =
-    "Target (one of):\n"
+    "Target (one of; diff, trend and watch take theirs as arguments):\n"
     "  CORE                 an ELF core file (gdb's gcore, the kernel, systemd-coredump)\n"
     "  --pid PID            a live process; its threads are stopped while it is read\n"
     "\n"
@@ -49,11 +49,14 @@ static const char target_help[] =
     "  --debug-dir DIR[:DIR]\n"
     "                       where separate debug files live (default /usr/lib/debug;\n"
     "                       an empty value never uses separate debug files)\n"
-    "  --no-stop            live: read without stopping the process (best effort)\n";
+    "  --no-stop            live: read without stopping the process (best effort)\n"
+    "  --copy               live: stop the process only to copy its writable memory, then\n"
+    "                       resume it and analyse the copy (pause: ~1 s per GiB at most)\n";
 
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: py-heap VERB (CORE | --pid PID) [options]\n"
+               "       py-heap diff A B | trend S1 S2 S3... | watch --pid PID ...\n"
                "       py-heap VERB --help | py-heap help [VERB] | py-heap --version\n\n"
                "Looks inside a CPython 3.8-3.13 process or core without running code in it.\n\n"
                "Verbs:\n");
@@ -88,7 +91,7 @@ static const char *const target_value_options[] = {"--pid", "--exe", "--sysroot"
 
 /* Splits argv (after the verb) into target args and verb words; verb_argv[0] is the verb.
  * Returns 0, or 2 after printing a usage error. */
-static int split_args(int argc, char **argv, const char *verb, struct target_args *t,
+static int split_args(int argc, char **argv, const char *verb, bool offline, struct target_args *t,
                       char **verb_argv, int *verb_argc)
 {
     *verb_argc = 0;
@@ -97,6 +100,8 @@ static int split_args(int argc, char **argv, const char *verb, struct target_arg
         char *arg = argv[i];
         bool taken = false;
         for (const char *const *o = target_value_options; *o && !taken; o++) {
+            /* Verbs that open their own targets (diff, trend, watch) take --pid themselves. */
+            if (offline && !strcmp(*o, "--pid")) continue;
             size_t n = strlen(*o);
             if (strncmp(arg, *o, n) != 0 || (arg[n] != '\0' && arg[n] != '=')) continue;
             const char *value = arg[n] == '=' ? arg + n + 1 : NULL;
@@ -116,10 +121,18 @@ static int split_args(int argc, char **argv, const char *verb, struct target_arg
             t->options.no_stop = true;
             continue;
         }
+        if (!strcmp(arg, "--copy")) {
+            t->options.copy = true;
+            continue;
+        }
         if (arg[0] == '-' && arg[1] == '-' && arg[2]) {
             verb_argv[(*verb_argc)++] = arg;
             if (pyh_command_option_arity(verb, arg) == 1 && i + 1 < argc)
                 verb_argv[(*verb_argc)++] = argv[++i];
+            continue;
+        }
+        if (offline) { /* snapshots, cores and PIDs: the verb's own arguments */
+            verb_argv[(*verb_argc)++] = arg;
             continue;
         }
         /* The first positional is the core unless --pid is given anywhere. */
@@ -203,7 +216,8 @@ int main(int argc, char **argv)
     char **verb_argv = calloc((size_t)argc + 1, sizeof(char *));
     int verb_argc = 0;
     if (!verb_argv) return 1;
-    int rc = split_args(argc, argv, verb, &t, verb_argv, &verb_argc);
+    bool offline = !pyh_command_needs_target(verb);
+    int rc = split_args(argc, argv, verb, offline, &t, verb_argv, &verb_argc);
     if (rc) {
         free(verb_argv);
         return rc;
@@ -214,6 +228,14 @@ int main(int argc, char **argv)
         pyh_error_free(err);
         free(verb_argv);
         return 2;
+    }
+    if (offline) {
+        install_signal_handlers();
+        struct pyh_command_defaults defaults = {PYH_FORMAT_TEXT, 0};
+        err = pyh_command_run_offline(verb_argc, verb_argv, &t.options, &defaults, stdout);
+        fflush(stdout);
+        free(verb_argv);
+        return finish(NULL, err);
     }
     if (!t.core == !t.pid) {
         free(verb_argv);

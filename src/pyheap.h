@@ -71,6 +71,8 @@ struct pyh_target_options {
                                "/usr/lib/debug", "" means none (never use DWARF from
                                separate debug files) */
     bool no_stop;           /* live: read without stopping the process (best effort) */
+    bool copy;              /* live: stop the process only to copy its writable memory,
+                               then resume it and analyse the copy (costs that memory) */
 };
 
 /* A memory mapping as a host (gdb) describes it to a callback target. */
@@ -127,6 +129,9 @@ struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
                                         const struct pyh_target_options *options,
                                         struct pyh_session **out);
 
+/* With options->copy: how long the process was stopped (seconds); -1 otherwise. */
+double pyh_session_pause_seconds(const struct pyh_session *session);
+
 /* Resumes and detaches a live target, frees everything. NULL is fine. */
 void pyh_session_close(struct pyh_session *session);
 
@@ -160,6 +165,15 @@ struct pyh_command_defaults {
  * options). Output goes to out. Usage errors carry PYH_ERR_USAGE. */
 struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *const argv[],
                                   const struct pyh_command_defaults *defaults, FILE *out);
+
+/* False for the verbs that open their own targets (diff, trend, watch): run them with
+ * pyh_command_run_offline, giving the target options (--exe, --sysroot, ...) for the cores
+ * and processes they open. */
+bool pyh_command_needs_target(const char *verb);
+
+struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
+                                          const struct pyh_target_options *options,
+                                          const struct pyh_command_defaults *defaults, FILE *out);
 
 /* Checks argv (verb and options) without running it; for front ends that want to report
  * usage errors before opening a target. */

@@ -136,6 +136,62 @@ static const struct pyh_verb verbs[] = {
         .options = {JSON_OPTION},
         .run = pyh_cmd_unreachable,
     },
+    {
+        .name = "snapshot",
+        .summary = "a compact JSON snapshot of the heap, for diff and trend once the core is gone",
+        .usage = "-o FILE [--no-retainers]",
+        .help = "Writes a small versioned JSON file — time, pid, Python version, resident\n"
+                "memory, the census by type, the fragmentation summary and the top retainers\n"
+                "with their paths — kilobytes, so that the core can be deleted.\n",
+        .options = {{"output", true, "the file to write (- for stdout)", 'o'},
+                    {"no-retainers", false, "leave out the retainers (no dominator tree: faster)"}},
+        .run = pyh_cmd_snapshot,
+    },
+    {
+        .name = "diff",
+        .summary = "what grew between two snapshots, cores or live processes",
+        .usage = "A B [--json] [--limit N]",
+        .help = "Compares two heaps — each a snapshot file, a core file, or a PID (pid:N) — per\n"
+                "type (count and size before, after and the change, biggest growth first), the\n"
+                "retainers whose retained size grew most, and the allocators' totals.\n",
+        .options = {JSON_OPTION, {"limit", true, "show the N types that grew most (default 30)"}},
+        .min_positionals = 2,
+        .max_positionals = 2,
+        .run_offline = pyh_cmd_diff,
+    },
+    {
+        .name = "trend",
+        .summary = "growing, plateau, transient or stable: each type across 3+ snapshots",
+        .usage = "S1 S2 S3 [...] [--json] [--limit N]",
+        .help = "Classifies each type (and each top retainer) across three or more snapshots,\n"
+                "cores or PIDs, in time order: growing (keeps growing: leak-like), plateau (grew,\n"
+                "then flat: cache-like), transient (rose and fell: a spike), or stable; with its\n"
+                "growth per snapshot and per hour.\n",
+        .options = {JSON_OPTION, {"limit", true, "show at most N types per class (default 20)"}},
+        .min_positionals = 3,
+        .max_positionals = PYH_MAX_POSITIONALS,
+        .run_offline = pyh_cmd_trend,
+    },
+    {
+        .name = "watch",
+        .summary = "watch a process's memory and snapshot (and dump) it when it crosses a limit",
+        .usage = "--pid PID --rss-limit SIZE [--growth-limit SIZE/min] --out DIR [--core] "
+                 "[--interval S] [--cooldown S] [--max-dumps N]",
+        .help = "Polls the resident memory of PID (cheaply, from /proc) and, when it goes over\n"
+                "--rss-limit or grows faster than --growth-limit per minute, takes a snapshot\n"
+                "(the target stopped only while it is read; the pause is measured and logged)\n"
+                "and with --core also a core file (gdb's gcore); then keeps watching. Exits when\n"
+                "the target exits; SIGINT/SIGTERM stop it cleanly. SIZE takes K, M, G suffixes.\n",
+        .options = {{"pid", true, "the process to watch"},
+                    {"rss-limit", true, "resident memory that triggers a snapshot (e.g. 2G)"},
+                    {"growth-limit", true, "growth per minute that triggers one (e.g. 100M)"},
+                    {"out", true, "directory for snapshots and cores"},
+                    {"core", false, "also write a core file (gcore) on each breach"},
+                    {"interval", true, "seconds between polls (default 1)"},
+                    {"cooldown", true, "seconds between two dumps (default 60)"},
+                    {"max-dumps", true, "stop after N dumps (default 10)"}},
+        .run_offline = pyh_cmd_watch,
+    },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -176,7 +232,11 @@ const char *pyh_command_help(const char *verb)
     if (v->options[0].name) fprintf(f, "\nOptions:\n");
     for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++) {
         char left[64];
-        snprintf(left, sizeof(left), "--%s%s", v->options[k].name, v->options[k].has_value ? " N" : "");
+        if (v->options[k].short_name)
+            snprintf(left, sizeof(left), "-%c, --%s%s", v->options[k].short_name, v->options[k].name,
+                     v->options[k].has_value ? " X" : "");
+        else
+            snprintf(left, sizeof(left), "--%s%s", v->options[k].name, v->options[k].has_value ? " N" : "");
         fprintf(f, "  %-20s %s\n", left, v->options[k].help);
     }
     fclose(f);
@@ -187,6 +247,11 @@ const char *pyh_command_help(const char *verb)
 int pyh_command_option_arity(const char *verb, const char *option)
 {
     const struct pyh_verb *v = pyh_verb_find(verb);
+    if (v && option[0] == '-' && option[1] && option[1] != '-' && !option[2]) {
+        for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
+            if (v->options[k].short_name == option[1]) return v->options[k].has_value ? 1 : 0;
+        return -1;
+    }
     if (!v || strncmp(option, "--", 2) != 0) return -1;
     const char *name = option + 2;
     size_t len = strcspn(name, "=");
@@ -212,6 +277,17 @@ static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const a
     p->format = defaults ? defaults->format : PYH_FORMAT_TEXT;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
+        if (arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2]) { /* a one-letter alias */
+            int k;
+            for (k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
+                if (v->options[k].short_name == arg[1]) break;
+            if (k == PYH_MAX_OPTIONS || !v->options[k].name)
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'", v->name, arg);
+            if (v->options[k].has_value && i + 1 >= argc)
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name, arg);
+            p->values[k] = v->options[k].has_value ? argv[++i] : "";
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             if (strcmp(arg, "--") == 0) continue;
             if (p->npositionals >= v->max_positionals)
@@ -276,12 +352,38 @@ struct pyh_error *pyh_command_check(int argc, char *const argv[])
     return parse(v, argc, argv, NULL, &p);
 }
 
+bool pyh_command_needs_target(const char *verb)
+{
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    return !v || !v->run_offline;
+}
+
+struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
+                                          const struct pyh_target_options *options,
+                                          const struct pyh_command_defaults *defaults, FILE *out)
+{
+    struct pyh_error *err = pyh_command_check(argc, argv);
+    if (err) return err;
+    const struct pyh_verb *v = pyh_verb_find(argv[0]);
+    if (!v->run_offline)
+        return pyh_error_create(PYH_ERR_USAGE, "%s needs a target (a core file or --pid)", v->name);
+    struct pyh_parsed p;
+    if ((err = parse(v, argc, argv, defaults, &p))) return err;
+    struct pyh_target_options none = {0};
+    err = v->run_offline(&p, options ? options : &none, defaults, out);
+    if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    return err;
+}
+
 struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *const argv[],
                                   const struct pyh_command_defaults *defaults, FILE *out)
 {
     struct pyh_error *err = pyh_command_check(argc, argv);
     if (err) return err;
     const struct pyh_verb *v = pyh_verb_find(argv[0]);
+    if (!v->run)
+        return pyh_error_create(PYH_ERR_USAGE, "%s works on snapshots, cores or PIDs it is given, "
+                                               "not on the current target", v->name);
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     err = v->run(session, &p, defaults, out);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "pyheap.h"
+#include "analysis/snapshot.h"
 #include "session/session.h"
 
 /* One option of a verb. */
@@ -15,10 +16,11 @@ struct pyh_option_spec {
     const char *name; /* long name without dashes: "json", "limit" */
     bool has_value;
     const char *help; /* one line, for --help */
+    char short_name;  /* a one-letter alias ("-o"), or 0 */
 };
 
 #define PYH_MAX_OPTIONS 16
-#define PYH_MAX_POSITIONALS 4
+#define PYH_MAX_POSITIONALS 64
 
 /* A parsed command line of one verb. */
 struct pyh_parsed {
@@ -39,6 +41,11 @@ struct pyh_verb {
     int min_positionals, max_positionals;
     struct pyh_error *(*run)(struct pyh_session *s, const struct pyh_parsed *p,
                              const struct pyh_command_defaults *defaults, FILE *out);
+    /* Verbs that open their own targets (diff, trend, watch) run here instead, with the
+     * target options the front end was given. */
+    struct pyh_error *(*run_offline)(const struct pyh_parsed *p,
+                                     const struct pyh_target_options *options,
+                                     const struct pyh_command_defaults *defaults, FILE *out);
 };
 
 /* The verb called name, NULL if none. */
@@ -62,6 +69,20 @@ struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p
 
 struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
                                         const struct pyh_command_defaults *defaults, FILE *out);
+
+struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parsed *p,
+                                   const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_diff(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                               const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_trend(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                const struct pyh_command_defaults *defaults, FILE *out);
+
+/* A snapshot of the session's target (snapshot_cmd.c); retainers adds the top retainers
+ * (the dominator tree: the costliest part). */
+struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers,
+                                    struct pyh_snapshot **out);
 
 struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed *p,
                                   const struct pyh_command_defaults *defaults, FILE *out);

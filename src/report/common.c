@@ -21,7 +21,8 @@ json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx)
     json_object_set_new(target, "description", json_string(ctx->target->description));
     json_object_set_new(target, "path", ctx->core_path ? json_string(ctx->core_path) : json_null());
     json_object_set_new(target, "pid", ctx->target->pid ? json_integer(ctx->target->pid) : json_null());
-    json_object_set_new(target, "stopped", json_boolean(ctx->target->stopped));
+    json_object_set_new(target, "stopped", json_boolean(ctx->target->stopped || ctx->target->copied));
+    json_object_set_new(target, "copied", json_boolean(ctx->target->copied));
     json_object_set_new(root, "target", target);
     return root;
 }

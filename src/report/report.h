@@ -13,6 +13,7 @@
 #include "analysis/object_info.h"
 #include "analysis/paths.h"
 #include "analysis/retention.h"
+#include "analysis/snapshot.h"
 #include "target/target.h"
 #include "util/diag.h"
 #include "util/error.h"
@@ -56,6 +57,22 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
 struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
                                      const struct pyh_census *c, const struct pyh_fragmentation *f,
                                      enum pyh_format format, FILE *out);
+
+/* Snapshot files (snapshot_json.c): to JSON, written to out, read back with checks. */
+json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s);
+struct pyh_error *pyh_snapshot_save(const struct pyh_snapshot *s, FILE *out);
+struct pyh_error *pyh_snapshot_load(const char *path, struct pyh_snapshot **out);
+
+/* The `diff` report of two snapshots (series built by pyh_series_build over both). */
+struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struct pyh_series *types,
+                                  size_t ntypes, const struct pyh_series *retainers,
+                                  size_t nretainers, long limit, enum pyh_format format, FILE *out);
+
+/* The `trend` report of n >= 3 snapshots. */
+struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
+                                   const struct pyh_series *types, size_t ntypes,
+                                   const struct pyh_series *retainers, size_t nretainers, long limit,
+                                   enum pyh_format format, FILE *out);
 
 /* What of the census a report shows. */
 struct pyh_census_view {

@@ -49,8 +49,10 @@ struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options 
     *out = NULL;
     struct pyh_session *s = calloc(1, sizeof(*s));
     if (!s) return pyh_error_nomem();
-    struct pyh_error *err = pyh_target_open_live(
-        pid, options && options->no_stop ? PYH_LIVE_NO_STOP : PYH_LIVE_STOP, NULL, 0, &s->diag, &s->target);
+    enum pyh_live_mode mode = !options ? PYH_LIVE_STOP
+                              : options->no_stop ? PYH_LIVE_NO_STOP
+                              : options->copy ? PYH_LIVE_COPY : PYH_LIVE_STOP;
+    struct pyh_error *err = pyh_target_open_live(pid, mode, NULL, 0, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
         return err;
@@ -233,4 +235,9 @@ void pyh_session_free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
+}
+
+double pyh_session_pause_seconds(const struct pyh_session *s)
+{
+    return s->target->copied ? s->target->pause_seconds : -1;
 }

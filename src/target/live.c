@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "target/internal.h"
@@ -29,17 +31,67 @@ struct stopped_thread {
     int pending_signal; /* a signal that arrived while we held the thread, re-delivered */
 };
 
+/* A copy of one writable mapping, taken while the process was stopped. */
+struct copied {
+    uint64_t start, end;
+    uint8_t *data; /* mmapped */
+};
+
 struct live_state {
     int pid;
     int mem_fd; /* /proc/PID/mem, opened lazily when process_vm_readv is refused */
     bool use_mem_fd;
     struct stopped_thread *stopped;
     size_t nstopped, stopped_cap;
+    struct copied *copies; /* PYH_LIVE_COPY: sorted by start */
+    size_t ncopies, copies_cap;
 };
 
 #define MAX_STOP_ROUNDS 100
 
+static const struct copied *copy_at(const struct live_state *s, uint64_t addr)
+{
+    size_t lo = 0, hi = s->ncopies;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < s->copies[mid].start) hi = mid;
+        else if (addr >= s->copies[mid].end) lo = mid + 1;
+        else return &s->copies[mid];
+    }
+    return NULL;
+}
+
+/* Reads the process itself (not a copy). */
+static struct pyh_error *read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
+
 static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    struct live_state *s = t->impl;
+    uint8_t *out = buf;
+    /* Writable memory comes from the copy once there is one; what was not copied (code,
+     * read-only data: it cannot have changed) from the process. */
+    while (len > 0 && s->ncopies) {
+        const struct copied *c = copy_at(s, addr);
+        size_t piece;
+        if (c) {
+            piece = c->end - addr < len ? (size_t)(c->end - addr) : len;
+            memcpy(out, c->data + (addr - c->start), piece);
+        } else {
+            piece = len;
+            for (size_t i = 0; i < s->ncopies; i++) /* up to the next copied mapping */
+                if (s->copies[i].start > addr && s->copies[i].start - addr < piece)
+                    piece = (size_t)(s->copies[i].start - addr);
+            struct pyh_error *err = read_process(t, addr, out, piece);
+            if (err) return err;
+        }
+        out += piece;
+        addr += piece;
+        len -= piece;
+    }
+    return len ? read_process(t, addr, out, len) : NULL;
+}
+
+static struct pyh_error *read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     struct live_state *s = t->impl;
     size_t done = 0;
@@ -90,6 +142,8 @@ static void live_close(struct pyh_target *t)
     if (!s) return;
     resume_all(s);
     if (s->mem_fd >= 0) close(s->mem_fd);
+    for (size_t i = 0; i < s->ncopies; i++) munmap(s->copies[i].data, s->copies[i].end - s->copies[i].start);
+    free(s->copies);
     free(s->stopped);
     free(s);
     t->impl = NULL;
@@ -261,6 +315,43 @@ static struct pyh_error *list_threads_unstopped(struct pyh_target *t, int pid)
     return err;
 }
 
+/* Copies every readable, writable mapping in large reads; pages that cannot be read (a
+ * race with munmap, a guard page) stay zero. */
+static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *s)
+{
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const struct pyh_mapping *m = &t->maps[i];
+        if ((m->prot & (PYH_PROT_R | PYH_PROT_W)) != (PYH_PROT_R | PYH_PROT_W)) continue;
+        if (m->label && !strcmp(m->label, "[vvar]")) continue;
+        size_t size = (size_t)(m->end - m->start);
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) return pyh_error_errno(errno, "cannot allocate %zu bytes to copy process %d", size, s->pid);
+        struct copied c = {m->start, m->end, p};
+        struct pyh_error *err = PYH_APPEND(s->copies, s->ncopies, s->copies_cap, &c);
+        if (err) {
+            munmap(p, size);
+            return err;
+        }
+        for (size_t off = 0; off < size;) {
+            size_t chunk = size - off < (1u << 30) ? size - off : 1u << 30;
+            err = read_process(t, m->start + off, (uint8_t *)p + off, chunk);
+            if (!err) {
+                off += chunk;
+                continue;
+            }
+            if (err->code == PYH_ERR_INTERRUPTED) return err;
+            pyh_error_free(err);
+            /* Page by page then, leaving unreadable ones zero. */
+            for (size_t end = off + chunk; off < end; off += 4096) {
+                err = read_process(t, m->start + off, (uint8_t *)p + off, 4096);
+                pyh_error_free(err);
+            }
+        }
+        if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    }
+    return NULL;
+}
+
 /* Test hook: PYHEAP_TEST_HOLD_MS=N keeps the target stopped N ms before reading, so that
  * tests can kill py-heap while the target is stopped. Interruptible. */
 static struct pyh_error *test_hold(void)
@@ -377,8 +468,20 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         }
         t->stopped = true;
     } else {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         err = stop_all(t, s);
         if (!err) err = test_hold();
+        if (!err && mode == PYH_LIVE_COPY) {
+            /* Copy what can change, then let the process go at once: the analysis runs on
+             * the copy, the pause lasts only as long as the copy. */
+            err = copy_writable(t, s);
+            resume_all(s);
+            t->stopped = false;
+            t->copied = true;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            t->pause_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        }
     }
     if (err) goto fail;
     /* The files as the process sees them: through /proc/PID/root, so that a process in a

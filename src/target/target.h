@@ -75,6 +75,8 @@ struct pyh_target {
     size_t nauxv;
     char *exe_path; /* the executable as the target names it; NULL if unknown */
     bool stopped;   /* live: all threads are stopped for the read */
+    bool copied;    /* live: read from a copy of its writable memory (PYH_LIVE_COPY) */
+    double pause_seconds; /* PYH_LIVE_COPY: how long the process was stopped */
 
     struct pyh_local_file **files; /* every local file opened for this target */
     size_t nfiles, files_cap;
@@ -117,6 +119,7 @@ enum pyh_live_mode {
     PYH_LIVE_STOP,         /* seize and stop every thread; resume them at close */
     PYH_LIVE_NO_STOP,      /* read it running (best effort, said in a warning) */
     PYH_LIVE_HOST_STOPPED, /* a debugger (gdb) has it stopped and gives its threads */
+    PYH_LIVE_COPY,         /* stop it, copy its writable memory, resume it: read the copy */
 };
 
 /* Opens process pid. With PYH_LIVE_HOST_STOPPED, threads (n of them) are the host's view,

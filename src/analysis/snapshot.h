@@ -1,0 +1,73 @@
+/* Snapshots: the small summary of a heap that outlives the core — census by type,
+ * fragmentation totals, top retainers — and what compares them: diff (two snapshots) and
+ * trend (three or more: growing, plateau, transient or stable). */
+#ifndef PYH_ANALYSIS_SNAPSHOT_H
+#define PYH_ANALYSIS_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define PYH_SNAPSHOT_VERSION 1
+
+struct pyh_snapshot_type {
+    char *name;
+    uint64_t count, size;
+};
+
+struct pyh_snapshot_retainer {
+    char *path, *type;
+    uint64_t retained_size, retained_count;
+};
+
+struct pyh_snapshot {
+    char *source;        /* the file it was read from, or the target it was taken of */
+    double time;         /* seconds since the epoch when taken (core: the core's mtime) */
+    int64_t pid;         /* -1 when unknown */
+    char python[32];     /* "3.11.7" */
+    int64_t resident;    /* bytes, -1 when unknown */
+    struct pyh_snapshot_type *types; /* owned, sorted by size, largest first */
+    size_t ntypes, types_cap;
+    uint64_t objects, objects_size;
+    struct {
+        uint64_t heap_total, pymalloc_used, pymalloc_free, glibc_used, glibc_free, mmapped;
+        uint64_t pymalloc_arenas;
+        char *verdict;
+    } frag;
+    struct pyh_snapshot_retainer *retainers; /* owned; empty when not computed */
+    size_t nretainers, retainers_cap;
+};
+
+void pyh_snapshot_free(struct pyh_snapshot *s);
+
+/* The class of a trend. */
+enum pyh_trend_class { PYH_TREND_STABLE, PYH_TREND_GROWING, PYH_TREND_PLATEAU, PYH_TREND_TRANSIENT };
+
+const char *pyh_trend_class_name(enum pyh_trend_class c);
+
+/* Classifies a series of n >= 3 values taken at times t (seconds): growing (still rising at
+ * the end), plateau (rose, then flat), transient (rose and fell back), stable (changes small
+ * against the series' own size). */
+enum pyh_trend_class pyh_trend_classify(const double *values, size_t n);
+
+/* One line of a diff or trend: a type or retainer across snapshots. */
+struct pyh_series {
+    const char *name;   /* borrowed from a snapshot */
+    const char *type;   /* retainers: the retainer's type; NULL for types */
+    uint64_t *count;    /* one per snapshot (0 when absent) */
+    uint64_t *size;
+    enum pyh_trend_class cls;
+    double growth_per_snapshot, growth_per_hour; /* of size, bytes */
+};
+
+/* Aligns the types (retainers when retainers is true) of n snapshots by name, sorted by size
+ * growth from the first to the last, largest first. *out is malloc'ed; free with
+ * pyh_series_free. Classifies each when n >= 3. */
+struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, bool retainers,
+                                   struct pyh_series **out, size_t *nseries);
+
+void pyh_series_free(struct pyh_series *s, size_t n);
+
+#endif

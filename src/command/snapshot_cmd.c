@@ -1,0 +1,251 @@
+/* Snapshots and their comparison: the `snapshot`, `diff` and `trend` verbs. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/census.h"
+#include "analysis/retention.h"
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+#include "util/mem.h"
+
+#define SNAPSHOT_RETAINERS 20
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct pyh_error *add_retainers(struct pyh_session *s, struct pyh_snapshot *snap)
+{
+    struct pyh_graph *g;
+    const struct pyh_reach *r;
+    const struct pyh_dominators *d;
+    struct pyh_error *err = pyh_session_graph(s, &g, &r);
+    if (!err) err = pyh_session_dominators(s, &d);
+    struct pyh_retention ret = {0};
+    if (!err) err = pyh_retention_compute(g, d, SNAPSHOT_RETAINERS, &ret);
+    for (size_t i = 0; !err && i < ret.ntop; i++) {
+        struct pyh_snapshot_retainer sr = {NULL, NULL, ret.top[i].retained, ret.top[i].count};
+        struct pyh_error *e = pyh_path_expression(g, r, ret.top[i].node, false, &sr.path);
+        if (e) {
+            if (e->code == PYH_ERR_INTERRUPTED) err = e;
+            else pyh_error_free(e);
+            continue;
+        }
+        sr.type = pyh_strdup(pyh_heap_type_name(g->heap, g->heap->objects[ret.top[i].node].type));
+        if (!sr.type || (err = PYH_APPEND(snap->retainers, snap->nretainers, snap->retainers_cap, &sr))) {
+            free(sr.path);
+            free(sr.type);
+            err = err ? err : pyh_error_nomem();
+        }
+    }
+    pyh_retention_free(&ret);
+    return err;
+}
+
+struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struct pyh_snapshot **out)
+{
+    *out = NULL;
+    struct pyh_snapshot *snap = calloc(1, sizeof(*snap));
+    if (!snap) return pyh_error_nomem();
+    struct pyh_pymalloc *pm;
+    struct pyh_glibc *glibc;
+    struct pyh_heap *heap;
+    struct pyh_fragmentation frag = {0};
+    struct pyh_census census = {0};
+    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
+    if (!err) err = pyh_session_heap(s, &heap);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
+    if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
+    if (err) goto done;
+
+    snap->source = pyh_strdup(s->target->description);
+    snap->pid = s->target->pid ? s->target->pid : -1;
+    snprintf(snap->python, sizeof(snap->python), "%s", s->runtime->version);
+    struct stat st;
+    snap->time = s->core_path && stat(s->core_path, &st) == 0 ? (double)st.st_mtime : now();
+    snap->resident = frag.resident_known ? (int64_t)frag.resident : -1;
+    snap->objects = census.objects;
+    snap->objects_size = census.size;
+    for (size_t i = 0; i < census.nrows && !err; i++) {
+        struct pyh_snapshot_type t = {pyh_strdup(pyh_heap_type_name(heap, census.rows[i].type)),
+                                      census.rows[i].count, census.rows[i].size};
+        if (!t.name || (err = PYH_APPEND(snap->types, snap->ntypes, snap->types_cap, &t))) {
+            free(t.name);
+            err = err ? err : pyh_error_nomem();
+        }
+    }
+    snap->frag.heap_total = census.heap_total;
+    snap->frag.pymalloc_used = frag.split.pymalloc_used;
+    snap->frag.pymalloc_free = frag.split.pymalloc_free;
+    snap->frag.glibc_used = frag.split.glibc_used;
+    snap->frag.glibc_free = frag.split.glibc_free;
+    snap->frag.mmapped = glibc ? glibc->mmapped_total.bytes : 0;
+    snap->frag.pymalloc_arenas = pm ? pm->narenas : 0;
+    snap->frag.verdict = pyh_strdup(frag.verdict);
+    if (!err && retainers) err = add_retainers(s, snap);
+done:
+    pyh_census_free(&census);
+    pyh_fragmentation_free(&frag);
+    if (err) {
+        pyh_snapshot_free(snap);
+        return err;
+    }
+    *out = snap;
+    return NULL;
+}
+
+struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parsed *p,
+                                   const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    const struct pyh_verb *v = pyh_verb_of(p);
+    const char *path = pyh_parsed_option(v, p, "output");
+    if (!path) return pyh_error_create(PYH_ERR_USAGE, "snapshot: -o FILE is required (- for stdout)");
+    struct pyh_snapshot *snap;
+    struct pyh_error *err = pyh_snapshot_take(s, !pyh_parsed_option(v, p, "no-retainers"), &snap);
+    if (err) return err;
+    if (strcmp(path, "-") == 0) {
+        err = pyh_snapshot_save(snap, out);
+    } else {
+        /* Written whole to a temporary name first: a reader never sees half a snapshot. */
+        char *tmp = NULL;
+        FILE *f = NULL;
+        if (asprintf(&tmp, "%s.tmp", path) < 0) tmp = NULL;
+        if (!tmp) err = pyh_error_nomem();
+        else if (!(f = fopen(tmp, "w"))) err = pyh_error_errno(errno, "cannot write %s", tmp);
+        if (!err) err = pyh_snapshot_save(snap, f);
+        if (f && fclose(f) != 0 && !err) err = pyh_error_errno(errno, "cannot write %s", tmp);
+        if (!err && rename(tmp, path) != 0) err = pyh_error_errno(errno, "cannot rename %s", tmp);
+        if (err && tmp) unlink(tmp);
+        free(tmp);
+        if (!err)
+            fprintf(out, "snapshot of %s written to %s: %llu objects in %zu types, %zu retainers\n",
+                    snap->source, path, (unsigned long long)snap->objects, snap->ntypes, snap->nretainers);
+    }
+    pyh_snapshot_free(snap);
+    return err;
+}
+
+/* ---- Inputs of diff and trend: snapshot files, cores or PIDs ---------------------------- */
+
+static bool is_pid(const char *text, int *pid)
+{
+    const char *digits = strncmp(text, "pid:", 4) == 0 ? text + 4 : text;
+    if (!*digits) return false;
+    for (const char *c = digits; *c; c++)
+        if (!isdigit((unsigned char)*c)) return false;
+    struct stat st;
+    if (digits == text && stat(text, &st) == 0) return false; /* a file called "1234" */
+    long v = strtol(digits, NULL, 10);
+    if (v <= 0 || v > 0x7fffffff) return false;
+    *pid = (int)v;
+    return true;
+}
+
+/* The first non-blank byte of a file: '{' for a snapshot, 0x7f for an ELF core. */
+static int first_byte(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return EOF;
+    int c;
+    while ((c = fgetc(f)) != EOF && isspace(c)) {}
+    fclose(f);
+    return c;
+}
+
+static struct pyh_error *load_input(const char *text, const struct pyh_target_options *o,
+                                    struct pyh_snapshot **out)
+{
+    int pid;
+    struct pyh_session *s = NULL;
+    struct pyh_error *err;
+    if (is_pid(text, &pid)) {
+        err = pyh_session_open_pid(pid, o, &s);
+    } else {
+        int c = first_byte(text);
+        if (c == EOF) return pyh_error_errno(errno ? errno : ENOENT, "cannot read %s", text);
+        if (c == '{' || c == '[') return pyh_snapshot_load(text, out);
+        err = pyh_session_open_core(text, o, &s);
+    }
+    if (!err) {
+        err = pyh_snapshot_take(s, true, out);
+        if (!err && (*out)->source) {
+            free((*out)->source);
+            (*out)->source = pyh_strdup(text);
+        }
+    }
+    pyh_session_close(s); /* a live target is resumed before the next one is opened */
+    return pyh_error_wrap(err, "%s", text);
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const struct pyh_snapshot *x = *(struct pyh_snapshot *const *)a, *y = *(struct pyh_snapshot *const *)b;
+    return x->time < y->time ? -1 : x->time > y->time;
+}
+
+/* Loads every input, in time order. */
+static struct pyh_error *load_all(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                  struct pyh_snapshot ***snaps)
+{
+    *snaps = calloc((size_t)p->npositionals, sizeof(**snaps));
+    if (!*snaps) return pyh_error_nomem();
+    for (int i = 0; i < p->npositionals; i++) {
+        struct pyh_error *err = load_input(p->positionals[i], o, &(*snaps)[i]);
+        if (err) return err;
+        if ((err = pyh_check_interrupt())) return err;
+    }
+    qsort(*snaps, (size_t)p->npositionals, sizeof(**snaps), by_time);
+    return NULL;
+}
+
+static void free_all(struct pyh_snapshot **snaps, int n)
+{
+    for (int i = 0; snaps && i < n; i++) pyh_snapshot_free(snaps[i]);
+    free(snaps);
+}
+
+static struct pyh_error *compare(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                 const struct pyh_command_defaults *defaults, FILE *out, bool trend)
+{
+    const struct pyh_verb *v = pyh_verb_of(p);
+    long limit;
+    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit
+                                                                                  : trend ? 20 : 30,
+                                              0, 1L << 30, &limit);
+    if (err) return err;
+    struct pyh_snapshot **snaps = NULL;
+    struct pyh_series *types = NULL, *rets = NULL;
+    size_t ntypes = 0, nrets = 0, n = (size_t)p->npositionals;
+    err = load_all(p, o, &snaps);
+    if (!err) err = pyh_series_build(snaps, n, false, &types, &ntypes);
+    if (!err) err = pyh_series_build(snaps, n, true, &rets, &nrets);
+    if (!err)
+        err = trend ? pyh_report_trend(snaps, n, types, ntypes, rets, nrets, limit, p->format, out)
+                    : pyh_report_diff(snaps, types, ntypes, rets, nrets, limit, p->format, out);
+    pyh_series_free(types, ntypes);
+    pyh_series_free(rets, nrets);
+    free_all(snaps, p->npositionals);
+    return err;
+}
+
+struct pyh_error *pyh_cmd_diff(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                               const struct pyh_command_defaults *defaults, FILE *out)
+{
+    return compare(p, o, defaults, out, false);
+}
+
+struct pyh_error *pyh_cmd_trend(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                const struct pyh_command_defaults *defaults, FILE *out)
+{
+    return compare(p, o, defaults, out, true);
+}

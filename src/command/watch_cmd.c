@@ -1,0 +1,265 @@
+/* The `watch` verb: a foreground loop that polls a process's resident memory cheaply
+ * (/proc/PID/status) and, on a breach of a limit, takes a snapshot — the target stopped only
+ * while it is read, the pause measured and logged — and optionally a core with gdb's gcore.
+ * It exits when the target exits, and cleanly on SIGINT/SIGTERM (an interruption). */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "command/command.h"
+#include "report/report.h"
+#include "util/interrupt.h"
+
+#define HISTORY 256 /* polls kept for the growth rate */
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One log line: "2026-11-24T10:00:00Z pid 1234: message". */
+static void logf_(FILE *out, int pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void logf_(FILE *out, int pid, const char *fmt, ...)
+{
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    fprintf(out, "%s pid %d: ", stamp, pid);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
+}
+
+/* "2G", "512M", "100K", "1048576", optionally followed by "/min". */
+static struct pyh_error *parse_size(const char *option, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    uint64_t unit = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': unit = 1ULL << 10; end++; break;
+    case 'M': unit = 1ULL << 20; end++; break;
+    case 'G': unit = 1ULL << 30; end++; break;
+    case 'T': unit = 1ULL << 40; end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
+    if (toupper((unsigned char)*end) == 'B') end++;
+    if (strcmp(end, "/min") == 0) end += 4;
+    if (errno || end == text || *end || v <= 0)
+        return pyh_error_create(PYH_ERR_USAGE, "watch: --%s wants a size such as 2G or 500M, not '%s'",
+                                option, text);
+    *out = (uint64_t)(v * (double)unit);
+    return NULL;
+}
+
+/* VmRSS of pid in bytes; false when the process is gone. */
+static bool read_rss(int pid, uint64_t *rss)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return false;
+    bool found = false, zombie = false;
+    unsigned long long kb;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1) {
+            *rss = kb * 1024;
+            found = true;
+        }
+        if (!strncmp(line, "State:", 6) && strchr(line, 'Z')) zombie = true;
+    }
+    fclose(f);
+    return found && !zombie;
+}
+
+/* Sleeps seconds, waking early on an interruption. */
+static void nap(double seconds)
+{
+    for (double left = seconds; left > 0 && !pyh_interrupted(); left -= 0.05)
+        usleep(left < 0.05 ? (useconds_t)(left * 1e6) : 50000);
+}
+
+/* gdb's gcore: a core that gdb, pystack and py-heap all read. */
+static struct pyh_error *gcore(int pid, const char *path)
+{
+    pid_t child = fork();
+    if (child < 0) return pyh_error_errno(errno, "cannot start gdb for a core");
+    if (child == 0) {
+        char target[32], cmd[4200];
+        snprintf(target, sizeof(target), "%d", pid);
+        snprintf(cmd, sizeof(cmd), "gcore %s", path);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execlp("gdb", "gdb", "-nx", "-batch", "-p", target, "-ex", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    struct stat st;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(path, &st) != 0)
+        return pyh_error_create(PYH_ERR_OS, "gdb's gcore failed for process %d (is gdb installed?)", pid);
+    return NULL;
+}
+
+struct settings {
+    int pid;
+    uint64_t rss_limit, growth_limit; /* 0: not set */
+    const char *dir;
+    bool core;
+    double interval, cooldown;
+    long max_dumps;
+};
+
+static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settings *s)
+{
+    const struct pyh_verb *v = pyh_verb_of(p);
+    long pid, interval, cooldown;
+    struct pyh_error *err = pyh_parsed_number(v, p, "pid", 0, 1, 0x7fffffff, &pid);
+    if (!err && !pyh_parsed_option(v, p, "pid")) err = pyh_error_create(PYH_ERR_USAGE, "watch: --pid PID is required");
+    if (!err) err = pyh_parsed_number(v, p, "interval", 1, 1, 86400, &interval);
+    if (!err) err = pyh_parsed_number(v, p, "cooldown", 60, 0, 86400 * 365, &cooldown);
+    if (!err) err = pyh_parsed_number(v, p, "max-dumps", 10, 1, 1000000, &s->max_dumps);
+    const char *rss = pyh_parsed_option(v, p, "rss-limit"), *growth = pyh_parsed_option(v, p, "growth-limit");
+    if (!err && rss) err = parse_size("rss-limit", rss, &s->rss_limit);
+    if (!err && growth) err = parse_size("growth-limit", growth, &s->growth_limit);
+    if (!err && !rss && !growth)
+        err = pyh_error_create(PYH_ERR_USAGE, "watch: give --rss-limit SIZE and/or --growth-limit SIZE/min");
+    s->dir = pyh_parsed_option(v, p, "out");
+    if (!err && !s->dir) err = pyh_error_create(PYH_ERR_USAGE, "watch: --out DIR is required");
+    struct stat st;
+    if (!err && (stat(s->dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        err = pyh_error_create(PYH_ERR_USAGE, "watch: --out %s is not a directory", s->dir);
+    s->pid = (int)pid;
+    s->interval = (double)interval;
+    s->cooldown = (double)cooldown;
+    s->core = pyh_parsed_option(v, p, "core") != NULL;
+    return err;
+}
+
+/* One breach: snapshot (and core). */
+static void dump(const struct settings *s, const struct pyh_target_options *o, FILE *out, const char *why)
+{
+    char stamp[32], path[4096];
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
+    snprintf(path, sizeof(path), "%s/pyheap-%d-%s.json", s->dir, s->pid, stamp);
+    logf_(out, s->pid, "%s: taking a snapshot", why);
+    /* The process is stopped only while its writable memory is copied; the snapshot is
+     * taken from the copy. */
+    struct pyh_target_options copy = *o;
+    copy.copy = true;
+    copy.no_stop = false;
+    double t0 = monotonic();
+    struct pyh_session *session = NULL;
+    struct pyh_snapshot *snap = NULL;
+    struct pyh_error *err = pyh_session_open_pid(s->pid, &copy, &session);
+    double pause = session ? pyh_session_pause_seconds(session) : monotonic() - t0;
+    if (!err) err = pyh_snapshot_take(session, true, &snap);
+    double took = monotonic() - t0;
+    pyh_session_close(session);
+    FILE *f = NULL;
+    if (!err && !(f = fopen(path, "w"))) err = pyh_error_errno(errno, "cannot write %s", path);
+    if (!err) err = pyh_snapshot_save(snap, f);
+    if (f) fclose(f);
+    char heap[32];
+    if (err) {
+        logf_(out, s->pid, "snapshot failed after %.0f ms: %s", pause * 1000, pyh_error_message(err));
+        pyh_error_free(err);
+    } else {
+        logf_(out, s->pid, "snapshot %s: %llu objects, heap %s; target paused %.0f ms (analysis %.0f ms)",
+              path, (unsigned long long)snap->objects,
+              pyh_format_bytes(snap->frag.heap_total, heap, sizeof(heap)), pause * 1000, took * 1000);
+    }
+    pyh_snapshot_free(snap);
+    if (s->core && !pyh_interrupted()) {
+        snprintf(path, sizeof(path), "%s/core-%d-%s", s->dir, s->pid, stamp);
+        t0 = monotonic();
+        err = gcore(s->pid, path);
+        if (err) {
+            logf_(out, s->pid, "core failed: %s", pyh_error_message(err));
+            pyh_error_free(err);
+        } else {
+            logf_(out, s->pid, "core %s written by gcore in %.1f s", path, monotonic() - t0);
+        }
+    }
+}
+
+struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_target_options *o,
+                                const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    struct settings s = {0};
+    struct pyh_error *err = read_settings(p, &s);
+    if (err) return err;
+    uint64_t rss;
+    if (!read_rss(s.pid, &rss))
+        return pyh_error_create(PYH_ERR_NOT_FOUND, "no process with PID %d", s.pid);
+    char a[32], b[32];
+    logf_(out, s.pid, "watching: rss %s, limit %s%s%s, every %.0f s", pyh_format_bytes(rss, a, sizeof(a)),
+          s.rss_limit ? pyh_format_bytes(s.rss_limit, b, sizeof(b)) : "none",
+          s.growth_limit ? ", growth limit per minute " : "",
+          s.growth_limit ? pyh_format_bytes(s.growth_limit, a, sizeof(a)) : "", s.interval);
+    double times[HISTORY];
+    uint64_t values[HISTORY];
+    size_t nhist = 0;
+    double last_dump = -1e18;
+    long dumps = 0;
+    while (!pyh_interrupted()) {
+        if (!read_rss(s.pid, &rss)) {
+            logf_(out, s.pid, "the process exited; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+            return NULL;
+        }
+        double t = monotonic();
+        if (nhist == HISTORY) {
+            memmove(times, times + 1, (HISTORY - 1) * sizeof(double));
+            memmove(values, values + 1, (HISTORY - 1) * sizeof(uint64_t));
+            nhist--;
+        }
+        times[nhist] = t;
+        values[nhist++] = rss;
+        /* Growth over the last minute (or what history there is of it, at least 2 polls). */
+        size_t k = 0;
+        while (k + 1 < nhist && t - times[k] > 60) k++;
+        double per_minute = nhist > 1 && t > times[k] ? ((double)rss - (double)values[k]) * 60.0 / (t - times[k]) : 0;
+        char why[160] = "";
+        if (s.rss_limit && rss > s.rss_limit)
+            snprintf(why, sizeof(why), "rss %s is over the limit %s", pyh_format_bytes(rss, a, sizeof(a)),
+                     pyh_format_bytes(s.rss_limit, b, sizeof(b)));
+        else if (s.growth_limit && per_minute > (double)s.growth_limit && t - times[0] >= s.interval)
+            snprintf(why, sizeof(why), "rss grows %s per minute, over the limit %s",
+                     pyh_format_bytes((uint64_t)per_minute, a, sizeof(a)), pyh_format_bytes(s.growth_limit, b, sizeof(b)));
+        if (why[0] && t - last_dump >= s.cooldown) {
+            dump(&s, o, out, why);
+            last_dump = monotonic();
+            if (++dumps >= s.max_dumps) {
+                logf_(out, s.pid, "%ld dumps taken: the limit of --max-dumps; stopping", dumps);
+                return NULL;
+            }
+        }
+        nap(s.interval);
+    }
+    logf_(out, s.pid, "stopped by a signal; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+    pyh_interrupt_clear();
+    return NULL;
+}

@@ -1,0 +1,166 @@
+/* The `diff` and `trend` reports; schema in docs/json-schema.md. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report/report.h"
+
+static json_t *snapshot_ref(const struct pyh_snapshot *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "source", json_string(s->source ? s->source : ""));
+    json_object_set_new(o, "time", json_real(s->time));
+    json_object_set_new(o, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
+    json_object_set_new(o, "python", json_string(s->python));
+    json_object_set_new(o, "heap_total", json_integer((json_int_t)s->frag.heap_total));
+    return o;
+}
+
+static json_t *json_envelope(const char *command, struct pyh_snapshot *const *snaps, size_t n)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "command", json_string(command));
+    json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(list, snapshot_ref(snaps[i]));
+    json_object_set_new(root, "snapshots", list);
+    return root;
+}
+
+static struct pyh_error *print_json(json_t *root, FILE *out)
+{
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(root);
+    if (rc != 0 || fputc('\n', out) == EOF) return pyh_error_create(PYH_ERR_OS, "writing the JSON output");
+    return NULL;
+}
+
+/* "+1.50 MiB" / "-812 B" */
+static const char *signed_bytes(int64_t v, char *buf, size_t cap)
+{
+    if (cap < 2) return buf;
+    buf[0] = v < 0 ? '-' : '+';
+    pyh_format_bytes((uint64_t)(v < 0 ? -v : v), buf + 1, cap - 1);
+    return buf;
+}
+
+static int64_t delta(const uint64_t *v, size_t last) { return (int64_t)v[last] - (int64_t)v[0]; }
+
+struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struct pyh_series *types,
+                                  size_t ntypes, const struct pyh_series *retainers,
+                                  size_t nretainers, long limit, enum pyh_format format, FILE *out)
+{
+    const struct pyh_snapshot *a = snaps[0], *b = snaps[1];
+    size_t shown = limit > 0 && (size_t)limit < ntypes ? (size_t)limit : ntypes;
+    if (format == PYH_FORMAT_JSON) {
+        json_t *root = json_envelope("diff", snaps, 2);
+        json_t *list = json_array();
+        for (size_t i = 0; i < ntypes; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "name", json_string(types[i].name));
+            json_object_set_new(e, "count_before", json_integer((json_int_t)types[i].count[0]));
+            json_object_set_new(e, "count_after", json_integer((json_int_t)types[i].count[1]));
+            json_object_set_new(e, "size_before", json_integer((json_int_t)types[i].size[0]));
+            json_object_set_new(e, "size_after", json_integer((json_int_t)types[i].size[1]));
+            json_array_append_new(list, e);
+        }
+        json_object_set_new(root, "types", list);
+        json_t *rets = json_array();
+        for (size_t i = 0; i < nretainers; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "path", json_string(retainers[i].name));
+            json_object_set_new(e, "type", json_string(retainers[i].type ? retainers[i].type : ""));
+            json_object_set_new(e, "size_before", json_integer((json_int_t)retainers[i].size[0]));
+            json_object_set_new(e, "size_after", json_integer((json_int_t)retainers[i].size[1]));
+            json_array_append_new(rets, e);
+        }
+        json_object_set_new(root, "retainers", rets);
+        json_t *f = json_object();
+        json_object_set_new(f, "heap_total", json_integer((json_int_t)b->frag.heap_total - (json_int_t)a->frag.heap_total));
+        json_object_set_new(f, "pymalloc_used", json_integer((json_int_t)b->frag.pymalloc_used - (json_int_t)a->frag.pymalloc_used));
+        json_object_set_new(f, "pymalloc_free", json_integer((json_int_t)b->frag.pymalloc_free - (json_int_t)a->frag.pymalloc_free));
+        json_object_set_new(f, "glibc_used", json_integer((json_int_t)b->frag.glibc_used - (json_int_t)a->frag.glibc_used));
+        json_object_set_new(f, "glibc_free", json_integer((json_int_t)b->frag.glibc_free - (json_int_t)a->frag.glibc_free));
+        json_object_set_new(root, "fragmentation_delta", f);
+        return print_json(root, out);
+    }
+    char x[32], y[32], z[32], w[32];
+    fprintf(out, "From %s (%s)\n  to %s (%s), %.0f s later\n\n", a->source, a->python, b->source,
+            b->python, b->time - a->time);
+    fprintf(out, "%-44s %10s %10s %12s %12s\n", "type", "count", "change", "size", "change");
+    for (size_t i = 0; i < shown; i++) {
+        const struct pyh_series *s = &types[i];
+        fprintf(out, "%-44.44s %10s %+10" PRId64 " %12s %12s\n", s->name, pyh_format_count(s->count[1], x, sizeof(x)),
+                delta(s->count, 1), pyh_format_bytes(s->size[1], y, sizeof(y)),
+                signed_bytes(delta(s->size, 1), z, sizeof(z)));
+    }
+    if (nretainers) fprintf(out, "\nRetainers that grew most\n");
+    for (size_t i = 0; i < nretainers && i < 10; i++)
+        fprintf(out, "  %12s -> %-12s %s\n", pyh_format_bytes(retainers[i].size[0], x, sizeof(x)),
+                pyh_format_bytes(retainers[i].size[1], y, sizeof(y)), retainers[i].name);
+    fprintf(out, "\nHeap %s -> %s (%s); pymalloc free %s, malloc free %s\n",
+            pyh_format_bytes(a->frag.heap_total, x, sizeof(x)), pyh_format_bytes(b->frag.heap_total, y, sizeof(y)),
+            signed_bytes((int64_t)b->frag.heap_total - (int64_t)a->frag.heap_total, z, sizeof(z)),
+            signed_bytes((int64_t)b->frag.pymalloc_free - (int64_t)a->frag.pymalloc_free, w, sizeof(w)),
+            signed_bytes((int64_t)b->frag.glibc_free - (int64_t)a->frag.glibc_free, x, sizeof(x)));
+    return NULL;
+}
+
+struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
+                                   const struct pyh_series *types, size_t ntypes,
+                                   const struct pyh_series *retainers, size_t nretainers, long limit,
+                                   enum pyh_format format, FILE *out)
+{
+    if (format == PYH_FORMAT_JSON) {
+        json_t *root = json_envelope("trend", snaps, n);
+        for (int which = 0; which < 2; which++) {
+            const struct pyh_series *list = which ? retainers : types;
+            size_t count = which ? nretainers : ntypes;
+            json_t *arr = json_array();
+            for (size_t i = 0; i < count; i++) {
+                json_t *e = json_object(), *counts = json_array(), *sizes = json_array();
+                json_object_set_new(e, which ? "path" : "name", json_string(list[i].name));
+                json_object_set_new(e, "class", json_string(pyh_trend_class_name(list[i].cls)));
+                for (size_t k = 0; k < n; k++) {
+                    json_array_append_new(counts, json_integer((json_int_t)list[i].count[k]));
+                    json_array_append_new(sizes, json_integer((json_int_t)list[i].size[k]));
+                }
+                json_object_set_new(e, "counts", counts);
+                json_object_set_new(e, "sizes", sizes);
+                json_object_set_new(e, "growth_per_snapshot", json_real(list[i].growth_per_snapshot));
+                json_object_set_new(e, "growth_per_hour", json_real(list[i].growth_per_hour));
+                json_array_append_new(arr, e);
+            }
+            json_object_set_new(root, which ? "retainers" : "types", arr);
+        }
+        return print_json(root, out);
+    }
+    char a[32], b[32], c[32], d[32];
+    fprintf(out, "%zu snapshots over %.0f s; counts first -> last, size growth\n\n", n,
+            snaps[n - 1]->time - snaps[0]->time);
+    static const enum pyh_trend_class order[] = {PYH_TREND_GROWING, PYH_TREND_PLATEAU, PYH_TREND_TRANSIENT};
+    for (int k = 0; k < 3; k++) {
+        size_t shown = 0;
+        for (size_t i = 0; i < ntypes; i++) {
+            if (types[i].cls != order[k] || (limit > 0 && shown >= (size_t)limit)) continue;
+            if (!shown++) fprintf(out, "%s\n", order[k] == PYH_TREND_GROWING ? "Growing (leak-like)"
+                                               : order[k] == PYH_TREND_PLATEAU ? "Plateau (cache-like)"
+                                                                              : "Transient (rose and fell)");
+            fprintf(out, "  %-44.44s %10s -> %-10s %12s/snapshot %12s/hour\n", types[i].name,
+                    pyh_format_count(types[i].count[0], a, sizeof(a)),
+                    pyh_format_count(types[i].count[n - 1], b, sizeof(b)),
+                    signed_bytes((int64_t)types[i].growth_per_snapshot, c, sizeof(c)),
+                    signed_bytes((int64_t)types[i].growth_per_hour, d, sizeof(d)));
+        }
+        if (shown) fprintf(out, "\n");
+    }
+    size_t stable = 0;
+    for (size_t i = 0; i < ntypes; i++) stable += types[i].cls == PYH_TREND_STABLE;
+    fprintf(out, "%zu types stable.\n", stable);
+    for (size_t i = 0, shown = 0; i < nretainers && shown < 10; i++) {
+        if (retainers[i].cls != PYH_TREND_GROWING) continue;
+        if (!shown++) fprintf(out, "\nRetainers still growing\n");
+        fprintf(out, "  %12s/hour  %s\n", signed_bytes((int64_t)retainers[i].growth_per_hour, a, sizeof(a)),
+                retainers[i].name);
+    }
+    return NULL;
+}
