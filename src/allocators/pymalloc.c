@@ -195,20 +195,25 @@ static bool plausible_table(struct pyh_runtime *rt, uint64_t arenas_ptr, uint64_
 
 /* ---- Walking ------------------------------------------------------------------------- */
 
-/* Reads a pool header and checks it belongs where it is; false for a header that fails. */
-static bool read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index, uint64_t pool_size,
-                      struct pool_header *h)
+/* Reads a pool header and checks it belongs where it is. Returns NULL when it does, else
+ * what is wrong (static text, for the warning). */
+static const char *read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index,
+                             uint64_t pool_size, struct pool_header *h)
 {
     struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
     if (err) {
         pyh_error_free(err);
-        return false;
+        return "unreadable";
     }
-    if (h->arenaindex != index || h->szidx >= PYH_PYMALLOC_CLASSES) return false;
+    if (h->arenaindex != index) return "its arena index is not its arena's";
+    if (h->szidx >= PYH_PYMALLOC_CLASSES) return "its size class is out of range";
     uint32_t size = pyh_pymalloc_block_size(h->szidx);
     uint32_t nblocks = (uint32_t)((pool_size - PYH_POOL_OVERHEAD) / size);
-    return h->maxnextoffset == pool_size - size && h->nextoffset <= pool_size &&
-           h->nextoffset >= PYH_POOL_OVERHEAD + size && h->count <= nblocks;
+    if (h->maxnextoffset != pool_size - size) return "its maxnextoffset does not match its size class";
+    if (h->nextoffset > pool_size || h->nextoffset < PYH_POOL_OVERHEAD + size)
+        return "its nextoffset is out of the pool";
+    if (h->count > nblocks) return "it claims more blocks than fit";
+    return NULL;
 }
 
 static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
@@ -224,8 +229,12 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
         uint64_t pool = out.first_pool + p * pm->pool_size;
-        if (!read_pool(rt, pool, index, pm->pool_size, &h)) {
+        const char *wrong = read_pool(rt, pool, index, pm->pool_size, &h);
+        if (wrong) {
             pm->bad_pools++;
+            pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx of arena %u has a corrupt header (%s): "
+                                       "its blocks are not counted",
+                             (unsigned long long)pool, index, wrong);
             continue;
         }
         if (h.count == 0) {
@@ -323,9 +332,6 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     }
     free(objs);
     if (err) goto fail;
-    if (pm->bad_pools)
-        pyh_diag_partial(rt->diag, "%llu pymalloc pools have corrupt headers; their blocks are "
-                                   "not counted", (unsigned long long)pm->bad_pools);
     *out = pm;
     return NULL;
 fail:
@@ -370,7 +376,7 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
         for (uint64_t pool = ar->first_pool; pool < ar->pool_address && !err; pool += pm->pool_size) {
             if ((err = pyh_check_interrupt())) break;
             struct pool_header h;
-            if (!read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
+            if (read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
             if ((err = pyh_target_read(rt->target, pool, buf, pm->pool_size))) break;
             uint32_t size = pyh_pymalloc_block_size(h.szidx);
             uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
