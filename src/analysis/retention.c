@@ -22,17 +22,82 @@ static int larger_type(const void *a, const void *b)
 
 /* True for the interpreter's own containers, which hold everything by design: the root
  * dicts (sys.modules, sys, builtins), modules and their __dict__s. They are never suspects. */
-static bool infrastructure(const struct pyh_graph *g, const struct pyh_dominators *d, uint32_t v)
+static bool infrastructure(const struct pyh_graph *g, uint32_t v)
 {
     const struct pyh_heap *heap = g->heap;
     enum pyh_type_kind kind = heap->types[heap->objects[v].type].kind;
     if (kind == PYH_KIND_MODULE) return true;
-    uint32_t dom = d->idom[v];
-    if (kind == PYH_KIND_DICT && dom != g->n && heap->types[heap->objects[dom].type].kind == PYH_KIND_MODULE)
-        return true;
     for (size_t k = 0; k < g->phase_end[0]; k++)
         if (g->roots[k].target == v) return true;
+    if (kind != PYH_KIND_DICT) return false;
+    /* A module's __dict__: one of its referrers is a module holding it as md_dict. */
+    for (uint32_t m = 0; m < g->n; m++) {
+        if (heap->types[heap->objects[m].type].kind != PYH_KIND_MODULE) continue;
+        uint64_t dict;
+        struct pyh_error *err = pyh_read_u64(heap->rt->target,
+                                             heap->objects[m].addr + (uint64_t)heap->rt->layout.module_dict, &dict);
+        pyh_error_free(err);
+        if (!err && dict == heap->objects[v].addr) return true;
+    }
     return false;
+}
+
+/* Retained size per type without double counting: an instance counts only when no
+ * dominator above it is of its type (a dict inside an object inside a dict counts once, at
+ * the top). One iterative walk over the dominator tree with a count of the types open on
+ * the way down. */
+static struct pyh_error *per_type(const struct pyh_graph *g, const struct pyh_dominators *d,
+                                  struct pyh_type_retained *types)
+{
+    const struct pyh_heap *heap = g->heap;
+    size_t n = (size_t)g->n + 1;
+    uint32_t *first = calloc(n + 1, sizeof(uint32_t)), *kids = malloc(n * sizeof(uint32_t));
+    uint32_t *open = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(uint32_t));
+    struct frame { uint32_t node, next; } *stack = malloc(n * sizeof(struct frame));
+    if (!first || !kids || !open || !stack) {
+        free(first);
+        free(kids);
+        free(open);
+        free(stack);
+        return pyh_error_nomem();
+    }
+    for (uint32_t v = 0; v < g->n; v++)
+        if (d->idom[v] != PYH_UNREACHED) first[d->idom[v] + 1]++;
+    for (size_t i = 0; i < n; i++) first[i + 1] += first[i];
+    uint32_t *fill = malloc(n * sizeof(uint32_t));
+    if (!fill) {
+        free(first);
+        free(kids);
+        free(open);
+        free(stack);
+        return pyh_error_nomem();
+    }
+    memcpy(fill, first, n * sizeof(uint32_t));
+    for (uint32_t v = 0; v < g->n; v++)
+        if (d->idom[v] != PYH_UNREACHED) kids[fill[d->idom[v]]++] = v;
+    free(fill);
+    size_t top = 0;
+    stack[top++] = (struct frame){g->n, first[g->n]};
+    while (top > 0) {
+        struct frame *f = &stack[top - 1];
+        if (f->next < first[f->node + 1]) {
+            uint32_t c = kids[f->next++], t = heap->objects[c].type;
+            types[t].instances++;
+            if (open[t]++ == 0) {
+                types[t].retained += d->retained[c];
+                types[t].count += d->retained_count[c];
+            }
+            stack[top++] = (struct frame){c, first[c]};
+            continue;
+        }
+        if (f->node != g->n) open[heap->objects[f->node].type]--;
+        top--;
+    }
+    free(first);
+    free(kids);
+    free(open);
+    free(stack);
+    return NULL;
 }
 
 struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct pyh_dominators *d,
@@ -57,15 +122,19 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
         uint32_t p = d->idom[v];
         if (p == PYH_UNREACHED) continue;
         if (heavy[p] == PYH_UNREACHED || d->retained[v] > d->retained[heavy[p]]) heavy[p] = v;
-        uint32_t t = heap->objects[v].type;
-        types[t].instances++;
-        /* A run of same-type objects (a linked list) counts once, at its head: in the
-         * per-type sums and in the list of retainers. */
-        bool nested = p != g->n && heap->objects[p].type == t;
-        if (nested) continue;
-        types[t].retained += d->retained[v];
-        types[t].count += d->retained_count[v];
+        /* A run of same-type objects each retaining nearly all of the one above (a linked
+         * list) is listed once, at its head; a dict inside a dict is listed. */
+        if (p != g->n && heap->objects[p].type == heap->objects[v].type &&
+            (uint64_t)d->retained_count[v] * 100 >= (uint64_t)d->retained_count[p] * 95)
+            continue;
         all[nall++] = (struct pyh_retainer){v, d->retained[v], d->retained_count[v]};
+    }
+    struct pyh_error *err = per_type(g, d, types);
+    if (err) {
+        free(heavy);
+        free(types);
+        free(all);
+        return err;
     }
     qsort(all, nall, sizeof(*all), larger_retained);
     /* Suspects: heavy objects where the weight spreads out — no single dominated child of
@@ -76,7 +145,7 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
     for (size_t i = 0; suspects && i < nall && ns < 8; i++) {
         if (all[i].retained * 10 < out->live_bytes) break;
         uint32_t v = all[i].node, c = heavy[v];
-        if (infrastructure(g, d, v)) continue;
+        if (infrastructure(g, v)) continue;
         if (c != PYH_UNREACHED && d->retained[c] * 10 >= all[i].retained * 9 &&
             heap->objects[c].type != heap->objects[v].type)
             continue; /* one child holds it all: the child is the better answer */
