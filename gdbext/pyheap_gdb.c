@@ -55,6 +55,19 @@ static bool poll_interrupt(void)
     return PyErr_CheckSignals() != 0;
 }
 
+/* Library calls start with a clear flag (an earlier Ctrl-C must not fail the next command)
+ * and poll gdb for Ctrl-C while they run. */
+static void begin_library_call(void)
+{
+    pyh_interrupt_clear();
+    pyh_interrupt_set_poll(poll_interrupt);
+}
+
+static void end_library_call(void)
+{
+    pyh_interrupt_set_poll(NULL);
+}
+
 /* ---- Session type ----------------------------------------------------------------- */
 
 static void session_dealloc(SessionObject *self)
@@ -93,10 +106,9 @@ static PyObject *session_run(SessionObject *self, PyObject *args)
         return PyErr_NoMemory();
     }
     struct pyh_command_defaults defaults = {json ? PYH_FORMAT_JSON : PYH_FORMAT_TEXT, limit};
-    pyh_interrupt_clear();
-    pyh_interrupt_set_poll(poll_interrupt);
+    begin_library_call();
     struct pyh_error *err = pyh_command_run(self->session, (int)argc, argv, &defaults, out);
-    pyh_interrupt_set_poll(NULL);
+    end_library_call();
     fclose(out);
     free(argv);
     if (err) {
@@ -125,10 +137,9 @@ static PyObject *session_type_names(SessionObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "s", &prefix)) return NULL;
     char **names;
     size_t n;
-    pyh_interrupt_clear();
-    pyh_interrupt_set_poll(poll_interrupt);
+    begin_library_call();
     struct pyh_error *err = pyh_session_type_names(self->session, prefix, &names, &n);
-    pyh_interrupt_set_poll(NULL);
+    end_library_call();
     if (err) return raise_error(err);
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; list && i < n; i++) {
@@ -212,7 +223,9 @@ static PyObject *open_core(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "s|zzzz", &path, &exe, &sysroot, &lib_path, &debug_dirs)) return NULL;
     struct pyh_target_options o = {exe, sysroot, lib_path, debug_dirs, false};
     struct pyh_session *s;
+    begin_library_call();
     struct pyh_error *err = pyh_session_open_core(path, &o, &s);
+    end_library_call();
     return err ? raise_error(err) : wrap(s, NULL);
 }
 
@@ -228,7 +241,9 @@ static PyObject *open_stopped_pid(PyObject *self, PyObject *args)
     if (!threads) return NULL;
     struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false};
     struct pyh_session *s;
+    begin_library_call();
     struct pyh_error *err = pyh_session_open_stopped_pid(pid, threads, n, &o, &s);
+    end_library_call();
     free(threads);
     return err ? raise_error(err) : wrap(s, NULL);
 }
@@ -290,7 +305,9 @@ static PyObject *open_host(PyObject *self, PyObject *args)
     struct pyh_host_target host = {reader, host_read, m, nmaps, threads, nthreads, pid, exe, description};
     struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false};
     struct pyh_session *s;
+    begin_library_call();
     struct pyh_error *err = pyh_session_open_host(&host, &o, &s);
+    end_library_call();
     free(m);
     free(threads);
     return err ? raise_error(err) : wrap(s, reader);

@@ -48,9 +48,9 @@ static const struct pyh_verb verbs[] = {
         .name = "types",
         .summary = "what takes the space: every live object counted and sized by type",
         .usage = "[--json] [--limit N] [--sort size|count] [--min-count N]",
-        .help = "Counts every live Python object — found in pymalloc's blocks and glibc's\n"
-                "chunks, not only the GC lists, so str, int, float, bytes and objects only\n"
-                "native code holds are counted too — and sums sys.getsizeof() per type. The\n"
+        .help = "Counts every live Python object (found in pymalloc's blocks and glibc's\n"
+                "chunks, not only the GC lists: str, int, float, bytes and objects only\n"
+                "native code holds are counted too) and sums sys.getsizeof() per type. The\n"
                 "lines under the table account for the rest of the heap: allocations that are\n"
                 "no Python object, allocator rounding and free memory; they add up to the heap\n"
                 "total of `fragmentation`. Static objects in the binaries' data are counted on\n"
@@ -79,7 +79,7 @@ static const struct pyh_verb verbs[] = {
         .summary = "one object: type, refcount, size, GC generation and its value",
         .usage = "ADDR [--json]",
         .help = "Shows the object at ADDR (hex, or an address inside it): its type, reference\n"
-                "count, size, where it lives, its GC generation, and a preview of its value —\n"
+                "count, size, where it lives, its GC generation, and a preview of its value:\n"
                 "the text of a str, the value of an int of any size, the first items of a\n"
                 "container, a module's or function's name, an instance's attributes.\n",
         .options = {JSON_OPTION},
@@ -104,8 +104,8 @@ static const struct pyh_verb verbs[] = {
         .name = "path",
         .summary = "why an object is alive: the shortest chains from a root",
         .usage = "(ADDR | --type NAME) [--max N] [--json]",
-        .help = "Prints the shortest chains of references from a root — sys.modules, a thread's\n"
-                "frame, the interpreter — to the object at ADDR, as Python expressions such as\n"
+        .help = "Prints the shortest chains of references from a root (sys.modules, a thread's\n"
+                "frame, the interpreter) to the object at ADDR, as Python expressions such as\n"
                 "sys.modules['app'].cache['k'].session. With --type, the chains that hold the\n"
                 "instances of a type, grouped with wildcards and counted.\n",
         .options = {JSON_OPTION,
@@ -140,9 +140,9 @@ static const struct pyh_verb verbs[] = {
         .name = "snapshot",
         .summary = "a compact JSON snapshot of the heap, for diff and trend once the core is gone",
         .usage = "-o FILE [--no-retainers]",
-        .help = "Writes a small versioned JSON file — time, pid, Python version, resident\n"
+        .help = "Writes a small versioned JSON file (time, pid, Python version, resident\n"
                 "memory, the census by type, the fragmentation summary and the top retainers\n"
-                "with their paths — kilobytes, so that the core can be deleted.\n",
+                "with their paths): kilobytes, so that the core can be deleted.\n",
         .options = {{"output", true, "the file to write (- for stdout)", 'o'},
                     {"no-retainers", false, "leave out the retainers (no dominator tree: faster)"}},
         .run = pyh_cmd_snapshot,
@@ -151,7 +151,7 @@ static const struct pyh_verb verbs[] = {
         .name = "diff",
         .summary = "what grew between two snapshots, cores or live processes",
         .usage = "A B [--json] [--limit N]",
-        .help = "Compares two heaps — each a snapshot file, a core file, or a PID (pid:N) — per\n"
+        .help = "Compares two heaps (each a snapshot file, a core file, or a PID as pid:N): per\n"
                 "type (count and size before, after and the change, biggest growth first), the\n"
                 "retainers whose retained size grew most, and the allocators' totals.\n",
         .options = {JSON_OPTION, {"limit", true, "show the N types that grew most (default 30)"}},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "heap/heap_internal.h"
+#include "heap/object_sort.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
 #include "util/chain.h"
@@ -135,12 +136,6 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
     return err;
 }
 
-static int compare_objects(const void *a, const void *b)
-{
-    uint64_t x = ((const struct pyh_object *)a)->addr, y = ((const struct pyh_object *)b)->addr;
-    return x < y ? -1 : x > y;
-}
-
 static int compare_blocks(const void *a, const void *b)
 {
     uint64_t x = ((const struct block *)a)->addr, y = ((const struct block *)b)->addr;
@@ -159,7 +154,7 @@ static struct pyh_error *sort_objects(struct pyh_heap *heap)
     size_t n = heap->nobjects;
     /* Pack the location into the spare high bits of the type index while sorting. */
     for (size_t i = 0; i < n; i++) heap->objects[i].type |= (uint32_t)heap->locations[i] << 28;
-    qsort(heap->objects, n, sizeof(*heap->objects), compare_objects);
+    if (!pyh_objects_sort(heap->objects, n)) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (kept && heap->objects[kept - 1].addr == heap->objects[i].addr) continue; /* dup */

@@ -7,8 +7,8 @@
 
 #include "util/error.h"
 
-/* True when an interruption is pending. Cheap: a relaxed atomic load, plus the host poll
- * function at most once every 4096 calls. */
+/* True when an interruption is pending. Cheap: a flag load, a coarse clock read every 256
+ * calls, and the host poll function at most every 20 ms. */
 bool pyh_interrupted(void);
 
 /* NULL, or a PYH_ERR_INTERRUPTED error when an interruption is pending. */
