@@ -141,7 +141,7 @@ struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, 
     }
     free(values);
     size_t last = n - 1;
-    qsort_r(series, count, sizeof(*series), by_growth, &last);
+    if (count > 1) qsort_r(series, count, sizeof(*series), by_growth, &last); /* NULL when empty */
     *out = series;
     *nseries = count;
     return NULL;

@@ -14,6 +14,7 @@
 
 #include "runtime/debug_offsets.h"
 #include "runtime/objects.h"
+#include "util/interrupt.h"
 #include "util/mem.h"
 
 const char *pyh_layout_source_name(enum pyh_layout_source source)
@@ -257,6 +258,20 @@ static struct pyh_error *not_python(struct pyh_runtime *rt)
                                     m->path, rt->target->description,
                                     m->is_exe ? "" : " or --lib-path DIR");
     }
+    /* Python 2 and 3.0-3.6 have no _PyRuntime: a module defining Py_Initialize with a
+     * version in its name is one of those, not "no Python". */
+    for (size_t i = 0; i < rt->images->nmods; i++) {
+        struct pyh_module *m = &rt->images->mods[i];
+        int major, minor;
+        uint64_t addr;
+        if ((minor_from_name(m->soname, &major, &minor) || minor_from_name(m->path, &major, &minor)) &&
+            pyh_module_symbol(rt->images, m, "Py_Initialize", &addr))
+            return pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                    "unsupported Python version %d.%d in %s (py-heap supports 3.%d "
+                                    "to 3.%d)",
+                                    major, minor, m->path, PYH_LAYOUT_FIRST_MINOR,
+                                    PYH_LAYOUT_LAST_MINOR);
+    }
     return pyh_error_create(PYH_ERR_NOT_PYTHON,
                             "%s is not a Python process: no loaded module defines _PyRuntime "
                             "(executable: %s)",
@@ -306,6 +321,7 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
             known = layout_checks_out(rt);
         }
         if (!known) {
+            if ((err = pyh_check_interrupt())) goto fail;
             err = pyh_error_create(PYH_ERR_UNSUPPORTED,
                                    "cannot tell the Python version of %s: no Py_Version, no "
                                    "version in its name, and no known layout fits",
@@ -318,6 +334,8 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     if (pyh_debug_offsets_apply(rt)) rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
     apply_dwarf(rt);
     if (!layout_checks_out(rt)) {
+        /* An interrupted read looks like unreadable memory: name the real cause. */
+        if ((err = pyh_check_interrupt())) goto fail;
         err = pyh_error_create(PYH_ERR_CORRUPT,
                                "the Python %s runtime at 0x%llx in %s does not check out: the main "
                                "interpreter's sys.modules is not a dict (a patched or unknown "
