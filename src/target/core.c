@@ -210,9 +210,11 @@ static struct pyh_error *read_loads(struct pyh_target *t, struct core_state *c, 
     uint64_t missing = 0, nmissing = 0;
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(c->elf, (int)i, &ph))
-            return pyh_error_create(PYH_ERR_FORMAT, "core file %s: cannot read program header %zu",
-                                    c->path, i);
+        if (!gelf_getphdr(c->elf, (int)i, &ph)) /* the table was checked: not expected */
+            return pyh_error_create(PYH_ERR_FORMAT,
+                                    "core file %s is truncated or corrupt: program header %zu "
+                                    "cannot be read: %s",
+                                    c->path, i, elf_errmsg(-1));
         if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
         if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr || ph.p_filesz > ph.p_memsz) {
             pyh_diag_partial(t->diag, "core file %s: PT_LOAD %zu has impossible sizes; ignored",
@@ -438,6 +440,19 @@ static void attach_files(struct pyh_target *t, const struct pyh_file_search *sea
     }
 }
 
+/* The number of program headers the ELF header declares: e_phnum, or, when that is
+ * PN_XNUM (65535 or more: cores of processes with many mappings), section header 0's
+ * sh_info. 0 when section header 0 lies outside the file. */
+static uint64_t header_phnum(const uint8_t *image, size_t size)
+{
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
+    if (eh->e_phnum != PN_XNUM) return eh->e_phnum;
+    if (eh->e_shoff > size || size - eh->e_shoff < sizeof(Elf64_Shdr)) return 0;
+    Elf64_Shdr sh0;
+    memcpy(&sh0, image + eh->e_shoff, sizeof(sh0));
+    return sh0.sh_info;
+}
+
 struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_search *search,
                                        struct pyh_diag *diag, struct pyh_target **out)
 {
@@ -504,8 +519,13 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     pyh_elf_init();
     c->elf = elf_memory((char *)image, c->size);
     size_t phnum = 0;
-    if (!c->elf || elf_getphdrnum(c->elf, &phnum) != 0 || phnum == 0 ||
-        eh->e_phoff + (uint64_t)phnum * sizeof(Elf64_Phdr) > c->size) {
+    uint64_t count = 0;
+    if (c->elf && elf_getphdrnum(c->elf, &phnum) == 0) count = header_phnum(c->image, c->size);
+    /* elf_getphdrnum clamps the count to the entries the file holds, but gelf_getphdr then
+     * refuses the whole table when the header's own count does not fit: a core cut inside
+     * its program headers must be caught here, by the header's count. */
+    if (count == 0 || count != phnum || eh->e_phoff > c->size ||
+        count > (c->size - eh->e_phoff) / sizeof(Elf64_Phdr)) {
         err = pyh_error_create(PYH_ERR_FORMAT,
                                "core file %s is truncated or corrupt: its program headers "
                                "cannot be read",

@@ -170,6 +170,17 @@ static void test_not_a_core(void **state)
     path = syn_write_core(&c2, "headers.core");
     syn_truncate(path, sizeof(Elf64_Ehdr) + 10);
     expect_open_error(path, PYH_ERR_FORMAT, "program headers");
+
+    /* Cut after some of its program headers: libelf counts only the entries the file
+     * holds, then refuses to read any of them; the header's own count tells. */
+    struct syn_segment three[] = {{0x10000, a, sizeof(a), 0, PF_R},
+                                  {0x20000, a, sizeof(a), 0, PF_R},
+                                  {0x30000, a, sizeof(a), 0, PF_R}};
+    struct syn_core c3 = {three, 3, NULL, 0, NULL, 0, NULL, 0};
+    path = syn_write_core(&c3, "cut-headers.core");
+    syn_truncate(path, sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr) + 8);
+    expect_open_error(path, PYH_ERR_FORMAT,
+                      "is truncated or corrupt: its program headers cannot be read");
 }
 
 static void test_bad_nt_file(void **state)
