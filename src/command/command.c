@@ -388,7 +388,9 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     err = v->run(session, &p, defaults, out);
     if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
-    return err;
+    /* Once here for every verb: a process that exited mid-command is the cause of whatever
+     * failed after it, and a truncated core or a mismatched file is the likely one. */
+    return pyh_target_explain(session->target, err);
 }
 
 struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t *addr)

@@ -14,6 +14,10 @@ static struct pyh_error *finish_open(struct pyh_session *s, const struct pyh_tar
     struct pyh_error *err = pyh_images_load(s->target, o ? o->debug_dirs : NULL, &s->diag, &s->images);
     if (!err) err = pyh_runtime_open(s->target, s->images, &s->diag, &s->runtime);
     if (err) {
+        /* The warnings die with the session: what the target knows is wrong with it (a
+         * process that exited, a truncated core, files of another build) goes on the error
+         * itself, as the likely cause of a runtime that does not check out. */
+        err = pyh_target_explain(s->target, err);
         pyh_session_close(s);
         return err;
     }

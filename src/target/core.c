@@ -253,12 +253,19 @@ static struct pyh_error *read_loads(struct pyh_target *t, struct core_state *c, 
         c->loads[kept++] = c->loads[i];
     }
     c->nloads = kept;
-    if (nmissing)
-        pyh_diag_partial(t->diag,
-                         "core file %s is truncated: %llu bytes of %llu segments are missing "
-                         "(the file has %zu bytes)",
-                         c->path, (unsigned long long)missing, (unsigned long long)nmissing,
-                         c->size);
+    if (nmissing) {
+        /* Kept on the target too: when the runtime then fails to check out, this is the
+         * likely cause and leads the error (pyh_target_explain). */
+        if (asprintf(&t->truncation,
+                     "core file %s is truncated: %llu bytes of %llu segments are missing (the "
+                     "file has %zu bytes)",
+                     c->path, (unsigned long long)missing, (unsigned long long)nmissing,
+                     c->size) < 0) {
+            t->truncation = NULL;
+            return pyh_error_nomem();
+        }
+        pyh_diag_partial(t->diag, "%s", t->truncation);
+    }
     return NULL;
 }
 

@@ -144,17 +144,24 @@ struct pyh_local_file *pyh_target_find_file(struct pyh_target *t,
 
     char want_hex[130], have_hex[130];
     if (!chosen && fallback) {
-        if (needed || is_exe)
-            pyh_diag_warn(t->diag,
-                          "build-id mismatch for %s: the core recorded %s but %s has %s; "
-                          "results may be wrong (use --sysroot or --lib-path to point at the "
-                          "right file)",
-                          target_path, pyh_build_id_hex(want, want_len, want_hex, sizeof(want_hex)),
-                          fallback->path,
-                          fallback->build_id_len
-                              ? pyh_build_id_hex(fallback->build_id, fallback->build_id_len,
-                                                 have_hex, sizeof(have_hex))
-                              : "none");
+        char *warning = NULL;
+        if ((needed || is_exe) &&
+            asprintf(&warning,
+                     "build-id mismatch for %s: the core recorded %s but %s has %s; results "
+                     "may be wrong (use --sysroot or --lib-path to point at the right file)",
+                     target_path, pyh_build_id_hex(want, want_len, want_hex, sizeof(want_hex)),
+                     fallback->path,
+                     fallback->build_id_len
+                         ? pyh_build_id_hex(fallback->build_id, fallback->build_id_len, have_hex,
+                                            sizeof(have_hex))
+                         : "none") >= 0) {
+            pyh_diag_warn(t->diag, "%s", warning);
+            /* Also on the target: if the runtime then does not check out, the mismatch is
+             * the likely cause and goes on the error line (pyh_target_explain). */
+            t->nmismatches++;
+            if (!t->mismatch) t->mismatch = warning;
+            else free(warning);
+        }
         chosen = fallback;
     } else if (fallback) {
         pyh_local_file_free(fallback);

@@ -133,6 +133,28 @@ uint64_t pyh_target_auxv(const struct pyh_target *t, uint64_t type)
     return 0;
 }
 
+struct pyh_error *pyh_target_explain(struct pyh_target *t, struct pyh_error *err)
+{
+    if (!t || !err) return err;
+    enum pyh_error_code code = pyh_error_code(err);
+    if (code == PYH_ERR_USAGE || code == PYH_ERR_INTERRUPTED || code == PYH_ERR_NOMEM) return err;
+    if (t->ops && t->ops->gone && t->ops->gone(t)) {
+        pyh_error_free(err);
+        return pyh_error_create(PYH_ERR_OS, "%s exited while it was being read", t->description);
+    }
+    /* strstr: an error explained once (by the command, after the session) is not again. */
+    if (t->truncation && !strstr(pyh_error_message(err), t->truncation))
+        err = pyh_error_wrap(err, "%s", t->truncation);
+    if (t->mismatch && !strstr(pyh_error_message(err), t->mismatch)) {
+        if (t->nmismatches > 1)
+            err = pyh_error_append(err, " (warning: %s; %zu other files mismatch as well)",
+                                   t->mismatch, t->nmismatches - 1);
+        else
+            err = pyh_error_append(err, " (warning: %s)", t->mismatch);
+    }
+    return err;
+}
+
 void pyh_target_close(struct pyh_target *t)
 {
     if (!t) return;
@@ -147,6 +169,8 @@ void pyh_target_close(struct pyh_target *t)
     free(t->threads);
     free(t->auxv);
     free(t->exe_path);
+    free(t->truncation);
+    free(t->mismatch);
     free(t->description);
     if (t->cache.data) munmap(t->cache.data, (size_t)PYH_CACHE_SLOTS * PYH_CACHE_BLOCK);
     free(t);

@@ -83,6 +83,14 @@ struct pyh_target {
 
     struct pyh_diag *diag; /* the session's warnings; borrowed */
 
+    /* What is wrong with the target as a whole, kept apart from the warnings (which die
+     * with a session that fails to open) so that pyh_target_explain can put it on the
+     * error it likely caused. Owned; NULL when there is nothing to say. */
+    char *truncation;   /* core: "core file X is truncated: N bytes of M segments are missing
+                           (the file has S bytes)" */
+    char *mismatch;     /* the first build-id mismatch warning ("build-id mismatch for ...") */
+    size_t nmismatches; /* how many files were used despite a build-id mismatch */
+
     struct {
         uint64_t block[PYH_CACHE_SLOTS]; /* block address, or UINT64_MAX when empty */
         uint32_t lo[PYH_CACHE_SLOTS], hi[PYH_CACHE_SLOTS]; /* valid bytes [lo, hi) of a block
@@ -101,6 +109,9 @@ struct pyh_target_ops {
     void (*close)(struct pyh_target *t);
     /* Fills every mapping's rss; NULL when the kind cannot tell (host targets). */
     struct pyh_error *(*fill_rss)(struct pyh_target *t);
+    /* Whether the target has gone away (a live process that exited); NULL for kinds that
+     * cannot. Called only when something failed: it may cost a few reads of /proc. */
+    bool (*gone)(struct pyh_target *t);
 };
 
 /* Where to find the files a target maps. */
@@ -134,6 +145,18 @@ struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
 
 /* Resumes a live target, unmaps everything, frees t. NULL is fine. */
 void pyh_target_close(struct pyh_target *t);
+
+/* Joins err, a failure of this or a higher layer, with what is wrong with the target as a
+ * whole, and returns it:
+ *  - a live process that has exited: the message becomes "process N exited while it was
+ *    being read" — whatever failed after that read garbage, and saying what would mislead;
+ *  - a truncated core: the truncation leads, "core file X is truncated: ...: <err>", as
+ *    the likely cause (the structure that did not check out may lie in the lost bytes);
+ *  - build-id mismatches: the first follows as a warning, "<err> (warning: build-id
+ *    mismatch for ...)": symbols from another build are a suspect, not a certainty.
+ * Usage errors, interruptions and out-of-memory pass unchanged (they are not about the
+ * target), as does NULL. Joining twice adds nothing. t may be NULL. */
+struct pyh_error *pyh_target_explain(struct pyh_target *t, struct pyh_error *err);
 
 /* Reads exactly len bytes at addr. Fails with PYH_ERR_FAULT naming the address when any
  * byte is unreadable, and with PYH_ERR_INTERRUPTED when the user interrupted. */

@@ -63,6 +63,24 @@ struct pyh_error *pyh_error_wrap(struct pyh_error *err, const char *fmt, ...)
     return err;
 }
 
+struct pyh_error *pyh_error_append(struct pyh_error *err, const char *fmt, ...)
+{
+    if (!err || err == &nomem_error) return err;
+    char *suffix = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&suffix, fmt, ap);
+    va_end(ap);
+    if (n < 0) return err; /* keep the original message rather than lose the error */
+    char *joined = NULL;
+    if (asprintf(&joined, "%s%s", err->message, suffix) >= 0) {
+        free(err->message);
+        err->message = joined;
+    }
+    free(suffix);
+    return err;
+}
+
 void pyh_error_free(struct pyh_error *err)
 {
     if (!err || err == &nomem_error) return;

@@ -35,6 +35,12 @@ struct pyh_error *pyh_error_errno(int errnum, const char *fmt, ...)
 struct pyh_error *pyh_error_wrap(struct pyh_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends to err's message ("message<formatted suffix>": the suffix brings its own
+ * separator) and returns err. NULL stays NULL. For a remark that qualifies the error
+ * rather than causes it, e.g. " (warning: ...)". */
+struct pyh_error *pyh_error_append(struct pyh_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The out-of-memory error; static, freeing it is a no-op. */
 struct pyh_error *pyh_error_nomem(void);
 

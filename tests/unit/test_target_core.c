@@ -5,11 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "synthetic.h"
+#include "target/internal.h"
 #include "target/target.h"
 
 static struct pyh_file_search no_search;
@@ -129,6 +131,65 @@ static void test_truncated_core_is_partial(void **state)
     pyh_diag_free(&diag);
 }
 
+/* What the target knows is wrong with it goes on the errors it may explain: the truncation
+ * leads, a build-id mismatch follows as a warning, each once; errors that are not about the
+ * target pass unchanged. */
+static void test_explain_joins_what_is_wrong(void **state)
+{
+    (void)state;
+    static uint8_t a[4 * 4096];
+    struct syn_segment segs[] = {{0x10000, a, sizeof(a), 0, PF_R | PF_W}};
+    struct syn_core c = {segs, 1, NULL, 0, NULL, 0, NULL, 0};
+    const char *path = syn_write_core(&c, "explain.core");
+    syn_truncate(path, 4096 + 2 * 4096);
+    struct pyh_diag diag = {0};
+    struct pyh_target *t = NULL;
+    assert_null(pyh_target_open_core(path, &no_search, &diag, &t));
+    assert_non_null(t->truncation);
+
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "core file %s is truncated: 8192 bytes of 1 segments are missing (the file has "
+             "12288 bytes): the runtime does not check out",
+             path);
+    struct pyh_error *err = pyh_error_create(PYH_ERR_CORRUPT, "the runtime does not check out");
+    err = pyh_target_explain(t, err);
+    assert_string_equal(pyh_error_message(err), want);
+    err = pyh_target_explain(t, err); /* explained once only */
+    assert_string_equal(pyh_error_message(err), want);
+    assert_int_equal(pyh_error_code(err), PYH_ERR_CORRUPT);
+    pyh_error_free(err);
+
+    err = pyh_target_explain(t, pyh_error_create(PYH_ERR_USAGE, "bad option"));
+    assert_string_equal(pyh_error_message(err), "bad option");
+    pyh_error_free(err);
+    err = pyh_target_explain(t, pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted"));
+    assert_string_equal(pyh_error_message(err), "interrupted");
+    pyh_error_free(err);
+    assert_null(pyh_target_explain(t, NULL));
+
+    /* A file of another build (any build-id differs from this one). */
+    static const uint8_t recorded[20] = {0xde, 0xad, 0xbe, 0xef};
+    assert_non_null(pyh_target_find_file(t, &no_search, "/bin/true", false, recorded,
+                                         sizeof(recorded), true));
+    assert_int_equal(t->nmismatches, 1);
+    err = pyh_target_explain(t, pyh_error_create(PYH_ERR_CORRUPT, "no dict"));
+    const char *msg = pyh_error_message(err);
+    assert_non_null(strstr(msg, ": no dict (warning: build-id mismatch for /bin/true: the core "
+                                "recorded deadbeef00000000000000000000000000000000 but /bin/true has "));
+    assert_non_null(strstr(msg, "; results may be wrong (use --sysroot or --lib-path to point at "
+                                "the right file))"));
+    assert_true(strncmp(msg, "core file ", 10) == 0);
+    pyh_error_free(err);
+    /* The warning is there too, for a session that opens. */
+    bool warned = false;
+    for (size_t i = 0; i < diag.nwarnings; i++)
+        warned |= strstr(diag.warnings[i], "build-id mismatch for /bin/true") != NULL;
+    assert_true(warned);
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+}
+
 static void expect_open_error(const char *path, enum pyh_error_code code, const char *words)
 {
     struct pyh_diag diag = {0};
@@ -206,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_reads_segments_and_notes),
         cmocka_unit_test(test_left_out_bytes_come_from_the_file),
         cmocka_unit_test(test_truncated_core_is_partial),
+        cmocka_unit_test(test_explain_joins_what_is_wrong),
         cmocka_unit_test(test_not_a_core),
         cmocka_unit_test(test_bad_nt_file),
     };
