@@ -41,6 +41,7 @@ struct live_state {
     int pid;
     int mem_fd; /* /proc/PID/mem, opened lazily when process_vm_readv is refused */
     bool use_mem_fd;
+    bool exited; /* a read found the process gone, or live_gone saw it so */
     struct stopped_thread *stopped;
     size_t nstopped, stopped_cap;
     struct copied *copies; /* PYH_LIVE_COPY: sorted by start */
@@ -91,9 +92,20 @@ static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *bu
     return len ? read_process(t, addr, out, len) : NULL;
 }
 
+static bool live_gone(struct pyh_target *t);
+
+/* The error of every read once the process is gone. */
+static struct pyh_error *exited_error(const struct live_state *s)
+{
+    return pyh_error_create(PYH_ERR_OS, "process %d exited while it was being read", s->pid);
+}
+
 static struct pyh_error *read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     struct live_state *s = t->impl;
+    /* Nothing more will come from a process that is gone: fail at once rather than make a
+     * system call per read of every walk that is still to run. */
+    if (s->exited) return exited_error(s);
     size_t done = 0;
     while (done < len) {
         ssize_t n;
@@ -116,9 +128,17 @@ static struct pyh_error *read_process(struct pyh_target *t, uint64_t addr, void 
             n = pread(s->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == ESRCH)
-            return pyh_error_create(PYH_ERR_OS, "process %d exited while it was being read",
-                                    s->pid);
+        /* process_vm_readv says ESRCH for no such task and for a task without memory (a
+         * zombie: a traced process killed while we hold it stays one until we wait for
+         * it); /proc/PID/mem reads nothing (EOF) of a process without memory. Most readers
+         * above take a failed read for damaged data and go on: the mark makes the results
+         * partial for the right reason, and pyh_target_explain puts it on an error that
+         * follows. */
+        if ((n < 0 && errno == ESRCH) || (n == 0 && s->use_mem_fd && live_gone(t))) {
+            s->exited = true;
+            pyh_diag_partial(t->diag, "process %d exited while it was being read", s->pid);
+            return exited_error(s);
+        }
         if (n <= 0)
             return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in process %d",
                                     len, (unsigned long long)(addr + done), s->pid);
@@ -174,11 +194,48 @@ static struct pyh_error *live_fill_rss(struct pyh_target *t)
     return NULL;
 }
 
+/* Whether the process is gone: a read found it so (ESRCH), or /proc says it no longer
+ * exists or that every thread of it is a zombie or dead. The second way matters where no
+ * read says ESRCH: reads through /proc/PID/mem of a process without memory return nothing
+ * (EOF), and a failure may come before any read (ptrace, /proc files). Only called when
+ * something failed. */
+static bool live_gone(struct pyh_target *t)
+{
+    struct live_state *s = t->impl;
+    if (!s) return false;
+    if (s->exited) return true;
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task", s->pid);
+    DIR *dir = opendir(path);
+    if (!dir) return s->exited = errno == ENOENT || errno == ESRCH;
+    bool alive = false;
+    struct dirent *de;
+    while (!alive && (de = readdir(dir))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+        char stat[96], buf[512];
+        snprintf(stat, sizeof(stat), "/proc/%d/task/%.16s/stat", s->pid, de->d_name);
+        int fd = open(stat, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue; /* the thread is gone */
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = '\0';
+        /* "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the
+         * last ')'. */
+        const char *paren = strrchr(buf, ')');
+        char state = paren && paren[1] == ' ' ? paren[2] : '?';
+        alive = state != 'Z' && state != 'X' && state != 'x';
+    }
+    closedir(dir);
+    return s->exited = !alive;
+}
+
 static const struct pyh_target_ops live_ops = {
     .read = live_read,
     .cached = true,
     .close = live_close,
     .fill_rss = live_fill_rss,
+    .gone = live_gone,
 };
 
 static bool is_stopped(const struct live_state *s, int32_t tid)
@@ -339,7 +396,7 @@ static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *
                 off += chunk;
                 continue;
             }
-            if (err->code == PYH_ERR_INTERRUPTED) return err;
+            if (err->code == PYH_ERR_INTERRUPTED || s->exited) return err;
             pyh_error_free(err);
             /* Page by page then, leaving unreadable ones zero. */
             for (size_t end = off + chunk; off < end; off += 4096) {
@@ -499,6 +556,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
     *out = t;
     return NULL;
 fail:
+    err = pyh_target_explain(t, err); /* e.g. a process that exited while it was stopped */
     pyh_target_close(t);
     return err;
 }
