@@ -151,15 +151,31 @@ static bool is_pid(const char *text, int *pid)
     return true;
 }
 
-/* The first non-blank byte of a file: '{' for a snapshot, 0x7f for an ELF core. */
-static int first_byte(const char *path)
+/* The first non-blank byte of an input file: '{' or '[' for a snapshot (JSON), 0x7f for an
+ * ELF core. A file that holds nothing but blanks is refused here with a message that says
+ * so: a snapshot cut to 0 bytes (a full disk, a killed writer) exists, and neither "no such
+ * file" nor "not an ELF file" would tell the user what happened to it. */
+static struct pyh_error *first_byte(const char *path, int *out)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return EOF;
+    if (!f) return pyh_error_errno(errno, "cannot open %s", path);
     int c;
-    while ((c = fgetc(f)) != EOF && isspace(c)) {}
+    unsigned long long blanks = 0;
+    while ((c = fgetc(f)) != EOF && isspace(c))
+        blanks++;
+    int read_errno = ferror(f) ? errno : 0; /* a directory: EISDIR */
     fclose(f);
-    return c;
+    if (read_errno) return pyh_error_errno(read_errno, "cannot read %s", path);
+    if (c == EOF)
+        return blanks
+                   ? pyh_error_create(PYH_ERR_FORMAT,
+                                      "%s is empty (%llu blank bytes): a truncated snapshot "
+                                      "or core?",
+                                      path, blanks)
+                   : pyh_error_create(PYH_ERR_FORMAT,
+                                      "%s is empty (0 bytes): a truncated snapshot or core?", path);
+    *out = c;
+    return NULL;
 }
 
 static struct pyh_error *load_input(const char *text, const struct pyh_target_options *o,
@@ -171,8 +187,8 @@ static struct pyh_error *load_input(const char *text, const struct pyh_target_op
     if (is_pid(text, &pid)) {
         err = pyh_session_open_pid(pid, o, &s);
     } else {
-        int c = first_byte(text);
-        if (c == EOF) return pyh_error_errno(errno ? errno : ENOENT, "cannot read %s", text);
+        int c = EOF;
+        if ((err = first_byte(text, &c))) return err;
         if (c == '{' || c == '[') return pyh_snapshot_load(text, out);
         err = pyh_session_open_core(text, o, &s);
     }
