@@ -54,6 +54,9 @@ static struct pyh_error *add_retainers(struct pyh_session *s, struct pyh_snapsho
 struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struct pyh_snapshot **out)
 {
     *out = NULL;
+    /* A live target is read from here on (stopped, or copied when the session opened): the
+     * clock now, not after the analysis, which can take seconds. */
+    double taken = now();
     struct pyh_snapshot *snap = calloc(1, sizeof(*snap));
     if (!snap) return pyh_error_nomem();
     struct pyh_pymalloc *pm;
@@ -70,8 +73,13 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->source = pyh_strdup(s->target->description);
     snap->pid = s->target->pid ? s->target->pid : -1;
     snprintf(snap->python, sizeof(snap->python), "%s", s->runtime->version);
+    /* A core's time is its modification time, to the nanosecond the file system keeps:
+     * whole seconds would sort a core made in the same second as the snapshot before it
+     * ahead of that snapshot, and turn every delta of diff and trend around. */
     struct stat st;
-    snap->time = s->core_path && stat(s->core_path, &st) == 0 ? (double)st.st_mtime : now();
+    snap->time = s->core_path && stat(s->core_path, &st) == 0
+                     ? (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9
+                     : taken;
     snap->resident = frag.resident_known ? (int64_t)frag.resident : -1;
     snap->objects = census.objects;
     snap->objects_size = census.size;
@@ -203,10 +211,18 @@ static struct pyh_error *load_input(const char *text, const struct pyh_target_op
     return pyh_error_wrap(err, "%s", text);
 }
 
-static int by_time(const void *a, const void *b)
+/* Puts snaps in time order. Stable, so that inputs with the same time (two cores from one
+ * second on a file system without sub-second times) keep the order they were given in;
+ * qsort makes no such promise. n is small (PYH_MAX_POSITIONALS): insertion sort. */
+static void sort_by_time(struct pyh_snapshot **snaps, size_t n)
 {
-    const struct pyh_snapshot *x = *(struct pyh_snapshot *const *)a, *y = *(struct pyh_snapshot *const *)b;
-    return x->time < y->time ? -1 : x->time > y->time;
+    for (size_t i = 1; i < n; i++) {
+        struct pyh_snapshot *x = snaps[i];
+        size_t j = i;
+        for (; j > 0 && snaps[j - 1]->time > x->time; j--)
+            snaps[j] = snaps[j - 1];
+        snaps[j] = x;
+    }
 }
 
 /* Loads every input, in time order. */
@@ -220,7 +236,7 @@ static struct pyh_error *load_all(const struct pyh_parsed *p, const struct pyh_t
         if (err) return err;
         if ((err = pyh_check_interrupt())) return err;
     }
-    qsort(*snaps, (size_t)p->npositionals, sizeof(**snaps), by_time);
+    sort_by_time(*snaps, (size_t)p->npositionals);
     return NULL;
 }
 
