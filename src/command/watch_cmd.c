@@ -45,8 +45,9 @@ static void logf_(FILE *out, int pid, const char *fmt, ...)
     fflush(out);
 }
 
-/* "2G", "512M", "100K", "1048576", optionally followed by "/min". */
-static struct pyh_error *parse_size(const char *option, const char *text, uint64_t *out)
+/* "2G", "512M", "100K", "1.5GiB", "1048576"; a rate (per_minute) may end in "/min". */
+static struct pyh_error *parse_size(const char *option, const char *text, bool per_minute,
+                                    uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -59,12 +60,14 @@ static struct pyh_error *parse_size(const char *option, const char *text, uint64
     case 'T': unit = 1ULL << 40; end++; break;
     default: break;
     }
-    if (toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
+    if (unit > 1 && toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
     if (toupper((unsigned char)*end) == 'B') end++;
-    if (strcmp(end, "/min") == 0) end += 4;
-    if (errno || end == text || *end || v <= 0)
-        return pyh_error_create(PYH_ERR_USAGE, "watch: --%s wants a size such as 2G or 500M, not '%s'",
-                                option, text);
+    if (per_minute && strcmp(end, "/min") == 0) end += 4;
+    /* strtod also takes "nan", "inf" and 1e30: none is a size, and converting them to an
+     * integer is undefined. */
+    if (errno || end == text || *end || !(v > 0) || v * (double)unit >= 0x1p64)
+        return pyh_error_create(PYH_ERR_USAGE, "watch: --%s wants a size such as %s, not '%s'",
+                                option, per_minute ? "100M or 100M/min" : "2G or 500M", text);
     *out = (uint64_t)(v * (double)unit);
     return NULL;
 }
@@ -140,8 +143,8 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
     if (!err) err = pyh_parsed_number(v, p, "cooldown", 60, 0, 86400 * 365, &cooldown);
     if (!err) err = pyh_parsed_number(v, p, "max-dumps", 10, 1, 1000000, &s->max_dumps);
     const char *rss = pyh_parsed_option(v, p, "rss-limit"), *growth = pyh_parsed_option(v, p, "growth-limit");
-    if (!err && rss) err = parse_size("rss-limit", rss, &s->rss_limit);
-    if (!err && growth) err = parse_size("growth-limit", growth, &s->growth_limit);
+    if (!err && rss) err = parse_size("rss-limit", rss, false, &s->rss_limit);
+    if (!err && growth) err = parse_size("growth-limit", growth, true, &s->growth_limit);
     if (!err && !rss && !growth)
         err = pyh_error_create(PYH_ERR_USAGE, "watch: give --rss-limit SIZE and/or --growth-limit SIZE/min");
     s->dir = pyh_parsed_option(v, p, "out");
@@ -215,11 +218,14 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
     uint64_t rss;
     if (!read_rss(s.pid, &rss))
         return pyh_error_create(PYH_ERR_NOT_FOUND, "no process with PID %d", s.pid);
-    char a[32], b[32];
-    logf_(out, s.pid, "watching: rss %s, limit %s%s%s, every %.0f s", pyh_format_bytes(rss, a, sizeof(a)),
+    /* One buffer per number of a line: pyh_format_bytes returns its buffer, and the
+     * arguments are all evaluated before logf_ formats any of them. */
+    char a[32], b[32], c[32];
+    logf_(out, s.pid, "watching: rss %s, limit %s%s%s, every %.0f s",
+          pyh_format_bytes(rss, a, sizeof(a)),
           s.rss_limit ? pyh_format_bytes(s.rss_limit, b, sizeof(b)) : "none",
           s.growth_limit ? ", growth limit per minute " : "",
-          s.growth_limit ? pyh_format_bytes(s.growth_limit, a, sizeof(a)) : "", s.interval);
+          s.growth_limit ? pyh_format_bytes(s.growth_limit, c, sizeof(c)) : "", s.interval);
     double times[HISTORY];
     uint64_t values[HISTORY];
     size_t nhist = 0;
