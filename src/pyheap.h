@@ -31,6 +31,9 @@ enum pyh_error_code {
     PYH_ERR_NOT_PYTHON,  /* the target is not a CPython process */
     PYH_ERR_UNSUPPORTED, /* a CPython version or platform py-heap does not support */
     PYH_ERR_INTERRUPTED, /* the user interrupted (SIGINT/SIGTERM, gdb's Ctrl-C) */
+    PYH_ERR_PARTIAL,     /* not a failure: the output was written, but from inputs read only
+                            in part (diff, trend); the message says which and why (exit
+                            status 1, as for any partial result) */
 };
 
 /* An error: a code and a one-line message that names the file, address or structure. */
@@ -168,7 +171,8 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
 
 /* False for the verbs that open their own targets (diff, trend, watch): run them with
  * pyh_command_run_offline, giving the target options (--exe, --sysroot, ...) for the cores
- * and processes they open. */
+ * and processes they open. When an input was read only in part, diff and trend print their
+ * report and then return a PYH_ERR_PARTIAL error naming it. */
 bool pyh_command_needs_target(const char *verb);
 
 struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],

@@ -12,6 +12,7 @@ void pyh_snapshot_free(struct pyh_snapshot *s)
 {
     if (!s) return;
     free(s->source);
+    free(s->partial_reason);
     for (size_t i = 0; i < s->ntypes; i++) free(s->types[i].name);
     free(s->types);
     for (size_t i = 0; i < s->nretainers; i++) {

@@ -28,6 +28,10 @@ struct pyh_snapshot {
     int64_t pid;         /* -1 when unknown */
     char python[32];     /* "3.11.7" */
     int64_t resident;    /* bytes, -1 when unknown */
+    /* The heap was read only in part (a truncated core, an allocator that could not be
+     * walked): the counts are lower bounds, and a type missing here may not be freed. */
+    bool partial;
+    char *partial_reason;            /* owned; why, or NULL (an old file, or not partial) */
     struct pyh_snapshot_type *types; /* owned, sorted by size, largest first */
     size_t ntypes, types_cap;
     uint64_t objects, objects_size;

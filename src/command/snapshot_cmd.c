@@ -100,6 +100,13 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->frag.pymalloc_arenas = pm ? pm->narenas : 0;
     snap->frag.verdict = pyh_strdup(frag.verdict);
     if (!err && retainers) err = add_retainers(s, snap);
+    /* Last: every step above may find data it cannot read. A partial snapshot that does not
+     * say so would make diff and trend take the objects it missed for freed ones. */
+    const char *reason = pyh_session_partial_reason(s);
+    if (!err && reason) {
+        snap->partial = true;
+        if (!(snap->partial_reason = pyh_strdup(reason))) err = pyh_error_nomem();
+    }
 done:
     pyh_census_free(&census);
     pyh_fragmentation_free(&frag);
@@ -246,6 +253,29 @@ static void free_all(struct pyh_snapshot **snaps, int n)
     free(snaps);
 }
 
+/* After the report: an input read only in part makes the comparison partial (its missing
+ * objects look freed). Said as an error of its own code, so that a front end exits 1 and
+ * names the input, as for any partial result, while the report stands. */
+static struct pyh_error *partial_inputs(struct pyh_snapshot *const *snaps, size_t n)
+{
+    size_t npartial = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (snaps[i]->partial && !npartial++) first = i;
+    if (!npartial) return NULL;
+    const struct pyh_snapshot *s = snaps[first];
+    const char *source = s->source ? s->source : "?";
+    const char *why = s->partial_reason ? s->partial_reason : "no reason recorded";
+    if (npartial == 1)
+        return pyh_error_create(PYH_ERR_PARTIAL,
+                                "results are partial: %s was read only in part (%s); its counts "
+                                "are lower bounds",
+                                source, why);
+    return pyh_error_create(PYH_ERR_PARTIAL,
+                            "results are partial: %zu inputs were read only in part, the first %s "
+                            "(%s); their counts are lower bounds",
+                            npartial, source, why);
+}
+
 static struct pyh_error *compare(const struct pyh_parsed *p, const struct pyh_target_options *o,
                                  const struct pyh_command_defaults *defaults, FILE *out, bool trend)
 {
@@ -264,6 +294,7 @@ static struct pyh_error *compare(const struct pyh_parsed *p, const struct pyh_ta
     if (!err)
         err = trend ? pyh_report_trend(snaps, n, types, ntypes, rets, nrets, limit, p->format, out)
                     : pyh_report_diff(snaps, types, ntypes, rets, nrets, limit, p->format, out);
+    if (!err) err = partial_inputs(snaps, n);
     pyh_series_free(types, ntypes);
     pyh_series_free(rets, nrets);
     free_all(snaps, p->npositionals);

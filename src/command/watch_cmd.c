@@ -193,6 +193,9 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
         logf_(out, s->pid, "snapshot %s: %llu objects, heap %s; target paused %.0f ms (analysis %.0f ms)",
               path, (unsigned long long)snap->objects,
               pyh_format_bytes(snap->frag.heap_total, heap, sizeof(heap)), pause * 1000, took * 1000);
+        if (snap->partial)
+            logf_(out, s->pid, "snapshot %s is partial (%s): its counts are lower bounds", path,
+                  snap->partial_reason ? snap->partial_reason : "no reason recorded");
     }
     pyh_snapshot_free(snap);
     if (s->core && !pyh_interrupted()) {

@@ -1,5 +1,7 @@
 /* The `diff` and `trend` reports; schema in docs/json-schema.md. */
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report.h"
@@ -12,7 +14,18 @@ static json_t *snapshot_ref(const struct pyh_snapshot *s)
     json_object_set_new(o, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
     json_object_set_new(o, "python", json_string(s->python));
     json_object_set_new(o, "heap_total", json_integer((json_int_t)s->frag.heap_total));
+    json_object_set_new(o, "partial", json_boolean(s->partial));
     return o;
+}
+
+/* "S was read only in part: why", for the warnings of diff and trend. malloc'ed. */
+static char *partial_warning(const struct pyh_snapshot *s)
+{
+    char *text = NULL;
+    if (asprintf(&text, "%s was read only in part: %s", s->source ? s->source : "?",
+                 s->partial_reason ? s->partial_reason : "no reason recorded") < 0)
+        return NULL;
+    return text;
 }
 
 static json_t *json_envelope(const char *command, struct pyh_snapshot *const *snaps, size_t n)
@@ -20,9 +33,21 @@ static json_t *json_envelope(const char *command, struct pyh_snapshot *const *sn
     json_t *root = json_object();
     json_object_set_new(root, "command", json_string(command));
     json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, snapshot_ref(snaps[i]));
+    json_t *list = json_array(), *warnings = json_array();
+    bool partial = false;
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, snapshot_ref(snaps[i]));
+        if (!snaps[i]->partial) continue;
+        partial = true;
+        char *w = partial_warning(snaps[i]);
+        if (w) json_array_append_new(warnings, json_string(w));
+        free(w);
+    }
     json_object_set_new(root, "snapshots", list);
+    /* The members every JSON output has (docs/json-schema.md): an input read only in part
+     * makes the comparison partial too. */
+    json_object_set_new(root, "partial", json_boolean(partial));
+    json_object_set_new(root, "warnings", warnings);
     return root;
 }
 
@@ -84,8 +109,9 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
         return print_json(root, out);
     }
     char x[32], y[32], z[32], w[32];
-    fprintf(out, "From %s (%s)\n  to %s (%s), %.0f s later\n\n", a->source, a->python, b->source,
-            b->python, b->time - a->time);
+    fprintf(out, "From %s (%s%s)\n  to %s (%s%s), %.0f s later\n\n", a->source, a->python,
+            a->partial ? "; read only in part" : "", b->source, b->python,
+            b->partial ? "; read only in part" : "", b->time - a->time);
     fprintf(out, "%-44s %10s %10s %12s %12s\n", "type", "count", "change", "size", "change");
     for (size_t i = 0; i < shown; i++) {
         const struct pyh_series *s = &types[i];
@@ -135,8 +161,15 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
         return print_json(root, out);
     }
     char a[32], b[32], c[32], d[32];
-    fprintf(out, "%zu snapshots over %.0f s; counts first -> last, size growth\n\n", n,
+    fprintf(out, "%zu snapshots over %.0f s; counts first -> last, size growth\n", n,
             snaps[n - 1]->time - snaps[0]->time);
+    size_t npartial = 0;
+    for (size_t i = 0; i < n; i++)
+        if (snaps[i]->partial)
+            fprintf(out, "%s%s",
+                    npartial++ ? ", " : "Read only in part (counts are lower bounds): ",
+                    snaps[i]->source);
+    fprintf(out, npartial ? "\n\n" : "\n");
     static const enum pyh_trend_class order[] = {PYH_TREND_GROWING, PYH_TREND_PLATEAU, PYH_TREND_TRANSIENT};
     for (int k = 0; k < 3; k++) {
         size_t shown = 0;

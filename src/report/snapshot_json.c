@@ -30,6 +30,9 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
     json_object_set_new(py, "version", json_string(s->python));
     json_object_set_new(root, "python", py);
     json_object_set_new(root, "resident", s->resident >= 0 ? json_integer(s->resident) : json_null());
+    json_object_set_new(root, "partial", json_boolean(s->partial));
+    json_object_set_new(root, "partial_reason",
+                        s->partial_reason ? json_string(s->partial_reason) : json_null());
     json_t *totals = json_object();
     json_object_set_new(totals, "objects", json_integer((json_int_t)s->objects));
     json_object_set_new(totals, "size", json_integer((json_int_t)s->objects_size));
@@ -118,6 +121,13 @@ static struct pyh_error *from_json(const char *path, json_t *root, struct pyh_sn
     json_t *py = json_object_get(root, "python");
     json_t *pv = json_is_object(py) ? json_object_get(py, "version") : NULL;
     snprintf(s->python, sizeof(s->python), "%s", json_is_string(pv) ? json_string_value(pv) : "?");
+    /* Absent in files written before it existed: those claimed to be whole. Anything but a
+     * boolean is refused rather than guessed: a partial snapshot read as whole turns the
+     * objects it missed into objects freed. */
+    json_t *partial = json_object_get(root, "partial");
+    if (partial && !json_is_boolean(partial)) return bad(path, "\"partial\" is not true or false");
+    s->partial = json_is_true(partial);
+    if (s->partial) s->partial_reason = get_str(root, "partial_reason");
     json_t *totals = json_object_get(root, "totals");
     if (!json_is_object(totals) || !get_u64(totals, "objects", &s->objects) || !get_u64(totals, "size", &s->objects_size))
         return bad(path, "\"totals\" is missing or invalid");
