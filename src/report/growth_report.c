@@ -108,7 +108,9 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
         json_object_set_new(root, "fragmentation_delta", f);
         return print_json(root, out);
     }
-    char x[32], y[32], z[32], w[32];
+    /* One buffer per number of a line: the formatters return their buffer, and a printf's
+     * arguments are all evaluated before it formats any of them. */
+    char x[32], y[32], z[32], w[32], v[32];
     fprintf(out, "From %s (%s%s)\n  to %s (%s%s), %.0f s later\n\n", a->source, a->python,
             a->partial ? "; read only in part" : "", b->source, b->python,
             b->partial ? "; read only in part" : "", b->time - a->time);
@@ -127,7 +129,7 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
             pyh_format_bytes(a->frag.heap_total, x, sizeof(x)), pyh_format_bytes(b->frag.heap_total, y, sizeof(y)),
             signed_bytes((int64_t)b->frag.heap_total - (int64_t)a->frag.heap_total, z, sizeof(z)),
             signed_bytes((int64_t)b->frag.pymalloc_free - (int64_t)a->frag.pymalloc_free, w, sizeof(w)),
-            signed_bytes((int64_t)b->frag.glibc_free - (int64_t)a->frag.glibc_free, x, sizeof(x)));
+            signed_bytes((int64_t)b->frag.glibc_free - (int64_t)a->frag.glibc_free, v, sizeof(v)));
     return NULL;
 }
 
