@@ -136,7 +136,7 @@ struct settings {
 static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settings *s)
 {
     const struct pyh_verb *v = pyh_verb_of(p);
-    long pid, interval, cooldown;
+    long pid = 0, interval = 0, cooldown = 0; /* read below also when an option was bad */
     struct pyh_error *err = pyh_parsed_number(v, p, "pid", 0, 1, 0x7fffffff, &pid);
     if (!err && !pyh_parsed_option(v, p, "pid")) err = pyh_error_create(PYH_ERR_USAGE, "watch: --pid PID is required");
     if (!err) err = pyh_parsed_number(v, p, "interval", 1, 1, 86400, &interval);
