@@ -2,11 +2,28 @@
 # Installs what py-heap needs on Debian 12 (when missing) and builds it into build/.
 #   scripts/setup.sh            release build in build/
 #   scripts/setup.sh --sanitize also an ASan+UBSan build in build-asan/
+#   scripts/setup.sh --bench    also what tests/bench/ needs: hyperfine, time, valgrind (and gdb,
+#                               which the default list has: gcore)
+#   scripts/setup.sh --fuzz     also what scripts/fuzz.sh needs: clang-14, libclang-rt-14-dev
+#   scripts/setup.sh --no-build installs only (with the options above: their packages too)
+# Options combine. Packages come from Debian (apt-get, through sudo when not root), and only
+# the missing ones: apt-get is not run at all when everything is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-dev libjansson-dev
           python3 python3-dev elfutils strace)
+sanitize=0 build=1
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    --bench) packages+=(hyperfine time valgrind) ;;  # gdb is above
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    --no-build) build=0 ;;
+    *) echo "usage: $0 [--sanitize] [--bench] [--fuzz] [--no-build]" >&2; exit 2 ;;
+  esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,10 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+[ "$build" -eq 1 ] || exit 0
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYHEAP_BUILD_GDB=ON >/dev/null
 cmake --build build -j"$jobs"
-if [ "${1:-}" = "--sanitize" ]; then
+if [ "$sanitize" -eq 1 ]; then
   # The gdb module cannot be loaded with ASan's runtime into gdb: the sanitizer build
   # leaves it out (its tests skip), the release build has it.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYHEAP_SANITIZE=ON -DPYHEAP_BUILD_GDB=OFF >/dev/null
