@@ -16,6 +16,9 @@
 # coverage (cov:), features (ft:), corpus size and the findings; the full logs are in
 # build-fuzz/logs/<target>.log.
 #
+# Installs what it needs first (scripts/setup.sh --fuzz --no-build: clang-14,
+# libclang-rt-14-dev and py-heap's build dependencies, from Debian, only the missing ones).
+#
 # Environment: CC (default clang-14, else clang), FUZZ_BUILD (default build-fuzz),
 # FUZZ_ARGS (extra libFuzzer arguments), FUZZ_FORK=0 to run without fork mode (stops at the
 # first finding, prints the classic "#N DONE cov: ft: exec/s:" line).
@@ -36,6 +39,9 @@ else
     case " $TARGETS " in *" $WHAT "*) LIST=$WHAT ;; *) usage ;; esac
 fi
 BUILD=${FUZZ_BUILD:-$ROOT/build-fuzz}
+# clang-14 and its libFuzzer/sanitizer runtimes (libclang-rt-14-dev), with cmake and the
+# libraries py-heap links: installed from Debian when missing.
+"$ROOT/scripts/setup.sh" --fuzz --no-build || exit 1
 CC=${CC:-$(command -v clang-14 || command -v clang)}
 [ -n "$CC" ] || { echo "fuzz.sh: clang not found" >&2; exit 1; }
 
