@@ -4,76 +4,30 @@
 #   tests/bench/bench_fragmentation.sh            (env: PYHEAP_BIN, BENCH_HEAP_MIB=1200,
 #                                                  BENCH_SMALL_MIB=100, BENCH_RUNS=5,
 #                                                  BENCH_PYTHONS="/usr/bin/python3.11 ...",
-#                                                  BENCH_NO_HYPERFINE=1: use `time`)
+#                                                  BENCH_DIR=/tmp)
 #
 # For each interpreter (Debian's python3.11, read as in production with --debug-dir '', and
 # pyenv's 3.12 with the default debug directories), tests/bench/big_heap.py builds a heap of
 # about BENCH_HEAP_MIB (half small Python objects, half malloc'd blocks), gdb's gcore dumps
 # it, and py-heap reads the core and the live PID:
-#   * wall time: hyperfine (1 warm-up, BENCH_RUNS runs) if installed, else repeated `time`;
-#   * peak RSS: /usr/bin/time -v ("Maximum resident set size");
+#   * wall time: hyperfine (1 warm-up, BENCH_RUNS runs);
+#   * peak RSS: /usr/bin/time -v ("Maximum resident set size", the largest of those runs);
 #   * instructions: valgrind --tool=callgrind, on a smaller heap of about BENCH_SMALL_MIB
 #     (callgrind is ~50x slower), core and live.
 # "heap" below is what py-heap walked: pymalloc arenas + glibc arenas' system bytes + mmapped
 # chunks, from its own JSON. The project's aims: >= 1 GiB of heap walked per second, peak
-# RSS under 10 % of the core size. Processes started here are killed (by PID) and the cores
-# deleted at the end, also on error or Ctrl-C.
+# RSS under 10 % of the core size. Installs what it needs first (scripts/setup.sh --bench);
+# processes started here are killed (by PID) and the cores deleted at the end, also on error
+# or Ctrl-C (lib.sh).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+bench_init fragmentation
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SOURCE_DIR="$(cd "$HERE/../.." && pwd)"
-PYHEAP_BIN="${PYHEAP_BIN:-$SOURCE_DIR/build/py-heap}"
-[ -x "$PYHEAP_BIN" ] || PYHEAP_BIN=/work/main/build/py-heap
 HEAP_MIB="${BENCH_HEAP_MIB:-1200}"
 SMALL_MIB="${BENCH_SMALL_MIB:-100}"
 RUNS="${BENCH_RUNS:-5}"
 PYTHONS="${BENCH_PYTHONS:-/usr/bin/python3.11 /root/.pyenv/versions/3.12.1/bin/python3.12}"
-SYSPY=/usr/bin/python3
-
-WORK="$(mktemp -d /tmp/pyheap-bench.XXXXXX)"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { printf '%s\n' "$*" >&2; }
-
-# start_heap PY MIB NAME -> prints the PID once READY exists
-start_heap() {
-    local py="$1" mib="$2" name="$3" ready="$WORK/$3.ready"
-    "$py" "$HERE/big_heap.py" "$ready" "$mib" >"$WORK/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    local waited=0
-    while [ ! -e "$ready" ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "big_heap.py under $py died:"; cat "$WORK/$name.log" >&2; return 1
-        fi
-        sleep 0.2; waited=$((waited + 1))
-        [ "$waited" -lt 3000 ] || { log "big_heap.py under $py: no ready file"; return 1; }
-    done
-    sleep 0.5  # let it reach its sleep
-    echo "$pid"
-}
-
-stop_heap() {
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-make_core() {  # make_core PID PATH
-    gdb -nx -batch -iex 'set debuginfod enabled off' -p "$1" -ex "gcore $2" >"$2.log" 2>&1 \
-        || { log "gcore failed:"; tail -5 "$2.log" >&2; return 1; }
-    [ -s "$2" ] || { log "gcore wrote nothing"; return 1; }
-}
 
 # heap_bytes JSON_FILE: bytes py-heap walked (arenas + glibc system + mmapped)
 heap_bytes() {
@@ -88,109 +42,68 @@ print(n)
 EOF
 }
 
-# wall_time TARGET_ARGS... -> "mean stddev" in seconds
-wall_time() {
-    local cmd
-    cmd="$(printf '%q ' "$PYHEAP_BIN" fragmentation --json "$@") >/dev/null"
-    if [ -z "${BENCH_NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null; then
-        hyperfine --style none --warmup 1 --runs "$RUNS" --export-json "$WORK/hf.json" \
-            "$cmd" >/dev/null 2>&1 || { echo "nan nan"; return; }
-        "$SYSPY" -c 'import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print("%.4f %.4f" % (r["mean"], r["stddev"] or 0))' "$WORK/hf.json"
-    else
-        local i t times=()
-        bash -c "$cmd" || true  # warm-up
-        for i in $(seq "$RUNS"); do
-            t=$( { /usr/bin/time -f '%e' bash -c "$cmd" ; } 2>&1 | tail -1 )
-            times+=("$t")
-        done
-        "$SYSPY" -c 'import statistics, sys
-v = [float(x) for x in sys.argv[1:]]
-print("%.4f %.4f" % (statistics.mean(v), statistics.pstdev(v)))' "${times[@]}"
-    fi
-}
-
-peak_rss_kib() {  # peak_rss_kib TARGET_ARGS...
-    /usr/bin/time -v "$PYHEAP_BIN" fragmentation --json "$@" >/dev/null 2>"$WORK/time.txt" || true
-    awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$WORK/time.txt"
-}
-
-instructions() {  # instructions TARGET_ARGS...
-    if ! command -v valgrind >/dev/null; then echo "n/a"; return; fi
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$PYHEAP_BIN" fragmentation --json "$@" >/dev/null 2>"$WORK/cg.txt" || true
-    awk '/Collected :/ {print $NF}' "$WORK/cg.txt" | tail -1
-}
-
-mib() { "$SYSPY" -c "print('%.0f' % ($1 / 1048576))"; }
-
 ROWS=()
 for PY in $PYTHONS; do
-    if [ ! -x "$PY" ]; then log "skipping $PY (not installed)"; continue; fi
-    label="$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
-    extra=()
-    case "$PY" in /usr/bin/*) extra=(--debug-dir ""); label="$label-debian";; esac
-    log "== $label: building a ${HEAP_MIB} MiB heap"
-    pid="$(start_heap "$PY" "$HEAP_MIB" "big-$label")"
-    core="$WORK/core.big.$label"
-    t0=$(date +%s.%N)
-    make_core "$pid" "$core"
-    t1=$(date +%s.%N)
-    core_bytes=$(stat -c %s "$core")
-    log "   gcore: $(mib "$core_bytes") MiB in $("$SYSPY" -c "print('%.1f' % ($t1 - $t0))") s"
-    "$PYHEAP_BIN" fragmentation --json "$core" "${extra[@]}" >"$WORK/rep.json" 2>"$WORK/rep.err" \
-        || log "   (py-heap exit $?: $(tail -1 "$WORK/rep.err"))"
+    bench_python "$PY" "building a $HEAP_MIB MiB heap" || continue
+    label="$BENCH_LABEL"
+    bench_start "big-$label" 600 "$PY" "$HERE/big_heap.py" "$HEAP_MIB"
+    pid="$BENCH_PID" core="$WORK/core.big.$label"
+    bench_gcore "$pid" "$core"
+    core_bytes="$BENCH_CORE_BYTES"
+    bench_log "   gcore: $(bench_human "$core_bytes") in $BENCH_GCORE_SECONDS s"
+    "$PYHEAP_BIN" fragmentation --json "$core" "${BENCH_EXTRA[@]}" >"$WORK/rep.json" \
+        2>"$WORK/rep.err" || bench_log "   (py-heap exit $?: $(tail -1 "$WORK/rep.err"))"
     heap=$(heap_bytes "$WORK/rep.json")
     for mode in core live; do
         if [ "$mode" = core ]; then target=("$core"); else target=(--pid "$pid"); fi
-        read -r mean sd < <(wall_time "${target[@]}" "${extra[@]}")
-        rss=$(peak_rss_kib "${target[@]}" "${extra[@]}")
-        ROWS+=("$label|$mode|$heap|$core_bytes|$mean|$sd|$rss")
-        log "   $mode: ${mean}s ± ${sd}s, peak RSS ${rss} KiB"
+        bench_time --rss "$mode-$label" "$PYHEAP_BIN" fragmentation --json "${target[@]}" \
+            "${BENCH_EXTRA[@]}"
+        ROWS+=("$label|$mode|$heap|$core_bytes|$WORK/$mode-$label.json")
+        bench_log "   $mode: $(bench_summary "$mode-$label")"
     done
-    stop_heap "$pid"
-    rm -f "$core" "$core.log"
+    bench_stop "$pid"
+    rm -f "$core"
 
-    log "== $label: ${SMALL_MIB} MiB heap under callgrind"
-    spid="$(start_heap "$PY" "$SMALL_MIB" "small-$label")"
-    score="$WORK/core.small.$label"
-    make_core "$spid" "$score"
-    "$PYHEAP_BIN" fragmentation --json "$score" "${extra[@]}" >"$WORK/srep.json" 2>/dev/null || true
+    bench_log "== $label: ${SMALL_MIB} MiB heap under callgrind"
+    bench_start "small-$label" 600 "$PY" "$HERE/big_heap.py" "$SMALL_MIB"
+    spid="$BENCH_PID" score="$WORK/core.small.$label"
+    bench_gcore "$spid" "$score"
+    "$PYHEAP_BIN" fragmentation --json "$score" "${BENCH_EXTRA[@]}" >"$WORK/srep.json" \
+        2>/dev/null || true
     sheap=$(heap_bytes "$WORK/srep.json")
-    icore=$(instructions "$score" "${extra[@]}")
-    ilive=$(instructions --pid "$spid" "${extra[@]}")
-    ROWS+=("$label|callgrind|$sheap|$(stat -c %s "$score")|$icore|$ilive|")
-    stop_heap "$spid"
-    rm -f "$score" "$score.log"
+    icore=$(bench_instructions "$PYHEAP_BIN" fragmentation --json "$score" "${BENCH_EXTRA[@]}")
+    ilive=$(bench_instructions "$PYHEAP_BIN" fragmentation --json --pid "$spid" "${BENCH_EXTRA[@]}")
+    ROWS+=("$label|callgrind|$sheap|$BENCH_CORE_BYTES|$icore|$ilive")
+    bench_stop "$spid"
+    rm -f "$score"
 done
 
 "$SYSPY" - "$PYHEAP_BIN" "${ROWS[@]}" <<'EOF'
+import json
 import sys
 binary, rows = sys.argv[1], [r.split("|") for r in sys.argv[2:]]
 MiB, GiB = 1 << 20, 1 << 30
 print("py-heap fragmentation benchmark (%s)" % binary)
 print("%-14s %-5s %9s %9s %14s %8s %10s %8s" % ("python", "target", "heap MiB", "core MiB",
                                                "wall s (sd)", "GiB/s", "peak RSS", "RSS/core"))
-for label, mode, heap, core, a, b, rss in rows:
+for label, mode, heap, core, *timing in rows:
     if mode == "callgrind":
         continue
     heap, core = int(heap or 0), int(core or 0)
-    try:
-        mean, sd = float(a), float(b)
-        rate = "%.2f" % (heap / GiB / mean) if mean > 0 else "n/a"
-    except ValueError:
-        mean, sd, rate = float("nan"), float("nan"), "n/a"
-    rss_b = int(rss) * 1024 if rss else 0
+    t = json.load(open(timing[0]))
+    mean, sd = t["mean"], t["stddev"]
+    rate = "%.2f" % (heap / GiB / mean) if mean > 0 else "n/a"
+    rss_b = t["rss_kib"] * 1024
     print("%-14s %-5s %9.0f %9.0f %8.3f (%.3f) %8s %7.1fM %7.2f%%" % (
         label, mode, heap / MiB, core / MiB, mean, sd, rate, rss_b / MiB,
         100.0 * rss_b / core if core else float("nan")))
 print()
 print("%-14s %9s %9s %16s %16s %12s" % ("python", "heap MiB", "core MiB", "instr (core)",
                                         "instr (live)", "instr/heap B"))
-for label, mode, heap, core, icore, ilive, _ in rows:
+for label, mode, heap, core, *instr in rows:
     if mode != "callgrind":
         continue
+    icore, ilive = instr
     heap, core = int(heap or 0), int(core or 0)
     per = ("%.2f" % (int(icore) / heap)) if icore.isdigit() and heap else "n/a"
     def fmt(n):
