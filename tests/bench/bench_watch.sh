@@ -4,7 +4,7 @@
 #
 #   tests/bench/bench_watch.sh      (env: PYHEAP_BIN, BENCH_HEAP_MIB=1200, BENCH_RUNS=3,
 #                                    BENCH_PYTHONS="/usr/bin/python3.11 ...",
-#                                    BENCH_SAMPLE_MS=1)
+#                                    BENCH_SAMPLE_MS=1, BENCH_DIR=/tmp)
 #
 # For each interpreter (default: Debian's python3.11, read as in production with
 # --debug-dir ''), a generator (written below into the work directory) builds a heap of
@@ -17,46 +17,28 @@
 #                writable memory (what --copy copies: the readable+writable mappings of
 #                /proc/PID/maps, [vvar] aside);
 #   types        `py-heap types --pid PID --copy` and `py-heap types --pid PID`, BENCH_RUNS
-#                times each: how long the target is stopped, measured from OUTSIDE by a
-#                sampler that reads /proc/PID/task/*/stat every BENCH_SAMPLE_MS (it sleeps
-#                in between: a sampler spinning on one of few CPUs slows the copy it
+#                times each: how long the target is stopped, measured from OUTSIDE by
+#                stopwatch.py, which reads /proc/PID/task/*/stat every BENCH_SAMPLE_MS (it
+#                sleeps in between: a sampler spinning on one of few CPUs slows the copy it
 #                measures) and adds up the time any thread is in state 't' (tracing stop),
-#                next to
-#                py-heap's wall time. Without --copy the target is stopped for the whole
-#                analysis; with --copy only while its writable memory is copied.
+#                next to py-heap's wall time. Without --copy the target is stopped for the
+#                whole analysis; with --copy only while its writable memory is copied.
 #
 # Also reported: the target's VmRSS before and after the first read (on some kernels
 # reading never-touched anonymous pages of another process makes them resident), and this
 # machine's cost of faulting in fresh anonymous memory (writing 256 MiB of a new mapping),
 # which bounds any copy into freshly mapped buffers. The project's aim (reported, not
-# asserted): a pause under 1 s per GiB of heap. Processes started here are killed (by PID)
-# at the end, also on error or Ctrl-C.
+# asserted): a pause under 1 s per GiB of heap. Installs what it needs first
+# (scripts/setup.sh --bench); processes started here are killed (by PID) and the snapshots
+# deleted at the end, also on error or Ctrl-C (lib.sh).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+bench_init watch
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SOURCE_DIR="$(cd "$HERE/../.." && pwd)"
-PYHEAP_BIN="${PYHEAP_BIN:-$SOURCE_DIR/build/py-heap}"
-[ -x "$PYHEAP_BIN" ] || PYHEAP_BIN=/work/main/build/py-heap
 HEAP_MIB="${BENCH_HEAP_MIB:-1200}"
 RUNS="${BENCH_RUNS:-3}"
 PYTHONS="${BENCH_PYTHONS:-/usr/bin/python3.11}"
-SYSPY=/usr/bin/python3
-
-WORK="$(mktemp -d /tmp/pyheap-bench-watch.XXXXXX)"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { printf '%s\n' "$*" >&2; }
 
 cat >"$WORK/watch_heap.py" <<'EOF'
 """A big heap: python watch_heap.py READY_PATH HEAP_MIB (3.8-3.13). Sleeps when built."""
@@ -82,51 +64,6 @@ while True:
     time.sleep(86400)
 EOF
 
-cat >"$WORK/stopwatch.py" <<'EOF'
-"""python stopwatch.py PID OUT -- CMD...: runs CMD (stdout to OUT), samples the states of
-PID's threads until CMD exits, prints JSON: wall, stopped (seconds any thread was in 't' or
-'T'), intervals, max_gap (longest time between two samples), samples, rc."""
-import json, os, subprocess, sys, time
-
-pid, out = int(sys.argv[1]), sys.argv[2]
-cmd = sys.argv[sys.argv.index("--") + 1:]
-period = float(os.environ.get("BENCH_SAMPLE_MS", "1")) / 1000.0
-task = "/proc/%d/task" % pid
-
-
-def stopped():
-    for tid in os.listdir(task):
-        try:
-            with open("%s/%s/stat" % (task, tid), "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] in (b"t", b"T"):
-                    return True
-        except (OSError, IndexError):
-            pass
-    return False
-
-
-with open(out, "wb") as fh:
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    intervals, began, samples, max_gap, last = [], None, 0, 0.0, time.monotonic()
-    while proc.poll() is None:
-        s = stopped()
-        now = time.monotonic()
-        max_gap, last, samples = max(max_gap, now - last), now, samples + 1
-        if s and began is None:
-            began = now
-        elif not s and began is not None:
-            intervals.append(now - began)
-            began = None
-        time.sleep(period)
-    wall = time.monotonic() - t0
-    if began is not None:
-        intervals.append(time.monotonic() - began)
-print(json.dumps({"wall": wall, "stopped": sum(intervals), "intervals": len(intervals),
-                  "longest": max(intervals or [0]), "max_gap": max_gap, "samples": samples,
-                  "rc": proc.returncode, "still_stopped": stopped()}))
-EOF
-
 vm_rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 writable_bytes() {  # the readable+writable mappings of a process ([vvar] aside)
@@ -141,9 +78,14 @@ for line in open("/proc/%s/maps" % sys.argv[1]):
 print(total)' "$1"
 }
 
-json_field() {  # json_field JSON_TEXT KEY
-    "$SYSPY" -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+# stopwatch NAME PID CMD...: CMD's output in WORK/NAME.log, the stopwatch's JSON in WORK/NAME.sw
+stopwatch() {
+    local name="$1" pid="$2"
+    shift 2
+    "$SYSPY" "$HERE/stopwatch.py" "$pid" "$WORK/$name.log" -- "$@" >"$WORK/$name.sw"
 }
+
+sw() { bench_json "$WORK/$1.sw" "$2"; }  # sw NAME KEY: a field of the stopwatch's JSON
 
 # This machine's cost of page faults: write 256 MiB into a fresh private anonymous mapping.
 FAULT_S_PER_GIB="$("$SYSPY" -c '
@@ -154,58 +96,48 @@ m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 t = time.monotonic(); m.write(data); first = time.monotonic() - t
 m.seek(0); t = time.monotonic(); m.write(data); again = time.monotonic() - t
 print("%.2f %.2f" % (first * 4, again * 4))')"
-log "this machine: writing fresh anonymous memory ${FAULT_S_PER_GIB%% *} s/GiB, the same memory again ${FAULT_S_PER_GIB##* } s/GiB"
+bench_log "this machine: writing fresh anonymous memory ${FAULT_S_PER_GIB%% *} s/GiB, the same memory again ${FAULT_S_PER_GIB##* } s/GiB"
 
 ROWS=()
 for PY in $PYTHONS; do
-    if [ ! -x "$PY" ]; then log "skipping $PY (not installed)"; continue; fi
-    label="$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
-    extra=()
-    case "$PY" in /usr/bin/*) extra=(--debug-dir ""); label="$label-debian";; esac
-    ready="$WORK/heap-$label.ready"
-    log "== $label: building about $HEAP_MIB MiB of heap"
-    t0=$(date +%s.%N)
-    "$PY" "$WORK/watch_heap.py" "$ready" "$HEAP_MIB" >"$WORK/heap-$label.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    while [ ! -e "$ready" ]; do
-        kill -0 "$pid" 2>/dev/null || { log "watch_heap.py died:"; cat "$WORK/heap-$label.log" >&2; exit 1; }
-        sleep 0.2
-    done
-    sleep 0.5
+    bench_python "$PY" "building about $HEAP_MIB MiB of heap" || continue
+    label="$BENCH_LABEL"
+    bench_start "heap-$label" 1200 "$PY" "$WORK/watch_heap.py" "$HEAP_MIB"
+    pid="$BENCH_PID"
     rss0=$(vm_rss "$pid")
     wbytes=$(writable_bytes "$pid")
-    log "   built in $("$SYSPY" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)") s: VmRSS $((rss0 >> 20)) MiB, writable mappings $((wbytes >> 20)) MiB"
+    bench_log "   built in $BENCH_BUILT_SECONDS s: VmRSS $(bench_human "$rss0")," \
+        "writable mappings $(bench_human "$wbytes")"
 
     # watch: one dump, the limit at half the resident memory (breached at the first poll).
     out="$WORK/watch-$label"
     mkdir -p "$out"
-    sw="$("$SYSPY" "$WORK/stopwatch.py" "$pid" "$WORK/watch-$label.log" -- "$PYHEAP_BIN" watch \
-        --pid "$pid" --rss-limit $((rss0 / 2)) --out "$out" --max-dumps 1 --interval 1 "${extra[@]}")"
+    stopwatch "watch-$label" "$pid" "$PYHEAP_BIN" watch --pid "$pid" --rss-limit $((rss0 / 2)) \
+        --out "$out" --max-dumps 1 --interval 1 "${BENCH_EXTRA[@]}"
     rss1=$(vm_rss "$pid")
     line="$(grep -m1 'target paused' "$WORK/watch-$label.log" || true)"
-    if [ -z "$line" ]; then log "watch logged no snapshot:"; cat "$WORK/watch-$label.log" >&2; exit 1; fi
-    log "   watch: $line"
+    if [ -z "$line" ]; then bench_log "watch logged no snapshot:"; cat "$WORK/watch-$label.log" >&2; exit 1; fi
+    bench_log "   watch: $line"
     pause_ms="$(sed -E 's/.*target paused ([0-9]+) ms.*/\1/' <<<"$line")"
     analysis_ms="$(sed -E 's/.*\(analysis ([0-9]+) ms\).*/\1/' <<<"$line")"
     snap="$(ls "$out"/pyheap-*.json | head -1)"
-    heap_total="$("$SYSPY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fragmentation"]["heap_total"])' "$snap")"
-    ROWS+=("$label|watch|1|$pause_ms|$(json_field "$sw" stopped)|$(json_field "$sw" wall)|$analysis_ms|$heap_total|$wbytes|$rss0|$rss1|$(json_field "$sw" max_gap)")
-    log "   VmRSS $((rss0 >> 20)) MiB before the first read, $((rss1 >> 20)) MiB after"
+    heap_total="$(bench_json "$snap" fragmentation heap_total)"
+    ROWS+=("$label|watch|1|$pause_ms|$(sw "watch-$label" stopped)|$(sw "watch-$label" wall)|$analysis_ms|$heap_total|$wbytes|$rss0|$rss1|$(sw "watch-$label" max_gap)")
+    bench_log "   VmRSS $(bench_human "$rss0") before the first read, $(bench_human "$rss1") after"
 
     for mode in copy stop; do
         flag=()
         [ "$mode" = copy ] && flag=(--copy)
         for i in $(seq "$RUNS"); do
-            sw="$("$SYSPY" "$WORK/stopwatch.py" "$pid" "$WORK/types-$label.out" -- "$PYHEAP_BIN" types \
-                --pid "$pid" "${flag[@]}" --json "${extra[@]}")"
-            log "   types --pid ${flag[*]}: $sw"
-            if [ "$(json_field "$sw" rc)" != 0 ]; then tail -3 "$WORK/types-$label.out" >&2; fi
-            ROWS+=("$label|types ${flag[*]:-(stopped)}|$i|-|$(json_field "$sw" stopped)|$(json_field "$sw" wall)|-|$heap_total|$wbytes|$rss0|$(vm_rss "$pid")|$(json_field "$sw" max_gap)")
+            name="types-$mode-$i-$label"
+            stopwatch "$name" "$pid" \
+                "$PYHEAP_BIN" types --pid "$pid" "${flag[@]}" --json "${BENCH_EXTRA[@]}"
+            bench_log "   types --pid ${flag[*]}: $(cat "$WORK/$name.sw")"
+            if [ "$(sw "$name" rc)" != 0 ]; then tail -3 "$WORK/$name.log" >&2; fi
+            ROWS+=("$label|types ${flag[*]:-(stopped)}|$i|-|$(sw "$name" stopped)|$(sw "$name" wall)|-|$heap_total|$wbytes|$rss0|$(vm_rss "$pid")|$(sw "$name" max_gap)")
         done
     done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    bench_stop "$pid"
 done
 
 "$SYSPY" - "$PYHEAP_BIN" "$FAULT_S_PER_GIB" "${ROWS[@]}" <<'EOF'
