@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     struct pyh_file_search search = {0};
     double t0 = now();
     struct pyh_error *err = core ? pyh_target_open_core(core, &search, &diag, &t)
-                                 : pyh_target_open_live(pid, false, &diag, &t);
+                                 : pyh_target_open_live(pid, PYH_LIVE_STOP, NULL, 0, &diag, &t);
     if (!err) err = pyh_images_load(t, debug_dirs, &diag, &images);
     double t1 = now();
     if (!err) err = pyh_glibc_open(t, images, &opts, &diag, &g);

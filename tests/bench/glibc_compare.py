@@ -317,7 +317,7 @@ def summary(walk):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build-glibc"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--python", action="append")
     ap.add_argument("--threads", type=int, default=6)
     ap.add_argument("--big", type=float, default=0.0, help="GiB held in 1 KiB blocks")
