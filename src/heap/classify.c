@@ -50,9 +50,11 @@ static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t
         return (uint64_t)L->long_digits + 4 * ndigits;
     }
     /* 3.11+ generators and frames declare an item size but have no ob_size: the word
-     * there is a pointer; their frame part is sized by their code object. */
-    if (t->itemsize <= 0 || t->kind == PYH_KIND_GENERATOR || t->kind == PYH_KIND_FRAME)
-        return (uint64_t)t->basicsize;
+     * there is a pointer; their frame part is sized by their code object. (3.8-3.10 frames
+     * have a real ob_size: the slots allocated.) */
+    bool sized_by_code =
+        heap->rt->minor >= 11 && (t->kind == PYH_KIND_GENERATOR || t->kind == PYH_KIND_FRAME);
+    if (t->itemsize <= 0 || sized_by_code) return (uint64_t)t->basicsize;
     if (avail < 24) return UINT64_MAX;
     int64_t n = (int64_t)word(obj, (size_t)L->var_size);
     uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;

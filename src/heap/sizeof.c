@@ -5,6 +5,9 @@
  *   3.8-3.10  GC head only when the object itself is GC (tp_is_gc: static types are not);
  *   3.11-3.12 the GC head of every type object, static ones included;
  *   3.13      nothing for static type objects.
+ * Types whose __sizeof__ counts more than their items (code, frame, deque) are sized from
+ * the fields their own __sizeof__ reads, per version (see code_sizeof, frame_sizeof,
+ * deque_sizeof below).
  * (Measured with sys.getsizeof on every interpreter; tests/integration checks it.) */
 #include <string.h>
 
@@ -12,6 +15,10 @@
 #include "runtime/objects.h"
 
 #define MANAGED_WEAKREF (1UL << 3)
+#define MAX_CO_EXTRA_USERS 255 /* ceval.c: co_extra never has more slots */
+#define MAX_ITEMS (1ULL << 40) /* a count above this is not a count */
+#define DEQUE_BLOCKLEN 64      /* _collectionsmodule.c BLOCKLEN, every version */
+#define DEQUE_BLOCK_SIZE (8 * DEQUE_BLOCKLEN + 16) /* sizeof(block): two links and the items */
 
 /* A field of the object: from the copy when it holds it, else from the target. */
 static struct pyh_error *field(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
@@ -128,6 +135,137 @@ static struct pyh_error *str_sizeof(const struct pyh_heap *heap, uint64_t obj, c
     return NULL;
 }
 
+/* ob_size of the variable-size object at obj (a code object's co_cellvars tuple, its co_code
+ * bytes ...), capped; 0 for NULL. */
+static struct pyh_error *var_len(const struct pyh_heap *heap, uint64_t obj, uint64_t *n)
+{
+    *n = 0;
+    if (!obj) return NULL;
+    struct pyh_error *err = field(heap, obj, NULL, 0, heap->rt->layout.var_size, 8, n);
+    if (!err && *n >= MAX_ITEMS)
+        err = pyh_error_create(PYH_ERR_CORRUPT, "object at 0x%llx has %llu items",
+                               (unsigned long long)obj, (unsigned long long)*n);
+    return err;
+}
+
+/* What a code object's co_extra adds: sizeof(_PyCodeObjectExtra) + (ce_size - 1) slots,
+ * the same in every version that has it. */
+static struct pyh_error *code_extra_size(const struct pyh_heap *heap, uint64_t obj,
+                                         const uint8_t *bytes, size_t avail, uint64_t *size)
+{
+    uint64_t extra, ce_size;
+    *size = 0;
+    struct pyh_error *err = field(heap, obj, bytes, avail, heap->rt->layout.code_extra, 8, &extra);
+    if (err || !extra) return err;
+    if ((err = field(heap, extra, NULL, 0, 0, 8, &ce_size))) return err;
+    if (ce_size > MAX_CO_EXTRA_USERS)
+        return pyh_error_create(PYH_ERR_CORRUPT,
+                                "co_extra of the code object at 0x%llx has %llu slots",
+                                (unsigned long long)obj, (unsigned long long)ce_size);
+    *size = 8 + 8 * ce_size;
+    return NULL;
+}
+
+/* code.__sizeof__. 3.8-3.10: the struct, plus the cell-to-argument map (one Py_ssize_t per
+ * cell variable) when there is one, plus the LOAD_GLOBAL/LOAD_ATTR cache once the code has
+ * run often enough (a byte per code unit for the map and one _PyOpcache per entry).
+ * 3.11+: the struct and its bytecode, rounded up to a word (_PyObject_VAR_SIZE). Every
+ * version adds co_extra. */
+static struct pyh_error *code_sizeof(const struct pyh_heap *heap, const struct pyh_type *t,
+                                     uint64_t obj, const uint8_t *bytes, size_t avail,
+                                     uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t v = 0, extra = 0;
+    struct pyh_error *err;
+    *size = (uint64_t)t->basicsize;
+    if (heap->rt->minor >= 11) {
+        if ((err = field(heap, obj, bytes, avail, L->var_size, 8, &v))) return err;
+        if (v >= MAX_ITEMS)
+            return pyh_error_create(PYH_ERR_CORRUPT, "code object with %llu code units",
+                                    (unsigned long long)v);
+        *size = (*size + v * (uint64_t)t->itemsize + 7) & ~7ULL;
+    } else {
+        uint64_t cell2arg, cellvars, opcache, opcache_size, code, ncells, ncode;
+        if ((err = field(heap, obj, bytes, avail, L->code_cell2arg, 8, &cell2arg)) ||
+            (err = field(heap, obj, bytes, avail, L->code_cellvars, 8, &cellvars)) ||
+            (err = field(heap, obj, bytes, avail, L->code_opcache, 8, &opcache)) ||
+            (err = field(heap, obj, bytes, avail, L->code_opcache_size, 1, &opcache_size)))
+            return err;
+        if (cell2arg && cellvars) {
+            if ((err = var_len(heap, cellvars, &ncells))) return err;
+            *size += 8 * ncells;
+        }
+        if (opcache) {
+            if ((err = field(heap, obj, bytes, avail, L->code_code, 8, &code)) ||
+                (err = var_len(heap, code, &ncode)))
+                return err;
+            *size += ncode / 2 + opcache_size * (uint64_t)L->opcache_entry_size;
+        }
+    }
+    if ((err = code_extra_size(heap, obj, bytes, avail, &extra))) return err;
+    *size += extra;
+    return NULL;
+}
+
+/* frame.__sizeof__ and generator.__sizeof__. 3.8-3.10 (frames only: generators then had no
+ * frame inside): sizeof(PyFrameObject), which holds one slot, plus a slot per local, cell,
+ * free variable and stack entry of f_code — not ob_size, which a frame reused from the free
+ * list may have larger. 3.11+: the basic size plus one slot per local and stack entry of
+ * the frame's code object (the embedded frame's for generators, f_frame's for frame
+ * objects). */
+static struct pyh_error *frame_sizeof(const struct pyh_heap *heap, const struct pyh_type *t,
+                                      uint64_t obj, const uint8_t *bytes, size_t avail,
+                                      uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t code = 0, nlocals = 0, stack = 0, ncells = 0, nfrees = 0, cells, frees;
+    struct pyh_error *err = NULL;
+    *size = (uint64_t)t->basicsize;
+    if (heap->rt->minor <= 10) {
+        if (t->kind != PYH_KIND_FRAME) return NULL;
+        if ((err = field(heap, obj, bytes, avail, L->frame_code, 8, &code)) ||
+            (err = field(heap, code, NULL, 0, L->code_nlocals, 4, &nlocals)) ||
+            (err = field(heap, code, NULL, 0, L->code_stacksize, 4, &stack)) ||
+            (err = field(heap, code, NULL, 0, L->code_cellvars, 8, &cells)) ||
+            (err = field(heap, code, NULL, 0, L->code_freevars, 8, &frees)) ||
+            (err = var_len(heap, cells, &ncells)) || (err = var_len(heap, frees, &nfrees)))
+            return err;
+        uint64_t extras = nlocals + stack + ncells + nfrees;
+        *size += extras ? 8 * (extras - 1) : 0;
+        return NULL;
+    }
+    if (t->itemsize <= 0) return NULL;
+    uint64_t iframe = t->kind == PYH_KIND_GENERATOR ? obj + (uint64_t)L->gen_iframe : 0;
+    if (t->kind == PYH_KIND_FRAME)
+        err = field(heap, obj, bytes, avail, L->frame_iframe, 8, &iframe);
+    if (!err) err = field(heap, iframe, NULL, 0, L->iframe_code, 8, &code);
+    if (!err) err = field(heap, code, NULL, 0, L->code_nlocalsplus, 4, &nlocals);
+    if (!err) err = field(heap, code, NULL, 0, L->code_stacksize, 4, &stack);
+    *size += 8 * (nlocals + stack);
+    return err;
+}
+
+/* deque.__sizeof__: the type's basic size plus every block the items span, counted from
+ * leftindex (a deque always has at least one block). */
+static struct pyh_error *deque_sizeof(const struct pyh_heap *heap, const struct pyh_type *t,
+                                      uint64_t obj, const uint8_t *bytes, size_t avail,
+                                      uint64_t *size)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t n, left;
+    struct pyh_error *err = field(heap, obj, bytes, avail, L->var_size, 8, &n);
+    if (!err) err = field(heap, obj, bytes, avail, L->deque_leftindex, 8, &left);
+    if (err) return err;
+    if (n >= MAX_ITEMS || left >= DEQUE_BLOCKLEN)
+        return pyh_error_create(PYH_ERR_CORRUPT, "deque at 0x%llx: %llu items from index %llu",
+                                (unsigned long long)obj, (unsigned long long)n,
+                                (unsigned long long)left);
+    *size = (uint64_t)t->basicsize +
+            (left + n + DEQUE_BLOCKLEN - 1) / DEQUE_BLOCKLEN * DEQUE_BLOCK_SIZE;
+    return NULL;
+}
+
 /* The pre-header sys.getsizeof adds to __sizeof__. */
 static uint64_t preheader(const struct pyh_heap *heap, const struct pyh_type *t, uint64_t obj,
                           const uint8_t *bytes, size_t avail)
@@ -205,19 +343,13 @@ struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uin
     }
     case PYH_KIND_GENERATOR:
     case PYH_KIND_FRAME:
-        *size = base;
-        if (heap->rt->minor >= 11 && t->itemsize > 0) {
-            /* basicsize + one slot per local and stack entry of the frame's code object
-             * (gen_sizeof, frame_sizeof); the code is the embedded frame's (generators) or
-             * the one f_frame points to (frame objects). */
-            uint64_t iframe = t->kind == PYH_KIND_GENERATOR ? obj + (uint64_t)L->gen_iframe : 0, code;
-            if (t->kind == PYH_KIND_FRAME) err = field(heap, obj, bytes, avail, L->frame_iframe, 8, &iframe);
-            if (!err) err = field(heap, iframe, NULL, 0, L->iframe_code, 8, &code);
-            uint64_t nlocals = 0, stack = 0;
-            if (!err) err = field(heap, code, NULL, 0, L->code_nlocalsplus, 4, &nlocals);
-            if (!err) err = field(heap, code, NULL, 0, L->code_stacksize, 4, &stack);
-            *size += 8 * (nlocals + stack);
-        }
+        err = frame_sizeof(heap, t, obj, bytes, avail, size);
+        break;
+    case PYH_KIND_CODE:
+        err = code_sizeof(heap, t, obj, bytes, avail, size);
+        break;
+    case PYH_KIND_DEQUE:
+        err = deque_sizeof(heap, t, obj, bytes, avail, size);
         break;
     default:
         *size = base;

@@ -85,6 +85,12 @@
     X(code_nlocalsplus,         "PyCodeObject",         "co_nlocalsplus",              -1,  -1,  -1,   76,   72,   72)   \
     X(gen_iframe,               "PyGenObject",          "gi_iframe",                   -1,  -1,  -1,   80,   72,   72)   \
     X(code_code_adaptive,       "PyCodeObject",         "co_code_adaptive",            -1,  -1,  -1,   184,  192,  200)  \
+    X(code_cell2arg,            "PyCodeObject",         "co_cell2arg",                 96,  96,  96,   -1,   -1,   -1)   \
+    X(code_extra,               "PyCodeObject",         "co_extra",                    144, 144, 144,  176,  184,  192)  \
+    X(code_opcache,             "PyCodeObject",         "co_opcache",                  160, 160, 160,  -1,   -1,   -1)   \
+    X(code_opcache_size,        "PyCodeObject",         "co_opcache_size",             172, 172, 172,  -1,   -1,   -1)   \
+    X(opcache_entry_size,       "_PyOpcache",           "",                            32,  32,  32,   -1,   -1,   -1)   \
+    X(deque_leftindex,          "dequeobject",          "leftindex",                   40,  40,  40,   40,   40,   40)   \
     X(type_name,                "PyTypeObject",         "tp_name",                     24,  24,  24,   24,   24,   24)   \
     X(type_basicsize,           "PyTypeObject",         "tp_basicsize",                32,  32,  32,   32,   32,   32)   \
     X(type_itemsize,            "PyTypeObject",         "tp_itemsize",                 40,  40,  40,   40,   40,   40)   \
