@@ -4,7 +4,13 @@
  * (after the 3.11+ pre-header of managed dicts and weak references) — the candidate must have
  * a live reference count, a registered type whose flags call for exactly that position, and
  * a size that fits in the block. Free-list objects (reference count 0) and freed blocks
- * (the allocators say so) are never objects. */
+ * (the allocators say so) are never objects.
+ *
+ * Arrays of object pointers (list items, 3.11's dict values) are the usual impostors: their
+ * second pointer can be a type, and in a non-PIE executable the first — the address of a
+ * static object in the executable's data, or of a chunk of the brk heap — is a number small
+ * enough to pass for a reference count. Two rules, true of every version, reject them: a
+ * count is never the address of an object, and a GC object follows a valid GC head. */
 #include <string.h>
 
 #include "heap/heap_internal.h"
@@ -12,6 +18,7 @@
 
 #define MAX_REFCNT (1ULL << 40) /* above: a pointer, not a count (immortal counts are 2^32) */
 #define MANAGED_WEAKREF (1UL << 3)
+#define USER_SPACE_END (1ULL << 47) /* x86-64: no user-space address is above */
 
 static uint64_t word(const uint8_t *bytes, size_t off)
 {
@@ -69,6 +76,32 @@ bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_
     return need != UINT64_MAX && need <= room;
 }
 
+bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
+{
+    struct pyh_target *target = heap->rt->target;
+    if (!pyh_target_mapping_at(target, count)) return false;
+    uint64_t tp;
+    struct pyh_error *err = pyh_read_u64(target, count + 8, &tp);
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    return pyh_heap_type_at(heap, tp) != UINT32_MAX;
+}
+
+/* Whether the 16 bytes before a GC object are a GC head (PyGC_Head, 3.8-3.13): untracked,
+ * _gc_next is 0 and _gc_prev keeps at most the FINALIZED bit (allocation zeroes both,
+ * untracking clears all but that bit); tracked, _gc_next is the next head (bit 0 may be
+ * NEXT_MASK_UNREACHABLE during a collection) and _gc_prev the previous one with two flag bits
+ * (or, during a collection, a count shifted by two): both within user space. */
+static bool gc_head_plausible(const uint8_t *head)
+{
+    uint64_t next = word(head, 0), prev = word(head, 8);
+    if (next == 0) return prev <= 1;
+    next &= ~1ULL;
+    return next != 0 && (next & 7) == 0 && next < USER_SPACE_END && prev < USER_SPACE_END;
+}
+
 uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
                            size_t avail, uint64_t usable, uint32_t *type)
 {
@@ -83,7 +116,9 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
         if (ti == UINT32_MAX) continue;
         const struct pyh_type *t = &heap->types[ti];
         if (pyh_heap_header_position(heap->rt, t->flags) != pos) continue;
+        if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
         if (!pyh_heap_object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) continue;
+        if (pyh_heap_count_is_address(heap, refcnt)) continue;
         *type = ti;
         return block + pos;
     }

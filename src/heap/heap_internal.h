@@ -29,6 +29,11 @@ size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags);
 bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
                           size_t avail, uint64_t room);
 
+/* Whether a would-be reference count is in fact the address of an object: it lies in the
+ * target's memory and the word after it there is a registered type. Only non-PIE targets
+ * have addresses small enough to ask (one read when they do). */
+bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count);
+
 /* Whether bytes (avail of them, a copy of the block at block) hold an object at one of the
  * header positions the version allows; returns the object's address and type index, or 0.
  * usable: the bytes of the block the object may use. */
