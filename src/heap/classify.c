@@ -19,6 +19,7 @@
 #define MAX_REFCNT (1ULL << 40) /* above: a pointer, not a count (immortal counts are 2^32) */
 #define MANAGED_WEAKREF (1UL << 3)
 #define USER_SPACE_END (1ULL << 47) /* x86-64: no user-space address is above */
+#define MAX_ITEMS (1ULL << 40)      /* a count above this is not a count */
 
 static uint64_t word(const uint8_t *bytes, size_t off)
 {
@@ -35,12 +36,33 @@ size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
     return pos;
 }
 
+/* The counts sys.getsizeof multiplies for the types whose items live in a buffer of their
+ * own, which the fit check below does not see: a list's allocated >= ob_size; a
+ * bytearray's ob_alloc > ob_size (room for the trailing NUL), or both 0 without a buffer; a
+ * set's mask + 1 a power of two of at least 8 (the small table). */
+static bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_kind kind,
+                                    const uint8_t *obj, size_t avail)
+{
+    int32_t off = kind == PYH_KIND_LIST        ? L->list_allocated
+                  : kind == PYH_KIND_BYTEARRAY ? L->bytearray_alloc
+                  : kind == PYH_KIND_SET       ? L->set_mask
+                                               : -1;
+    if (off < 0) return true;
+    if (avail < (size_t)off + 8 || avail < (size_t)L->var_size + 8) return false;
+    uint64_t n = word(obj, (size_t)off), size = word(obj, (size_t)L->var_size);
+    if (n >= MAX_ITEMS) return false;
+    if (kind == PYH_KIND_LIST) return size <= n;
+    if (kind == PYH_KIND_BYTEARRAY) return n ? size < n : size == 0;
+    return n >= 7 && ((n + 1) & n) == 0;
+}
+
 /* The least memory the object at `at` (in bytes) occupies, from its type and own fields;
  * UINT64_MAX when its fields are implausible. */
 static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
                            const uint8_t *obj, size_t avail)
 {
     const struct pyh_layout *L = &heap->rt->layout;
+    if (!buffer_counts_plausible(L, t->kind, obj, avail)) return UINT64_MAX;
     if (t->kind == PYH_KIND_STR && avail >= (size_t)L->ascii_state + 4) {
         uint64_t length = word(obj, (size_t)L->ascii_length);
         uint32_t state;
