@@ -29,6 +29,8 @@ struct builder {
     uint64_t *pymalloc_arenas; /* sorted: glibc chunks holding them are skipped */
     size_t npymalloc_arenas;
     uint64_t arena_size;
+    uint64_t *static_types; /* sorted: addresses of the static type objects */
+    size_t nstatic_types;
 };
 
 static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
@@ -103,6 +105,24 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
     return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
 }
 
+/* Whether addr lies inside a static type object, past its start: objects do not overlap,
+ * and a type's slots (tp_getset then tp_base, ...) read as (count, type) in a non-PIE
+ * executable, whose addresses are small. */
+static bool inside_static_type(const struct builder *b, uint64_t addr)
+{
+    size_t lo = 0, hi = b->nstatic_types;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->static_types[mid] <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0) return false;
+    uint64_t type = b->static_types[lo - 1];
+    return type < addr && addr < type + (uint64_t)b->heap->rt->layout.type_size;
+}
+
 /* Static objects: in the binaries' data, objects of registered types with a plausible
  * count (static types themselves, None, True, 3.12+ static strings and small ints). */
 static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint64_t end, void *ctx)
@@ -127,7 +147,9 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
         if (ti == UINT32_MAX) continue;
         /* The whole object must be in this region, with room for its pre-header. */
         if (off < pyh_heap_header_position(heap->rt, heap->types[ti].flags) ||
-            !pyh_heap_object_fits(heap, ti, buf + off, len - off, len - off))
+            !pyh_heap_object_fits(heap, ti, buf + off, len - off, len - off) ||
+            !pyh_heap_static_object_plausible(heap, ti, buf + off, len - off) ||
+            inside_static_type(b, start + off))
             continue;
         err = add_object(b, start + off, ti, PYH_LOC_STATIC, buf + off, len - off, 0);
         if (!err) heap->static_objects++;
@@ -146,6 +168,18 @@ static int compare_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The sorted addresses of the static types, for inside_static_type. */
+static struct pyh_error *collect_static_types(struct builder *b)
+{
+    struct pyh_heap *heap = b->heap;
+    b->static_types = malloc((heap->ntypes + 1) * sizeof(uint64_t));
+    if (!b->static_types) return pyh_error_nomem();
+    for (size_t i = 0; i < heap->ntypes; i++)
+        if (!heap->types[i].heap) b->static_types[b->nstatic_types++] = heap->types[i].addr;
+    qsort(b->static_types, b->nstatic_types, sizeof(uint64_t), compare_u64);
+    return NULL;
 }
 
 /* Sorts objects and their locations together (locations are rebuilt from a permutation). */
@@ -280,6 +314,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
         if ((err = b.err)) goto fail;
     }
     if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;
+    if ((err = collect_static_types(&b))) goto fail;
     if ((err = pyh_heap_for_each_data_region(heap, scan_static, &b))) goto fail;
     if ((err = sort_objects(heap))) goto fail;
     if (b.nblocks > 1) qsort(b.blocks, b.nblocks, sizeof(*b.blocks), compare_blocks);
@@ -288,11 +323,13 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     if ((err = check_gc_lists(heap))) goto fail;
     free(b.blocks);
     free(b.pymalloc_arenas);
+    free(b.static_types);
     *out = heap;
     return NULL;
 fail:
     free(b.blocks);
     free(b.pymalloc_arenas);
+    free(b.static_types);
     pyh_heap_free(heap);
     return err;
 }

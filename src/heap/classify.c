@@ -20,6 +20,8 @@
 #define MANAGED_WEAKREF (1UL << 3)
 #define USER_SPACE_END (1ULL << 47) /* x86-64: no user-space address is above */
 #define MAX_ITEMS (1ULL << 40)      /* a count above this is not a count */
+#define IMMORTAL_MIN (1ULL << 31)   /* 3.12+: immortal counts start at 2^32 - 1 (see below) */
+#define MAX_MODULE_INDEX (1 << 20)  /* PyModuleDef.m_index: one per module ever initialized */
 
 static uint64_t word(const uint8_t *bytes, size_t off)
 {
@@ -122,6 +124,28 @@ static bool gc_head_plausible(const uint8_t *head)
     if (next == 0) return prev <= 1;
     next &= ~1ULL;
     return next != 0 && (next & 7) == 0 && next < USER_SPACE_END && prev < USER_SPACE_END;
+}
+
+bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                                      size_t avail)
+{
+    const struct pyh_type *t = &heap->types[ti];
+    const struct pyh_static_types *st = &heap->rt->types;
+    uint64_t refcnt = word(obj, 0);
+    /* A C initializer can name only a type that exists when the binary is built. */
+    if (t->heap) return false;
+    if (st->moduledef && t->addr == st->moduledef) {
+        /* PyModuleDef_Init gives a def its type and its index together. */
+        uint64_t index = avail >= 32 ? word(obj, 24) : 0;
+        if (index < 1 || index > MAX_MODULE_INDEX) return false;
+    } else if (heap->rt->minor >= 12 && refcnt < IMMORTAL_MIN) {
+        /* 3.12+: PyObject_HEAD_INIT makes a statically allocated object immortal (2^32 - 1;
+         * an extension built for an older stable ABI, whose Py_INCREF adds without the
+         * check, may move it by a few). Only a module def may have been set to 1, by
+         * PyModuleDef_Init. */
+        return false;
+    }
+    return !pyh_heap_count_is_address(heap, refcnt);
 }
 
 uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,

@@ -34,6 +34,14 @@ bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_
  * have addresses small enough to ask (one read when they do). */
 bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count);
 
+/* The rules a candidate in a binary's data (reference count, registered type ti, fitting
+ * the region; obj holds avail bytes of it) must also pass to be a static object: its type
+ * is static; from 3.12 its count is immortal, except a module def's, whose m_index must be
+ * set; its count is not an object's address. These reject the (count, type) pairs of the
+ * runtime's own tables. */
+bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                                      size_t avail);
+
 /* Whether bytes (avail of them, a copy of the block at block) hold an object at one of the
  * header positions the version allows; returns the object's address and type index, or 0.
  * usable: the bytes of the block the object may use. */

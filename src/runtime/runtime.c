@@ -130,6 +130,7 @@ static void find_static_types(struct pyh_runtime *rt)
         {"_Py_NoneStruct", offsetof(struct pyh_static_types, none)},
         {"_Py_TrueStruct", offsetof(struct pyh_static_types, true_)},
         {"_Py_FalseStruct", offsetof(struct pyh_static_types, false_)},
+        {"PyModuleDef_Type", offsetof(struct pyh_static_types, moduledef)},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         uint64_t addr = 0;
