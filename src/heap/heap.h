@@ -6,8 +6,9 @@
  *
  * A block holds an object when, at one of the header positions the version allows (no GC
  * head; after the GC head; after the 3.11+ managed-dict pre-header), it has a registered
- * type pointer whose flags call for exactly that position, a live reference count, and a
- * size that fits the block. */
+ * type pointer whose flags call for exactly that position, a live reference count that is
+ * not an object's address, a valid GC head before it if its type is GC, and a size that
+ * fits the block. */
 #ifndef PYH_HEAP_HEAP_H
 #define PYH_HEAP_HEAP_H
 
