@@ -215,6 +215,8 @@ static struct pyh_error *load_input(const char *text, const struct pyh_target_op
         }
     }
     pyh_session_close(s); /* a live target is resumed before the next one is opened */
+    /* Name the input once: most errors of a core or snapshot already start with its path. */
+    if (!err || strstr(pyh_error_message(err), text)) return err;
     return pyh_error_wrap(err, "%s", text);
 }
 
