@@ -7,7 +7,10 @@
 
 #include "util/interrupt.h"
 
-#define JSON_OPTION {"json", false, "print JSON instead of text (schema: docs/json-schema.md)"}
+#define JSON_OPTION                                                                                \
+    {                                                                                              \
+        "json", false, "print JSON instead of text (docs/json-schema.md)", 0                       \
+    }
 
 static const struct pyh_verb verbs[] = {
     {
@@ -56,9 +59,9 @@ static const struct pyh_verb verbs[] = {
                 "total of `fragmentation`. Static objects in the binaries' data are counted on\n"
                 "their own line.\n",
         .options = {JSON_OPTION,
-                    {"limit", true, "show the N biggest types (default 30; 0 for all)"},
-                    {"sort", true, "order by total size (default) or by count"},
-                    {"min-count", true, "leave out types with fewer than N objects"}},
+                    {"limit", true, "show the N biggest types (default 30; 0 for all)", 0},
+                    {"sort", true, "order by total size (default) or by count", 0},
+                    {"min-count", true, "leave out types with fewer than N objects", 0}},
         .run = pyh_cmd_types,
     },
     {
@@ -69,9 +72,9 @@ static const struct pyh_verb verbs[] = {
                 "or the type's address) with their addresses, sizes and a preview, largest\n"
                 "first, to drill down from `types` to `show`.\n",
         .options = {JSON_OPTION,
-                    {"type", true, "the type's name as `types` prints it, or its address"},
-                    {"limit", true, "list at most N objects (default 20; 0 for all)"},
-                    {"min-size", true, "leave out objects smaller than N bytes"}},
+                    {"type", true, "the type's name as `types` prints it, or its address", 0},
+                    {"limit", true, "list at most N objects (default 20; 0 for all)", 0},
+                    {"min-size", true, "leave out objects smaller than N bytes", 0}},
         .run = pyh_cmd_objects,
     },
     {
@@ -109,8 +112,9 @@ static const struct pyh_verb verbs[] = {
                 "sys.modules['app'].cache['k'].session. With --type, the chains that hold the\n"
                 "instances of a type, grouped with wildcards and counted.\n",
         .options = {JSON_OPTION,
-                    {"type", true, "every instance of this type (its name as `types` prints it)"},
-                    {"max", true, "at most N paths (default 5; 10 with --type)"}},
+                    {"type", true, "every instance of this type (its name as `types` prints it)",
+                     0},
+                    {"max", true, "at most N paths (default 5; 10 with --type)", 0}},
         .max_positionals = 1,
         .run = pyh_cmd_path,
     },
@@ -122,7 +126,7 @@ static const struct pyh_verb verbs[] = {
                 "retain the most memory (what would be freed with them) with their paths, the\n"
                 "retained size per type, and the leak suspects: the few objects that hold most\n"
                 "of the live heap.\n",
-        .options = {JSON_OPTION, {"limit", true, "show the N largest (default 20)"}},
+        .options = {JSON_OPTION, {"limit", true, "show the N largest (default 20)", 0}},
         .run = pyh_cmd_retained,
     },
     {
@@ -144,7 +148,8 @@ static const struct pyh_verb verbs[] = {
                 "memory, the census by type, the fragmentation summary and the top retainers\n"
                 "with their paths): kilobytes, so that the core can be deleted.\n",
         .options = {{"output", true, "the file to write (- for stdout)", 'o'},
-                    {"no-retainers", false, "leave out the retainers (no dominator tree: faster)"}},
+                    {"no-retainers", false, "leave out the retainers (no dominator tree: faster)",
+                     0}},
         .run = pyh_cmd_snapshot,
     },
     {
@@ -154,7 +159,8 @@ static const struct pyh_verb verbs[] = {
         .help = "Compares two heaps (each a snapshot file, a core file, or a PID as pid:N): per\n"
                 "type (count and size before, after and the change, biggest growth first), the\n"
                 "retainers whose retained size grew most, and the allocators' totals.\n",
-        .options = {JSON_OPTION, {"limit", true, "show the N types that grew most (default 30)"}},
+        .options = {JSON_OPTION,
+                    {"limit", true, "show the N types that grew most (default 30)", 0}},
         .min_positionals = 2,
         .max_positionals = 2,
         .run_offline = pyh_cmd_diff,
@@ -167,7 +173,7 @@ static const struct pyh_verb verbs[] = {
                 "cores or PIDs, in time order: growing (keeps growing: leak-like), plateau (grew,\n"
                 "then flat: cache-like), transient (rose and fell: a spike), or stable; with its\n"
                 "growth per snapshot and per hour.\n",
-        .options = {JSON_OPTION, {"limit", true, "show at most N types per class (default 20)"}},
+        .options = {JSON_OPTION, {"limit", true, "show at most N types per class (default 20)", 0}},
         .min_positionals = 3,
         .max_positionals = PYH_MAX_POSITIONALS,
         .run_offline = pyh_cmd_trend,
@@ -182,14 +188,14 @@ static const struct pyh_verb verbs[] = {
                 "(the target stopped only while it is read; the pause is measured and logged)\n"
                 "and with --core also a core file (gdb's gcore); then keeps watching. Exits when\n"
                 "the target exits; SIGINT/SIGTERM stop it cleanly. SIZE takes K, M, G suffixes.\n",
-        .options = {{"pid", true, "the process to watch"},
-                    {"rss-limit", true, "resident memory that triggers a snapshot (e.g. 2G)"},
-                    {"growth-limit", true, "growth per minute that triggers one (e.g. 100M)"},
-                    {"out", true, "directory for snapshots and cores"},
-                    {"core", false, "also write a core file (gcore) on each breach"},
-                    {"interval", true, "seconds between polls (default 1)"},
-                    {"cooldown", true, "seconds between two dumps (default 60)"},
-                    {"max-dumps", true, "stop after N dumps (default 10)"}},
+        .options = {{"pid", true, "the process to watch", 0},
+                    {"rss-limit", true, "resident memory that triggers a snapshot (e.g. 2G)", 0},
+                    {"growth-limit", true, "growth per minute that triggers one (e.g. 100M)", 0},
+                    {"out", true, "directory for snapshots and cores", 0},
+                    {"core", false, "also write a core file (gcore) on each breach", 0},
+                    {"interval", true, "seconds between polls (default 1)", 0},
+                    {"cooldown", true, "seconds between two dumps (default 60)", 0},
+                    {"max-dumps", true, "stop after N dumps (default 10)", 0}},
         .run_offline = pyh_cmd_watch,
     },
 };
@@ -206,7 +212,8 @@ const struct pyh_verb *pyh_verb_find(const char *name)
 const char *const *pyh_command_names(void)
 {
     static const char *names[NVERBS + 1];
-    for (size_t i = 0; i < NVERBS; i++) names[i] = verbs[i].name;
+    for (size_t i = 0; i < NVERBS; i++)
+        names[i] = verbs[i].name;
     return names;
 }
 
@@ -233,10 +240,11 @@ const char *pyh_command_help(const char *verb)
     for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++) {
         char left[64];
         if (v->options[k].short_name)
-            snprintf(left, sizeof(left), "-%c, --%s%s", v->options[k].short_name, v->options[k].name,
-                     v->options[k].has_value ? " X" : "");
+            snprintf(left, sizeof(left), "-%c, --%s%s", v->options[k].short_name,
+                     v->options[k].name, v->options[k].has_value ? " X" : "");
         else
-            snprintf(left, sizeof(left), "--%s%s", v->options[k].name, v->options[k].has_value ? " N" : "");
+            snprintf(left, sizeof(left), "--%s%s", v->options[k].name,
+                     v->options[k].has_value ? " N" : "");
         fprintf(f, "  %-20s %s\n", left, v->options[k].help);
     }
     fclose(f);
@@ -284,14 +292,16 @@ static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const a
             if (k == PYH_MAX_OPTIONS || !v->options[k].name)
                 return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'", v->name, arg);
             if (v->options[k].has_value && i + 1 >= argc)
-                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name, arg);
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name,
+                                        arg);
             p->values[k] = v->options[k].has_value ? argv[++i] : "";
             continue;
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             if (strcmp(arg, "--") == 0) continue;
             if (p->npositionals >= v->max_positionals)
-                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name, arg);
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name,
+                                        arg);
             p->positionals[p->npositionals++] = arg;
             continue;
         }
@@ -309,7 +319,8 @@ static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const a
             else if (i + 1 < argc)
                 p->values[k] = argv[++i];
             else
-                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name, arg);
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name,
+                                        arg);
         } else {
             if (name[len] == '=')
                 return pyh_error_create(PYH_ERR_USAGE, "%s: option '--%s' takes no value", v->name,
@@ -325,7 +336,10 @@ static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const a
     return NULL;
 }
 
-const struct pyh_verb *pyh_verb_of(const struct pyh_parsed *p) { return p->verb; }
+const struct pyh_verb *pyh_verb_of(const struct pyh_parsed *p)
+{
+    return p->verb;
+}
 
 struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct pyh_parsed *p,
                                     const char *name, long def, long min, long max, long *out)
@@ -382,8 +396,10 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
     if (err) return err;
     const struct pyh_verb *v = pyh_verb_find(argv[0]);
     if (!v->run)
-        return pyh_error_create(PYH_ERR_USAGE, "%s works on snapshots, cores or PIDs it is given, "
-                                               "not on the current target", v->name);
+        return pyh_error_create(PYH_ERR_USAGE,
+                                "%s works on snapshots, cores or PIDs it is given, "
+                                "not on the current target",
+                                v->name);
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     err = v->run(session, &p, defaults, out);
