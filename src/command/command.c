@@ -7,10 +7,9 @@
 
 #include "util/interrupt.h"
 
-#define JSON_OPTION                                                                                \
-    {                                                                                              \
-        "json", false, "print JSON instead of text (docs/json-schema.md)", 0                       \
-    }
+// clang-format off
+#define JSON_OPTION {"json", false, "print JSON instead of text (docs/json-schema.md)", 0}
+// clang-format on
 
 static const struct pyh_verb verbs[] = {
     {
