@@ -240,7 +240,24 @@ static void frame_object_310(struct walk *w, uint64_t obj)
     if (valuestack && depth < 1 << 20) items(w, valuestack, depth, PYH_REF_STACK, 0, 0);
 }
 
-static void iframe(struct walk *w, uint64_t f)
+#define MAX_FRAME_SLOTS (1 << 20) /* locals plus stack of one frame; more is corrupt */
+
+/* A 3.11+ interpreter frame's references. stacktop counts the valid slots of localsplus
+ * (locals, then the value stack) only while the frame is suspended: a frame that calls a
+ * Python function, a suspended generator, a frame object's frame after its call. While a
+ * frame executes, CPython 3.11-3.13 keep the stack pointer in a C local and set stacktop to
+ * -1 (_PyFrame_GetStackPointer; 3.11 in ceval's SET_LOCALS_FROM_FRAME), so that the GC,
+ * which cannot know the depth, visits none of its slots. That is every thread's innermost
+ * frame and any frame blocked in a C call (time.sleep, a lock, a C function calling back
+ * into Python). An object-owned frame (generator, frame object) keeps the GC's rule, so
+ * that referrers agree with gc.get_referrers(). A thread's frame (thread_frame) is a root
+ * and its locals are alive whether or not it executes: its co_nlocalsplus local slots are
+ * read, as they are always initialised once the frame has started (arguments copied, the
+ * rest NULL, cells made before the first traceable instruction; the frame walk skips
+ * frames that have not got that far). Its value stack is left out: its depth is not
+ * recorded, and slots above the real top are stale pointers to popped, possibly freed,
+ * objects. */
+static void iframe(struct walk *w, uint64_t f, bool thread_frame)
 {
     const struct pyh_layout *L = &w->heap->rt->layout;
     uint64_t co = read_ptr(w, f + (uint64_t)L->iframe_code);
@@ -253,7 +270,13 @@ static void iframe(struct walk *w, uint64_t f)
     int32_t stacktop = 0, nlocalsplus = 0;
     pyh_error_free(pyh_target_read(w->heap->rt->target, f + (uint64_t)L->iframe_stacktop, &stacktop, 4));
     if (co) pyh_error_free(pyh_target_read(w->heap->rt->target, co + (uint64_t)L->code_nlocalsplus, &nlocalsplus, 4));
-    if (stacktop < 0 || stacktop > (1 << 20)) return;
+    if (stacktop < 0 && thread_frame) {
+        if (nlocalsplus > 0 && nlocalsplus <= MAX_FRAME_SLOTS)
+            items(w, f + (uint64_t)L->iframe_localsplus, (uint64_t)nlocalsplus, PYH_REF_LOCAL,
+                  0, co);
+        return;
+    }
+    if (stacktop < 0 || stacktop > MAX_FRAME_SLOTS) return;
     uint64_t n = (uint64_t)stacktop, nl = nlocalsplus > 0 && (uint64_t)nlocalsplus < n ? (uint64_t)nlocalsplus : n;
     items(w, f + (uint64_t)L->iframe_localsplus, nl, PYH_REF_LOCAL, 0, co);
     if (n > nl) items(w, f + (uint64_t)L->iframe_localsplus + 8 * nl, n - nl, PYH_REF_STACK, 0, 0);
@@ -262,7 +285,7 @@ static void iframe(struct walk *w, uint64_t f)
 void pyh_iframe_referents(struct pyh_heap *heap, uint64_t f, pyh_ref_visit visit, void *ctx)
 {
     struct walk w = {heap, visit, ctx, false};
-    iframe(&w, f);
+    iframe(&w, f, true);
 }
 
 /* 3.11+ frame objects own their interpreter frame only once it outlived its call
@@ -275,7 +298,7 @@ static void frame_object_311(struct walk *w, uint64_t obj)
     uint8_t owner = 0;
     if (!f) return;
     pyh_error_free(pyh_read_u8(w->heap->rt->target, f + (uint64_t)L->iframe_owner, &owner));
-    if (owner == 2) iframe(w, f);
+    if (owner == 2) iframe(w, f, false);
 }
 
 static void generator(struct walk *w, uint64_t obj)
@@ -294,7 +317,7 @@ static void generator(struct walk *w, uint64_t obj)
     uint64_t f = obj + (uint64_t)L->gen_iframe;
     int8_t state = 4;
     pyh_error_free(pyh_target_read(w->heap->rt->target, f - 5, &state, 1));
-    if (state < 4) iframe(w, f);
+    if (state < 4) iframe(w, f, false);
 }
 
 static void deque(struct walk *w, uint64_t obj)

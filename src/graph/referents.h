@@ -40,9 +40,10 @@ typedef bool (*pyh_ref_visit)(void *ctx, uint64_t target, const struct pyh_ref *
 struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t type,
                                 pyh_ref_visit visit, void *ctx);
 
-/* Visits the references a 3.11+ interpreter frame (not an object) holds: its code,
- * function, globals, builtins, locals dict, frame object and its locals and stack. The code
- * object for names is passed in ref->code. */
+/* Visits the references a 3.11+ interpreter frame of a thread's chain (not an object: a
+ * root) holds: its code, function, globals, builtins, locals dict, frame object, its locals
+ * (also while it executes, when CPython records no stack depth) and, when it is suspended in
+ * a call, its value stack. The code object for names is passed in ref->code. */
 void pyh_iframe_referents(struct pyh_heap *heap, uint64_t iframe, pyh_ref_visit visit, void *ctx);
 
 /* Formats a ref as a Python expression suffix: "[3]", "['key']", ".attr", "<key>",
