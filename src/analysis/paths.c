@@ -232,7 +232,8 @@ struct pyh_error *pyh_paths_to_object(const struct pyh_graph *g, const struct py
         *n = 0;
         return err;
     }
-    qsort(*groups, *n, sizeof(**groups), shorter_first);
+    /* No group (no root reaches the object) leaves *groups NULL, which qsort must not get. */
+    if (*n > 1) qsort(*groups, *n, sizeof(**groups), shorter_first);
     if (*n > max) {
         for (size_t i = max; i < *n; i++) free((*groups)[i].expression);
         *n = max;
@@ -373,7 +374,7 @@ struct pyh_error *pyh_paths_to_type(const struct pyh_graph *g, const struct pyh_
         *n = 0;
         return err;
     }
-    qsort(*groups, *n, sizeof(**groups), most_first);
+    if (*n > 1) qsort(*groups, *n, sizeof(**groups), most_first); /* *groups NULL when none */
     if (*n > max) {
         for (size_t i = max; i < *n; i++) free((*groups)[i].expression);
         *n = max;
