@@ -24,8 +24,6 @@ import pyheap_testlib as T
 GRAPH_WORKLOAD = os.path.join(T.FIXTURES, "workloads", "graph_workload.py")
 ASAN_BIN = os.environ.get("PYHEAP_ASAN_BIN") or os.path.join(T.SOURCE_DIR, "build-asan",
                                                              "py-heap")
-if not os.path.exists(ASAN_BIN) and os.path.exists("/work/main/build-asan/py-heap"):
-    ASAN_BIN = "/work/main/build-asan/py-heap"
 SMALL_STACK = 1024 * 1024  # bytes: `ulimit -s 1024`
 WORKLOAD_TIMEOUT = 180  # seconds: 3.8 builds a million nodes and measures in rounds
 ASAN_TIMEOUT = 300

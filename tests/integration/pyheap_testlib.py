@@ -15,7 +15,7 @@ What is here:
     ground truth, so that one failing test reports all mismatches at once.
 
 Environment (set by ctest): PYHEAP_BIN, PYHEAP_BUILD_DIR, PYHEAP_SOURCE_DIR.
-PYHEAP_BIN defaults to /work/main/build/py-heap (or SOURCE_DIR/build/py-heap if that exists).
+PYHEAP_BIN defaults to SOURCE_DIR/build/py-heap.
 """
 import atexit
 import json
@@ -35,12 +35,7 @@ SOURCE_DIR = os.environ.get("PYHEAP_SOURCE_DIR") or os.path.dirname(os.path.dirn
 BUILD_DIR = os.environ.get("PYHEAP_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 
 
-def _default_bin():
-    candidate = os.path.join(SOURCE_DIR, "build", "py-heap")
-    return candidate if os.path.exists(candidate) else "/work/main/build/py-heap"
-
-
-PYHEAP_BIN = os.environ.get("PYHEAP_BIN") or _default_bin()
+PYHEAP_BIN = os.environ.get("PYHEAP_BIN") or os.path.join(SOURCE_DIR, "build", "py-heap")
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures")
 INFO_WORKLOAD = os.path.join(FIXTURES, "workloads", "info_workload.py")
 HEARTBEAT_WORKLOAD = os.path.join(FIXTURES, "workloads", "heartbeat_workload.py")
