@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-dev libjansson-dev
-          python3 python3-dev elfutils strace)
+          python3 python3-dev elfutils strace gdbserver)
 sanitize=0 build=1
 for arg in "$@"; do
   case "$arg" in
