@@ -543,7 +543,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
         err = pyh_error_nomem();
         goto fail;
     }
-    if ((err = pyh_target_init_cache(t))) goto fail;
+    if ((err = pyh_target_init_cache(t, PYH_CACHE_SLOTS))) goto fail;
     if ((err = read_loads(t, c, phnum))) goto fail;
     bool have_file_note = false;
     if ((err = parse_notes(t, phnum, &have_file_note))) goto fail;

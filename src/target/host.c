@@ -30,6 +30,7 @@ static void host_close(struct pyh_target *t)
 static const struct pyh_target_ops host_ops = {
     .read = host_read,
     .cached = true, /* each host read is a round trip through gdb */
+    .cache_long_reads = true,
     .close = host_close,
 };
 
@@ -60,7 +61,7 @@ struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
         err = pyh_error_nomem();
         goto fail;
     }
-    if ((err = pyh_target_init_cache(t))) goto fail;
+    if ((err = pyh_target_init_cache(t, PYH_HOST_CACHE_SLOTS))) goto fail;
     for (size_t i = 0; i < host->nmappings && !err; i++) {
         const struct pyh_host_mapping *m = &host->mappings[i];
         if (m->end <= m->start) continue;

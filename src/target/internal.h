@@ -11,8 +11,8 @@
 struct pyh_target *pyh_target_alloc(enum pyh_target_kind kind, const struct pyh_target_ops *ops,
                                     struct pyh_diag *diag);
 
-/* Allocates the block cache (for ops->cached kinds). */
-struct pyh_error *pyh_target_init_cache(struct pyh_target *t);
+/* Allocates the block cache of nslots blocks (for ops->cached kinds). */
+struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots);
 
 /* Sorts t->maps by start and checks they do not overlap (drops later overlapping ones with
  * a warning: untrusted input). */

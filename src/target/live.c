@@ -503,7 +503,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         err = pyh_error_nomem();
         goto fail;
     }
-    if ((err = pyh_target_init_cache(t))) goto fail;
+    if ((err = pyh_target_init_cache(t, PYH_CACHE_SLOTS))) goto fail;
     if ((err = read_maps(t, pid))) goto fail;
     if ((err = read_auxv(t, pid))) goto fail;
     char link[64], exe[4096];

@@ -10,12 +10,17 @@
 #include "util/interrupt.h"
 #include "util/mem.h"
 
+static uint8_t *slot_data(struct pyh_target *t, size_t slot)
+{
+    return t->cache.data + slot * PYH_CACHE_BLOCK;
+}
+
 /* Fills cache slot `slot` with the block at `block`. A block that crosses the end of a
  * mapping keeps only the part inside the mapping that holds addr; false when even that
  * cannot be read (the caller then reads uncached, for the precise error). */
 static bool fill_slot(struct pyh_target *t, size_t slot, uint64_t block, uint64_t addr)
 {
-    uint8_t *data = t->cache.data + slot * PYH_CACHE_BLOCK;
+    uint8_t *data = slot_data(t, slot);
     t->cache.block[slot] = UINT64_MAX;
     struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
     uint32_t lo = 0, hi = PYH_CACHE_BLOCK;
@@ -37,20 +42,58 @@ static bool fill_slot(struct pyh_target *t, size_t slot, uint64_t block, uint64_
     return true;
 }
 
+/* For a read of [addr, addr + len) longer than what is left of addr's block: fills the
+ * blocks it covers that are not cached — a run of them from addr's block on, at most
+ * PYH_CACHE_MAX_RUN, in consecutive slots — with one read of their part inside the
+ * mapping that holds addr (a read across the mapping's end would fail, and the bytes past
+ * it are not wanted). Returns how many blocks were filled; 0 when there is no run of two
+ * or the read failed (the caller then fills block by block, for the precise error). */
+static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    if (!m) return 0;
+    uint64_t first = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
+    uint64_t end = addr + len < m->end ? addr + len : m->end;
+    size_t slot = (size_t)(first / PYH_CACHE_BLOCK) % t->cache.nslots;
+    size_t n = 0;
+    while (n < PYH_CACHE_MAX_RUN && slot + n < t->cache.nslots &&
+           first + n * PYH_CACHE_BLOCK < end &&
+           t->cache.block[slot + n] != first + n * PYH_CACHE_BLOCK)
+        n++;
+    if (n < 2) return 0;
+    uint64_t from = m->start > first ? m->start : first;
+    uint64_t to = first + n * PYH_CACHE_BLOCK < m->end ? first + n * PYH_CACHE_BLOCK : m->end;
+    for (size_t i = 0; i < n; i++) t->cache.block[slot + i] = UINT64_MAX;
+    struct pyh_error *err = t->ops->read(t, from, slot_data(t, slot) + (from - first), (size_t)(to - from));
+    if (err) {
+        pyh_error_free(err);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = first + i * PYH_CACHE_BLOCK;
+        t->cache.block[slot + i] = b;
+        t->cache.lo[slot + i] = (uint32_t)((from > b ? from : b) - b);
+        t->cache.hi[slot + i] = (uint32_t)((to < b + PYH_CACHE_BLOCK ? to : b + PYH_CACHE_BLOCK) - b);
+    }
+    return n;
+}
+
 static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     uint8_t *out = buf;
     while (len > 0) {
         uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
-        size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % PYH_CACHE_SLOTS;
+        size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % t->cache.nslots;
         size_t off = (size_t)(addr - block);
         bool hit = t->cache.block[slot] == block && off >= t->cache.lo[slot] && off < t->cache.hi[slot];
+        if (!hit && t->ops->cache_long_reads && len > PYH_CACHE_BLOCK - off)
+            hit = fill_run(t, addr, len) > 0;
         if (!hit && !fill_slot(t, slot, block, addr)) return t->ops->read(t, addr, out, len);
         if (off < t->cache.lo[slot] || off >= t->cache.hi[slot])
             return t->ops->read(t, addr, out, len);
         size_t piece = t->cache.hi[slot] - off;
         if (piece > len) piece = len;
-        memcpy(out, t->cache.data + slot * PYH_CACHE_BLOCK + off, piece);
+        memcpy(out, slot_data(t, slot) + off, piece);
         out += piece;
         addr += piece;
         len -= piece;
@@ -65,7 +108,7 @@ struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf
     if (addr + len < addr)
         return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx: wraps around",
                                 len, (unsigned long long)addr);
-    if (t->ops->cached && t->cache.data && len <= PYH_CACHE_BLOCK)
+    if (t->ops->cached && t->cache.data && (len <= PYH_CACHE_BLOCK || t->ops->cache_long_reads))
         return cached_read(t, addr, buf, len);
     return t->ops->read(t, addr, buf, len);
 }
@@ -172,7 +215,10 @@ void pyh_target_close(struct pyh_target *t)
     free(t->truncation);
     free(t->mismatch);
     free(t->description);
-    if (t->cache.data) munmap(t->cache.data, (size_t)PYH_CACHE_SLOTS * PYH_CACHE_BLOCK);
+    if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);
+    free(t->cache.block);
+    free(t->cache.lo);
+    free(t->cache.hi);
     free(t);
 }
 
@@ -184,16 +230,36 @@ struct pyh_target *pyh_target_alloc(enum pyh_target_kind kind, const struct pyh_
     t->kind = kind;
     t->ops = ops;
     t->diag = diag;
-    for (size_t i = 0; i < PYH_CACHE_SLOTS; i++) t->cache.block[i] = UINT64_MAX;
     return t;
 }
 
-struct pyh_error *pyh_target_init_cache(struct pyh_target *t)
+struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots)
 {
-    void *p = mmap(NULL, (size_t)PYH_CACHE_SLOTS * PYH_CACHE_BLOCK, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* MAP_NORESERVE: a slot costs memory once it is filled. Where the kernel reserves all
+     * the same (strict overcommit) a big cache may be refused: the default one will do. */
+    void *p = mmap(NULL, nslots * PYH_CACHE_BLOCK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED && nslots > PYH_CACHE_SLOTS) {
+        nslots = PYH_CACHE_SLOTS;
+        p = mmap(NULL, nslots * PYH_CACHE_BLOCK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
     if (p == MAP_FAILED) return pyh_error_nomem();
+    t->cache.block = malloc(nslots * sizeof(*t->cache.block));
+    t->cache.lo = calloc(nslots, sizeof(*t->cache.lo));
+    t->cache.hi = calloc(nslots, sizeof(*t->cache.hi));
+    if (!t->cache.block || !t->cache.lo || !t->cache.hi) {
+        munmap(p, nslots * PYH_CACHE_BLOCK);
+        free(t->cache.block);
+        free(t->cache.lo);
+        free(t->cache.hi);
+        t->cache.block = NULL;
+        t->cache.lo = t->cache.hi = NULL;
+        return pyh_error_nomem();
+    }
+    for (size_t i = 0; i < nslots; i++) t->cache.block[i] = UINT64_MAX;
     t->cache.data = p;
+    t->cache.nslots = nslots;
     return NULL;
 }
 

@@ -59,6 +59,15 @@ struct pyh_target_ops;
 /* A direct-mapped cache of target blocks, for targets whose reads are system calls. */
 #define PYH_CACHE_BLOCK 65536
 #define PYH_CACHE_SLOTS 64
+/* Host targets: each read is a round trip through gdb, and through gdbserver a transfer
+ * (hex-encoded packets of 18 KiB: ~17 MB/s over TCP on one machine, ~0.5 MB/s on a pipe,
+ * gdb 13): reading a byte twice costs as much as reading it once, and every pass of a verb
+ * over the heap would read it again. Their cache is big enough to keep what a session
+ * reads (1 GiB of address space, reserved without backing: only the blocks filled cost
+ * memory), and reads longer than a block go through it too, the blocks it lacks fetched
+ * with one read per run of blocks (up to PYH_CACHE_MAX_RUN). */
+#define PYH_HOST_CACHE_SLOTS 16384
+#define PYH_CACHE_MAX_RUN 64
 
 struct pyh_target {
     enum pyh_target_kind kind;
@@ -92,10 +101,11 @@ struct pyh_target {
     size_t nmismatches; /* how many files were used despite a build-id mismatch */
 
     struct {
-        uint64_t block[PYH_CACHE_SLOTS]; /* block address, or UINT64_MAX when empty */
-        uint32_t lo[PYH_CACHE_SLOTS], hi[PYH_CACHE_SLOTS]; /* valid bytes [lo, hi) of a block
-                                                              that crosses a mapping's end */
-        uint8_t *data; /* PYH_CACHE_SLOTS * PYH_CACHE_BLOCK bytes */
+        size_t nslots;   /* 0 until pyh_target_init_cache */
+        uint64_t *block; /* per slot: block address, or UINT64_MAX when empty */
+        uint32_t *lo, *hi; /* per slot: valid bytes [lo, hi) of a block that crosses a
+                              mapping's end */
+        uint8_t *data;   /* nslots * PYH_CACHE_BLOCK bytes */
     } cache;
 };
 
@@ -105,6 +115,9 @@ struct pyh_target_ops {
     struct pyh_error *(*read)(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
     /* Whether reads are slow enough to be worth the block cache. */
     bool cached;
+    /* Whether reads longer than a block go through the cache as well (host targets: see
+     * PYH_HOST_CACHE_SLOTS); otherwise they are one read of their own. */
+    bool cache_long_reads;
     /* Releases the kind's state (live: resumes and detaches). */
     void (*close)(struct pyh_target *t);
     /* Fills every mapping's rss; NULL when the kind cannot tell (host targets). */
