@@ -12,9 +12,30 @@ struct host_state {
     int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
 };
 
+/* Whether [addr, addr + len) lies in readable mappings, one after the other. */
+static bool readable(const struct pyh_target *t, uint64_t addr, size_t len)
+{
+    uint64_t end = addr + len;
+    while (addr < end) {
+        const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+        if (!m || !(m->prot & PYH_PROT_R)) return false;
+        addr = m->end;
+    }
+    return true;
+}
+
 static struct pyh_error *host_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     struct host_state *h = t->impl;
+    /* Only what the process itself can read, as the CLI's reads (process_vm_readv) are. A
+     * debugger reads through ptrace or /proc/PID/mem, which read PROT_NONE pages too (a
+     * thread stack's guard page): that would fault a page into the process, and a failed
+     * read is better found here than after a round trip. Hosts that give no mappings (tests)
+     * are read as they are. */
+    if (t->nmaps && !readable(t, addr, len))
+        return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s: not in "
+                                "a readable mapping", len, (unsigned long long)addr,
+                                t->description);
     if (h->read(h->ctx, addr, buf, len) != 0)
         return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
                                 (unsigned long long)addr, t->description);
