@@ -279,10 +279,10 @@ static PyObject *open_host(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *reader, *maps, *threads_list;
-    int pid;
-    const char *exe = NULL, *description = NULL, *debug_dirs = NULL;
-    if (!PyArg_ParseTuple(args, "OO!O!izz|z", &reader, &PyList_Type, &maps, &PyList_Type,
-                          &threads_list, &pid, &exe, &description, &debug_dirs))
+    int pid, stopped = 0;
+    const char *exe = NULL, *description = NULL, *debug_dirs = NULL, *smaps = NULL;
+    if (!PyArg_ParseTuple(args, "OO!O!izz|zpz", &reader, &PyList_Type, &maps, &PyList_Type,
+                          &threads_list, &pid, &exe, &description, &debug_dirs, &stopped, &smaps))
         return NULL;
     size_t nmaps = (size_t)PyList_Size(maps), nthreads;
     struct pyh_host_mapping *m = calloc(nmaps ? nmaps : 1, sizeof(*m));
@@ -302,7 +302,10 @@ static PyObject *open_host(PyObject *self, PyObject *args)
         free(m);
         return NULL;
     }
-    struct pyh_host_target host = {reader, host_read, m, nmaps, threads, nthreads, pid, exe, description};
+    struct pyh_host_target host = {.ctx = reader, .read = host_read, .mappings = m, .nmappings = nmaps,
+                                   .threads = threads, .nthreads = nthreads, .pid = pid,
+                                   .exe_path = exe, .description = description,
+                                   .stopped = stopped, .smaps = smaps};
     struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false};
     struct pyh_session *s;
     begin_library_call();
@@ -350,7 +353,7 @@ static PyMethodDef module_methods[] = {
      "open_stopped_pid(pid, [(tid, rip, rsp, fs_base)], debug_dirs): a process gdb holds"},
     {"open_host", open_host, METH_VARARGS,
      "open_host(reader, [(start, end, offset, prot, path)], threads, pid, exe, description, "
-     "debug_dirs): memory read through reader(addr, len)"},
+     "debug_dirs, stopped, smaps): memory read through reader(addr, len)"},
     {"verbs", verbs, METH_NOARGS, "verbs() -> [(name, summary, help, max_positionals)]"},
     {"option_arity", option_arity, METH_VARARGS, "option_arity(verb, option)"},
     {"version", version, METH_NOARGS, "version() -> py-heap's version"},

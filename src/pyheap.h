@@ -105,6 +105,9 @@ struct pyh_host_target {
     int pid;                 /* 0 when unknown */
     const char *exe_path;    /* the executable, NULL when unknown */
     const char *description; /* shown in reports, e.g. "process 1234 (through gdb)" */
+    bool stopped;            /* every thread stays stopped while py-heap reads */
+    const char *smaps;       /* the text of the process's /proc/PID/smaps, for its resident
+                                memory; NULL when the host cannot tell */
 };
 
 /* An open target with its Python runtime: what every command works on. */

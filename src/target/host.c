@@ -1,6 +1,7 @@
 /* The host target: memory read through a callback and mappings described by the host (the
  * gdb extension reading an inferior that is neither a plain process nor a core, e.g.
  * gdbserver or rr). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 struct host_state {
     void *ctx;
     int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+    char *smaps; /* the host's /proc/PID/smaps text, NULL when it has none */
 };
 
 /* Whether [addr, addr + len) lies in readable mappings, one after the other. */
@@ -44,8 +46,23 @@ static struct pyh_error *host_read(struct pyh_target *t, uint64_t addr, void *bu
 
 static void host_close(struct pyh_target *t)
 {
-    free(t->impl);
+    struct host_state *h = t->impl;
+    if (h) free(h->smaps);
+    free(h);
     t->impl = NULL;
+}
+
+static struct pyh_error *host_fill_rss(struct pyh_target *t)
+{
+    struct host_state *h = t->impl;
+    if (!h->smaps)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
+                                t->description);
+    FILE *f = fmemopen(h->smaps, strlen(h->smaps), "r");
+    if (!f) return pyh_error_nomem();
+    pyh_target_parse_smaps(t, f);
+    fclose(f);
+    return NULL;
 }
 
 static const struct pyh_target_ops host_ops = {
@@ -53,6 +70,7 @@ static const struct pyh_target_ops host_ops = {
     .cached = true, /* each host read is a round trip through gdb */
     .cache_long_reads = true,
     .close = host_close,
+    .fill_rss = host_fill_rss,
 };
 
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
@@ -72,7 +90,12 @@ struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
     h->read = host->read;
     t->impl = h;
     t->pid = host->pid;
+    t->stopped = host->stopped;
     struct pyh_error *err = NULL;
+    if (host->smaps && !(h->smaps = pyh_strdup(host->smaps))) {
+        err = pyh_error_nomem();
+        goto fail;
+    }
     t->description = pyh_strdup(host->description ? host->description : "host target");
     if (!t->description) {
         err = pyh_error_nomem();

@@ -4,6 +4,7 @@
 #define PYH_TARGET_INTERNAL_H
 
 #include <libelf.h>
+#include <stdio.h>
 
 #include "target/target.h"
 
@@ -13,6 +14,10 @@ struct pyh_target *pyh_target_alloc(enum pyh_target_kind kind, const struct pyh_
 
 /* Allocates the block cache of nslots blocks (for ops->cached kinds). */
 struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots);
+
+/* Sets the rss of the mappings of t from the text of a /proc/PID/smaps (live: the file
+ * itself; host: the host's copy of it). Mappings it does not list keep theirs. */
+void pyh_target_parse_smaps(struct pyh_target *t, FILE *smaps);
 
 /* Sorts t->maps by start and checks they do not overlap (drops later overlapping ones with
  * a warning: untrusted input). */

@@ -177,19 +177,7 @@ static struct pyh_error *live_fill_rss(struct pyh_target *t)
     snprintf(path, sizeof(path), "/proc/%d/smaps", t->pid);
     FILE *f = fopen(path, "re");
     if (!f) return pyh_error_errno(errno, "cannot read %s", path);
-    char *line = NULL;
-    size_t cap = 0;
-    struct pyh_mapping *m = NULL;
-    while (getline(&line, &cap, f) > 0) {
-        unsigned long long start, end, kb;
-        if (sscanf(line, "%llx-%llx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-            m = (struct pyh_mapping *)pyh_target_mapping_at(t, start);
-            if (m && m->start != start) m = NULL;
-        } else if (m && sscanf(line, "Rss: %llu kB", &kb) == 1) {
-            m->rss = kb * 1024;
-        }
-    }
-    free(line);
+    pyh_target_parse_smaps(t, f);
     fclose(f);
     return NULL;
 }

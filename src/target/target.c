@@ -304,10 +304,29 @@ nomem:
     return pyh_error_nomem();
 }
 
+void pyh_target_parse_smaps(struct pyh_target *t, FILE *smaps)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    struct pyh_mapping *m = NULL;
+    while (getline(&line, &cap, smaps) > 0) {
+        unsigned long long start, end, kb;
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            m = (struct pyh_mapping *)pyh_target_mapping_at(t, start);
+            if (m && m->start != start) m = NULL;
+        } else if (m && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+            m->rss = kb * 1024;
+        }
+    }
+    free(line);
+}
+
 struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, const char **source)
 {
     *total = 0;
-    *source = t->kind == PYH_TARGET_LIVE ? "smaps" : "core";
+    /* Live and host targets (a process) say it with smaps; a core by what it holds. */
+    bool smaps = t->kind != PYH_TARGET_CORE;
+    *source = smaps ? "smaps" : "core";
     if (!t->ops->fill_rss)
         return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
                                 t->description);
@@ -316,7 +335,7 @@ struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, con
     for (size_t i = 0; i < t->nmaps; i++) {
         const struct pyh_mapping *m = &t->maps[i];
         if (m->rss == UINT64_MAX) continue;
-        if (t->kind == PYH_TARGET_LIVE || (!m->path && (m->prot & PYH_PROT_W))) *total += m->rss;
+        if (smaps || (!m->path && (m->prot & PYH_PROT_W))) *total += m->rss;
     }
     return NULL;
 }

@@ -31,8 +31,8 @@ struct pyh_mapping {
     char *label;          /* "[heap]", "[stack]", "[vdso]"... when the OS names it (live) */
     /* The local file behind path (after --sysroot/--lib-path), NULL if none was found. */
     struct pyh_local_file *file;
-    /* Resident bytes once pyh_target_resident ran: live, Rss from /proc/PID/smaps; core, the
-     * bytes of the mapping the core holds. UINT64_MAX when unknown. */
+    /* Resident bytes once pyh_target_resident ran: live and host, Rss from /proc/PID/smaps;
+     * core, the bytes of the mapping the core holds. UINT64_MAX when unknown. */
     uint64_t rss;
 };
 
@@ -120,7 +120,7 @@ struct pyh_target_ops {
     bool cache_long_reads;
     /* Releases the kind's state (live: resumes and detaches). */
     void (*close)(struct pyh_target *t);
-    /* Fills every mapping's rss; NULL when the kind cannot tell (host targets). */
+    /* Fills every mapping's rss; NULL when the kind cannot tell. */
     struct pyh_error *(*fill_rss)(struct pyh_target *t);
     /* Whether the target has gone away (a live process that exited); NULL for kinds that
      * cannot. Called only when something failed: it may cost a few reads of /proc. */
@@ -191,10 +191,11 @@ const struct pyh_mapping *pyh_target_mapping_at(const struct pyh_target *t, uint
 const struct pyh_thread *pyh_target_thread(const struct pyh_target *t, int32_t tid);
 
 /* Resident memory: fills each mapping's rss and stores in *total the process's resident
- * bytes — live, the sum of /proc/PID/smaps Rss; core, the bytes the core holds of anonymous
+ * bytes — live and host, the sum of /proc/PID/smaps Rss (host: of the smaps text the host
+ * gave; PYH_ERR_UNSUPPORTED when it gave none); core, the bytes the core holds of anonymous
  * writable mappings (a core says nothing of residency: those are the pages that can be).
- * *source is "smaps" or "core". PYH_ERR_UNSUPPORTED for host targets. Costs one read of
- * /proc/PID/smaps (live) or a pass over the mappings (core). */
+ * *source is "smaps" or "core". Costs one read of /proc/PID/smaps (live) or a pass over
+ * the mappings (core). */
 struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, const char **source);
 
 /* The value of auxv entry type, or 0 when absent. */
