@@ -10,35 +10,65 @@
 #include "util/interrupt.h"
 #include "util/mem.h"
 
+_Static_assert(PYH_CACHE_BLOCK / PYH_CACHE_PAGE == 16 && PYH_CACHE_ALL_PAGES == 0xffffu,
+               "a block's pages are the bits of a uint16_t");
+
 static uint8_t *slot_data(struct pyh_target *t, size_t slot)
 {
     return t->cache.data + slot * PYH_CACHE_BLOCK;
 }
 
-/* Fills cache slot `slot` with the block at `block`. A block that crosses the end of a
- * mapping keeps only the part inside the mapping that holds addr; false when even that
- * cannot be read (the caller then reads uncached, for the precise error). */
+/* The pages of the block at `block` that [from, to) covers whole, as a mask. A page it
+ * covers in part is not cached: reads there go to the target (a mapping that does not end
+ * on a page boundary: a hand-made core). */
+static uint16_t page_mask(uint64_t block, uint64_t from, uint64_t to)
+{
+    uint64_t first = (from - block + PYH_CACHE_PAGE - 1) / PYH_CACHE_PAGE;
+    uint64_t last = (to - block) / PYH_CACHE_PAGE;
+    if (last <= first) return 0;
+    return (uint16_t)(((1u << last) - 1) & ~((1u << first) - 1));
+}
+
+static bool page_cached(const struct pyh_target *t, size_t slot, size_t off)
+{
+    return (t->cache.pages[slot] >> (off / PYH_CACHE_PAGE)) & 1;
+}
+
+/* Fills cache slot `slot` with the block at `block`, or with more of it. A block that
+ * crosses the end of a mapping gets the part inside the mapping that holds addr, and keeps
+ * what it holds of the block already: a block shared by two mappings (with an unmapped
+ * page between them, as below a thread's stack) ends up with both, where reads going from
+ * one to the other would otherwise read it again each time. False when nothing at addr
+ * could be read (the caller then reads uncached, for the precise error). */
 static bool fill_slot(struct pyh_target *t, size_t slot, uint64_t block, uint64_t addr)
 {
     uint8_t *data = slot_data(t, slot);
-    t->cache.block[slot] = UINT64_MAX;
-    struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
-    uint32_t lo = 0, hi = PYH_CACHE_BLOCK;
+    if (t->cache.block[slot] != block) {
+        t->cache.block[slot] = UINT64_MAX;
+        t->cache.pages[slot] = 0;
+        struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
+        if (!err) {
+            t->cache.block[slot] = block;
+            t->cache.pages[slot] = PYH_CACHE_ALL_PAGES;
+            return true;
+        }
+        pyh_error_free(err);
+    }
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    if (!m) return false;
+    uint64_t from = m->start > block ? m->start : block;
+    uint64_t to = m->end < block + PYH_CACHE_BLOCK ? m->end : block + PYH_CACHE_BLOCK;
+    uint16_t mask = page_mask(block, from, to);
+    if (!mask) return false;
+    size_t first = (size_t)__builtin_ctz(mask), n = (size_t)__builtin_popcount(mask);
+    struct pyh_error *err = t->ops->read(t, block + first * PYH_CACHE_PAGE,
+                                         data + first * PYH_CACHE_PAGE, n * PYH_CACHE_PAGE);
     if (err) {
         pyh_error_free(err);
-        const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
-        if (!m) return false;
-        lo = (uint32_t)((m->start > block ? m->start : block) - block);
-        hi = (uint32_t)((m->end < block + PYH_CACHE_BLOCK ? m->end : block + PYH_CACHE_BLOCK) - block);
-        err = t->ops->read(t, block + lo, data + lo, hi - lo);
-        if (err) {
-            pyh_error_free(err);
-            return false;
-        }
+        return false;
     }
     t->cache.block[slot] = block;
-    t->cache.lo[slot] = lo;
-    t->cache.hi[slot] = hi;
+    t->cache.pages[slot] |= mask;
     return true;
 }
 
@@ -72,8 +102,8 @@ static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
     for (size_t i = 0; i < n; i++) {
         uint64_t b = first + i * PYH_CACHE_BLOCK;
         t->cache.block[slot + i] = b;
-        t->cache.lo[slot + i] = (uint32_t)((from > b ? from : b) - b);
-        t->cache.hi[slot + i] = (uint32_t)((to < b + PYH_CACHE_BLOCK ? to : b + PYH_CACHE_BLOCK) - b);
+        t->cache.pages[slot + i] = page_mask(b, from > b ? from : b,
+                                             to < b + PYH_CACHE_BLOCK ? to : b + PYH_CACHE_BLOCK);
     }
     return n;
 }
@@ -85,14 +115,14 @@ static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *
         uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
         size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % t->cache.nslots;
         size_t off = (size_t)(addr - block);
-        bool hit = t->cache.block[slot] == block && off >= t->cache.lo[slot] && off < t->cache.hi[slot];
+        bool hit = t->cache.block[slot] == block && page_cached(t, slot, off);
         if (!hit && t->ops->cache_long_reads && len > PYH_CACHE_BLOCK - off)
             hit = fill_run(t, addr, len) > 0;
         if (!hit && !fill_slot(t, slot, block, addr)) return t->ops->read(t, addr, out, len);
-        if (off < t->cache.lo[slot] || off >= t->cache.hi[slot])
-            return t->ops->read(t, addr, out, len);
-        size_t piece = t->cache.hi[slot] - off;
-        if (piece > len) piece = len;
+        if (!page_cached(t, slot, off)) return t->ops->read(t, addr, out, len);
+        size_t end = (off / PYH_CACHE_PAGE + 1) * PYH_CACHE_PAGE; /* the cached pages from off */
+        while (end < PYH_CACHE_BLOCK && page_cached(t, slot, end)) end += PYH_CACHE_PAGE;
+        size_t piece = end - off < len ? end - off : len;
         memcpy(out, slot_data(t, slot) + off, piece);
         out += piece;
         addr += piece;
@@ -217,8 +247,7 @@ void pyh_target_close(struct pyh_target *t)
     free(t->description);
     if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);
     free(t->cache.block);
-    free(t->cache.lo);
-    free(t->cache.hi);
+    free(t->cache.pages);
     free(t);
 }
 
@@ -246,15 +275,13 @@ struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots)
     }
     if (p == MAP_FAILED) return pyh_error_nomem();
     t->cache.block = malloc(nslots * sizeof(*t->cache.block));
-    t->cache.lo = calloc(nslots, sizeof(*t->cache.lo));
-    t->cache.hi = calloc(nslots, sizeof(*t->cache.hi));
-    if (!t->cache.block || !t->cache.lo || !t->cache.hi) {
+    t->cache.pages = calloc(nslots, sizeof(*t->cache.pages));
+    if (!t->cache.block || !t->cache.pages) {
         munmap(p, nslots * PYH_CACHE_BLOCK);
         free(t->cache.block);
-        free(t->cache.lo);
-        free(t->cache.hi);
+        free(t->cache.pages);
         t->cache.block = NULL;
-        t->cache.lo = t->cache.hi = NULL;
+        t->cache.pages = NULL;
         return pyh_error_nomem();
     }
     for (size_t i = 0; i < nslots; i++) t->cache.block[i] = UINT64_MAX;

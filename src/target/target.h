@@ -56,9 +56,12 @@ struct pyh_local_file {
 
 struct pyh_target_ops;
 
-/* A direct-mapped cache of target blocks, for targets whose reads are system calls. */
+/* A direct-mapped cache of target blocks, for targets whose reads are system calls. A
+ * block is cached page by page (a block may cross mappings, or the end of the memory). */
 #define PYH_CACHE_BLOCK 65536
 #define PYH_CACHE_SLOTS 64
+#define PYH_CACHE_PAGE 4096
+#define PYH_CACHE_ALL_PAGES 0xffffu /* PYH_CACHE_BLOCK / PYH_CACHE_PAGE bits */
 /* Host targets: each read is a round trip through gdb, and through gdbserver a transfer
  * (hex-encoded packets of 18 KiB: ~17 MB/s over TCP on one machine, ~0.5 MB/s on a pipe,
  * gdb 13): reading a byte twice costs as much as reading it once, and every pass of a verb
@@ -103,8 +106,7 @@ struct pyh_target {
     struct {
         size_t nslots;   /* 0 until pyh_target_init_cache */
         uint64_t *block; /* per slot: block address, or UINT64_MAX when empty */
-        uint32_t *lo, *hi; /* per slot: valid bytes [lo, hi) of a block that crosses a
-                              mapping's end */
+        uint16_t *pages; /* per slot: bit i set when page i of the block is cached */
         uint8_t *data;   /* nslots * PYH_CACHE_BLOCK bytes */
     } cache;
 };

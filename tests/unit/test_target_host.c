@@ -16,15 +16,21 @@
 
 #define BLOCK PYH_CACHE_BLOCK
 
-/* A process of three mappings, read by a host that logs every read:
+/* A process of five mappings, read by a host that logs every read:
  *   [0x10000000, +16 blocks + 4 KiB)  rw-p  "[heap]"  (ends inside a block)
  *   [0x20000000, +4 KiB)              ---p            (a thread stack's guard page)
- *   [0x20001000, +8 blocks - 4 KiB)   rw-p            (the stack, up to a block's end) */
+ *   [0x20001000, +8 blocks - 4 KiB)   rw-p            (the stack, up to a block's end)
+ *   [0x30000000, +32 KiB)             r--p            (a library's end, then a hole,
+ *   [0x30009000, +92 KiB)             rw-p             then memory: one block, two parts) */
 #define HEAP 0x10000000ull
 #define HEAP_SIZE (16 * BLOCK + 4096)
 #define GUARD 0x20000000ull
 #define STACK (GUARD + 4096)
 #define STACK_SIZE (8 * BLOCK - 4096)
+#define LIB 0x30000000ull
+#define LIB_SIZE 0x8000
+#define ANON 0x30009000ull
+#define ANON_SIZE 0x17000
 
 struct fake_host {
     uint8_t *heap, *stack;
@@ -49,7 +55,8 @@ static int fake_read(void *ctx, uint64_t addr, void *buf, size_t len)
      * the target to keep away from it. */
     for (size_t i = 0; i < len; i++) {
         uint64_t a = addr + i;
-        bool mapped = (a >= HEAP && a < HEAP + HEAP_SIZE) || (a >= GUARD && a < STACK + STACK_SIZE);
+        bool mapped = (a >= HEAP && a < HEAP + HEAP_SIZE) || (a >= GUARD && a < STACK + STACK_SIZE) ||
+                      (a >= LIB && a < LIB + LIB_SIZE) || (a >= ANON && a < ANON + ANON_SIZE);
         if (!mapped) return -1;
         ((uint8_t *)buf)[i] = byte_at(a);
     }
@@ -72,9 +79,11 @@ static struct pyh_target *open_fake(struct fake_host *h, struct pyh_diag *diag, 
         {STACK, STACK + STACK_SIZE, 0, 3, NULL}, /* not sorted: the target sorts them */
         {HEAP, HEAP + HEAP_SIZE, 0, 3, "[heap]"},
         {GUARD, STACK, 0, 0, NULL},
+        {LIB, LIB + LIB_SIZE, 0x1000, 1, "/usr/lib/libx.so"},
+        {ANON, ANON + ANON_SIZE, 0, 3, NULL},
     };
     struct pyh_host_thread threads[] = {{42, 0x401000, STACK + 0x1000, 0x7000}};
-    struct pyh_host_target host = {.ctx = h, .read = fake_read, .mappings = maps, .nmappings = 3,
+    struct pyh_host_target host = {.ctx = h, .read = fake_read, .mappings = maps, .nmappings = 5,
                                    .threads = threads, .nthreads = 1, .pid = 42,
                                    .description = "process 42 through gdb (remote x)",
                                    .stopped = true, .smaps = smaps};
@@ -190,6 +199,40 @@ static void test_never_reads_outside_readable_mappings(void **state)
     pyh_diag_free(&diag);
 }
 
+/* A block shared by two mappings, with a hole between them: each part is read once,
+ * however reads go from one to the other. */
+static void test_block_shared_by_two_mappings(void **state)
+{
+    (void)state;
+    struct fake_host h = {0};
+    struct pyh_diag diag = {0};
+    struct pyh_target *t = open_fake(&h, &diag, NULL);
+    for (int i = 0; i < 10; i++) {
+        uint64_t a = i % 2 ? LIB + 0x100 * (uint64_t)i : ANON + 0x800 * (uint64_t)i, v;
+        assert_null(pyh_read_u64(t, a, &v));
+        check_bytes((const uint8_t *)&v, a, 8);
+    }
+    /* Across the end of the first block (inside the second mapping). */
+    uint8_t buf[64];
+    assert_null(pyh_target_read(t, LIB + BLOCK - 32, buf, sizeof(buf)));
+    check_bytes(buf, LIB + BLOCK - 32, sizeof(buf));
+    assert_int_equal(h.nreads, 3);
+    assert_int_equal(h.reads[0].addr, ANON);
+    assert_int_equal(h.reads[0].len, LIB + BLOCK - ANON);
+    assert_int_equal(h.reads[1].addr, LIB);
+    assert_int_equal(h.reads[1].len, LIB_SIZE);
+    assert_int_equal(h.reads[2].addr, LIB + BLOCK);
+    assert_int_equal(h.reads[2].len, ANON + ANON_SIZE - LIB - BLOCK);
+    /* The hole stays unreadable. */
+    uint64_t v;
+    struct pyh_error *err = pyh_read_u64(t, LIB + LIB_SIZE + 8, &v);
+    assert_int_equal(pyh_error_code(err), PYH_ERR_FAULT);
+    pyh_error_free(err);
+    assert_int_equal(h.nreads, 3);
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+}
+
 /* Resident memory from the smaps text the host gave; none without it. */
 static void test_resident_from_host_smaps(void **state)
 {
@@ -220,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_long_read_is_one_host_read_and_kept),
         cmocka_unit_test(test_small_reads_fill_blocks_once),
         cmocka_unit_test(test_never_reads_outside_readable_mappings),
+        cmocka_unit_test(test_block_shared_by_two_mappings),
         cmocka_unit_test(test_resident_from_host_smaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
