@@ -68,7 +68,7 @@ static struct pyh_error *host_fill_rss(struct pyh_target *t)
 static const struct pyh_target_ops host_ops = {
     .read = host_read,
     .cached = true, /* each host read is a round trip through gdb */
-    .cache_long_reads = true,
+    .cache_all = true,
     .close = host_close,
     .fill_rss = host_fill_rss,
 };

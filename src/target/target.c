@@ -2,6 +2,7 @@
  * mappings, threads and auxv, and closing. */
 #include "target/target.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,6 +13,9 @@
 
 _Static_assert(PYH_CACHE_BLOCK / PYH_CACHE_PAGE == 16 && PYH_CACHE_ALL_PAGES == 0xffffu,
                "a block's pages are the bits of a uint16_t");
+_Static_assert((PYH_CACHE_SLOTS & (PYH_CACHE_SLOTS - 1)) == 0 &&
+               (PYH_HOST_CACHE_SLOTS & (PYH_HOST_CACHE_SLOTS - 1)) == 0,
+               "slot counts are powers of two (index_mask)");
 
 static uint8_t *slot_data(struct pyh_target *t, size_t slot)
 {
@@ -34,66 +38,128 @@ static bool page_cached(const struct pyh_target *t, size_t slot, size_t off)
     return (t->cache.pages[slot] >> (off / PYH_CACHE_PAGE)) & 1;
 }
 
-/* Fills cache slot `slot` with the block at `block`, or with more of it. A block that
- * crosses the end of a mapping gets the part inside the mapping that holds addr, and keeps
- * what it holds of the block already: a block shared by two mappings (with an unmapped
- * page between them, as below a thread's stack) ends up with both, where reads going from
- * one to the other would otherwise read it again each time. False when nothing at addr
- * could be read (the caller then reads uncached, for the precise error). */
-static bool fill_slot(struct pyh_target *t, size_t slot, uint64_t block, uint64_t addr)
+/* A keeping cache's index: block addresses hashed (Fibonacci) into 2 * nslots entries. */
+static size_t index_mask(const struct pyh_target *t)
 {
-    uint8_t *data = slot_data(t, slot);
-    if (t->cache.block[slot] != block) {
-        t->cache.block[slot] = UINT64_MAX;
-        t->cache.pages[slot] = 0;
-        struct pyh_error *err = t->ops->read(t, block, data, PYH_CACHE_BLOCK);
+    return 2 * t->cache.nslots - 1;
+}
+
+static size_t index_start(const struct pyh_target *t, uint64_t block)
+{
+    return (size_t)((block / PYH_CACHE_BLOCK) * 0x9e3779b97f4a7c15ull >> 32) & index_mask(t);
+}
+
+/* The slot that holds (some pages of) block, or SIZE_MAX. */
+static size_t find_slot(const struct pyh_target *t, uint64_t block)
+{
+    if (!t->cache.index) {
+        size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % t->cache.nslots;
+        return t->cache.block[slot] == block ? slot : SIZE_MAX;
+    }
+    /* At most nslots of the 2 * nslots entries are used: the probe ends. */
+    for (size_t i = index_start(t, block);; i = (i + 1) & index_mask(t)) {
+        uint32_t slot = t->cache.index[i];
+        if (slot == UINT32_MAX) return SIZE_MAX;
+        if (t->cache.block[slot] == block) return slot;
+    }
+}
+
+/* The first of n slots in a row for blocks from `block` on that the cache does not hold,
+ * emptied (their data is about to be overwritten). Direct-mapped, the blocks' own slots;
+ * keeping, the next unused ones — when there are not n left, the cache starts over. */
+static size_t take_slots(struct pyh_target *t, uint64_t block, size_t n)
+{
+    size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % t->cache.nslots;
+    if (t->cache.index) {
+        if (t->cache.used + n > t->cache.nslots) {
+            memset(t->cache.index, 0xff, 2 * t->cache.nslots * sizeof(*t->cache.index));
+            for (size_t i = 0; i < t->cache.nslots; i++) t->cache.block[i] = UINT64_MAX;
+            t->cache.used = 0;
+        }
+        slot = t->cache.used;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->cache.block[slot + i] = UINT64_MAX;
+        t->cache.pages[slot + i] = 0;
+    }
+    return slot;
+}
+
+/* Records that slot holds the given pages of block, besides those it held of it. */
+static void keep(struct pyh_target *t, size_t slot, uint64_t block, uint16_t pages)
+{
+    if (t->cache.block[slot] == block) {
+        t->cache.pages[slot] |= pages;
+        return;
+    }
+    t->cache.block[slot] = block;
+    t->cache.pages[slot] = pages;
+    if (!t->cache.index) return;
+    size_t i = index_start(t, block);
+    while (t->cache.index[i] != UINT32_MAX) i = (i + 1) & index_mask(t);
+    t->cache.index[i] = (uint32_t)slot;
+    if (slot >= t->cache.used) t->cache.used = slot + 1;
+}
+
+/* Fills the cache with the block at `block`, or with more of it, and returns its slot. A
+ * block that crosses the end of a mapping gets the part inside the mapping that holds
+ * addr, besides what it holds of the block already: a block shared by two mappings (with
+ * an unmapped page between them, as below a thread's stack) ends up with both, where reads
+ * going from one to the other would otherwise read it again each time. SIZE_MAX when
+ * nothing at addr could be read (the caller then reads uncached, for the precise error). */
+static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
+{
+    size_t slot = find_slot(t, block);
+    if (slot == SIZE_MAX) {
+        slot = take_slots(t, block, 1);
+        struct pyh_error *err = t->ops->read(t, block, slot_data(t, slot), PYH_CACHE_BLOCK);
         if (!err) {
-            t->cache.block[slot] = block;
-            t->cache.pages[slot] = PYH_CACHE_ALL_PAGES;
-            return true;
+            keep(t, slot, block, PYH_CACHE_ALL_PAGES);
+            return slot;
         }
         pyh_error_free(err);
     }
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
-    if (!m) return false;
+    if (!m) return SIZE_MAX;
     uint64_t from = m->start > block ? m->start : block;
     uint64_t to = m->end < block + PYH_CACHE_BLOCK ? m->end : block + PYH_CACHE_BLOCK;
     uint16_t mask = page_mask(block, from, to);
-    if (!mask) return false;
+    if (!mask) return SIZE_MAX;
     size_t first = (size_t)__builtin_ctz(mask), n = (size_t)__builtin_popcount(mask);
     struct pyh_error *err = t->ops->read(t, block + first * PYH_CACHE_PAGE,
-                                         data + first * PYH_CACHE_PAGE, n * PYH_CACHE_PAGE);
+                                         slot_data(t, slot) + first * PYH_CACHE_PAGE,
+                                         n * PYH_CACHE_PAGE);
     if (err) {
         pyh_error_free(err);
-        return false;
+        return SIZE_MAX;
     }
-    t->cache.block[slot] = block;
-    t->cache.pages[slot] |= mask;
-    return true;
+    keep(t, slot, block, mask);
+    return slot;
 }
 
 /* For a read of [addr, addr + len) longer than what is left of addr's block: fills the
  * blocks it covers that are not cached — a run of them from addr's block on, at most
- * PYH_CACHE_MAX_RUN, in consecutive slots — with one read of their part inside the
- * mapping that holds addr (a read across the mapping's end would fail, and the bytes past
- * it are not wanted). Returns how many blocks were filled; 0 when there is no run of two
- * or the read failed (the caller then fills block by block, for the precise error). */
+ * PYH_CACHE_MAX_RUN, in slots in a row — with one read of their part inside the mapping
+ * that holds addr (a read across the mapping's end would fail, and the bytes past it are
+ * not wanted). Returns how many blocks were filled; 0 when there is no run of two or the
+ * read failed (the caller then fills block by block, for the precise error). */
 static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
 {
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
     if (!m) return 0;
     uint64_t first = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
     uint64_t end = addr + len < m->end ? addr + len : m->end;
-    size_t slot = (size_t)(first / PYH_CACHE_BLOCK) % t->cache.nslots;
+    /* Direct-mapped, the run's slots must not wrap around. */
+    size_t room = t->cache.index ? t->cache.nslots
+                                 : t->cache.nslots - (size_t)(first / PYH_CACHE_BLOCK) % t->cache.nslots;
     size_t n = 0;
-    while (n < PYH_CACHE_MAX_RUN && slot + n < t->cache.nslots &&
-           first + n * PYH_CACHE_BLOCK < end &&
-           t->cache.block[slot + n] != first + n * PYH_CACHE_BLOCK)
+    while (n < PYH_CACHE_MAX_RUN && n < room && first + n * PYH_CACHE_BLOCK < end &&
+           find_slot(t, first + n * PYH_CACHE_BLOCK) == SIZE_MAX)
         n++;
     if (n < 2) return 0;
     uint64_t from = m->start > first ? m->start : first;
     uint64_t to = first + n * PYH_CACHE_BLOCK < m->end ? first + n * PYH_CACHE_BLOCK : m->end;
-    for (size_t i = 0; i < n; i++) t->cache.block[slot + i] = UINT64_MAX;
+    size_t slot = take_slots(t, first, n);
     struct pyh_error *err = t->ops->read(t, from, slot_data(t, slot) + (from - first), (size_t)(to - from));
     if (err) {
         pyh_error_free(err);
@@ -101,9 +167,8 @@ static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t b = first + i * PYH_CACHE_BLOCK;
-        t->cache.block[slot + i] = b;
-        t->cache.pages[slot + i] = page_mask(b, from > b ? from : b,
-                                             to < b + PYH_CACHE_BLOCK ? to : b + PYH_CACHE_BLOCK);
+        keep(t, slot + i, b, page_mask(b, from > b ? from : b,
+                                       to < b + PYH_CACHE_BLOCK ? to : b + PYH_CACHE_BLOCK));
     }
     return n;
 }
@@ -113,13 +178,13 @@ static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *
     uint8_t *out = buf;
     while (len > 0) {
         uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
-        size_t slot = (size_t)(block / PYH_CACHE_BLOCK) % t->cache.nslots;
         size_t off = (size_t)(addr - block);
-        bool hit = t->cache.block[slot] == block && page_cached(t, slot, off);
-        if (!hit && t->ops->cache_long_reads && len > PYH_CACHE_BLOCK - off)
-            hit = fill_run(t, addr, len) > 0;
-        if (!hit && !fill_slot(t, slot, block, addr)) return t->ops->read(t, addr, out, len);
-        if (!page_cached(t, slot, off)) return t->ops->read(t, addr, out, len);
+        size_t slot = find_slot(t, block);
+        if ((slot == SIZE_MAX || !page_cached(t, slot, off)) && t->ops->cache_all &&
+            len > PYH_CACHE_BLOCK - off && fill_run(t, addr, len))
+            slot = find_slot(t, block);
+        if (slot == SIZE_MAX || !page_cached(t, slot, off)) slot = fill_slot(t, block, addr);
+        if (slot == SIZE_MAX || !page_cached(t, slot, off)) return t->ops->read(t, addr, out, len);
         size_t end = (off / PYH_CACHE_PAGE + 1) * PYH_CACHE_PAGE; /* the cached pages from off */
         while (end < PYH_CACHE_BLOCK && page_cached(t, slot, end)) end += PYH_CACHE_PAGE;
         size_t piece = end - off < len ? end - off : len;
@@ -138,7 +203,7 @@ struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf
     if (addr + len < addr)
         return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx: wraps around",
                                 len, (unsigned long long)addr);
-    if (t->ops->cached && t->cache.data && (len <= PYH_CACHE_BLOCK || t->ops->cache_long_reads))
+    if (t->ops->cached && t->cache.data && (len <= PYH_CACHE_BLOCK || t->ops->cache_all))
         return cached_read(t, addr, buf, len);
     return t->ops->read(t, addr, buf, len);
 }
@@ -248,6 +313,7 @@ void pyh_target_close(struct pyh_target *t)
     if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);
     free(t->cache.block);
     free(t->cache.pages);
+    free(t->cache.index);
     free(t);
 }
 
@@ -276,15 +342,21 @@ struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots)
     if (p == MAP_FAILED) return pyh_error_nomem();
     t->cache.block = malloc(nslots * sizeof(*t->cache.block));
     t->cache.pages = calloc(nslots, sizeof(*t->cache.pages));
-    if (!t->cache.block || !t->cache.pages) {
+    /* The index of a keeping cache: twice the slots (a power of two), so that a probe
+     * finds a free entry soon. */
+    if (t->ops->cache_all) t->cache.index = malloc(2 * nslots * sizeof(*t->cache.index));
+    if (!t->cache.block || !t->cache.pages || (t->ops->cache_all && !t->cache.index)) {
         munmap(p, nslots * PYH_CACHE_BLOCK);
         free(t->cache.block);
         free(t->cache.pages);
+        free(t->cache.index);
         t->cache.block = NULL;
         t->cache.pages = NULL;
+        t->cache.index = NULL;
         return pyh_error_nomem();
     }
     for (size_t i = 0; i < nslots; i++) t->cache.block[i] = UINT64_MAX;
+    if (t->cache.index) memset(t->cache.index, 0xff, 2 * nslots * sizeof(*t->cache.index));
     t->cache.data = p;
     t->cache.nslots = nslots;
     return NULL;

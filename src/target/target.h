@@ -65,10 +65,12 @@ struct pyh_target_ops;
 /* Host targets: each read is a round trip through gdb, and through gdbserver a transfer
  * (hex-encoded packets of 18 KiB: ~17 MB/s over TCP on one machine, ~0.5 MB/s on a pipe,
  * gdb 13): reading a byte twice costs as much as reading it once, and every pass of a verb
- * over the heap would read it again. Their cache is big enough to keep what a session
- * reads (1 GiB of address space, reserved without backing: only the blocks filled cost
- * memory), and reads longer than a block go through it too, the blocks it lacks fetched
- * with one read per run of blocks (up to PYH_CACHE_MAX_RUN). */
+ * over the heap would read it again. Their cache keeps every block a session reads, up to
+ * PYH_HOST_CACHE_SLOTS of them (1 GiB of address space, reserved without backing: only the
+ * blocks filled cost memory; past that it starts over), found by address rather than
+ * direct-mapped (regions whose blocks fall on the same slots would evict each other on
+ * every pass), and reads longer than a block go through it too, the blocks it lacks
+ * fetched with one read per run of blocks (up to PYH_CACHE_MAX_RUN). */
 #define PYH_HOST_CACHE_SLOTS 16384
 #define PYH_CACHE_MAX_RUN 64
 
@@ -108,6 +110,11 @@ struct pyh_target {
         uint64_t *block; /* per slot: block address, or UINT64_MAX when empty */
         uint16_t *pages; /* per slot: bit i set when page i of the block is cached */
         uint8_t *data;   /* nslots * PYH_CACHE_BLOCK bytes */
+        /* ops->cache_all: slots are given out in order (`used` so far) and found through
+         * this hash table of 2 * nslots entries (slot numbers, UINT32_MAX when free).
+         * NULL otherwise: direct-mapped, a block's slot is its number modulo nslots. */
+        uint32_t *index;
+        size_t used;
     } cache;
 };
 
@@ -117,9 +124,10 @@ struct pyh_target_ops {
     struct pyh_error *(*read)(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
     /* Whether reads are slow enough to be worth the block cache. */
     bool cached;
-    /* Whether reads longer than a block go through the cache as well (host targets: see
-     * PYH_HOST_CACHE_SLOTS); otherwise they are one read of their own. */
-    bool cache_long_reads;
+    /* Whether the cache keeps every block read (see PYH_HOST_CACHE_SLOTS) and reads longer
+     * than a block go through it as well; otherwise it is direct-mapped and such reads are
+     * one read of their own. */
+    bool cache_all;
     /* Releases the kind's state (live: resumes and detaches). */
     void (*close)(struct pyh_target *t);
     /* Fills every mapping's rss; NULL when the kind cannot tell. */

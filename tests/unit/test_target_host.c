@@ -21,12 +21,16 @@
  *   [0x20000000, +4 KiB)              ---p            (a thread stack's guard page)
  *   [0x20001000, +8 blocks - 4 KiB)   rw-p            (the stack, up to a block's end)
  *   [0x30000000, +32 KiB)             r--p            (a library's end, then a hole,
- *   [0x30009000, +92 KiB)             rw-p             then memory: one block, two parts) */
+ *   [0x30009000, +92 KiB)             rw-p             then memory: one block, two parts)
+ *   [FAR, +4 blocks)                  rw-p            (1 GiB above [heap]) */
 #define HEAP 0x10000000ull
 #define HEAP_SIZE (16 * BLOCK + 4096)
 #define GUARD 0x20000000ull
 #define STACK (GUARD + 4096)
 #define STACK_SIZE (8 * BLOCK - 4096)
+#define FAR (HEAP + (uint64_t)PYH_HOST_CACHE_SLOTS * BLOCK) /* [heap]'s first block's number,
+                                                               modulo the cache's slots */
+#define FAR_SIZE (4 * BLOCK)
 #define LIB 0x30000000ull
 #define LIB_SIZE 0x8000
 #define ANON 0x30009000ull
@@ -56,7 +60,8 @@ static int fake_read(void *ctx, uint64_t addr, void *buf, size_t len)
     for (size_t i = 0; i < len; i++) {
         uint64_t a = addr + i;
         bool mapped = (a >= HEAP && a < HEAP + HEAP_SIZE) || (a >= GUARD && a < STACK + STACK_SIZE) ||
-                      (a >= LIB && a < LIB + LIB_SIZE) || (a >= ANON && a < ANON + ANON_SIZE);
+                      (a >= LIB && a < LIB + LIB_SIZE) || (a >= ANON && a < ANON + ANON_SIZE) ||
+                      (a >= FAR && a < FAR + FAR_SIZE);
         if (!mapped) return -1;
         ((uint8_t *)buf)[i] = byte_at(a);
     }
@@ -81,9 +86,10 @@ static struct pyh_target *open_fake(struct fake_host *h, struct pyh_diag *diag, 
         {GUARD, STACK, 0, 0, NULL},
         {LIB, LIB + LIB_SIZE, 0x1000, 1, "/usr/lib/libx.so"},
         {ANON, ANON + ANON_SIZE, 0, 3, NULL},
+        {FAR, FAR + FAR_SIZE, 0, 3, NULL},
     };
     struct pyh_host_thread threads[] = {{42, 0x401000, STACK + 0x1000, 0x7000}};
-    struct pyh_host_target host = {.ctx = h, .read = fake_read, .mappings = maps, .nmappings = 5,
+    struct pyh_host_target host = {.ctx = h, .read = fake_read, .mappings = maps, .nmappings = 6,
                                    .threads = threads, .nthreads = 1, .pid = 42,
                                    .description = "process 42 through gdb (remote x)",
                                    .stopped = true, .smaps = smaps};
@@ -199,6 +205,33 @@ static void test_never_reads_outside_readable_mappings(void **state)
     pyh_diag_free(&diag);
 }
 
+/* Blocks whose numbers are equal modulo the cache's slots, which a direct-mapped cache
+ * would hold in one slot, are both kept: passes that go from one to the other (a heap and
+ * the arenas 1 GiB above it) read each once. */
+static void test_blocks_a_cache_size_apart_are_both_kept(void **state)
+{
+    (void)state;
+    struct fake_host h = {0};
+    struct pyh_diag diag = {0};
+    struct pyh_target *t = open_fake(&h, &diag, NULL);
+    uint8_t *buf = malloc(FAR_SIZE);
+    for (int pass = 0; pass < 3; pass++) {
+        for (uint64_t off = 0; off < 4 * BLOCK; off += 1024) {
+            uint64_t v;
+            assert_null(pyh_read_u64(t, HEAP + off, &v));
+            check_bytes((const uint8_t *)&v, HEAP + off, 8);
+            assert_null(pyh_read_u64(t, FAR + off, &v));
+            check_bytes((const uint8_t *)&v, FAR + off, 8);
+        }
+        assert_null(pyh_target_read(t, FAR, buf, FAR_SIZE));
+        check_bytes(buf, FAR, FAR_SIZE);
+    }
+    assert_int_equal(h.nreads, 8);
+    free(buf);
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+}
+
 /* A block shared by two mappings, with a hole between them: each part is read once,
  * however reads go from one to the other. */
 static void test_block_shared_by_two_mappings(void **state)
@@ -264,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_small_reads_fill_blocks_once),
         cmocka_unit_test(test_never_reads_outside_readable_mappings),
         cmocka_unit_test(test_block_shared_by_two_mappings),
+        cmocka_unit_test(test_blocks_a_cache_size_apart_are_both_kept),
         cmocka_unit_test(test_resident_from_host_smaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
