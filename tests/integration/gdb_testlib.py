@@ -8,6 +8,8 @@ What is here:
     commands, each framed by marker lines on stdout AND on stderr, so that the output of
     every command (and its warnings) is cut out exactly, apart from what gdb itself prints
     while attaching or loading symbols;
+  * GdbServer: gdbserver attached to a process (over TCP on a port the kernel chooses, as
+    an extended-remote server, or on a pipe) and the gdb arguments that connect to it;
   * InteractiveGdb: gdb on a pseudo-terminal (an interactive session, as a user has), with
     send()/expect(), for the Ctrl-C test;
   * cpu_ticks(): a process's CPU time from /proc/PID/stat (to see that gdb is computing);
@@ -48,6 +50,28 @@ BIG_HEAP_WORKLOAD = os.path.join(T.FIXTURES, "workloads", "big_heap_workload.py"
 # the tests compare with the CLI's stderr). A field put here must say why.
 EXCLUDED_FIELDS = {}
 
+# The same through gdbserver (test_gdb.GdbServerMatchesCliTest; the CLI reads the process
+# with --pid after gdb has detached), as {dotted path: why}. These two name how the target
+# is reached, which is the point of the test to differ: through gdb's remote target py-heap
+# reads the process with gdb's read_memory, a "host" target described as "process N through
+# gdb (remote HOST:PORT)", where the CLI has a "live" target, "process N". The test checks
+# them on their own. The text of info prints the description too: the tests put the CLI's in
+# place of gdb's there before they compare (and nothing else).
+# The resident memory (fragmentation) is Rss from /proc/PID/smaps, which reading the process
+# changes when it goes through gdb: gdbserver (as gdb itself) reads with /proc/PID/mem, whose
+# reads of pages the process never touched (the end of [heap], above malloc's top chunk)
+# fault real pages in, where the CLI's process_vm_readv maps none. gdb's smaps is fetched
+# before py-heap reads, the CLI's after: the CLI's may be larger by the pages py-heap read
+# there. The test checks by how much (REMOTE_RESIDENT_SLACK), and that the rest of the split
+# is the same.
+REMOTE_RESIDENT_FIELDS = ("resident.bytes", "resident.split.other", "resident.split.stacks")
+REMOTE_RESIDENT_SLACK = 1 << 20
+REMOTE_EXCLUDED_FIELDS = dict(EXCLUDED_FIELDS, **{
+    "target.kind": "how the target is reached: host (gdb's memory) vs live (ptrace)",
+    "target.description": "says how the target is reached: through gdb, and which remote",
+}, **{f: "Rss, which reads through gdbserver raise by the untouched pages they read"
+      for f in REMOTE_RESIDENT_FIELDS})
+
 
 def gdb_module_files():
     """The _pyheap_gdb extension modules beside GDB_SCRIPT."""
@@ -74,9 +98,17 @@ def built_for(script=GDB_SCRIPT):
     return m.group(1) if m else None
 
 
-def comparable(doc):
-    """A copy of a py-heap JSON document without EXCLUDED_FIELDS."""
-    return {k: v for k, v in doc.items() if k not in EXCLUDED_FIELDS}
+def comparable(doc, excluded=None):
+    """A copy of a py-heap JSON document without the fields of `excluded` (default
+    EXCLUDED_FIELDS): top-level keys, or dotted paths ("target.kind") into objects."""
+    excluded = EXCLUDED_FIELDS if excluded is None else excluded
+
+    def strip(value, prefix):
+        if not isinstance(value, dict):
+            return value
+        return {k: strip(v, prefix + k + ".") for k, v in value.items()
+                if prefix + k not in excluded}
+    return strip(doc, "")
 
 
 # ---- gdb -batch with framed commands --------------------------------------------------
@@ -198,6 +230,107 @@ def core_target(interp, core):
 
 def pid_target(pid):
     return ["-p", str(pid)]
+
+
+# ---- gdbserver ---------------------------------------------------------------------------
+
+# Counting a remote target's reads: gdb commands (after the script is sourced) that wrap the
+# script's _read_memory, through which py-heap reads any target but a core or `gdb -p`, and
+# READ_STATS_COMMAND, which prints {"reads", "bytes", "pages", "pages_again"} as JSON: the
+# host reads, their bytes, the 4 KiB pages they covered and how many of those were read
+# again (each extra read of a page counts once).
+_COUNT_READS = """
+import json as _pyheap_test_json
+_pyheap_test_reads = []
+_pyheap_test_read = _read_memory
+def _read_memory(inferior, addr, length):
+    _pyheap_test_reads.append((addr, length))
+    return _pyheap_test_read(inferior, addr, length)
+def _pyheap_test_read_stats():
+    pages = {}
+    for addr, length in _pyheap_test_reads:
+        for p in range(addr >> 12, (addr + length + 4095) >> 12):
+            pages[p] = pages.get(p, 0) + 1
+    print(_pyheap_test_json.dumps({
+        "reads": len(_pyheap_test_reads), "bytes": sum(n for _a, n in _pyheap_test_reads),
+        "pages": len(pages), "pages_again": sum(c - 1 for c in pages.values())}))
+"""
+COUNT_READS_SETUP = ["python exec(%r)" % _COUNT_READS]
+READ_STATS_COMMAND = "python _pyheap_test_read_stats()"
+
+GDBSERVER = shutil.which("gdbserver")
+GDBSERVER_START_TIMEOUT = 30  # seconds for gdbserver to attach and listen
+
+
+class GdbServer:
+    """gdbserver attached to a live process, and the gdb arguments that connect to it.
+
+    transport:
+      "tcp"      gdbserver --once 127.0.0.1:0 --attach PID, then `target remote HOST:PORT`:
+                 the usual way; port 0 lets the kernel choose a free port, which gdbserver
+                 prints ("Listening on port N") and which is read from its stderr here;
+      "extended" gdbserver --once --multi 127.0.0.1:0, then `target extended-remote
+                 HOST:PORT` and `attach PID` in gdb;
+      "pipe"     `target remote | gdbserver - --attach PID`: gdb starts gdbserver itself and
+                 talks to it over its stdin and stdout (no port; nothing is started here).
+    With --once gdbserver exits when gdb disconnects (gdb -batch detaches at its end); wait()
+    waits for that. Every process started here is killed by T.cleanup_all at the latest."""
+
+    def __init__(self, pid, transport="tcp"):
+        self.pid = pid
+        self.transport = transport
+        self.proc = None
+        self.port = None
+        self.stderr = ""
+        if transport == "pipe":
+            return
+        argv = [GDBSERVER, "--once"]
+        argv += ["--multi", "127.0.0.1:0"] if transport == "extended" else \
+            ["127.0.0.1:0", "--attach", str(pid)]
+        self.proc = T.start_process(argv, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + GDBSERVER_START_TIMEOUT
+        fd = self.proc.stderr.fileno()
+        while self.port is None:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([fd], [], [], max(0.0, left))
+            data = os.read(fd, 4096).decode(errors="replace") if r else ""
+            self.stderr += data
+            m = re.search(r"Listening on port (\d+)\n", self.stderr)
+            if m:
+                self.port = int(m.group(1))
+            elif not data:
+                T.kill_process(self.proc)
+                raise AssertionError("gdbserver (%s) did not listen within %ss: %r"
+                                     % (" ".join(argv), GDBSERVER_START_TIMEOUT, self.stderr))
+
+    def gdb_target(self):
+        """gdb arguments that connect to the process through gdbserver."""
+        if self.transport == "pipe":
+            return ["-ex", "target remote | exec %s - --attach %d" % (GDBSERVER, self.pid)]
+        if self.transport == "extended":
+            return ["-ex", "target extended-remote 127.0.0.1:%d" % self.port,
+                    "-ex", "attach %d" % self.pid]
+        return ["-ex", "target remote 127.0.0.1:%d" % self.port]
+
+    def wait(self, timeout=30):
+        """Waits for gdbserver to exit (after gdb disconnected); returns its exit status, or
+        None (it is then killed) when it did not exit in time."""
+        if self.proc is None:
+            return 0
+        try:
+            rest = self.proc.communicate(timeout=timeout)[1]
+        except subprocess.TimeoutExpired:
+            T.kill_process(self.proc)
+            return None
+        self.stderr += rest.decode(errors="replace")
+        T._live_processes.pop(self.proc.pid, None)
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                T.kill_process(self.proc)
+            self.proc.stderr.close()
 
 
 # ---- an interactive gdb on a pseudo-terminal -----------------------------------------

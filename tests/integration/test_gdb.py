@@ -9,6 +9,15 @@ must print exactly what the CLI prints. On every interpreter of the machine:
     field (gdb_testlib.EXCLUDED_FIELDS: none), with the same warnings; the text of info and
     types is the CLI's byte for byte. Live: gdb runs first and detaches, then the CLI
     reads the same process with --pid (the workload sleeps and does not change).
+  * GdbServerMatchesCliTest: the same on the live process through gdbserver (`target
+    remote HOST:PORT`: gdb reads the process with read_memory, the mappings come from `info
+    proc mappings`), then the CLI with --pid. Left out of the comparison and checked apart
+    (gdb_testlib.REMOTE_EXCLUDED_FIELDS): target.kind and .description, which say how the
+    target is reached, and the Rss figures of `resident`, which gdbserver's reads of
+    untouched pages raise. Also: gdbserver exits and the process runs on, untraced, once gdb
+    detaches; the reads through gdb are blocks, and hardly a page is read twice. Once each
+    (first interpreter): `target extended-remote` + `attach`, and `target remote |
+    gdbserver - --attach PID` (gdbserver on a pipe). Skipped without gdbserver.
   * ExpressionTest: addresses are gdb expressions ($x, `$x + 0`, `$x + 8`, a pointer cast),
     on a core loaded with `-ex 'core-file CORE'` (no executable given to gdb).
 
@@ -113,28 +122,29 @@ def verb_runs(addr):
 TEXT_VERBS = [["info"], ["types"]]
 
 
-class GdbMatchesCliTest(unittest.TestCase):
+class CliComparison(unittest.TestCase):
+    """What the classes that compare gdb with the CLI share (no tests of its own)."""
     maxDiff = None
 
-    def compare(self, interp, live):
-        skip_if_absent(self, interp)
-        w = T.shared_workload(interp)
-        if live:
-            cli_target = ["--pid", str(w.pid)]
-            gdb_target = G.pid_target(w.pid)
-        else:
-            core = T.shared_core(interp)
-            cli_target = [core]
-            gdb_target = G.core_target(interp, core)
-        where = "%s %s" % (interp.label, "live (gdb -p)" if live else "core (gdb EXE CORE)")
+    def compare_with_cli(self, interp, w, where, cli_target, gdb_target, live,
+                         excluded=G.EXCLUDED_FIELDS, setup=(), after=()):
+        """Runs every verb of verb_runs() and TEXT_VERBS in one gdb on gdb_target (gdb
+        arguments, or a function that returns them, called just before gdb starts), then
+        the CLI on cli_target, and requires the same JSON (without `excluded`,
+        gdb_testlib.comparable), the same warnings and the same text. live: the target is
+        w's process, which must run on, untraced, once gdb has exited. setup: more gdb
+        commands before the verbs; after: more after them. Returns the GdbRun."""
         addr = first_item_address(interp, cli_target)
+        if callable(gdb_target):
+            gdb_target = gdb_target()  # after the CLI's look at the target: it may attach
         json_runs = verb_runs(addr)
         commands = ["py-heap %s /json" % " ".join(v) for v in json_runs]
         commands += ["py-heap %s" % " ".join(v) for v in TEXT_VERBS]
+        commands += list(after)
 
         # gdb first (live: it attaches, holds the process stopped while the commands run,
         # and detaches when -batch ends); then the CLI on the same, unchanged, target.
-        run = G.run_gdb_commands(gdb_target, commands, gdb_setup(interp))
+        run = G.run_gdb_commands(gdb_target, commands, gdb_setup(interp) + list(setup))
         self.assertEqual(0, run.returncode, run.describe())
         if live:
             self.assertTrue(T.wait_until(lambda: not T.not_stopped_problems(w.pid), 10),
@@ -155,7 +165,7 @@ class GdbMatchesCliTest(unittest.TestCase):
                 bad.append("%s: %s" % (label, e))
                 continue
             want = res.json()
-            diff = T.json_diff(G.comparable(got), G.comparable(want))
+            diff = T.json_diff(G.comparable(got, excluded), G.comparable(want, excluded))
             if diff:
                 bad.append("%s: the JSON differs (first: gdb, second: CLI):\n    %s"
                            % (label, "\n    ".join(d[:600] for d in diff[:40])))
@@ -192,6 +202,18 @@ class GdbMatchesCliTest(unittest.TestCase):
         except AssertionError as e:
             bad.append("%s: %s" % (where, e))
 
+        # A description left out of the comparison is left out of the text as well: the
+        # CLI's is put in place of gdb's (info prints it on its first line).
+        descriptions = None
+        if "target.description" in excluded:
+            try:
+                descriptions = (run["py-heap info /json"].json()["target"]["description"],
+                                T.run_pyheap(["info"] + cli_target + ["--json"] +
+                                             cli_target_args(interp)).json()["target"]
+                                ["description"])
+            except (AssertionError, KeyError) as e:
+                bad.append("%s: no target description to compare the text with: %s"
+                           % (where, e))
         for verb in TEXT_VERBS:
             cmd = run["py-heap %s" % " ".join(verb)]
             res = T.run_pyheap([verb[0]] + cli_target + verb[1:] + cli_target_args(interp))
@@ -199,14 +221,120 @@ class GdbMatchesCliTest(unittest.TestCase):
             if res.returncode != 0:
                 bad.append("%s: the CLI failed: %s" % (label, res.describe()))
                 continue
-            if cmd.out != res.stdout:
-                bad.append("%s: differs:\n%s" % (label, text_diff(cmd.out, res.stdout)))
+            text = cmd.out.replace(*descriptions) if descriptions else cmd.out
+            if text != res.stdout:
+                bad.append("%s: differs:\n%s" % (label, text_diff(text, res.stdout)))
             if not cmd.out.strip():
                 bad.append("%s: gdb printed nothing" % label)
             if cmd.err != res.stderr:
                 bad.append("%s: stderr differs:\n  gdb: %r\n  CLI: %r" % (label, cmd.err,
                                                                          res.stderr))
         self.assertEqual([], bad, "\n".join(bad))
+        return run
+
+
+class GdbMatchesCliTest(CliComparison):
+    def compare(self, interp, live):
+        skip_if_absent(self, interp)
+        w = T.shared_workload(interp)
+        if live:
+            cli_target = ["--pid", str(w.pid)]
+            gdb_target = G.pid_target(w.pid)
+        else:
+            core = T.shared_core(interp)
+            cli_target = [core]
+            gdb_target = G.core_target(interp, core)
+        where = "%s %s" % (interp.label, "live (gdb -p)" if live else "core (gdb EXE CORE)")
+        self.compare_with_cli(interp, w, where, cli_target, gdb_target, live)
+
+
+# ---- 1b. every verb through gdbserver: gdb == CLI ----------------------------------------
+
+
+class GdbServerMatchesCliTest(CliComparison):
+    """gdb on a live process through gdbserver (a remote target: py-heap reads it through
+    gdb's read_memory, with the mappings of `info proc mappings` and gdb's threads and
+    registers): every verb's JSON, warnings and text are the CLI's on the same process
+    (--pid, after gdb has detached). Over TCP on every interpreter; as an extended-remote
+    server and on a pipe (`target remote | gdbserver - ...`) once."""
+
+    def compare_remote(self, interp, transport):
+        if not G.GDBSERVER:
+            self.skipTest("gdbserver is not installed (Debian package gdbserver)")
+        skip_if_absent(self, interp)
+        w = T.shared_workload(interp)
+        servers = []
+
+        def connect():
+            server = G.GdbServer(w.pid, transport)
+            self.addCleanup(server.close)
+            servers.append(server)
+            return server.gdb_target()
+
+        where = "%s through gdbserver (%s)" % (interp.label, transport)
+        run = self.compare_with_cli(interp, w, where, ["--pid", str(w.pid)], connect, True,
+                                    G.REMOTE_EXCLUDED_FIELDS, G.COUNT_READS_SETUP,
+                                    [G.READ_STATS_COMMAND])
+        bad = []
+        # Efficient reads: in blocks, not one per object, and what was read is kept for the
+        # session (every verb walks the heap again): hardly a page is read twice (gdb's
+        # reads that fail, at the edge of a mapping). Before the host cache kept its
+        # blocks: 2 to 6 times the bytes, 700 to 2800 reads (now ~220, 16 KiB and more).
+        stats = run[G.READ_STATS_COMMAND].json()
+        if not stats["reads"] or stats["pages_again"] > stats["pages"] // 50 \
+                or stats["bytes"] // stats["reads"] < 16384:
+            bad.append("the reads through gdb: %r; expected reads of 16 KiB or more on "
+                       "average and at most one page in 50 read again" % stats)
+        status = servers[0].wait()
+        if status != 0:
+            bad.append("gdbserver did not exit by itself after gdb detached (status %r): %s"
+                       % (status, servers[0].stderr[-2000:]))
+        if T.tracer_pid(w.pid) != 0 or T.not_stopped_problems(w.pid):
+            bad.append("the process does not run on: %r" % T.not_stopped_problems(w.pid))
+        # What the comparison leaves out is right: a host target, the process's pid, read
+        # through gdb while gdb holds it stopped.
+        target = run["py-heap info /json"].json()["target"]
+        want = {"kind": "host", "pid": w.pid, "stopped": True, "copied": False, "path": None}
+        got = {k: target.get(k) for k in want}
+        if got != want:
+            bad.append("target %r, expected %r" % (got, want))
+        if not re.match(r"process %d through gdb \((extended-)?remote " % w.pid,
+                        target.get("description", "")):
+            bad.append("target description %r" % target.get("description"))
+        # Resident memory: from the target's smaps, as the CLI's, larger after gdb's reads by
+        # at most the pages they faulted in (gdb_testlib.REMOTE_EXCLUDED_FIELDS).
+        got = run["py-heap fragmentation /json"].json()["resident"]
+        want = T.run_pyheap(["fragmentation", "--pid", str(w.pid), "--json"] +
+                            cli_target_args(interp)).json()["resident"]
+        grown = (want["bytes"] or 0) - (got["bytes"] or 0)
+        rest = {"other", "stacks"}
+        if (got["source"] != "smaps" or not got["bytes"]
+                or not 0 <= grown <= G.REMOTE_RESIDENT_SLACK
+                or sum(got["split"][k] for k in rest) + grown
+                != sum(want["split"][k] for k in rest)):
+            bad.append("resident memory through gdb %r, the CLI's afterwards %r: expected the "
+                       "same from smaps, at most %d bytes more in the CLI's (other and stacks)"
+                       % (got, want, G.REMOTE_RESIDENT_SLACK))
+        self.assertEqual([], bad, "%s:\n%s" % (where, "\n".join(bad)))
+
+    def test_extended_remote(self):
+        """gdbserver --multi, `target extended-remote` and `attach PID` in gdb."""
+        self.compare_remote(T.first_available() or T.DEBIAN, "extended")
+
+    def test_pipe(self):
+        """`target remote | gdbserver - --attach PID`: gdbserver on gdb's pipe."""
+        self.compare_remote(T.first_available() or T.DEBIAN, "pipe")
+
+
+for _interp in T.INTERPRETERS:
+    def _tcp(self, interp=_interp):
+        self.compare_remote(interp, "tcp")
+
+    _tcp.__doc__ = ("%s: gdb through gdbserver (TCP), every verb, JSON and text == the CLI's"
+                    % _interp.label)
+    setattr(GdbServerMatchesCliTest,
+            "test_tcp_" + _interp.label.replace(".", "_").replace("-", "_"), _tcp)
+del _interp, _tcp
 
 
 # ---- 2. addresses are gdb expressions ----------------------------------------------------
