@@ -185,8 +185,11 @@ static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *
             slot = find_slot(t, block);
         if (slot == SIZE_MAX || !page_cached(t, slot, off)) slot = fill_slot(t, block, addr);
         if (slot == SIZE_MAX || !page_cached(t, slot, off)) return t->ops->read(t, addr, out, len);
-        size_t end = (off / PYH_CACHE_PAGE + 1) * PYH_CACHE_PAGE; /* the cached pages from off */
-        while (end < PYH_CACHE_BLOCK && page_cached(t, slot, end)) end += PYH_CACHE_PAGE;
+        /* The cached pages from off, as far as the read goes: most reads are a few bytes
+         * inside one page, and ask nothing of the pages after it. */
+        size_t end = (off / PYH_CACHE_PAGE + 1) * PYH_CACHE_PAGE;
+        while (end < off + len && end < PYH_CACHE_BLOCK && page_cached(t, slot, end))
+            end += PYH_CACHE_PAGE;
         size_t piece = end - off < len ? end - off : len;
         memcpy(out, slot_data(t, slot) + off, piece);
         out += piece;
@@ -244,6 +247,9 @@ struct pyh_error *pyh_read_cstr(struct pyh_target *t, uint64_t addr, char *buf, 
 
 const struct pyh_mapping *pyh_target_mapping_at(const struct pyh_target *t, uint64_t addr)
 {
+    /* Most questions on the census's hot path are small numbers (reference counts): below
+     * every mapping, answered without the search. */
+    if (!t->nmaps || addr < t->maps[0].start || addr >= t->maps[t->nmaps - 1].end) return NULL;
     size_t lo = 0, hi = t->nmaps;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
