@@ -322,9 +322,11 @@ static void generator(struct walk *w, uint64_t obj)
 
 static void deque(struct walk *w, uint64_t obj)
 {
-    /* dequeobject: VAR_HEAD, leftblock, rightblock, leftindex, rightindex; a block is
-     * {leftlink, data[64], rightlink}. */
-    uint64_t n = read_ptr(w, obj + 16), block = read_ptr(w, obj + 24), index = read_ptr(w, obj + 40);
+    /* A block is {leftlink, data[64], rightlink}; the items start at leftblock's leftindex. */
+    const struct pyh_layout *L = &w->heap->rt->layout;
+    uint64_t n = read_ptr(w, obj + (uint64_t)L->var_size);
+    uint64_t block = read_ptr(w, obj + (uint64_t)L->deque_leftblock);
+    uint64_t index = read_ptr(w, obj + (uint64_t)L->deque_leftindex);
     if (n >= MAX_ITEMS || index >= DEQUE_BLOCK) return;
     for (uint64_t i = 0; i < n && block && !w->stop;) {
         uint64_t take = DEQUE_BLOCK - index < n - i ? DEQUE_BLOCK - index : n - i;

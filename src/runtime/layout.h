@@ -90,6 +90,7 @@
     X(code_opcache,             "PyCodeObject",         "co_opcache",                  160, 160, 160,  -1,   -1,   -1)   \
     X(code_opcache_size,        "PyCodeObject",         "co_opcache_size",             172, 172, 172,  -1,   -1,   -1)   \
     X(opcache_entry_size,       "_PyOpcache",           "",                            32,  32,  32,   -1,   -1,   -1)   \
+    X(deque_leftblock,          "dequeobject",          "leftblock",                   24,  24,  24,   24,   24,   24)   \
     X(deque_leftindex,          "dequeobject",          "leftindex",                   40,  40,  40,   40,   40,   40)   \
     X(type_name,                "PyTypeObject",         "tp_name",                     24,  24,  24,   24,   24,   24)   \
     X(type_basicsize,           "PyTypeObject",         "tp_basicsize",                32,  32,  32,   32,   32,   32)   \
@@ -200,11 +201,15 @@ bool pyh_layout_builtin(int minor, struct pyh_layout *layout);
 struct pyh_dwarf;
 
 /* Overrides the fields of layout that the DWARF knows, in one pass over it; a field takes
- * the first of its alternative member paths that exists. Fields that layout marks absent
- * (-1) are asked only when ask_absent: asking for a type the DWARF lacks walks every
- * compilation unit. *answered receives how many fields were set. */
+ * the first of its alternative member paths that exists. The pass ends once every type
+ * asked for is found, so two kinds of fields are asked only when ask_all (the tests): those
+ * that layout marks absent (-1), since asking for a type the DWARF lacks walks every
+ * compilation unit, and those of structs private to an extension module's source (e.g.
+ * dequeobject), whose compilation unit comes late: asking for them costs a walk of most of
+ * libpython's DWARF (measured: 340 million instructions, ~70 ms, on 3.12). *answered
+ * receives how many fields were set. */
 struct pyh_error *pyh_layout_apply_dwarf(struct pyh_layout *layout, struct pyh_dwarf *dw,
-                                         bool ask_absent, size_t *answered);
+                                         bool ask_all, size_t *answered);
 
 /* The value of field f in layout. */
 static inline int32_t pyh_layout_get(const struct pyh_layout *layout,
