@@ -53,10 +53,6 @@ def growth_runs():
     return [GrowthRun(i, ["--debug-dir", ""] if i.debian else []) for i in T.INTERPRETERS]
 
 
-def case_name(prefix, label):
-    return prefix + label.replace(".", "_").replace("-", "_")
-
-
 # ---- the service ------------------------------------------------------------------------
 
 

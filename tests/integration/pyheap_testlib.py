@@ -3,6 +3,8 @@
 What is here:
   * INTERPRETERS / info_runs(): every CPython on the machine, with a label ("3.8", ...,
     "3.11-debian") and how py-heap is to be run on it;
+  * register_cases() / require_run(): a test class made once per interpreter (a base class
+    that skips itself, one subclass per interpreter, named after its label);
   * Workload: starts fixtures/workloads/info_workload.py (or another workload) under an
     interpreter and waits for the ground truth it writes about itself; always killed in the
     end (cleanup registered with the test, with atexit as a last resort);
@@ -117,6 +119,13 @@ def first_available(prefer=("3.11-debian",)):
     return None
 
 
+def require_interpreter(interp):
+    """Raises unittest.SkipTest(interp.skip_reason()) when the interpreter is not installed."""
+    reason = interp.skip_reason()
+    if reason:
+        raise unittest.SkipTest(reason)
+
+
 class InfoRun:
     """One way of running `py-heap info` on an interpreter's workload."""
 
@@ -151,6 +160,44 @@ def info_runs():
     runs.append(InfoRun("3.11-debian-default-debug-dirs", DEBIAN, [],
                         debian_dbg_file() is not None))
     return runs
+
+
+# ---- test classes made once per interpreter ------------------------------------------------
+
+
+def case_name(prefix, label):
+    """The name of a test class made for an interpreter: prefix + the label with '.' and '-'
+    as '_' (case_name("TestCensus_", "3.11-debian") == "TestCensus_3_11_debian")."""
+    return prefix + label.replace(".", "_").replace("-", "_")
+
+
+def register_cases(namespace, base, prefix, runs, attr, doc, numbered=False):
+    """Defines in namespace (a test module's globals()) one subclass of base per run (an
+    object with a .label: an Interpreter, a CensusRun, ...), named case_name(prefix, label),
+    with the run as its attribute attr and doc % label as its docstring; returns them.
+
+    numbered: the run's index goes before the label (prefix + "0_3_8", ...), so that
+    unittest, which runs the classes of a module in name order, runs them in the order of
+    runs. The classes belong to the namespace's module (their test ids name it)."""
+    made = []
+    for k, run in enumerate(runs):
+        name = case_name(prefix + ("%d_" % k if numbered else ""), run.label)
+        cls = type(name, (base,), {attr: run, "__doc__": doc % run.label,
+                                   "__module__": namespace["__name__"]})
+        namespace[name] = cls
+        made.append(cls)
+    return made
+
+
+def require_run(run):
+    """The start of setUpClass in a base class that register_cases() subclasses once per
+    run (run: the class's run attribute, None in the base class itself): skips the base class
+    ("base class"), an interpreter that is not installed (its skip_reason()), and every class
+    when py-heap is not built (require_pyheap())."""
+    if run is None:
+        raise unittest.SkipTest("base class")
+    require_interpreter(run.interp)
+    require_pyheap()
 
 
 # ---- processes -------------------------------------------------------------------------

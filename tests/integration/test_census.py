@@ -42,12 +42,7 @@ class CensusBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if cls.crun is None:
-            raise unittest.SkipTest("base class")
-        reason = cls.crun.interp.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        T.require_pyheap()
+        T.require_run(cls.crun)
         cls.w = C.census_workload(cls.crun.interp)
         cls.gt = cls.w.gt
         cls.core = C.census_core(cls.crun.interp)
@@ -341,14 +336,7 @@ class CensusBase(unittest.TestCase):
                 self.check_show(self.live_args, key)
 
 
-def _make_case(run):
-    name = "TestCensus_" + run.label.replace(".", "_").replace("-", "_")
-    return type(name, (CensusBase,), {"crun": run, "__doc__": "census on %s" % run.label})
-
-
-for _run in RUNS:
-    globals()["TestCensus_" + _run.label.replace(".", "_").replace("-", "_")] = _make_case(_run)
-del _run
+T.register_cases(globals(), CensusBase, "TestCensus_", RUNS, "crun", "census on %s")
 
 
 class TestTypesOptions(unittest.TestCase):

@@ -68,12 +68,7 @@ class GarbageBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if cls.crun is None:
-            raise unittest.SkipTest("base class")
-        reason = cls.crun.interp.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        T.require_pyheap()
+        T.require_run(cls.crun)
         cls.w = C.census_workload(cls.crun.interp)
         cls.gt = cls.w.gt
         cls.core = C.census_core(cls.crun.interp)
@@ -275,11 +270,7 @@ class GarbageBase(unittest.TestCase):
             self.run_checked(["show", core] + self.crun.args + ["0x%x" % a])
 
 
-for _run in RUNS:
-    _name = "TestGarbage_" + _run.label.replace(".", "_").replace("-", "_")
-    globals()[_name] = type(_name, (GarbageBase,), {"crun": _run,
-                                                    "__doc__": "garbage on %s" % _run.label})
-del _run, _name
+T.register_cases(globals(), GarbageBase, "TestGarbage_", RUNS, "crun", "garbage on %s")
 
 
 if __name__ == "__main__":

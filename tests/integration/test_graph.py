@@ -113,9 +113,7 @@ class GraphBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         interp = cls.INTERP
-        reason = interp.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
+        T.require_interpreter(interp)
         prepared = _pending.pop(interp.label, None) or G.Prepared(interp)
         # Start the next interpreter's workload now: it builds its million nodes and
         # measures itself while this one is queried.
@@ -332,16 +330,10 @@ class GraphBase(unittest.TestCase):
                                  "%s: live and core differ" % (key,))
 
 
-def _class_name(k, label):
-    """Graph_0_3_8 ...: unittest runs classes in name order, which must be the order of
-    T.INTERPRETERS for the workload started ahead of time to be the next one used."""
-    return "Graph_%d_%s" % (k, label.replace(".", "_").replace("-", "_"))
-
-
-for _k, _interp in enumerate(T.INTERPRETERS):
-    _name = _class_name(_k, _interp.label)
-    globals()[_name] = type(_name, (GraphBase,), {"INTERP": _interp,
-                                                  "__doc__": "graph verbs on %s" % _interp.label})
+# Graph_0_3_8 ...: unittest runs classes in name order, which must be the order of
+# T.INTERPRETERS for the workload started ahead of time to be the next one used.
+T.register_cases(globals(), GraphBase, "Graph_", T.INTERPRETERS, "INTERP", "graph verbs on %s",
+                 numbered=True)
 del GraphBase  # not a test itself
 
 if __name__ == "__main__":

@@ -74,12 +74,7 @@ class GrowthBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if cls.grun is None:
-            raise unittest.SkipTest("base class")
-        reason = cls.grun.interp.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        T.require_pyheap()
+        T.require_run(cls.grun)
         cls.args = cls.grun.args
         s = cls.service = _services[cls.grun.label]
         s.wait_truth(0)
@@ -257,14 +252,8 @@ def _vm_rss(pid):
     return None
 
 
-def _make_case(run):
-    return type(G.case_name("TestGrowth_", run.label), (GrowthBase,),
-                {"grun": run, "__doc__": "snapshot/diff/trend on %s" % run.label})
-
-
-for _run in RUNS:
-    globals()[G.case_name("TestGrowth_", _run.label)] = _make_case(_run)
-del _run
+T.register_cases(globals(), GrowthBase, "TestGrowth_", RUNS, "grun",
+                 "snapshot/diff/trend on %s")
 
 
 class TestSnapshotFiles(unittest.TestCase):

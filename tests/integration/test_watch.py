@@ -100,12 +100,7 @@ class WatchBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if cls.grun is None:
-            raise unittest.SkipTest("base class")
-        reason = cls.grun.interp.skip_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        T.require_pyheap()
+        T.require_run(cls.grun)
         cls.args = cls.grun.args
         s = cls.service = _services[cls.grun.label]
         gt0 = s.wait_truth(0)
@@ -245,14 +240,7 @@ class WatchBase(unittest.TestCase):
         self.assertEqual(len(files), 2, files)
 
 
-def _make_case(run):
-    return type(G.case_name("TestWatch_", run.label), (WatchBase,),
-                {"grun": run, "__doc__": "watch on %s" % run.label})
-
-
-for _run in RUNS:
-    globals()[G.case_name("TestWatch_", _run.label)] = _make_case(_run)
-del _run
+T.register_cases(globals(), WatchBase, "TestWatch_", RUNS, "grun", "watch on %s")
 
 
 class TestWatchSignals(unittest.TestCase):
