@@ -202,7 +202,7 @@ def census_runs():
     (no separate debug file is ever used). PYHEAP_CENSUS_ONLY=3.12,3.11-debian (labels)
     restricts the list while working on one version."""
     only = [x for x in os.environ.get("PYHEAP_CENSUS_ONLY", "").split(",") if x]
-    return [CensusRun(i, ["--debug-dir", ""] if i.debian else []) for i in T.INTERPRETERS
+    return [CensusRun(i, T.pyheap_args(i)) for i in T.INTERPRETERS
             if not only or i.label in only]
 
 

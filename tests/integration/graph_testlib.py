@@ -33,12 +33,6 @@ def addr(i):
     return "0x%x" % i
 
 
-def pyheap_args(interp):
-    """Extra arguments for an interpreter: Debian's stripped python3.11 is read as in
-    production, never with a separate debug file."""
-    return ["--debug-dir", ""] if interp.debian else []
-
-
 class GraphWorkload(T.Workload):
     def __init__(self, interp):
         T.Workload.__init__(self, interp, script=GRAPH_WORKLOAD)
@@ -132,8 +126,8 @@ class Prepared:
 
     def target_args(self, lane):
         if lane == "live":
-            return ["--pid", str(self.workload.pid)] + pyheap_args(self.interp)
-        return [self.core] + pyheap_args(self.interp)
+            return ["--pid", str(self.workload.pid)] + T.pyheap_args(self.interp)
+        return [self.core] + T.pyheap_args(self.interp)
 
     def run_lanes(self, plan):
         """plan: {lane: [(key, argv)]}: each lane runs its queries in order, in its own

@@ -50,7 +50,7 @@ class GrowthRun:
 
 
 def growth_runs():
-    return [GrowthRun(i, ["--debug-dir", ""] if i.debian else []) for i in T.INTERPRETERS]
+    return [GrowthRun(i, T.pyheap_args(i)) for i in T.INTERPRETERS]
 
 
 # ---- the service ------------------------------------------------------------------------

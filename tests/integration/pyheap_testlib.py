@@ -5,6 +5,8 @@ What is here:
     "3.11-debian") and how py-heap is to be run on it;
   * register_cases() / require_run(): a test class made once per interpreter (a base class
     that skips itself, one subclass per interpreter, named after its label);
+  * require_first_available(): one interpreter, any, for what does not depend on the version;
+    pyheap_args(): the py-heap arguments an interpreter is read with;
   * Workload: starts fixtures/workloads/info_workload.py (or another workload) under an
     interpreter and waits for the ground truth it writes about itself; always killed in the
     end (cleanup registered with the test, with atexit as a last resort);
@@ -119,11 +121,26 @@ def first_available(prefer=("3.11-debian",)):
     return None
 
 
+def require_first_available(prefer=("3.11-debian",), reason="no interpreter installed"):
+    """first_available(prefer), for a test (or class) that needs one interpreter, any: raises
+    unittest.SkipTest(reason) when none is installed."""
+    interp = first_available(prefer)
+    if interp is None:
+        raise unittest.SkipTest(reason)
+    return interp
+
+
 def require_interpreter(interp):
     """Raises unittest.SkipTest(interp.skip_reason()) when the interpreter is not installed."""
     reason = interp.skip_reason()
     if reason:
         raise unittest.SkipTest(reason)
+
+
+def pyheap_args(interp):
+    """The py-heap arguments an interpreter is read with: Debian's stripped python3.11 as in
+    production, never with a separate debug file (`--debug-dir ''`); the others none."""
+    return ["--debug-dir", ""] if interp.debian else []
 
 
 class InfoRun:

@@ -36,15 +36,6 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual([], T.error_line_problems(res, status, cause_regex))
         return res
 
-    def python_interp(self):
-        interp = T.first_available()
-        if interp is None:
-            self.skipTest("no interpreter installed")
-        return interp
-
-    def debug_args(self, interp):
-        return ["--debug-dir", ""] if interp.debian else []
-
     # -- files that are not what they should be -------------------------------------------
 
     def test_file_that_is_not_elf(self):
@@ -98,7 +89,7 @@ class BadInputTest(unittest.TestCase):
     def test_core_truncated_inside_pyruntime(self):
         # Cut 32 bytes into _PyRuntime, inside the PT_LOAD that holds it: the runtime root
         # (and every segment after it, the heap included) is gone.
-        interp = self.python_interp()
+        interp = T.require_first_available()
         w = T.shared_workload(interp)
         core = T.shared_core(interp)
         rt = T.runtime_address(w.pid, interp)
@@ -107,13 +98,13 @@ class BadInputTest(unittest.TestCase):
         cut = seg.offset + (rt - seg.vaddr) + 32
         self.assertTrue(seg.offset < cut < seg.offset + seg.filesz)
         path = self.truncated_copy(core, cut, "truncated-runtime.core")
-        self.assert_error(["info", path] + self.debug_args(interp), TARGET_ERROR,
+        self.assert_error(["info", path] + T.pyheap_args(interp), TARGET_ERROR,
                           r"(?i)truncat")
 
     def test_core_truncated_inside_heap(self):
         # Cut in the middle of the [heap] segment: _PyRuntime is intact, but the objects
         # that hang from it (the interpreter's dicts, the threading module, ...) are cut off.
-        interp = self.python_interp()
+        interp = T.require_first_available()
         w = T.shared_workload(interp)
         core = T.shared_core(interp)
         heap = [m for m in T.read_maps(w.pid) if m[4] == "[heap]"]
@@ -122,7 +113,7 @@ class BadInputTest(unittest.TestCase):
         self.assertIsNotNone(seg, "no PT_LOAD holds [heap]")
         cut = seg.offset + seg.filesz // 2
         path = self.truncated_copy(core, cut, "truncated-heap.core")
-        self.assert_error(["info", path] + self.debug_args(interp), TARGET_ERROR,
+        self.assert_error(["info", path] + T.pyheap_args(interp), TARGET_ERROR,
                           r"(?i)truncat")
 
     # -- a core whose executable is gone ---------------------------------------------------
@@ -163,7 +154,7 @@ class BadInputTest(unittest.TestCase):
         # even as root).
         if not shutil.which("strace"):
             self.skipTest("strace is not installed")
-        interp = self.python_interp()
+        interp = T.require_first_available()
         target = T.start_process([interp.path, "-c", "import time; time.sleep(1000)"])
         self.addCleanup(T.kill_process, target)
         tracer = T.start_process(["strace", "-o", "/dev/null", "-e", "trace=none",
@@ -171,7 +162,7 @@ class BadInputTest(unittest.TestCase):
         self.addCleanup(T.kill_process, tracer, signal.SIGTERM)
         self.assertTrue(T.wait_until(lambda: T.tracer_pid(target.pid) == tracer.pid, 10),
                         "strace did not attach")
-        res = self.assert_error(["info", "--pid", str(target.pid)] + self.debug_args(interp),
+        res = self.assert_error(["info", "--pid", str(target.pid)] + T.pyheap_args(interp),
                                 TARGET_ERROR,
                                 r"(?i)trac|attach|ptrace|permission|not permitted|EPERM")
         self.assertIn(str(target.pid), res.stderr, "the error does not name the PID")

@@ -345,9 +345,7 @@ class TestTypesOptions(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         T.require_pyheap()
-        interp = T.first_available(prefer=("3.12", "3.11-debian"))
-        if interp is None:
-            raise unittest.SkipTest("no interpreter")
+        interp = T.require_first_available(("3.12", "3.11-debian"), "no interpreter")
         run = [r for r in RUNS if r.interp is interp][0]
         cls.args = [C.census_core(interp)] + run.args
         cls.all = C.pyheap_json(["types"] + cls.args + ["--limit", "0"])

@@ -65,14 +65,9 @@ def tearDownModule():
     T.cleanup_all()
 
 
-def cli_target_args(interp):
-    """The CLI's options for this interpreter: Debian's python3.11 is read as in production,
-    without separate debug files."""
-    return ["--debug-dir", ""] if interp.debian else []
-
-
 def gdb_setup(interp):
-    """The same in gdb."""
+    """In gdb, what T.pyheap_args(interp) is to the CLI: Debian's python3.11 is read as in
+    production, without separate debug files."""
     return ["set py-heap debug-dir none"] if interp.debian else []
 
 
@@ -84,19 +79,13 @@ def text_diff(gdb_text, cli_text):
 def first_item_address(interp, target_args):
     """The address of an instance of __main__.Item, from the CLI."""
     res = T.run_pyheap(["objects"] + target_args + ["--type", ITEM_TYPE, "--limit", "1",
-                                                    "--json"] + cli_target_args(interp))
+                                                    "--json"] + T.pyheap_args(interp))
     if res.returncode != 0:
         raise AssertionError("objects --type %s failed: %s" % (ITEM_TYPE, res.describe()))
     objects = res.json()["objects"]
     if not objects:
         raise AssertionError("no %s found by %s" % (ITEM_TYPE, res.cmdline()))
     return objects[0]["address"]
-
-
-def skip_if_absent(test, interp):
-    reason = interp.skip_reason()
-    if reason:
-        test.skipTest(reason)
 
 
 # ---- 1. every verb: gdb == CLI, on a core and live ---------------------------------------
@@ -154,7 +143,7 @@ class CliComparison(unittest.TestCase):
         bad = []
         for verb, cmd in zip(json_runs, run.commands):
             res = T.run_pyheap([verb[0]] + cli_target + verb[1:] + ["--json"]
-                               + cli_target_args(interp))
+                               + T.pyheap_args(interp))
             label = "%s: `%s` vs `%s`" % (where, cmd.command, res.cmdline())
             if res.returncode != 0:
                 bad.append("%s: the CLI failed: %s" % (label, res.describe()))
@@ -209,14 +198,14 @@ class CliComparison(unittest.TestCase):
             try:
                 descriptions = (run["py-heap info /json"].json()["target"]["description"],
                                 T.run_pyheap(["info"] + cli_target + ["--json"] +
-                                             cli_target_args(interp)).json()["target"]
+                                             T.pyheap_args(interp)).json()["target"]
                                 ["description"])
             except (AssertionError, KeyError) as e:
                 bad.append("%s: no target description to compare the text with: %s"
                            % (where, e))
         for verb in TEXT_VERBS:
             cmd = run["py-heap %s" % " ".join(verb)]
-            res = T.run_pyheap([verb[0]] + cli_target + verb[1:] + cli_target_args(interp))
+            res = T.run_pyheap([verb[0]] + cli_target + verb[1:] + T.pyheap_args(interp))
             label = "%s: text of `%s` vs `%s`" % (where, cmd.command, res.cmdline())
             if res.returncode != 0:
                 bad.append("%s: the CLI failed: %s" % (label, res.describe()))
@@ -235,7 +224,7 @@ class CliComparison(unittest.TestCase):
 
 class GdbMatchesCliTest(CliComparison):
     def compare(self, interp, live):
-        skip_if_absent(self, interp)
+        T.require_interpreter(interp)
         w = T.shared_workload(interp)
         if live:
             cli_target = ["--pid", str(w.pid)]
@@ -261,7 +250,7 @@ class GdbServerMatchesCliTest(CliComparison):
     def compare_remote(self, interp, transport):
         if not G.GDBSERVER:
             self.skipTest("gdbserver is not installed (Debian package gdbserver)")
-        skip_if_absent(self, interp)
+        T.require_interpreter(interp)
         w = T.shared_workload(interp)
         servers = []
 
@@ -305,7 +294,7 @@ class GdbServerMatchesCliTest(CliComparison):
         # at most the pages they faulted in (gdb_testlib.REMOTE_EXCLUDED_FIELDS).
         got = run["py-heap fragmentation /json"].json()["resident"]
         want = T.run_pyheap(["fragmentation", "--pid", str(w.pid), "--json"] +
-                            cli_target_args(interp)).json()["resident"]
+                            T.pyheap_args(interp)).json()["resident"]
         grown = (want["bytes"] or 0) - (got["bytes"] or 0)
         rest = {"other", "stacks"}
         if (got["source"] != "smaps" or not got["bytes"]
@@ -344,11 +333,11 @@ class ExpressionTest(unittest.TestCase):
     maxDiff = None
 
     def expressions(self, interp):
-        skip_if_absent(self, interp)
+        T.require_interpreter(interp)
         core = T.shared_core(interp)
         addr = first_item_address(interp, [core])
         inside = "0x%x" % (int(addr, 16) + 8)
-        extra = cli_target_args(interp)
+        extra = T.pyheap_args(interp)
         cli_text = T.run_pyheap(["show", core, addr] + extra)
         cli_json = T.run_pyheap(["show", core, addr, "--json"] + extra)
         cli_inside = T.run_pyheap(["show", core, inside, "--json"] + extra)
@@ -445,11 +434,9 @@ class CommandLineTest(unittest.TestCase):
     maxDiff = None
 
     def test_help_completion_and_parameters(self):
-        interp = T.first_available()
-        if interp is None:
-            self.skipTest("no interpreter installed")
+        interp = T.require_first_available()
         core = T.shared_core(interp)
-        extra = cli_target_args(interp)
+        extra = T.pyheap_args(interp)
 
         def cli(*args):
             res = T.run_pyheap(list(args) + extra)
@@ -600,9 +587,7 @@ class InterruptTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.interp = T.first_available()
-        if cls.interp is None:
-            raise unittest.SkipTest("no interpreter installed")
+        cls.interp = T.require_first_available()
         cls.workload = T.Workload(cls.interp, script=G.BIG_HEAP_WORKLOAD,
                                   args=[str(BIG_HEAP_OBJECTS)]).start(timeout=180)
 
@@ -838,9 +823,7 @@ class LoadTest(unittest.TestCase):
     def test_load_in_c_locale(self):
         """In the C locale gdb's host charset is ASCII: the script must still load (its help
         texts hold an em dash) and the commands must work."""
-        interp = T.first_available()
-        if interp is None:
-            self.skipTest("no interpreter installed")
+        interp = T.require_first_available()
         core = T.shared_core(interp)
         run = G.run_gdb_commands(G.core_target(interp, core), ["py-heap info /json"],
                                  gdb_setup(interp), env={"LC_ALL": "C", "LANG": "C"})

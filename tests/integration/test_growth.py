@@ -263,10 +263,8 @@ class TestSnapshotFiles(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         T.require_pyheap()
-        interp = T.first_available(prefer=("3.12", "3.11-debian"))
-        if interp is None:
-            raise unittest.SkipTest("no interpreter")
-        cls.args = ["--debug-dir", ""] if interp.debian else []
+        interp = T.require_first_available(("3.12", "3.11-debian"), "no interpreter")
+        cls.args = T.pyheap_args(interp)
         cls.service = s = G.GrowthService(interp).start()
         cls.dir = s.dir
         cls.good = os.path.join(cls.dir, "good.json")

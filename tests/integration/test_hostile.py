@@ -546,10 +546,8 @@ class LiveTargetTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.interp = T.first_available()
-        if self.interp is None:
-            self.skipTest("no interpreter installed")
-        self.args = ["--debug-dir", ""] if self.interp.debian else []
+        self.interp = T.require_first_available()
+        self.args = T.pyheap_args(self.interp)
 
     def test_target_that_exits_while_held(self):
         hold_ms = 4000

@@ -37,11 +37,9 @@ class LiveSafetyTest(unittest.TestCase):
     maxDiff = None
 
     def setUp(self):
-        self.interp = T.first_available()
-        if self.interp is None:
-            self.skipTest("no interpreter installed")
+        self.interp = T.require_first_available()
         # Debian's python3.11 without debug files: the production case, and the fastest.
-        self.args = ["--debug-dir", ""] if self.interp.debian else []
+        self.args = T.pyheap_args(self.interp)
 
     def start_target(self):
         w = T.Workload(self.interp, script=T.HEARTBEAT_WORKLOAD).start()

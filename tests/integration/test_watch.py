@@ -249,11 +249,8 @@ class TestWatchSignals(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         T.require_pyheap()
-        interp = T.first_available(prefer=("3.12", "3.11-debian"))
-        if interp is None:
-            raise unittest.SkipTest("no interpreter")
-        cls.interp = interp
-        cls.args = ["--debug-dir", ""] if interp.debian else []
+        cls.interp = T.require_first_available(("3.12", "3.11-debian"), "no interpreter")
+        cls.args = T.pyheap_args(cls.interp)
 
     def start_service(self, **params):
         p = dict(SERVICE_PARAMS)
