@@ -57,25 +57,31 @@ def q(v):
 class Targets:
     """The cores every test class shares, made once per test process."""
 
-    _small = _kernel = _big = None
+    _kernel = None
+    _gcores = {}  # depth -> (gdb core, ground truth)
     _old = {}
 
     @classmethod
     def interp(cls):
         interp = T.interpreter("3.12")
-        if not interp.available:
-            raise unittest.SkipTest(interp.skip_reason())
+        T.require_interpreter(interp)
         return interp
+
+    @classmethod
+    def gdb_core(cls, depth):
+        """(gdb core, ground truth) of the workload with a chain of depth nodes; the workload
+        is stopped once its core is made."""
+        if depth not in cls._gcores:
+            w = H.HostileWorkload(cls.interp(), depth=depth).start()
+            core = T.gcore(w.pid, os.path.join(w.workdir, "core"))
+            w.stop()
+            cls._gcores[depth] = (core, w.gt)
+        return cls._gcores[depth]
 
     @classmethod
     def small(cls):
         """(gdb core, ground truth) of the workload with a 1,000-node chain."""
-        if cls._small is None:
-            w = H.HostileWorkload(cls.interp(), depth=1000).start()
-            core = T.gcore(w.pid, os.path.join(w.workdir, "core"))
-            w.stop()
-            cls._small = (core, w.gt)
-        return cls._small
+        return cls.gdb_core(1000)
 
     @classmethod
     def kernel(cls):
@@ -100,12 +106,7 @@ class Targets:
     @classmethod
     def big(cls):
         """(gdb core, ground truth) of the workload with a 1,000,000-node chain."""
-        if cls._big is None:
-            w = H.HostileWorkload(cls.interp(), depth=1000000).start()
-            core = T.gcore(w.pid, os.path.join(w.workdir, "core"))
-            w.stop()
-            cls._big = (core, w.gt)
-        return cls._big
+        return cls.gdb_core(1000000)
 
     @classmethod
     def old(cls, version, exe):
