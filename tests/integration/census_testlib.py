@@ -216,24 +216,10 @@ class PyHeapFailed(AssertionError):
 def pyheap_json(args, bin_path=None, env=None, timeout=T.PYHEAP_TIMEOUT):
     """Runs py-heap ARGS --json; returns the parsed JSON. Fails (AssertionError with the
     command line and stderr) unless it exits 0 with valid JSON."""
-    argv = list(args) + ["--json"]
-    if bin_path:
-        res = run_bin(bin_path, argv, env=env, timeout=timeout)
-    else:
-        res = T.run_pyheap(argv, timeout=timeout, env=env)
+    res = T.run_pyheap(list(args) + ["--json"], timeout=timeout, env=env, binary=bin_path)
     if res.returncode != 0:
         raise PyHeapFailed("py-heap failed: %s" % res.describe())
     return res.json()
-
-
-def run_bin(bin_path, args, env=None, timeout=T.PYHEAP_TIMEOUT):
-    """Like T.run_pyheap, with another binary (the ASan build)."""
-    saved = T.PYHEAP_BIN
-    T.PYHEAP_BIN = bin_path
-    try:
-        return T.run_pyheap(args, timeout=timeout, env=env)
-    finally:
-        T.PYHEAP_BIN = saved
 
 
 def rows_by_name(types_report):

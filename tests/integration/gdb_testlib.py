@@ -192,21 +192,9 @@ def run_gdb_commands(target, commands, setup=(), script=GDB_SCRIPT, timeout=GDB_
             m = _marker(token, what, i)
             argv += ["-ex", "echo %s\\n" % m,
                      "-ex", "python gdb.write(%r, gdb.STDERR)" % (m + "\n")]
-    full_env = dict(os.environ, **GDB_ENV)
-    full_env.pop("PYHEAP_TEST_HOLD_MS", None)
-    full_env.update(env or {})
-    proc = T.start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        T.kill_process(proc)
-        out, err = proc.communicate()
-        raise AssertionError("gdb timed out after %ss: %s\nstderr: %s" % (
-            timeout, " ".join(argv), err.decode(errors="replace")[-2000:]))
-    finally:
-        T._live_processes.pop(proc.pid, None)
-    out, err = out.decode(errors="replace"), err.decode(errors="replace")
-    run = GdbRun(argv, proc.returncode, out, err, [])
+    res = T.run_process(argv, timeout, dict(GDB_ENV, **(env or {})), "gdb")
+    out, err = res.stdout, res.stderr
+    run = GdbRun(argv, res.returncode, out, err, [])
     for i, cmd in enumerate(commands):
         pieces = []
         for stream, name in ((out, "stdout"), (err, "stderr")):

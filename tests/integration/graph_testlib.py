@@ -15,7 +15,6 @@ import os
 import re
 import resource
 import shutil
-import subprocess
 import threading
 import time
 
@@ -63,23 +62,9 @@ def _small_stack_child():
 def run_asan(args, timeout=ASAN_TIMEOUT):
     """The ASan build of py-heap with a 1 MiB stack; a Result (never raises on exit status).
     ASan reports go to stderr with exit status 1 (leaks: 23)."""
-    argv = [ASAN_BIN] + list(args)
-    env = dict(os.environ)
-    env.pop("PYHEAP_TEST_HOLD_MS", None)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    t0 = time.monotonic()
-    proc = T.start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                           preexec_fn=_small_stack_child)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        T.kill_process(proc)
-        out, err = proc.communicate()
-        raise AssertionError("ASan py-heap timed out after %ss: %s" % (timeout, " ".join(argv)))
-    finally:
-        T._live_processes.pop(proc.pid, None)
-    return T.Result(argv, proc.returncode, out.decode(errors="replace"),
-                    err.decode(errors="replace"), time.monotonic() - t0)
+    env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")}
+    return T.run_process([ASAN_BIN] + list(args), timeout, env, "ASan py-heap",
+                         preexec_fn=_small_stack_child)
 
 
 def run_query(lane, args, attempts=4):

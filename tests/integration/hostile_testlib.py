@@ -10,8 +10,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
-import time
 
 import pyheap_testlib as T
 
@@ -294,27 +292,15 @@ def binaries():
 
 def run(binary, args, timeout=T.PYHEAP_TIMEOUT, env=None):
     """Runs one py-heap binary; returns a pyheap_testlib.Result."""
-    argv = [binary] + list(args)
-    full_env = dict(os.environ)
-    full_env.pop("PYHEAP_TEST_HOLD_MS", None)
-    # Sanitizer reports must fail the run (UBSan is built with -fno-sanitize-recover).
-    full_env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:allocator_may_return_null=1")
-    full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-    if env:
-        full_env.update(env)
-    t0 = time.monotonic()
-    proc = T.start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        T.kill_process(proc)
-        out, err = proc.communicate()
-        raise AssertionError("py-heap timed out after %ss: %s\nstderr: %s"
-                             % (timeout, " ".join(argv), err.decode(errors="replace")[-2000:]))
-    finally:
-        T._live_processes.pop(proc.pid, None)
-    return T.Result(argv, proc.returncode, out.decode(errors="replace"),
-                    err.decode(errors="replace"), time.monotonic() - t0)
+    # Sanitizer reports must fail the run (UBSan is built with -fno-sanitize-recover); our
+    # own ASAN_OPTIONS and UBSAN_OPTIONS, when set, are kept.
+    full_env = {
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:"
+                                       "allocator_may_return_null=1"),
+        "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+    }
+    full_env.update(env or {})
+    return T.run_pyheap(args, timeout, full_env, binary=binary)
 
 
 def sanitizer_problems(result):

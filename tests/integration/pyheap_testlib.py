@@ -12,7 +12,8 @@ What is here:
     end (cleanup registered with the test, with atexit as a last resort);
   * shared_workload() / shared_core(): one workload process and one gcore of it per
     interpreter per test process, reused by every test that only reads them;
-  * run_pyheap(): runs $PYHEAP_BIN with a timeout and captures everything;
+  * run_process() / run_pyheap(): a process (py-heap: $PYHEAP_BIN or another build) run to
+    its end with a timeout, everything captured;
   * gcore(), run_gdb_oracle(): gdb-made cores and gdb's outside view of a process;
   * ELF helpers (program headers, build-id, symbol values) and /proc helpers;
   * compare_info(): the list of every difference between py-heap's `info --json` and a
@@ -477,26 +478,36 @@ def require_pyheap():
                                 % PYHEAP_BIN)
 
 
-def run_pyheap(args, timeout=PYHEAP_TIMEOUT, env=None):
-    """Runs py-heap; returns a Result (never raises on a non-zero exit)."""
-    argv = [PYHEAP_BIN] + list(args)
+def run_process(argv, timeout, env=None, what="py-heap", **kw):
+    """Runs argv to its end (started by start_process(), kw passed on) with stdout and stderr
+    captured; returns a Result (never raises on a non-zero exit). Its environment is ours
+    without PYHEAP_TEST_HOLD_MS, updated with env. Still running after timeout seconds, it is
+    killed and AssertionError says "WHAT timed out after ..." with the end of its stderr."""
+    argv = list(argv)
     full_env = dict(os.environ)
     full_env.pop("PYHEAP_TEST_HOLD_MS", None)
     if env:
         full_env.update(env)
     t0 = time.monotonic()
-    proc = start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+    proc = start_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
+                         **kw)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_process(proc)
         out, err = proc.communicate()
-        raise AssertionError("py-heap timed out after %ss: %s\nstderr: %s"
-                             % (timeout, " ".join(argv), err.decode(errors="replace")[-2000:]))
+        raise AssertionError("%s timed out after %ss: %s\nstderr: %s" % (
+            what, timeout, " ".join(argv), err.decode(errors="replace")[-2000:]))
     finally:
         _live_processes.pop(proc.pid, None)
     return Result(argv, proc.returncode, out.decode(errors="replace"),
                   err.decode(errors="replace"), time.monotonic() - t0)
+
+
+def run_pyheap(args, timeout=PYHEAP_TIMEOUT, env=None, binary=None):
+    """Runs py-heap ($PYHEAP_BIN, or another build: binary) with run_process(); returns a
+    Result (never raises on a non-zero exit)."""
+    return run_process([binary or PYHEAP_BIN] + list(args), timeout, env)
 
 
 # ---- ELF and /proc ------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class GarbageBase(unittest.TestCase):
                "UBSAN_OPTIONS": "print_stacktrace=1"}
         for label, bin_path in self.bins:
             argv = list(args) + ["--json"]
-            res = C.run_bin(bin_path, argv, env=env) if bin_path else T.run_pyheap(argv, env=env)
+            res = T.run_pyheap(argv, env=env, binary=bin_path)
             what = "%s %s: %s" % (label, self.crun.label, res.describe())
             self.assertGreaterEqual(res.returncode, 0, "killed by a signal: " + what)
             self.assertLess(res.returncode, 128, "killed by a signal: " + what)
