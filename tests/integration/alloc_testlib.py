@@ -16,7 +16,6 @@ Builds on pyheap_testlib (imported as T, never modified here). What is here:
   * CoreFile: a gcore as address space (ELF program headers, NT_FILE), to read and patch
     target memory in the file; pool and chunk finders for the corruption tests.
 """
-import mmap
 import os
 import re
 import struct
@@ -545,80 +544,33 @@ def compare_fragmentation(report, gt, run, live, resident_bytes=None):
 
 # ---- cores as address spaces -------------------------------------------------------------
 
-NT_FILE = 0x46494C45
-
-
-class CoreFile:
-    """A core file opened for reading target memory (and patching it in place)."""
+class CoreFile(T.CoreImage):
+    """A core file opened for reading target memory (pyheap_testlib.CoreImage; Patch writes
+    into it), with the file mappings of its NT_FILE note."""
 
     def __init__(self, path):
-        self.path = path
-        self.phdrs = [p for p in T.program_headers(path) if p.type == T.PT_LOAD]
-        self.phdrs.sort(key=lambda p: p.vaddr)
-        self.fh = open(path, "rb")
-        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
+        T.CoreImage.__init__(self, path)
         self.files = self._nt_file()  # [(start, end, file offset, path)]
-
-    def close(self):
-        self.map.close()
-        self.fh.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _nt_file(self):
         out = []
-        for ph in T.program_headers(self.path):
-            if ph.type != T.PT_NOTE:
+        for ntype, _name, pos, size in self.notes():
+            desc = self.map[pos:pos + size]
+            if ntype != T.NT_FILE or len(desc) < 16:
                 continue
-            data = self.map[ph.offset:ph.offset + ph.filesz]
-            pos = 0
-            while pos + 12 <= len(data):
-                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-                pos += 12 + ((namesz + 3) & ~3)
-                desc = data[pos:pos + descsz]
-                pos += (descsz + 3) & ~3
-                if ntype != NT_FILE or len(desc) < 16:
-                    continue
-                count, _page = struct.unpack_from("<QQ", desc, 0)
-                names = desc[16 + 24 * count:].split(b"\0")
-                for i in range(count):
-                    start, end, off = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
-                    out.append((start, end, off, names[i].decode(errors="replace")))
+            count, _page = struct.unpack_from("<QQ", desc, 0)
+            names = desc[16 + 24 * count:].split(b"\0")
+            for i in range(count):
+                start, end, off = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
+                out.append((start, end, off, names[i].decode(errors="replace")))
         return out
-
-    def segment(self, addr):
-        for ph in self.phdrs:
-            if ph.vaddr <= addr < ph.vaddr + ph.filesz:
-                return ph
-        return None
-
-    def offset(self, addr, size=1):
-        """File offset of target address addr (the size bytes must be in the core)."""
-        ph = self.segment(addr)
-        if ph is None or addr + size > ph.vaddr + ph.filesz:
-            raise KeyError("0x%x (+%d) is not in the core" % (addr, size))
-        return ph.offset + (addr - ph.vaddr)
-
-    def read(self, addr, size):
-        off = self.offset(addr, size)
-        return self.map[off:off + size]
-
-    def u64(self, addr):
-        return struct.unpack("<Q", self.read(addr, 8))[0]
-
-    def u32(self, addr):
-        return struct.unpack("<I", self.read(addr, 4))[0]
 
     def file_backed(self, ph):
         return any(s < ph.vaddr + ph.memsz and ph.vaddr < e for s, e, _o, _p in self.files)
 
     def anonymous_writable(self):
         """PT_LOAD segments of anonymous writable memory ([heap], arenas, mmaps, stacks)."""
-        return [ph for ph in self.phdrs if ph.flags & 2 and ph.filesz and not self.file_backed(ph)]
+        return [ph for ph in self.segments if ph.flags & 2 and not self.file_backed(ph)]
 
 
 class Patch:

@@ -47,9 +47,7 @@ dict's key table that reads as (refcount, type) has a "count" that is really a p
 (millions) and nothing pointing at it. Interned strings are labelled as such (state bits),
 for the report.
 """
-import bisect
 import json
-import mmap
 import os
 import shutil
 import struct
@@ -278,46 +276,9 @@ def known_addresses(workload):
 # ---- cores ------------------------------------------------------------------------------------
 
 
-class CoreImage:
-    """A core's memory: the file contents of its PT_LOAD segments, mmapped (read-only)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.segments = sorted((p for p in T.program_headers(path)
-                                if p.type == T.PT_LOAD and p.filesz), key=lambda p: p.vaddr)
-        self._starts = [p.vaddr for p in self.segments]
-        self._fh = open(path, "rb")
-        self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-
-    def close(self):
-        self._map.close()
-        self._fh.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def offset(self, addr, size=1):
-        """File offset of target address addr; KeyError when the size bytes are not all in
-        one segment of the core."""
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i >= 0:
-            p = self.segments[i]
-            if addr + size <= p.vaddr + p.filesz:
-                return p.offset + (addr - p.vaddr)
-        raise KeyError("0x%x (+%d bytes) is not in the core" % (addr, size))
-
-    def read(self, addr, size):
-        off = self.offset(addr, size)
-        return self._map[off:off + size]
-
-    def u64(self, addr):
-        return struct.unpack("<Q", self.read(addr, 8))[0]
-
-    def u32(self, addr):
-        return struct.unpack("<I", self.read(addr, 4))[0]
+class CoreImage(T.CoreImage):
+    """A core's memory (pyheap_testlib.CoreImage: its PT_LOAD segments' file bytes, mmapped),
+    and the words in it that point at given addresses."""
 
     def holders(self, addresses):
         """{address: [positions of 8-byte aligned words equal to it]} over every segment."""
@@ -325,7 +286,7 @@ class CoreImage:
         out = {a: [] for a in wanted}
         for p in self.segments:
             n = p.filesz - p.filesz % 8
-            view = memoryview(self._map)[p.offset:p.offset + n].cast("Q")
+            view = memoryview(self.map)[p.offset:p.offset + n].cast("Q")
             try:
                 for i, word in enumerate(view):
                     if word in wanted:

@@ -155,43 +155,17 @@ class HostileWorkload(T.Workload):
 
 # ---- core images ---------------------------------------------------------------------------
 
-PT_LOAD, PT_NOTE = 1, 4
-NT_FILE = 0x46494C45
+PT_LOAD, PT_NOTE, NT_FILE = T.PT_LOAD, T.PT_NOTE, T.NT_FILE
 
 
-class CoreImage:
-    """A core file read as the target's address space (PT_LOADs with file bytes)."""
+class CoreImage(T.CoreImage):
+    """A core file read as the target's address space (pyheap_testlib.CoreImage), with its
+    ELF header, every program header in file order (phdrs) and its notes, for surgery."""
 
     def __init__(self, path):
-        self.path = path
+        T.CoreImage.__init__(self, path)
         self.phdrs = T.program_headers(path)
         self.ehdr = T.elf_header(path)
-        self.fh = open(path, "rb")
-
-    def close(self):
-        self.fh.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def offset(self, addr, n=1):
-        for ph in self.phdrs:
-            if ph.type == PT_LOAD and ph.vaddr <= addr and addr + n <= ph.vaddr + ph.filesz:
-                return ph.offset + (addr - ph.vaddr)
-        raise KeyError("0x%x (+%d) is not in core %s" % (addr, n, self.path))
-
-    def read(self, addr, n):
-        self.fh.seek(self.offset(addr, n))
-        return self.fh.read(n)
-
-    def u64(self, addr):
-        return struct.unpack("<Q", self.read(addr, 8))[0]
-
-    def u32(self, addr):
-        return struct.unpack("<I", self.read(addr, 4))[0]
 
     def phdr_offset(self, index):
         _type, phoff, phentsize, _phnum = self.ehdr
@@ -204,29 +178,11 @@ class CoreImage:
                 return i
         raise KeyError("0x%x is in no PT_LOAD" % addr)
 
-    def notes(self):
-        """[(type, name, desc_file_offset, desc_size)] of every note."""
-        out = []
-        for ph in self.phdrs:
-            if ph.type != PT_NOTE:
-                continue
-            self.fh.seek(ph.offset)
-            data = self.fh.read(ph.filesz)
-            off = 0
-            while off + 12 <= len(data):
-                namesz, descsz, ntype = struct.unpack_from("<III", data, off)
-                name = data[off + 12:off + 12 + namesz].rstrip(b"\0")
-                desc = off + 12 + ((namesz + 3) & ~3)
-                out.append((ntype, name, ph.offset + desc, descsz))
-                off = desc + ((descsz + 3) & ~3)
-        return out
-
     def nt_file(self):
         """(desc offset, desc size, count, [(start, end, pgoff, path, path_file_offset)])."""
         for ntype, name, off, size in self.notes():
             if ntype == NT_FILE and name == b"CORE":
-                self.fh.seek(off)
-                desc = self.fh.read(size)
+                desc = self.map[off:off + size]
                 count, _page = struct.unpack_from("<QQ", desc, 0)
                 entries, names = [], 16 + 24 * count
                 for i in range(count):

@@ -15,7 +15,8 @@ What is here:
   * run_process() / run_pyheap(): a process (py-heap: $PYHEAP_BIN or another build) run to
     its end with a timeout, everything captured;
   * gcore(), run_gdb_oracle(): gdb-made cores and gdb's outside view of a process;
-  * ELF helpers (program headers, build-id, symbol values) and /proc helpers;
+  * ELF helpers (program headers, build-id, symbol values), CoreImage (a core's memory by
+    target address) and /proc helpers;
   * compare_info(): the list of every difference between py-heap's `info --json` and a
     ground truth, so that one failing test reports all mismatches at once.
 
@@ -23,7 +24,9 @@ Environment (set by ctest): PYHEAP_BIN, PYHEAP_BUILD_DIR, PYHEAP_SOURCE_DIR.
 PYHEAP_BIN defaults to SOURCE_DIR/build/py-heap.
 """
 import atexit
+import bisect
 import json
+import mmap
 import os
 import re
 import shutil
@@ -514,6 +517,7 @@ def run_pyheap(args, timeout=PYHEAP_TIMEOUT, env=None, binary=None):
 
 PT_LOAD, PT_NOTE = 1, 4
 ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
+NT_FILE = 0x46494C45
 
 
 class Phdr:
@@ -558,6 +562,72 @@ def segment_containing(core, vaddr):
         if ph.type == PT_LOAD and ph.vaddr <= vaddr < ph.vaddr + ph.filesz:
             return ph
     return None
+
+
+class CoreImage:
+    """A core file read as the target's address space: the file bytes of its PT_LOAD
+    segments, mmapped (read-only), by target address; a context manager. The census, alloc
+    and hostile test libraries subclass it with what their tests need."""
+
+    def __init__(self, path):
+        self.path = path
+        # The PT_LOAD segments that have bytes in the file, in address order.
+        self.segments = sorted((p for p in program_headers(path)
+                                if p.type == PT_LOAD and p.filesz), key=lambda p: p.vaddr)
+        self._starts = [p.vaddr for p in self.segments]
+        self.fh = open(path, "rb")
+        self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def close(self):
+        self.map.close()
+        self.fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def segment(self, addr):
+        """The segment whose file bytes hold target address addr, or None."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self.segments[i].vaddr + self.segments[i].filesz:
+            return self.segments[i]
+        return None
+
+    def offset(self, addr, size=1):
+        """File offset of target address addr; KeyError when the size bytes are not all in
+        one segment of the core."""
+        p = self.segment(addr)
+        if p is None or addr + size > p.vaddr + p.filesz:
+            raise KeyError("0x%x (+%d bytes) is not in the core" % (addr, size))
+        return p.offset + (addr - p.vaddr)
+
+    def read(self, addr, size):
+        off = self.offset(addr, size)
+        return self.map[off:off + size]
+
+    def u64(self, addr):
+        return struct.unpack("<Q", self.read(addr, 8))[0]
+
+    def u32(self, addr):
+        return struct.unpack("<I", self.read(addr, 4))[0]
+
+    def notes(self):
+        """[(type, name, desc_file_offset, desc_size)] of every note of the PT_NOTE segments."""
+        out = []
+        for ph in program_headers(self.path):
+            if ph.type != PT_NOTE:
+                continue
+            data = self.map[ph.offset:ph.offset + ph.filesz]
+            off = 0
+            while off + 12 <= len(data):
+                namesz, descsz, ntype = struct.unpack_from("<III", data, off)
+                name = data[off + 12:off + 12 + namesz].rstrip(b"\0")
+                desc = off + 12 + ((namesz + 3) & ~3)
+                out.append((ntype, name, ph.offset + desc, descsz))
+                off = desc + ((descsz + 3) & ~3)
+        return out
 
 
 def build_id(path):
