@@ -120,13 +120,7 @@ def alloc_core(interp, retire_others=False):
     dumps the reserved PROT_NONE part of each glibc thread heap, 64 MiB per arena, as zeros:
     the core is about 0.7 GB, and reading those pages makes them count in the live
     process's RSS afterwards.)"""
-    w = alloc_workload(interp, retire_others)
-    core = _cores.get(interp.label)
-    if core is None or not os.path.exists(core):
-        core = os.path.join(w.workdir, "core.%d" % w.pid)
-        T.gcore(w.pid, core)
-        _cores[interp.label] = core
-    return core
+    return T.workload_core(alloc_workload(interp, retire_others), _cores)
 
 
 def stop_alloc_workloads():

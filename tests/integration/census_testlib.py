@@ -167,13 +167,7 @@ def census_workload(interp):
 
 def census_core(interp):
     """A gcore of census_workload(interp), made once per test process."""
-    w = census_workload(interp)
-    core = _cores.get(interp.label)
-    if core is None:
-        core = os.path.join(w.workdir, "core.%d" % w.pid)
-        T.gcore(w.pid, core)
-        _cores[interp.label] = core
-    return core
+    return T.workload_core(census_workload(interp), _cores)
 
 
 def stop_census_workloads():

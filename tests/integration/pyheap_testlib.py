@@ -11,7 +11,8 @@ What is here:
     interpreter and waits for the ground truth it writes about itself; always killed in the
     end (cleanup registered with the test, with atexit as a last resort);
   * shared_workload() / shared_core(): one workload process and one gcore of it per
-    interpreter per test process, reused by every test that only reads them;
+    interpreter per test process, reused by every test that only reads them
+    (workload_core(): the gcore made once, for any workload);
   * run_process() / run_pyheap(): a process (py-heap: $PYHEAP_BIN or another build) run to
     its end with a timeout, everything captured;
   * gcore(), run_gdb_oracle(): gdb-made cores and gdb's outside view of a process;
@@ -394,12 +395,16 @@ def shared_workload(interp):
 
 def shared_core(interp):
     """A gcore of shared_workload(interp), made once per test process."""
-    w = shared_workload(interp)
-    core = _shared_cores.get(interp.label)
-    if core is None:
-        core = os.path.join(w.workdir, "core.%d" % w.pid)
-        gcore(w.pid, core)
-        _shared_cores[interp.label] = core
+    return workload_core(shared_workload(interp), _shared_cores)
+
+
+def workload_core(w, cores):
+    """A gcore of the workload w (WORKDIR/core.PID), made once: cores is the caller's
+    {interpreter label: core path}, which keeps it (a core whose file is gone is made again)."""
+    core = cores.get(w.interp.label)
+    if core is None or not os.path.exists(core):
+        core = gcore(w.pid, os.path.join(w.workdir, "core.%d" % w.pid))
+        cores[w.interp.label] = core
     return core
 
 
