@@ -83,11 +83,7 @@ class GrowthService:
         return self
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as fh:
-                return fh.read()[-3000:]
-        except OSError:
-            return ""
+        return T.log_tail(self.log_path)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -301,6 +301,16 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def log_tail(path):
+    """The last 3000 characters of a process's log file (for failure messages), or "" when it
+    cannot be read."""
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read()[-3000:]
+    except OSError:
+        return ""
+
+
 class WorkloadError(Exception):
     pass
 
@@ -332,11 +342,7 @@ class Workload:
         return self
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as fh:
-                return fh.read()[-3000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     def wait_for_ground_truth(self, timeout=WORKLOAD_TIMEOUT):
         deadline = time.monotonic() + timeout
