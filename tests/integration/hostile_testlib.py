@@ -2,8 +2,8 @@
 and writes where they are, a core image that can be read and patched by target address,
 ELF header and note surgery, and py-heap runs against the normal and the ASan+UBSan build.
 
-Standard library only; uses pyheap_testlib (read-only) for processes, gcore and py-heap's
-error-line convention.
+Standard library only; uses pyheap_testlib (read-only) for processes, gcore, core images,
+truncated copies (T.truncated_copy) and py-heap's error-line convention.
 """
 import json
 import os
@@ -213,18 +213,6 @@ def address_edits(core, patches):
     """File edits for patches [(target address, bytes)] of a core."""
     with CoreImage(core) as c:
         return [(c.offset(addr, len(data)), data) for addr, data in patches]
-
-
-def truncated_copy(src, dst, size):
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        remaining = size
-        while remaining:
-            chunk = fin.read(min(remaining, 1 << 20))
-            if not chunk:
-                break
-            fout.write(chunk)
-            remaining -= len(chunk)
-    return dst
 
 
 def mangle(pos, ptr):

@@ -575,6 +575,19 @@ def segment_containing(core, vaddr):
     return None
 
 
+def truncated_copy(src, dst, size):
+    """Writes the first size bytes of file src (all of it if shorter) to dst; returns dst."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        remaining = size
+        while remaining:
+            chunk = fin.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            fout.write(chunk)
+            remaining -= len(chunk)
+    return dst
+
+
 class CoreImage:
     """A core file read as the target's address space: the file bytes of its PT_LOAD
     segments, mmapped (read-only), by target address; a context manager. The census, alloc

@@ -74,15 +74,7 @@ class BadInputTest(unittest.TestCase):
     # -- truncated cores -----------------------------------------------------------------
 
     def truncated_copy(self, src, cut, name):
-        dst = os.path.join(self.tmp, name)
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            remaining = cut
-            while remaining:
-                chunk = fin.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                fout.write(chunk)
-                remaining -= len(chunk)
+        dst = T.truncated_copy(src, os.path.join(self.tmp, name), cut)
         self.assertEqual(cut, os.path.getsize(dst))
         return dst
 

@@ -223,7 +223,7 @@ class TruncatedTest(HostileCase):
 
     def test_cut_in_the_program_headers(self):
         core, _gt = Targets.small()
-        path = H.truncated_copy(core, self.path("cut-phdrs.core"), 64 + 56 * 3)
+        path = T.truncated_copy(core, self.path("cut-phdrs.core"), 64 + 56 * 3)
         self.expect(["info", path], FAIL, r"core file \S+ is truncated or corrupt: its program "
                     r"headers cannot be read", one_line=True)
 
@@ -231,7 +231,7 @@ class TruncatedTest(HostileCase):
         # gdb writes its notes after the segments: a cut anywhere loses them.
         core, _gt = Targets.small()
         notes = [p for p in T.program_headers(core) if p.type == H.PT_NOTE][0]
-        path = H.truncated_copy(core, self.path("cut-notes.core"), notes.offset + 100)
+        path = T.truncated_copy(core, self.path("cut-notes.core"), notes.offset + 100)
         self.expect(["info", path], FAIL,
                     r"core file \S+ is truncated: it has %d bytes but its notes \(mapped files, "
                     r"threads; gdb writes them last\) end at byte %d"
@@ -242,7 +242,7 @@ class TruncatedTest(HostileCase):
         core, gt = Targets.kernel()
         with H.CoreImage(core) as c:
             seg = c.phdrs[c.load_index(gt["victim_bytearray_buffer"])]
-        path = H.truncated_copy(core, self.path("cut-heap.core"), seg.offset + seg.filesz // 2)
+        path = T.truncated_copy(core, self.path("cut-heap.core"), seg.offset + seg.filesz // 2)
         self.expect(["types", path], FAIL,
                     r"core file \S+ is truncated: \d+ bytes of \d+ segments are missing \(the "
                     r"file has %d bytes\): the Python 3\.12 runtime at %s in \S+ does not check "
@@ -253,7 +253,7 @@ class TruncatedTest(HostileCase):
         core, _gt = Targets.kernel()
         last = max((p for p in T.program_headers(core) if p.type == H.PT_LOAD and p.filesz),
                    key=lambda p: p.offset)
-        path = H.truncated_copy(core, self.path("cut-last.core"), last.offset + last.filesz // 2)
+        path = T.truncated_copy(core, self.path("cut-last.core"), last.offset + last.filesz // 2)
         self.expect(["types", path], FAIL,
                     r"results are partial: core file \S+ is truncated: %d bytes of 1 segments "
                     r"are missing \(the file has %d bytes\)"
