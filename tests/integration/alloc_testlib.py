@@ -68,11 +68,7 @@ _used = set()  # labels whose workload a test has used
 def start_alloc_workloads(interps):
     """Starts the workload of every available interpreter at once (they build their heaps
     in parallel); alloc_workload() then waits for each."""
-    for interp in interps:
-        if interp.available and interp.label not in _workloads:
-            w = AllocWorkload(interp)
-            w.start(wait_for_ground_truth=False)
-            _workloads[interp.label] = w
+    T.start_workloads(AllocWorkload, interps, _workloads)
 
 
 def alloc_workload(interp, retire_others=False):
@@ -92,13 +88,7 @@ def alloc_workload(interp, retire_others=False):
         w = AllocWorkload(interp).start(wait_for_ground_truth=False)
         _workloads[interp.label] = w
         _cores.pop(interp.label, None)
-    if w.gt is None:
-        try:
-            w.gt = w.wait_for_ground_truth()
-        except Exception:
-            _workloads.pop(interp.label, None)
-            raise
-    return w
+    return T.wait_for_workload(w, _workloads)
 
 
 def retire(label):

@@ -141,11 +141,7 @@ _cores = {}
 def start_census_workloads(interps):
     """Starts the workload of every available interpreter at once (they measure themselves
     in parallel); census_workload() then waits for each."""
-    for interp in interps:
-        if interp.available and interp.label not in _workloads:
-            w = CensusWorkload(interp)
-            w.start(wait_for_ground_truth=False)
-            _workloads[interp.label] = w
+    T.start_workloads(CensusWorkload, interps, _workloads)
 
 
 def census_workload(interp):
@@ -154,12 +150,7 @@ def census_workload(interp):
     if w is None:
         start_census_workloads([interp])
         w = _workloads[interp.label]
-    if w.gt is None:
-        try:
-            w.gt = w.wait_for_ground_truth()
-        except Exception:
-            _workloads.pop(interp.label, None)
-            raise
+    T.wait_for_workload(w, _workloads)
     if not w.alive():
         raise T.WorkloadError("%s census workload died; log:\n%s" % (interp.label, w.log()))
     return w

@@ -12,7 +12,8 @@ What is here:
     end (cleanup registered with the test, with atexit as a last resort);
   * shared_workload() / shared_core(): one workload process and one gcore of it per
     interpreter per test process, reused by every test that only reads them
-    (workload_core(): the gcore made once, for any workload);
+    (start_workloads() / wait_for_workload() / workload_core(): the same for other
+    workloads, started in parallel);
   * run_process() / run_pyheap(): a process (py-heap: $PYHEAP_BIN or another build) run to
     its end with a timeout, everything captured;
   * gcore(), run_gdb_oracle(): gdb-made cores and gdb's outside view of a process;
@@ -396,6 +397,31 @@ def shared_workload(interp):
         w = Workload(interp).start()
         _shared_workloads[interp.label] = w
         _shared_cores.pop(interp.label, None)
+    return w
+
+
+def start_workloads(workload_class, interps, workloads):
+    """Starts a workload_class (a Workload subclass taking the interpreter) under every
+    installed interpreter of interps that workloads ({label: Workload}, the caller's) lacks,
+    all at once and without waiting for their ground truths (they build and measure
+    themselves in parallel); workloads keeps them."""
+    for interp in interps:
+        if interp.available and interp.label not in workloads:
+            w = workload_class(interp)
+            w.start(wait_for_ground_truth=False)
+            workloads[interp.label] = w
+
+
+def wait_for_workload(w, workloads):
+    """Waits for the ground truth of w (started by start_workloads) unless it is in already
+    (w.gt); a workload that fails to write it is dropped from workloads, so that the next
+    ask starts a new one, and the error is raised."""
+    if w.gt is None:
+        try:
+            w.gt = w.wait_for_ground_truth()
+        except Exception:
+            workloads.pop(w.interp.label, None)
+            raise
     return w
 
 
