@@ -168,25 +168,12 @@ def stop_census_workloads():
     _cores.clear()
 
 
-class CensusRun:
-    """An interpreter and the py-heap arguments it is read with."""
-
-    def __init__(self, interp, args):
-        self.interp = interp
-        self.label = interp.label
-        self.args = list(args)
-
-    def __repr__(self):
-        return "CensusRun(%s)" % self.label
-
-
 def census_runs():
     """Every interpreter of the machine; Debian's stripped python3.11 in the production case
     (no separate debug file is ever used). PYHEAP_CENSUS_ONLY=3.12,3.11-debian (labels)
     restricts the list while working on one version."""
     only = [x for x in os.environ.get("PYHEAP_CENSUS_ONLY", "").split(",") if x]
-    return [CensusRun(i, T.pyheap_args(i)) for i in T.INTERPRETERS
-            if not only or i.label in only]
+    return [T.InterpreterRun(i) for i in T.INTERPRETERS if not only or i.label in only]
 
 
 # ---- running py-heap ------------------------------------------------------------------------

@@ -37,20 +37,10 @@ CLASSES = (LEAK, CACHE, SPIKE)
 READ_SYSCALL = 0  # x86-64 read(2): where the service is idle between commands
 
 
-class GrowthRun:
-    """One interpreter and the py-heap arguments it needs."""
-
-    def __init__(self, interp, args):
-        self.interp = interp
-        self.label = interp.label
-        self.args = list(args)
-
-    def __repr__(self):
-        return "GrowthRun(%s)" % self.label
-
-
 def growth_runs():
-    return [GrowthRun(i, T.pyheap_args(i)) for i in T.INTERPRETERS]
+    """Every interpreter of the machine (T.InterpreterRun: Debian's stripped python3.11 with
+    `--debug-dir ''`)."""
+    return [T.InterpreterRun(i) for i in T.INTERPRETERS]
 
 
 # ---- the service ------------------------------------------------------------------------

@@ -149,6 +149,19 @@ def pyheap_args(interp):
     return ["--debug-dir", ""] if interp.debian else []
 
 
+class InterpreterRun:
+    """An interpreter and the py-heap arguments it is read with (pyheap_args()): an entry of
+    census_testlib.census_runs() and growth_testlib.growth_runs()."""
+
+    def __init__(self, interp):
+        self.interp = interp
+        self.label = interp.label
+        self.args = pyheap_args(interp)
+
+    def __repr__(self):
+        return "InterpreterRun(%s)" % self.label
+
+
 class InfoRun:
     """One way of running `py-heap info` on an interpreter's workload."""
 
@@ -196,7 +209,7 @@ def case_name(prefix, label):
 
 def register_cases(namespace, base, prefix, runs, attr, doc, numbered=False):
     """Defines in namespace (a test module's globals()) one subclass of base per run (an
-    object with a .label: an Interpreter, a CensusRun, ...), named case_name(prefix, label),
+    object with a .label: an Interpreter, an InterpreterRun, ...), named case_name(prefix, label),
     with the run as its attribute attr and doc % label as its docstring; returns them.
 
     numbered: the run's index goes before the label (prefix + "0_3_8", ...), so that

@@ -37,7 +37,7 @@ class CensusBase(unittest.TestCase):
     """The checks, for one interpreter (subclasses below set `crun`). What every check reads
     is fetched once per class: the workload, its core, `types` and `fragmentation` of both."""
 
-    crun = None  # the CensusRun (not `run`: that is TestCase.run)
+    crun = None  # the census_runs() entry (not `run`: that is TestCase.run)
     maxDiff = None
 
     @classmethod

@@ -63,7 +63,7 @@ def gap_address(core):
 
 
 class GarbageBase(unittest.TestCase):
-    crun = None  # the CensusRun (not `run`: that is TestCase.run)
+    crun = None  # the census_runs() entry (not `run`: that is TestCase.run)
     maxDiff = None
 
     @classmethod
