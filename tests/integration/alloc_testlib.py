@@ -42,18 +42,14 @@ class AllocWorkload(T.Workload):
         # The file is written just before the main thread's final sleep (there is no sleep
         # after the write but that one), and the staying threads are blocked on a lock.
         want_threads = 1 + len(gt["workload"]["threads_alive"])
-        previous = [None]
 
         def settled():
             main = T.syscall_of(self.pid, self.pid)
             states = T.thread_states(self.pid)
-            ok = (main is not None and main in T.SLEEP_SYSCALLS
-                  and len(states) == want_threads and all(s == "S" for s in states.values()))
-            seen_twice = ok and previous[0]
-            previous[0] = ok
-            return seen_twice
+            return (main is not None and main in T.SLEEP_SYSCALLS
+                    and len(states) == want_threads and all(s == "S" for s in states.values()))
 
-        if not T.wait_until(settled, timeout, interval=0.05):
+        if not T.wait_until_twice(settled, timeout, interval=0.05):
             self.stop()
             raise T.WorkloadError("%s alloc workload: not in its final sleep (threads %r)"
                                   % (self.interp.label, T.thread_states(self.pid)))

@@ -104,16 +104,11 @@ class CensusWorkload(T.Workload):
         gt = super().wait_for_ground_truth(timeout)
         # One thread; the file is written just before its final sleep, the only sleep after
         # the write: settled when it is in a sleep system call, seen twice.
-        previous = [False]
-
         def settled():
             nr = T.syscall_of(self.pid, self.pid)
-            ok = (nr in T.SLEEP_SYSCALLS and list(T.thread_states(self.pid).values()) == ["S"])
-            twice = ok and previous[0]
-            previous[0] = ok
-            return twice
+            return nr in T.SLEEP_SYSCALLS and list(T.thread_states(self.pid).values()) == ["S"]
 
-        if not T.wait_until(settled, timeout, interval=0.05):
+        if not T.wait_until_twice(settled, timeout, interval=0.05):
             self.stop()
             raise T.WorkloadError("%s census workload: not in its final sleep"
                                   % self.interp.label)

@@ -792,6 +792,20 @@ def wait_until(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def wait_until_twice(predicate, timeout, interval=0.05):
+    """wait_until() for a state that must be seen on two looks in a row, interval apart (a
+    process settled, not passing through)."""
+    previous = [False]
+
+    def twice():
+        ok = predicate()
+        seen = ok and previous[0]
+        previous[0] = ok
+        return seen
+
+    return wait_until(twice, timeout, interval)
+
+
 def not_stopped_problems(pid):
     """Why the process is not running freely, as a list of strings (empty: all is fine):
     a thread in stopped/tracing-stop state, or a tracer still attached."""
