@@ -492,7 +492,6 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         goto fail;
     }
     if ((err = pyh_target_init_cache(t, PYH_CACHE_SLOTS))) goto fail;
-    if ((err = read_maps(t, pid))) goto fail;
     if ((err = read_auxv(t, pid))) goto fail;
     char link[64], exe[4096];
     snprintf(link, sizeof(link), "/proc/%d/exe", pid);
@@ -504,8 +503,10 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
     if (mode == PYH_LIVE_NO_STOP) {
         pyh_diag_warn(diag, "process %d was read without stopping it (--no-stop): results may be "
                             "inconsistent", pid);
-        err = list_threads_unstopped(t, pid);
+        err = read_maps(t, pid);
+        if (!err) err = list_threads_unstopped(t, pid);
     } else if (mode == PYH_LIVE_HOST_STOPPED) {
+        err = read_maps(t, pid);
         for (size_t i = 0; i < nthreads && !err; i++) {
             struct pyh_thread th = {.tid = threads[i].tid, .has_regs = true, .rip = threads[i].rip,
                                     .rsp = threads[i].rsp, .fs_base = threads[i].fs_base};
@@ -517,6 +518,9 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         clock_gettime(CLOCK_MONOTONIC, &t0);
         err = stop_all(t, s);
         if (!err) err = test_hold();
+        /* The mappings as they are while the process is stopped: read before, one made or
+         * removed in between would be missing, or read where nothing is. */
+        if (!err) err = read_maps(t, pid);
         if (!err && mode == PYH_LIVE_COPY) {
             /* Copy what can change, then let the process go at once: the analysis runs on
              * the copy, the pause lasts only as long as the copy. */
