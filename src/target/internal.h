@@ -47,4 +47,9 @@ struct pyh_local_file *pyh_target_find_file(struct pyh_target *t,
 /* libelf handle for a local ELF file, NULL for other files. Owned by the file. */
 Elf *pyh_local_file_elf(struct pyh_local_file *f);
 
+/* Test hook (live.c): when set, a PYH_LIVE_COPY open calls it with the PID once the copy's
+ * buffers are ready and before the process is stopped, so that a test can change the
+ * process's mappings in between. NULL otherwise. */
+extern void (*pyh_live_test_prepared)(int pid);
+
 #endif

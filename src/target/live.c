@@ -1,6 +1,7 @@
 /* The live-process target: /proc/PID/maps for mappings, process_vm_readv (or /proc/PID/mem)
  * for memory, and every thread stopped with PTRACE_SEIZE + PTRACE_INTERRUPT for the time of
- * the read.
+ * the read — or, with PYH_LIVE_COPY, for the time of a copy of its writable memory (see "The
+ * copy" below).
  *
  * Why SEIZE and not ATTACH: ATTACH stops the tracee with a SIGSTOP that outlives us if we
  * die, leaving a production process stopped. A seized thread stopped by PTRACE_INTERRUPT is
@@ -31,11 +32,29 @@ struct stopped_thread {
     int pending_signal; /* a signal that arrived while we held the thread, re-delivered */
 };
 
-/* A copy of one writable mapping, taken while the process was stopped. */
+/* A buffer of the copy: [start, end) of the target is at data, a range of anonymous memory of
+ * ours that is unmapped on its own (a piece of what one mmap returned). */
 struct copied {
     uint64_t start, end;
-    uint8_t *data; /* mmapped */
+    uint8_t *data;
+    bool fresh; /* mapped by the fit_buffers that is running (undone if it fails) */
 };
+
+/* Address ranges, sorted and disjoint: of the target, or of our own memory. */
+struct range {
+    uint64_t start, end;
+};
+struct ranges {
+    struct range *v;
+    size_t n, cap;
+    uint64_t bytes; /* their total size */
+};
+
+static void ranges_free(struct ranges *r)
+{
+    free(r->v);
+    *r = (struct ranges){0};
+}
 
 struct live_state {
     int pid;
@@ -46,6 +65,7 @@ struct live_state {
     size_t nstopped, stopped_cap;
     struct copied *copies; /* PYH_LIVE_COPY: sorted by start */
     size_t ncopies, copies_cap;
+    struct ranges unused;  /* our memory to unmap once the process runs again */
 };
 
 #define MAX_STOP_ROUNDS 100
@@ -78,10 +98,16 @@ static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *bu
             piece = c->end - addr < len ? (size_t)(c->end - addr) : len;
             memcpy(out, c->data + (addr - c->start), piece);
         } else {
-            piece = len;
-            for (size_t i = 0; i < s->ncopies; i++) /* up to the next copied mapping */
-                if (s->copies[i].start > addr && s->copies[i].start - addr < piece)
-                    piece = (size_t)(s->copies[i].start - addr);
+            /* Up to the first buffer above addr. */
+            size_t lo = 0, hi = s->ncopies;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->copies[mid].start <= addr) lo = mid + 1;
+                else hi = mid;
+            }
+            piece = lo < s->ncopies && s->copies[lo].start - addr < len
+                        ? (size_t)(s->copies[lo].start - addr)
+                        : len;
             struct pyh_error *err = read_process(t, addr, out, piece);
             if (err) return err;
         }
@@ -156,12 +182,23 @@ static void resume_all(struct live_state *s)
     s->nstopped = 0;
 }
 
+/* Unmaps the memory of ours that the copy no longer uses. */
+static void release_unused(struct live_state *s)
+{
+    for (size_t i = 0; i < s->unused.n; i++)
+        munmap((void *)(uintptr_t)s->unused.v[i].start,
+               (size_t)(s->unused.v[i].end - s->unused.v[i].start));
+    s->unused.n = 0;
+}
+
 static void live_close(struct pyh_target *t)
 {
     struct live_state *s = t->impl;
     if (!s) return;
     resume_all(s);
     if (s->mem_fd >= 0) close(s->mem_fd);
+    release_unused(s);
+    free(s->unused.v);
     for (size_t i = 0; i < s->ncopies; i++) munmap(s->copies[i].data, s->copies[i].end - s->copies[i].start);
     free(s->copies);
     free(s->stopped);
@@ -360,43 +397,6 @@ static struct pyh_error *list_threads_unstopped(struct pyh_target *t, int pid)
     return err;
 }
 
-/* Copies every readable, writable mapping in large reads; pages that cannot be read (a
- * race with munmap, a guard page) stay zero. */
-static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *s)
-{
-    for (size_t i = 0; i < t->nmaps; i++) {
-        const struct pyh_mapping *m = &t->maps[i];
-        if ((m->prot & (PYH_PROT_R | PYH_PROT_W)) != (PYH_PROT_R | PYH_PROT_W)) continue;
-        if (m->label && !strcmp(m->label, "[vvar]")) continue;
-        size_t size = (size_t)(m->end - m->start);
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) return pyh_error_errno(errno, "cannot allocate %zu bytes to copy process %d", size, s->pid);
-        struct copied c = {m->start, m->end, p};
-        struct pyh_error *err = PYH_APPEND(s->copies, s->ncopies, s->copies_cap, &c);
-        if (err) {
-            munmap(p, size);
-            return err;
-        }
-        for (size_t off = 0; off < size;) {
-            size_t chunk = size - off < (1u << 30) ? size - off : 1u << 30;
-            err = read_process(t, m->start + off, (uint8_t *)p + off, chunk);
-            if (!err) {
-                off += chunk;
-                continue;
-            }
-            if (err->code == PYH_ERR_INTERRUPTED || s->exited) return err;
-            pyh_error_free(err);
-            /* Page by page then, leaving unreadable ones zero. */
-            for (size_t end = off + chunk; off < end; off += 4096) {
-                err = read_process(t, m->start + off, (uint8_t *)p + off, 4096);
-                pyh_error_free(err);
-            }
-        }
-        if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
-    }
-    return NULL;
-}
-
 /* Test hook: PYHEAP_TEST_HOLD_MS=N keeps the target stopped N ms before reading, so that
  * tests can kill py-heap while the target is stopped. Interruptible. */
 static struct pyh_error *test_hold(void)
@@ -417,7 +417,19 @@ static uint32_t parse_prot(const char *perms)
            (perms[2] == 'x' ? PYH_PROT_X : 0);
 }
 
-static struct pyh_error *read_maps(struct pyh_target *t, int pid)
+/* A mapping that a copy holds: readable and writable ([vvar] aside: the kernel's, and
+ * reading it can fault). */
+struct wanted {
+    uint64_t start, end; /* fit_buffers: its buffer gets transparent huge pages */
+};
+struct wanted_list {
+    struct wanted *v;
+    size_t n, cap;
+};
+
+/* Reads /proc/PID/maps into t's mappings (when t) and the mappings a copy holds into want
+ * (when want). */
+static struct pyh_error *read_maps(struct pyh_target *t, int pid, struct wanted_list *want)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/maps", pid);
@@ -442,11 +454,402 @@ static struct pyh_error *read_maps(struct pyh_target *t, int pid)
             file = name;
         else if (name[0])
             label = name; /* anonymous but named: "/dev/zero (deleted)", "/memfd:..." */
-        err = pyh_target_add_map(t, start, end, offset, parse_prot(perms), file, label);
+        uint32_t prot = parse_prot(perms);
+        if (t) err = pyh_target_add_map(t, start, end, offset, prot, file, label);
+        /* The kernel lists mappings in address order; anything else is skipped. */
+        if (!err && want && (prot & (PYH_PROT_R | PYH_PROT_W)) == (PYH_PROT_R | PYH_PROT_W) &&
+            strcmp(name, "[vvar]") != 0 && start < end &&
+            (!want->n || start >= want->v[want->n - 1].end)) {
+            struct wanted w = {.start = start, .end = end};
+            err = PYH_APPEND(want->v, want->n, want->cap, &w);
+        }
     }
     free(line);
     fclose(f);
-    if (!err) pyh_target_sort_maps(t);
+    if (!err && t) pyh_target_sort_maps(t);
+    return err;
+}
+
+/* ---- The copy (PYH_LIVE_COPY) ------------------------------------------------------------
+ *
+ * The process is stopped only while its writable memory is copied into memory of ours. A
+ * copy into fresh memory pays a page fault per page — on the machine this was measured on
+ * (a virtual machine with shadow page tables) 3 to 6 s per GiB, fifteen times the copy
+ * itself — and on such machines the kernel's first write to a page costs nearly as much
+ * again. So the buffers are made ready while the process still runs (prepare_copy): one
+ * per writable mapping, faulted in by the kernel. Then the process is stopped, its mappings
+ * read again and the buffers fitted to them (fit_buffers: what is still wanted kept, memory
+ * mapped for new mappings and grown parts, the rest given back once the process runs), the
+ * mappings copied with batched process_vm_readv calls (copy_writable), and the process
+ * resumed. */
+
+void (*pyh_live_test_prepared)(int pid);
+
+#define PAGE 4096u
+#define MAX_PREPARE_ROUNDS 3
+#define PREPARED_ENOUGH (8u << 20) /* a round that faulted in less ends the prepare */
+#define COPY_CALL_BYTES (256u << 20) /* per process_vm_readv: an interruption waits for one */
+#define COPY_CALL_IOVECS 1024u      /* UIO_MAXIOV */
+
+/* Appends [start, end) to r, merging it into the last range when they touch or overlap:
+ * ranges are added in address order. */
+static struct pyh_error *ranges_add(struct ranges *r, uint64_t start, uint64_t end)
+{
+    if (start >= end) return NULL;
+    if (r->n && start <= r->v[r->n - 1].end) {
+        struct range *last = &r->v[r->n - 1];
+        if (end > last->end) {
+            r->bytes += end - last->end;
+            last->end = end;
+        }
+        return NULL;
+    }
+    struct range x = {start, end};
+    struct pyh_error *err = PYH_APPEND(r->v, r->n, r->cap, &x);
+    if (!err) r->bytes += end - start;
+    return err;
+}
+
+enum ranges_op { RANGES_AND, RANGES_OR, RANGES_AND_NOT };
+
+/* *out = a OP b (out starts empty). */
+static struct pyh_error *ranges_combine(const struct ranges *a, const struct ranges *b,
+                                        enum ranges_op op, struct ranges *out)
+{
+    size_t i = 0, j = 0;
+    uint64_t at = 0;
+    struct pyh_error *err = NULL;
+    while (!err) {
+        while (i < a->n && a->v[i].end <= at) i++;
+        while (j < b->n && b->v[j].end <= at) j++;
+        if (i == a->n && j == b->n) break;
+        bool in_a = i < a->n && a->v[i].start <= at, in_b = j < b->n && b->v[j].start <= at;
+        uint64_t next = UINT64_MAX;
+        if (i < a->n) next = in_a ? a->v[i].end : a->v[i].start;
+        if (j < b->n) {
+            uint64_t nb = in_b ? b->v[j].end : b->v[j].start;
+            if (nb < next) next = nb;
+        }
+        bool keep = op == RANGES_OR ? in_a || in_b : op == RANGES_AND ? in_a && in_b : in_a && !in_b;
+        if (keep) err = ranges_add(out, at, next);
+        at = next;
+    }
+    return err;
+}
+
+/* The pages of every wanted mapping that hold data, into *data: all of them. */
+static struct pyh_error *find_data(struct live_state *s, struct wanted_list *want,
+                                   struct ranges *data)
+{
+    (void)s;
+    for (size_t i = 0; i < want->n; i++) {
+        struct pyh_error *err = ranges_add(data, want->v[i].start, want->v[i].end);
+        if (err) return err;
+    }
+    return NULL;
+}
+
+/* size bytes of anonymous memory of ours, zero until written, costing memory only where
+ * written (MAP_NORESERVE). */
+static void *map_buffer(size_t size)
+{
+    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                -1, 0);
+}
+
+/* Gives back len bytes of our memory at p: now, or when `later`, once the process runs
+ * again (release_unused). */
+static void drop(struct live_state *s, uint8_t *p, size_t len, bool later)
+{
+    struct range r = {(uintptr_t)p, (uintptr_t)p + len};
+    /* Not merged: buffers are not in address order. If the list cannot grow, now. */
+    struct pyh_error *err = later ? PYH_APPEND(s->unused.v, s->unused.n, s->unused.cap, &r) : NULL;
+    if (!later || err) munmap(p, len);
+    pyh_error_free(err);
+}
+
+/* Makes s->copies buffers for exactly the wanted mappings (sorted, disjoint): the parts of
+ * the buffers so far that fall inside them are kept as they are (pieces of those buffers),
+ * memory is mapped for the rest, and what the old buffers hold outside them is unmapped —
+ * at once, or when `later`, by release_unused once the process runs again. On failure
+ * s->copies is left as it was. */
+static struct pyh_error *fit_buffers(struct live_state *s, const struct wanted_list *want,
+                                     bool later)
+{
+    struct copied *fit = NULL;
+    size_t nfit = 0, cap = 0, k = 0;
+    struct pyh_error *err = NULL;
+    for (size_t i = 0; i < want->n && !err; i++) {
+        const struct wanted *w = &want->v[i];
+        for (uint64_t at = w->start; at < w->end && !err;) {
+            while (k < s->ncopies && s->copies[k].end <= at) k++;
+            struct copied c = {.start = at};
+            if (k < s->ncopies && s->copies[k].start <= at) { /* inside an old buffer */
+                const struct copied *o = &s->copies[k];
+                c.end = o->end < w->end ? o->end : w->end;
+                c.data = o->data + (at - o->start);
+            } else { /* up to the next old buffer */
+                c.end = k < s->ncopies && s->copies[k].start < w->end ? s->copies[k].start : w->end;
+                void *p = map_buffer((size_t)(c.end - at));
+                if (p == MAP_FAILED) {
+                    err = pyh_error_errno(errno, "cannot allocate %llu bytes to copy process %d",
+                                          (unsigned long long)(c.end - at), s->pid);
+                    break;
+                }
+                c.data = p;
+                c.fresh = true;
+            }
+            if ((err = PYH_APPEND(fit, nfit, cap, &c))) {
+                if (c.fresh) munmap(c.data, (size_t)(c.end - c.start));
+                break;
+            }
+            at = c.end;
+        }
+    }
+    if (err) {
+        for (size_t i = 0; i < nfit; i++)
+            if (fit[i].fresh) munmap(fit[i].data, (size_t)(fit[i].end - fit[i].start));
+        free(fit);
+        return err;
+    }
+    /* The old buffers' parts outside every wanted mapping. */
+    size_t i = 0;
+    for (k = 0; k < s->ncopies; k++) {
+        const struct copied *o = &s->copies[k];
+        uint64_t at = o->start;
+        while (i < want->n && want->v[i].end <= o->start) i++;
+        for (size_t j = i; at < o->end; j++) {
+            uint64_t next = j < want->n && want->v[j].start < o->end ? want->v[j].start : o->end;
+            if (next > at) drop(s, o->data + (at - o->start), (size_t)(next - at), later);
+            if (next == o->end) break;
+            at = want->v[j].end;
+        }
+    }
+    for (size_t j = 0; j < nfit; j++) fit[j].fresh = false;
+    free(s->copies);
+    s->copies = fit;
+    s->ncopies = nfit;
+    s->copies_cap = cap;
+    return NULL;
+}
+
+/* Faults in len bytes at p, writing them from the kernel (read(2) of /dev/zero): on virtual
+ * machines with shadow page tables the kernel's first write to a page of ours costs about as
+ * much as the fault itself, even after madvise(MADV_POPULATE_WRITE) or a write of our own. */
+static void fault_in(int zero_fd, uint8_t *p, size_t len)
+{
+    while (len > 0 && zero_fd >= 0) {
+        ssize_t n = read(zero_fd, p, len < (1u << 30) ? len : 1u << 30);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        p += n;
+        len -= (size_t)n;
+    }
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+    if (len > 0 && madvise(p, len, MADV_POPULATE_WRITE) != 0)
+        for (size_t off = 0; off < len; off += PAGE) ((volatile uint8_t *)p)[off] = 0;
+}
+
+/* Faults in the buffers' pages for the target's pages in todo. Interruptible. */
+static struct pyh_error *prefault(struct live_state *s, const struct ranges *todo)
+{
+    int zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    size_t k = 0;
+    struct pyh_error *err = NULL;
+    for (size_t i = 0; i < todo->n && !err; i++) {
+        for (uint64_t at = todo->v[i].start; at < todo->v[i].end && !err;) {
+            while (k < s->ncopies && s->copies[k].end <= at) k++;
+            if (k == s->ncopies) break;
+            const struct copied *c = &s->copies[k];
+            if (c->start > at) {
+                at = c->start;
+                continue;
+            }
+            uint64_t end = todo->v[i].end < c->end ? todo->v[i].end : c->end;
+            if (end > at + (64u << 20)) end = at + (64u << 20);
+            fault_in(zero_fd, c->data + (at - c->start), (size_t)(end - at));
+            at = end;
+            err = pyh_check_interrupt();
+        }
+    }
+    if (zero_fd >= 0) close(zero_fd);
+    return err;
+}
+
+/* While the process runs: buffers for its writable mappings, faulted in, in rounds until a
+ * round finds little new (what the process mapped meanwhile). Holds as much memory as those
+ * mappings, which the copy needs anyway. */
+static struct pyh_error *prepare_copy(struct live_state *s)
+{
+    struct ranges faulted = {0};
+    struct pyh_error *err = NULL;
+    for (int round = 0; round < MAX_PREPARE_ROUNDS && !err; round++) {
+        struct wanted_list want = {0};
+        struct ranges data = {0}, todo = {0}, wanted = {0}, kept = {0};
+        err = read_maps(NULL, s->pid, &want);
+        if (!err) err = find_data(s, &want, &data);
+        if (!err) err = fit_buffers(s, &want, false);
+        for (size_t i = 0; i < want.n && !err; i++)
+            err = ranges_add(&wanted, want.v[i].start, want.v[i].end);
+        if (!err) err = ranges_combine(&data, &faulted, RANGES_AND_NOT, &todo);
+        if (!err) err = prefault(s, &todo);
+        if (!err) err = ranges_combine(&faulted, &wanted, RANGES_AND, &kept);
+        ranges_free(&faulted);
+        if (!err) err = ranges_combine(&kept, &todo, RANGES_OR, &faulted);
+        bool enough = todo.bytes <= PREPARED_ENOUGH;
+        free(want.v);
+        ranges_free(&data);
+        ranges_free(&todo);
+        ranges_free(&wanted);
+        ranges_free(&kept);
+        if (enough) break;
+    }
+    ranges_free(&faulted);
+    return err;
+}
+
+/* One part of the copy: len bytes of the target at remote into local. */
+struct xfer {
+    uint64_t remote;
+    uint8_t *local;
+    size_t len;
+};
+
+/* Copies len bytes at remote into local in reads of up to 1 GiB, page by page where that
+ * fails, leaving the pages that cannot be read zero. For /proc/PID/mem. */
+static struct pyh_error *copy_slowly(struct pyh_target *t, struct live_state *s, uint64_t remote,
+                                     uint8_t *local, size_t len)
+{
+    for (size_t off = 0; off < len;) {
+        size_t chunk = len - off < (1u << 30) ? len - off : 1u << 30;
+        struct pyh_error *err = read_process(t, remote + off, local + off, chunk);
+        if (!err) {
+            off += chunk;
+            continue;
+        }
+        if (err->code == PYH_ERR_INTERRUPTED || s->exited) return err;
+        pyh_error_free(err);
+        for (size_t end = off + chunk; off < end; off += PAGE) {
+            err = read_process(t, remote + off, local + off, PAGE);
+            if (err && s->exited) return err;
+            pyh_error_free(err);
+        }
+    }
+    return NULL;
+}
+
+static struct pyh_error *copy_batches(struct pyh_target *t, struct live_state *s,
+                                      const struct xfer *x, size_t n, struct iovec *local,
+                                      struct iovec *remote)
+{
+    size_t i = 0, off = 0; /* where the copy is: byte off of x[i] */
+    while (i < n) {
+        struct pyh_error *err = pyh_check_interrupt();
+        if (err) return err;
+        if (s->use_mem_fd || s->exited) {
+            for (; i < n; i++, off = 0)
+                if ((err = copy_slowly(t, s, x[i].remote + off, x[i].local + off, x[i].len - off)))
+                    return err;
+            return NULL;
+        }
+        size_t k = 0, bytes = 0;
+        for (size_t j = i, o = off; j < n && k < COPY_CALL_IOVECS && bytes < COPY_CALL_BYTES; k++) {
+            size_t len = x[j].len - o < COPY_CALL_BYTES - bytes ? x[j].len - o : COPY_CALL_BYTES - bytes;
+            local[k] = (struct iovec){x[j].local + o, len};
+            remote[k] = (struct iovec){(void *)(uintptr_t)(x[j].remote + o), len};
+            bytes += len;
+            o += len;
+            if (o == x[j].len) {
+                j++;
+                o = 0;
+            }
+        }
+        ssize_t got = process_vm_readv(s->pid, local, k, remote, k, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
+            s->use_mem_fd = true; /* e.g. seccomp or an old kernel: /proc/PID/mem */
+            continue;
+        }
+        if (got < 0 && errno == ESRCH) {
+            s->exited = true;
+            pyh_diag_partial(t->diag, "process %d exited while it was being read", s->pid);
+            return exited_error(s);
+        }
+        if (got < 0) got = 0; /* EFAULT: the first page cannot be read */
+        /* Past what was read. */
+        for (size_t left = (size_t)got; left > 0;) {
+            size_t step = x[i].len - off < left ? x[i].len - off : left;
+            left -= step;
+            off += step;
+            if (off == x[i].len) {
+                i++;
+                off = 0;
+            }
+        }
+        if ((size_t)got < bytes) { /* the page at x[i] + off, alone; zero if it fails */
+            size_t len = x[i].len - off < PAGE ? x[i].len - off : PAGE;
+            err = read_process(t, x[i].remote + off, x[i].local + off, len);
+            if (err && s->exited) return err;
+            pyh_error_free(err);
+            off += len;
+            if (off == x[i].len) {
+                i++;
+                off = 0;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Copies every xfer with process_vm_readv, up to COPY_CALL_IOVECS of them and
+ * COPY_CALL_BYTES to a call. A call stops at the first page it cannot read (a guard page,
+ * a file mapped past its end): that page is tried alone and stays zero if it fails, and
+ * the copy goes on after it. Interruptible between calls. */
+static struct pyh_error *copy_xfers(struct pyh_target *t, struct live_state *s,
+                                    const struct xfer *x, size_t n)
+{
+    struct iovec *local = malloc(2 * COPY_CALL_IOVECS * sizeof(*local));
+    if (!local) return pyh_error_nomem();
+    struct pyh_error *err = copy_batches(t, s, x, n, local, local + COPY_CALL_IOVECS);
+    free(local);
+    return err;
+}
+
+/* While the process is stopped: its writable mappings as they are now (want, read with the
+ * target's mappings), copied into the buffers prepare_copy made, fitted to them. Pages that
+ * cannot be read stay zero. */
+static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *s,
+                                       struct wanted_list *want)
+{
+    struct ranges data = {0};
+    struct xfer *x = NULL;
+    size_t nx = 0, cap = 0, k = 0;
+    struct pyh_error *err = find_data(s, want, &data);
+    if (!err) err = fit_buffers(s, want, true);
+    for (size_t i = 0; i < data.n && !err; i++) {
+        for (uint64_t at = data.v[i].start; at < data.v[i].end && !err;) {
+            while (k < s->ncopies && s->copies[k].end <= at) k++;
+            if (k == s->ncopies) break;
+            const struct copied *c = &s->copies[k];
+            if (c->start > at) {
+                at = c->start;
+                continue;
+            }
+            uint64_t end = data.v[i].end < c->end ? data.v[i].end : c->end;
+            struct xfer e = {at, c->data + (at - c->start), (size_t)(end - at)};
+            if (nx && x[nx - 1].remote + x[nx - 1].len == e.remote &&
+                x[nx - 1].local + x[nx - 1].len == e.local)
+                x[nx - 1].len += e.len;
+            else
+                err = PYH_APPEND(x, nx, cap, &e);
+            at = end;
+        }
+    }
+    if (!err) err = copy_xfers(t, s, x, nx);
+    free(x);
+    ranges_free(&data);
     return err;
 }
 
@@ -503,10 +906,10 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
     if (mode == PYH_LIVE_NO_STOP) {
         pyh_diag_warn(diag, "process %d was read without stopping it (--no-stop): results may be "
                             "inconsistent", pid);
-        err = read_maps(t, pid);
+        err = read_maps(t, pid, NULL);
         if (!err) err = list_threads_unstopped(t, pid);
     } else if (mode == PYH_LIVE_HOST_STOPPED) {
-        err = read_maps(t, pid);
+        err = read_maps(t, pid, NULL);
         for (size_t i = 0; i < nthreads && !err; i++) {
             struct pyh_thread th = {.tid = threads[i].tid, .has_regs = true, .rip = threads[i].rip,
                                     .rsp = threads[i].rsp, .fs_base = threads[i].fs_base};
@@ -514,23 +917,28 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         }
         t->stopped = true;
     } else {
+        /* The copy's buffers are made ready while the process runs. */
+        if (mode == PYH_LIVE_COPY) err = prepare_copy(s);
+        if (!err && mode == PYH_LIVE_COPY && pyh_live_test_prepared) pyh_live_test_prepared(pid);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        err = stop_all(t, s);
+        if (!err) err = stop_all(t, s);
         if (!err) err = test_hold();
-        /* The mappings as they are while the process is stopped: read before, one made or
-         * removed in between would be missing, or read where nothing is. */
-        if (!err) err = read_maps(t, pid);
-        if (!err && mode == PYH_LIVE_COPY) {
+        /* The mappings as they are while the process is stopped. */
+        struct wanted_list want = {0};
+        if (!err) err = read_maps(t, pid, mode == PYH_LIVE_COPY ? &want : NULL);
+        if (mode == PYH_LIVE_COPY) {
             /* Copy what can change, then let the process go at once: the analysis runs on
              * the copy, the pause lasts only as long as the copy. */
-            err = copy_writable(t, s);
+            if (!err) err = copy_writable(t, s, &want);
             resume_all(s);
             t->stopped = false;
             t->copied = true;
             clock_gettime(CLOCK_MONOTONIC, &t1);
             t->pause_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            release_unused(s);
         }
+        free(want.v);
     }
     if (err) goto fail;
     /* The files as the process sees them: through /proc/PID/root, so that a process in a
