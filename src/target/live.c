@@ -420,7 +420,8 @@ static uint32_t parse_prot(const char *perms)
 /* A mapping that a copy holds: readable and writable ([vvar] aside: the kernel's, and
  * reading it can fault). */
 struct wanted {
-    uint64_t start, end; /* fit_buffers: its buffer gets transparent huge pages */
+    uint64_t start, end;
+    bool huge; /* fit_buffers: its buffer gets transparent huge pages */
 };
 struct wanted_list {
     struct wanted *v;
@@ -486,6 +487,7 @@ static struct pyh_error *read_maps(struct pyh_target *t, int pid, struct wanted_
 void (*pyh_live_test_prepared)(int pid);
 
 #define PAGE 4096u
+#define HUGE_PAGE (2u << 20)
 #define MAX_PREPARE_ROUNDS 3
 #define PREPARED_ENOUGH (8u << 20) /* a round that faulted in less ends the prepare */
 #define COPY_CALL_BYTES (256u << 20) /* per process_vm_readv: an interruption waits for one */
@@ -537,24 +539,41 @@ static struct pyh_error *ranges_combine(const struct ranges *a, const struct ran
     return err;
 }
 
-/* The pages of every wanted mapping that hold data, into *data: all of them. */
+/* The pages of every wanted mapping that hold data, into *data: all of them; decides which
+ * buffers get huge pages: those of 2 MiB or more. */
 static struct pyh_error *find_data(struct live_state *s, struct wanted_list *want,
                                    struct ranges *data)
 {
     (void)s;
     for (size_t i = 0; i < want->n; i++) {
-        struct pyh_error *err = ranges_add(data, want->v[i].start, want->v[i].end);
+        struct wanted *w = &want->v[i];
+        struct pyh_error *err = ranges_add(data, w->start, w->end);
         if (err) return err;
+        w->huge = w->end - w->start >= HUGE_PAGE;
     }
     return NULL;
 }
 
 /* size bytes of anonymous memory of ours, zero until written, costing memory only where
- * written (MAP_NORESERVE). */
-static void *map_buffer(size_t size)
+ * written (MAP_NORESERVE). With huge, 2 MiB-aligned and asking for transparent huge pages:
+ * a fault per 2 MiB rather than per 4 KiB, and copies into it are faster; else small pages
+ * even where the system gives huge ones by default. */
+static void *map_buffer(size_t size, bool huge)
 {
-    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                -1, 0);
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    if (!huge || size < HUGE_PAGE) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (p != MAP_FAILED) madvise(p, size, MADV_NOHUGEPAGE);
+        return p;
+    }
+    size_t span = size + HUGE_PAGE;
+    uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) return p;
+    uint8_t *at = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (at > p) munmap(p, (size_t)(at - p));
+    if (p + span > at + size) munmap(at + size, (size_t)(p + span - (at + size)));
+    madvise(at, size, MADV_HUGEPAGE);
+    return at;
 }
 
 /* Gives back len bytes of our memory at p: now, or when `later`, once the process runs
@@ -590,7 +609,7 @@ static struct pyh_error *fit_buffers(struct live_state *s, const struct wanted_l
                 c.data = o->data + (at - o->start);
             } else { /* up to the next old buffer */
                 c.end = k < s->ncopies && s->copies[k].start < w->end ? s->copies[k].start : w->end;
-                void *p = map_buffer((size_t)(c.end - at));
+                void *p = map_buffer((size_t)(c.end - at), w->huge);
                 if (p == MAP_FAILED) {
                     err = pyh_error_errno(errno, "cannot allocate %llu bytes to copy process %d",
                                           (unsigned long long)(c.end - at), s->pid);
