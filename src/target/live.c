@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -56,6 +57,8 @@ static void ranges_free(struct ranges *r)
     *r = (struct ranges){0};
 }
 
+#define NREGIONS 512 /* PAGEMAP_SCAN results per call */
+
 struct live_state {
     int pid;
     int mem_fd; /* /proc/PID/mem, opened lazily when process_vm_readv is refused */
@@ -65,7 +68,11 @@ struct live_state {
     size_t nstopped, stopped_cap;
     struct copied *copies; /* PYH_LIVE_COPY: sorted by start */
     size_t ncopies, copies_cap;
+    struct ranges data;    /* the copied pages that held data; the rest of the buffers is zero */
     struct ranges unused;  /* our memory to unmap once the process runs again */
+    int pagemap_fd;        /* /proc/PID/pagemap while the copy is made, else -1 */
+    int pagemap_scan;      /* its PAGEMAP_SCAN ioctl: 0 untried, 1 works, -1 refused */
+    void *pagemap_buf;     /* NREGIONS page regions, or as many pagemap entries */
 };
 
 #define MAX_STOP_ROUNDS 100
@@ -82,6 +89,31 @@ static const struct copied *copy_at(const struct live_state *s, uint64_t addr)
     return NULL;
 }
 
+/* len bytes of the copy at addr, inside buffer c: from the buffer where the process had
+ * data, zeros elsewhere without reading the buffer there (its pages were never written:
+ * reading them would fault them in, on some kernels as memory of their own). */
+static void copy_out(const struct live_state *s, const struct copied *c, uint64_t addr,
+                     uint8_t *out, size_t len)
+{
+    const struct ranges *d = &s->data;
+    size_t i = 0, hi = d->n; /* the first range that ends above addr */
+    while (i < hi) {
+        size_t mid = i + (hi - i) / 2;
+        if (d->v[mid].end <= addr) i = mid + 1;
+        else hi = mid;
+    }
+    for (uint64_t end = addr + len; addr < end;) {
+        bool in = i < d->n && d->v[i].start <= addr;
+        uint64_t to = in ? d->v[i].end : i < d->n ? d->v[i].start : end;
+        if (to > end) to = end;
+        if (in) memcpy(out, c->data + (addr - c->start), (size_t)(to - addr));
+        else memset(out, 0, (size_t)(to - addr));
+        if (in && to == d->v[i].end) i++;
+        out += to - addr;
+        addr = to;
+    }
+}
+
 /* Reads the process itself (not a copy). */
 static struct pyh_error *read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
 
@@ -96,7 +128,7 @@ static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *bu
         size_t piece;
         if (c) {
             piece = c->end - addr < len ? (size_t)(c->end - addr) : len;
-            memcpy(out, c->data + (addr - c->start), piece);
+            copy_out(s, c, addr, out, piece);
         } else {
             /* Up to the first buffer above addr. */
             size_t lo = 0, hi = s->ncopies;
@@ -191,14 +223,25 @@ static void release_unused(struct live_state *s)
     s->unused.n = 0;
 }
 
+/* What only making the copy needs. */
+static void end_copy(struct live_state *s)
+{
+    if (s->pagemap_fd >= 0) close(s->pagemap_fd);
+    s->pagemap_fd = -1;
+    free(s->pagemap_buf);
+    s->pagemap_buf = NULL;
+}
+
 static void live_close(struct pyh_target *t)
 {
     struct live_state *s = t->impl;
     if (!s) return;
     resume_all(s);
     if (s->mem_fd >= 0) close(s->mem_fd);
+    end_copy(s);
     release_unused(s);
     free(s->unused.v);
+    ranges_free(&s->data);
     for (size_t i = 0; i < s->ncopies; i++) munmap(s->copies[i].data, s->copies[i].end - s->copies[i].start);
     free(s->copies);
     free(s->stopped);
@@ -421,6 +464,10 @@ static uint32_t parse_prot(const char *perms)
  * reading it can fault). */
 struct wanted {
     uint64_t start, end;
+    /* Private and anonymous: a page of it that is neither present nor swapped out was never
+     * written (or was given back) and reads as zeros; it is not copied. Other mappings are
+     * copied whole (a file's page that is not mapped yet still has the file's bytes). */
+    bool sparse;
     bool huge; /* fit_buffers: its buffer gets transparent huge pages */
 };
 struct wanted_list {
@@ -461,7 +508,8 @@ static struct pyh_error *read_maps(struct pyh_target *t, int pid, struct wanted_
         if (!err && want && (prot & (PYH_PROT_R | PYH_PROT_W)) == (PYH_PROT_R | PYH_PROT_W) &&
             strcmp(name, "[vvar]") != 0 && start < end &&
             (!want->n || start >= want->v[want->n - 1].end)) {
-            struct wanted w = {.start = start, .end = end};
+            struct wanted w = {.start = start, .end = end,
+                               .sparse = perms[3] == 'p' && inode == 0};
             err = PYH_APPEND(want->v, want->n, want->cap, &w);
         }
     }
@@ -478,11 +526,14 @@ static struct pyh_error *read_maps(struct pyh_target *t, int pid, struct wanted_
  * (a virtual machine with shadow page tables) 3 to 6 s per GiB, fifteen times the copy
  * itself — and on such machines the kernel's first write to a page costs nearly as much
  * again. So the buffers are made ready while the process still runs (prepare_copy): one
- * per writable mapping, faulted in by the kernel. Then the process is stopped, its mappings
- * read again and the buffers fitted to them (fit_buffers: what is still wanted kept, memory
- * mapped for new mappings and grown parts, the rest given back once the process runs), the
- * mappings copied with batched process_vm_readv calls (copy_writable), and the process
- * resumed. */
+ * per writable mapping, faulted in by the kernel where the process has data. Then the
+ * process is stopped, its mappings read again and the buffers fitted to them (fit_buffers:
+ * what is still wanted kept, memory mapped for new mappings and grown parts, the rest given
+ * back once the process runs), the pages that hold data copied with batched
+ * process_vm_readv calls (copy_writable), and the process resumed. The pages of private
+ * anonymous mappings that the process never wrote (neither present nor swapped out) read as
+ * zeros: they are not copied, cost no memory of ours, and are not faulted in in the
+ * process by reading them. */
 
 void (*pyh_live_test_prepared)(int pid);
 
@@ -539,17 +590,94 @@ static struct pyh_error *ranges_combine(const struct ranges *a, const struct ran
     return err;
 }
 
-/* The pages of every wanted mapping that hold data, into *data: all of them; decides which
- * buffers get huge pages: those of 2 MiB or more. */
+/* PAGEMAP_SCAN of Linux 6.7 (<linux/fs.h>), declared here for older headers. */
+struct pm_region {
+    uint64_t start, end, categories;
+};
+struct pm_scan {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
+        category_mask, category_anyof_mask, return_mask;
+};
+#define PM_SCAN_IOCTL _IOWR('f', 16, struct pm_scan)
+#define PM_PAGE_IS_PRESENT (1u << 3)
+#define PM_PAGE_IS_SWAPPED (1u << 4)
+#define PM_PAGE_IS_PFNZERO (1u << 5)
+#define PM_ENTRY_PRESENT (1ull << 63) /* of a /proc/PID/pagemap entry */
+#define PM_ENTRY_SWAPPED (1ull << 62)
+
+/* Appends to out the pages of [start, end) that hold data: present (and not the shared zero
+ * page) or swapped out. Without /proc/PID/pagemap, all of it. The kernel walks the page
+ * tables: PAGEMAP_SCAN (Linux 6.7) returns runs of pages (~2 ms per GiB), reading pagemap
+ * 8 bytes a page (~20 ms per GiB). */
+static struct pyh_error *data_pages(struct live_state *s, uint64_t start, uint64_t end,
+                                    struct ranges *out)
+{
+    uint64_t at = start;
+    bool broken = false; /* the rest is taken whole */
+    struct pyh_error *err = NULL;
+    if (s->pagemap_fd >= 0 && !s->pagemap_buf &&
+        !(s->pagemap_buf = malloc(NREGIONS * sizeof(struct pm_region))))
+        return pyh_error_nomem();
+    while (s->pagemap_fd >= 0 && s->pagemap_scan >= 0 && at < end && !err && !broken) {
+        struct pm_region *regions = s->pagemap_buf;
+        struct pm_scan a = {.size = sizeof(a), .start = at, .end = end,
+                            .vec = (uint64_t)(uintptr_t)regions, .vec_len = NREGIONS,
+                            .category_inverted = PM_PAGE_IS_PFNZERO,
+                            .category_mask = PM_PAGE_IS_PFNZERO,
+                            .category_anyof_mask = PM_PAGE_IS_PRESENT | PM_PAGE_IS_SWAPPED};
+        int n = ioctl(s->pagemap_fd, PM_SCAN_IOCTL, &a);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && s->pagemap_scan == 0) {
+            s->pagemap_scan = -1; /* before Linux 6.7: read pagemap */
+            break;
+        }
+        if (n < 0 || n > NREGIONS) {
+            broken = true;
+            break;
+        }
+        s->pagemap_scan = 1;
+        /* On from the walk's end, or from the last region's when the kernel ended the walk
+         * before it (it can when the regions fill up). */
+        uint64_t next = a.walk_end;
+        for (int i = 0; i < n && !err; i++) {
+            uint64_t rs = regions[i].start < at ? at : regions[i].start;
+            uint64_t re = regions[i].end > end ? end : regions[i].end;
+            err = ranges_add(out, rs, re);
+            if (re > next) next = re;
+        }
+        if (next <= at) broken = true; /* no progress: not to be trusted */
+        else at = next;
+    }
+    uint64_t *entries = s->pagemap_buf;
+    size_t max = NREGIONS * sizeof(struct pm_region) / sizeof(uint64_t);
+    while (s->pagemap_fd >= 0 && s->pagemap_scan < 0 && at < end && !err && !broken) {
+        size_t want = (end - at) / PAGE < max ? (size_t)((end - at) / PAGE) : max;
+        ssize_t n = pread(s->pagemap_fd, entries, want * 8, (off_t)(at / PAGE * 8));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 8) break;
+        for (size_t i = 0; i < (size_t)n / 8 && !err; i++)
+            if (entries[i] & (PM_ENTRY_PRESENT | PM_ENTRY_SWAPPED))
+                err = ranges_add(out, at + i * PAGE, at + (i + 1) * PAGE);
+        at += (uint64_t)n / 8 * PAGE;
+    }
+    if (!err && at < end) err = ranges_add(out, at, end);
+    return err;
+}
+
+/* The pages of every wanted mapping that hold data, into *data; decides which buffers get
+ * huge pages: those of 2 MiB or more whose data fills 7/8 or more (a huge page faulted in
+ * for a few pages of data would cost more memory than the data). */
 static struct pyh_error *find_data(struct live_state *s, struct wanted_list *want,
                                    struct ranges *data)
 {
-    (void)s;
     for (size_t i = 0; i < want->n; i++) {
         struct wanted *w = &want->v[i];
-        struct pyh_error *err = ranges_add(data, w->start, w->end);
+        uint64_t before = data->bytes, size = w->end - w->start;
+        struct pyh_error *err = w->sparse ? data_pages(s, w->start, w->end, data)
+                                          : ranges_add(data, w->start, w->end);
         if (err) return err;
-        w->huge = w->end - w->start >= HUGE_PAGE;
+        uint64_t bytes = data->bytes - before;
+        w->huge = size >= HUGE_PAGE && bytes >= size - size / 8;
     }
     return NULL;
 }
@@ -697,11 +825,14 @@ static struct pyh_error *prefault(struct live_state *s, const struct ranges *tod
     return err;
 }
 
-/* While the process runs: buffers for its writable mappings, faulted in, in rounds until a
- * round finds little new (what the process mapped meanwhile). Holds as much memory as those
- * mappings, which the copy needs anyway. */
+/* While the process runs: buffers for its writable mappings, faulted in where it has data,
+ * in rounds until a round finds little new (what the process wrote meanwhile). Holds about
+ * as much memory as the process has data in those mappings, which the copy needs anyway. */
 static struct pyh_error *prepare_copy(struct live_state *s)
 {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/pagemap", s->pid);
+    s->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC); /* without it, mappings are copied whole */
     struct ranges faulted = {0};
     struct pyh_error *err = NULL;
     for (int round = 0; round < MAX_PREPARE_ROUNDS && !err; round++) {
@@ -837,8 +968,8 @@ static struct pyh_error *copy_xfers(struct pyh_target *t, struct live_state *s,
 }
 
 /* While the process is stopped: its writable mappings as they are now (want, read with the
- * target's mappings), copied into the buffers prepare_copy made, fitted to them. Pages that
- * cannot be read stay zero. */
+ * target's mappings), their pages that hold data copied into the buffers prepare_copy made,
+ * fitted to them. Pages that cannot be read stay zero. */
 static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *s,
                                        struct wanted_list *want)
 {
@@ -868,7 +999,8 @@ static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *
     }
     if (!err) err = copy_xfers(t, s, x, nx);
     free(x);
-    ranges_free(&data);
+    ranges_free(&s->data);
+    s->data = data; /* for copy_out */
     return err;
 }
 
@@ -906,6 +1038,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
     }
     s->pid = pid;
     s->mem_fd = -1;
+    s->pagemap_fd = -1;
     t->impl = s;
     t->pid = pid;
     struct pyh_error *err = NULL;
@@ -956,6 +1089,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
             clock_gettime(CLOCK_MONOTONIC, &t1);
             t->pause_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             release_unused(s);
+            end_copy(s);
         }
         free(want.v);
     }

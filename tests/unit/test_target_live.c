@@ -2,7 +2,8 @@
  * the prepare (buffers made ready while it runs) and the stop: the copy holds the mappings
  * as they are while it is stopped — a mapping grown, one removed, one shrunk, one new, one
  * split by mprotect, a page written in a sparse mapping — and the bytes they held then, not
- * the bytes written after the process was resumed. */
+ * the bytes written after the process was resumed; pages never written are not copied and
+ * stay absent from the child. */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -210,6 +211,19 @@ static void assert_unmapped(struct pyh_target *t, uint64_t off, uint64_t len)
     pyh_error_free(err);
 }
 
+/* Whether page off of the child is present or swapped out (its pagemap entry). */
+static bool child_has_page(uint64_t off)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)child);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    uint64_t entry = 0;
+    assert_int_equal(pread(fd, &entry, 8, (off_t)((uintptr_t)(base + off) / PAGE * 8)), 8);
+    close(fd);
+    return (entry >> 62) != 0;
+}
+
 /* The target's mappings inside the reservation are the child's, as /proc lists them now. */
 static void assert_maps_are_the_childs(struct pyh_target *t)
 {
@@ -267,6 +281,10 @@ static void test_mappings_change_between_prepare_and_stop(void **state)
     const struct pyh_mapping *middle = pyh_target_mapping_at(t, (uint64_t)(uintptr_t)(base + F + MiB));
     assert_non_null(middle);
     assert_int_equal(middle->prot & PYH_PROT_W, 0);
+    /* The copy did not make the child's never-written pages resident. */
+    assert_false(child_has_page(E + 50 * PAGE));
+    assert_false(child_has_page(E + 8 * MiB - PAGE));
+    assert_true(child_has_page(E + 7 * PAGE));
 
     pyh_target_close(t);
     pyh_diag_free(&diag);
@@ -296,6 +314,7 @@ static void test_copy_of_unchanged_mappings(void **state)
     assert_pages(t, E + 6 * PAGE, 94 * PAGE, 0);
     assert_pages(t, E + 100 * PAGE, PAGE, 1);
     assert_pages(t, F, 4 * MiB, 1);
+    assert_false(child_has_page(E + 50 * PAGE));
     pyh_target_close(t);
     pyh_diag_free(&diag);
     stop_child();
