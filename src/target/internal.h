@@ -52,4 +52,12 @@ Elf *pyh_local_file_elf(struct pyh_local_file *f);
  * process's mappings in between. NULL otherwise. */
 extern void (*pyh_live_test_prepared)(int pid);
 
+/* Test switches (live.c) to reach the fallbacks of older kernels and stricter systems on any
+ * machine. pyh_live_test_pagemap: 0, as the kernel allows; 1, read /proc/PID/pagemap rather
+ * than use PAGEMAP_SCAN (Linux < 6.7); 2, no pagemap (mappings copied whole, as when it
+ * cannot be opened). pyh_live_test_mem_fd: read through /proc/PID/mem rather than
+ * process_vm_readv (as when seccomp refuses it). */
+extern int pyh_live_test_pagemap;
+extern bool pyh_live_test_mem_fd;
+
 #endif

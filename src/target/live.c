@@ -536,6 +536,8 @@ static struct pyh_error *read_maps(struct pyh_target *t, int pid, struct wanted_
  * process by reading them. */
 
 void (*pyh_live_test_prepared)(int pid);
+int pyh_live_test_pagemap;
+bool pyh_live_test_mem_fd;
 
 #define PAGE 4096u
 #define HUGE_PAGE (2u << 20)
@@ -832,7 +834,9 @@ static struct pyh_error *prepare_copy(struct live_state *s)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/pagemap", s->pid);
-    s->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC); /* without it, mappings are copied whole */
+    /* Without it, mappings are copied whole. */
+    s->pagemap_fd = pyh_live_test_pagemap == 2 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    if (pyh_live_test_pagemap == 1) s->pagemap_scan = -1;
     struct ranges faulted = {0};
     struct pyh_error *err = NULL;
     for (int round = 0; round < MAX_PREPARE_ROUNDS && !err; round++) {
@@ -1038,6 +1042,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
     }
     s->pid = pid;
     s->mem_fd = -1;
+    s->use_mem_fd = pyh_live_test_mem_fd;
     s->pagemap_fd = -1;
     t->impl = s;
     t->pid = pid;

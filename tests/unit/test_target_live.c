@@ -251,12 +251,16 @@ static void assert_maps_are_the_childs(struct pyh_target *t)
     assert_int_equal(ours, listed);
 }
 
-static void test_mappings_change_between_prepare_and_stop(void **state)
+/* pagemap and mem_fd: the switches pyh_live_test_pagemap and pyh_live_test_mem_fd. */
+static void changes_between_prepare_and_stop(int pagemap, bool mem_fd)
 {
-    (void)state;
     start_child();
+    pyh_live_test_pagemap = pagemap;
+    pyh_live_test_mem_fd = mem_fd;
     struct pyh_diag diag = {0};
     struct pyh_target *t = open_copy(&diag, true);
+    pyh_live_test_pagemap = 0;
+    pyh_live_test_mem_fd = false;
     if (!t) {
         stop_child();
         skip();
@@ -281,14 +285,42 @@ static void test_mappings_change_between_prepare_and_stop(void **state)
     const struct pyh_mapping *middle = pyh_target_mapping_at(t, (uint64_t)(uintptr_t)(base + F + MiB));
     assert_non_null(middle);
     assert_int_equal(middle->prot & PYH_PROT_W, 0);
-    /* The copy did not make the child's never-written pages resident. */
-    assert_false(child_has_page(E + 50 * PAGE));
-    assert_false(child_has_page(E + 8 * MiB - PAGE));
+    /* The copy did not make the child's never-written pages resident (without pagemap,
+     * mappings are copied whole). */
+    assert_int_equal(child_has_page(E + 50 * PAGE), pagemap == 2);
+    assert_int_equal(child_has_page(E + 8 * MiB - PAGE), pagemap == 2);
     assert_true(child_has_page(E + 7 * PAGE));
 
     pyh_target_close(t);
     pyh_diag_free(&diag);
     stop_child();
+}
+
+static void test_changes_between_prepare_and_stop(void **state)
+{
+    (void)state;
+    changes_between_prepare_and_stop(0, false);
+}
+
+/* As before Linux 6.7: /proc/PID/pagemap read, 8 bytes a page. */
+static void test_changes_with_pagemap_read(void **state)
+{
+    (void)state;
+    changes_between_prepare_and_stop(1, false);
+}
+
+/* Without /proc/PID/pagemap: every writable mapping copied whole. */
+static void test_changes_without_pagemap(void **state)
+{
+    (void)state;
+    changes_between_prepare_and_stop(2, false);
+}
+
+/* process_vm_readv refused: the copy read through /proc/PID/mem. */
+static void test_changes_through_proc_mem(void **state)
+{
+    (void)state;
+    changes_between_prepare_and_stop(0, true);
 }
 
 static void test_copy_of_unchanged_mappings(void **state)
@@ -323,7 +355,10 @@ static void test_copy_of_unchanged_mappings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mappings_change_between_prepare_and_stop),
+        cmocka_unit_test(test_changes_between_prepare_and_stop),
+        cmocka_unit_test(test_changes_with_pagemap_read),
+        cmocka_unit_test(test_changes_without_pagemap),
+        cmocka_unit_test(test_changes_through_proc_mem),
         cmocka_unit_test(test_copy_of_unchanged_mappings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
