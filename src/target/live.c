@@ -827,6 +827,20 @@ static struct pyh_error *prefault(struct live_state *s, const struct ranges *tod
     return err;
 }
 
+/* MemAvailable of /proc/meminfo in bytes; UINT64_MAX when unknown. */
+static uint64_t memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (!f) return UINT64_MAX;
+    char line[128];
+    unsigned long long kb;
+    uint64_t avail = UINT64_MAX;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = (uint64_t)kb * 1024;
+    fclose(f);
+    return avail;
+}
+
 /* While the process runs: buffers for its writable mappings, faulted in where it has data,
  * in rounds until a round finds little new (what the process wrote meanwhile). Holds about
  * as much memory as the process has data in those mappings, which the copy needs anyway. */
@@ -848,6 +862,17 @@ static struct pyh_error *prepare_copy(struct live_state *s)
         for (size_t i = 0; i < want.n && !err; i++)
             err = ranges_add(&wanted, want.v[i].start, want.v[i].end);
         if (!err) err = ranges_combine(&data, &faulted, RANGES_AND_NOT, &todo);
+        /* Refused before the process is stopped, rather than left to the OOM killer: a
+         * copy of a process whose writable mappings are read whole (files, shared memory,
+         * or every mapping without pagemap) can need more than the machine has. */
+        uint64_t avail = memory_available();
+        if (!err && todo.bytes > avail)
+            err = pyh_error_create(PYH_ERR_NOMEM,
+                                   "cannot copy process %d: its writable memory to copy (%.1f GiB) "
+                                   "is more than the memory available (%.1f GiB); read it "
+                                   "without --copy",
+                                   s->pid, (double)todo.bytes / (1u << 30),
+                                   (double)avail / (1u << 30));
         if (!err) err = prefault(s, &todo);
         if (!err) err = ranges_combine(&faulted, &wanted, RANGES_AND, &kept);
         ranges_free(&faulted);
