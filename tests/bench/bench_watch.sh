@@ -22,12 +22,15 @@
 #                sleeps in between: a sampler spinning on one of few CPUs slows the copy it
 #                measures) and adds up the time any thread is in state 't' (tracing stop),
 #                next to py-heap's wall time. Without --copy the target is stopped for the
-#                whole analysis; with --copy only while its writable memory is copied.
+#                whole analysis; with --copy only while its writable memory is copied (the
+#                buffers for the copy are faulted in before, while it runs: in the wall
+#                time, not in the pause).
 #
 # Also reported: the target's VmRSS before and after the first read (on some kernels
-# reading never-touched anonymous pages of another process makes them resident), and this
-# machine's cost of faulting in fresh anonymous memory (writing 256 MiB of a new mapping),
-# which bounds any copy into freshly mapped buffers. The project's aim (reported, not
+# reading never-touched anonymous pages of another process makes them resident; --copy
+# reads only the pages present or swapped out), and this machine's cost of faulting in
+# fresh anonymous memory (writing 256 MiB of a new mapping), which a copy into freshly
+# mapped buffers would pay inside the pause. The project's aim (reported, not
 # asserted): a pause under 1 s per GiB of heap. Installs what it needs first
 # (scripts/setup.sh --bench); processes started here are killed (by PID) and the snapshots
 # deleted at the end, also on error or Ctrl-C (lib.sh).
