@@ -5,41 +5,104 @@
 #include <string.h>
 
 #include "util/interrupt.h"
+#include "util/mem.h"
 
 #define IMMORTAL_REFCNT (1ULL << 31) /* 3.12+ immortal objects count from 2^32 - 1 */
 
-static int larger_retained(const void *a, const void *b)
+/* The order retainers are listed in: larger retained first, equal ones by node index (the
+ * order a stable sort of the nodes in index order gives, which the reports always had). */
+static bool comes_before(const struct pyh_retainer *x, const struct pyh_retainer *y)
 {
-    const struct pyh_retainer *x = a, *y = b;
-    return x->retained > y->retained ? -1 : x->retained < y->retained;
+    return x->retained != y->retained ? x->retained > y->retained : x->node < y->node;
 }
 
+static int retainer_order(const void *a, const void *b)
+{
+    return comes_before(a, b) ? -1 : comes_before(b, a);
+}
+
+/* The first limit retainers in retainer_order, kept in a binary heap whose root is the last
+ * of them: O(n log limit) and limit entries, where sorting every node cost 24 bytes per node
+ * twice over (qsort's merge buffer) and most of the command's time. */
+struct top {
+    struct pyh_retainer *heap;
+    size_t len, cap;
+};
+
+static void top_offer(struct top *t, const struct pyh_retainer *r)
+{
+    size_t i;
+    if (t->len < t->cap) {
+        /* Sift up: the parent must not come before its children. */
+        for (i = t->len++; i > 0 && comes_before(&t->heap[(i - 1) / 2], r); i = (i - 1) / 2)
+            t->heap[i] = t->heap[(i - 1) / 2];
+        t->heap[i] = *r;
+        return;
+    }
+    if (!t->cap || !comes_before(r, &t->heap[0])) return;
+    /* Replace the root (the last kept) and sift down. */
+    for (i = 0;;) {
+        size_t c = 2 * i + 1;
+        if (c >= t->len) break;
+        if (c + 1 < t->len && comes_before(&t->heap[c], &t->heap[c + 1])) c++;
+        if (!comes_before(r, &t->heap[c])) break;
+        t->heap[i] = t->heap[c];
+        i = c;
+    }
+    t->heap[i] = *r;
+}
+
+/* Larger retained first, equal ones by type index (what a stable sort gave: explicit, so
+ * that the order does not depend on qsort's algorithm). */
 static int larger_type(const void *a, const void *b)
 {
     const struct pyh_type_retained *x = a, *y = b;
-    return x->retained > y->retained ? -1 : x->retained < y->retained;
+    if (x->retained != y->retained) return x->retained > y->retained ? -1 : 1;
+    return x->type < y->type ? -1 : x->type > y->type;
 }
 
-/* True for the interpreter's own containers, which hold everything by design: the root
- * dicts (sys.modules, sys, builtins), modules and their __dict__s. They are never suspects. */
-static bool infrastructure(const struct pyh_graph *g, uint32_t v)
+/* The __dict__ of every module (their addresses), read once: infrastructure() asked every
+ * module for each candidate dict, n reads per question. */
+struct module_dicts {
+    bool done;
+    struct pyh_u64map set;
+};
+
+static struct pyh_error *read_module_dicts(const struct pyh_graph *g, struct module_dicts *md)
 {
     const struct pyh_heap *heap = g->heap;
-    enum pyh_type_kind kind = heap->types[heap->objects[v].type].kind;
-    if (kind == PYH_KIND_MODULE) return true;
-    for (size_t k = 0; k < g->phase_end[0]; k++)
-        if (g->roots[k].target == v) return true;
-    if (kind != PYH_KIND_DICT) return false;
-    /* A module's __dict__: one of its referrers is a module holding it as md_dict. */
+    md->done = true;
     for (uint32_t m = 0; m < g->n; m++) {
         if (heap->types[heap->objects[m].type].kind != PYH_KIND_MODULE) continue;
         uint64_t dict;
         struct pyh_error *err = pyh_read_u64(heap->rt->target,
                                              heap->objects[m].addr + (uint64_t)heap->rt->layout.module_dict, &dict);
-        pyh_error_free(err);
-        if (!err && dict == heap->objects[v].addr) return true;
+        if (err) {
+            pyh_error_free(err);
+            continue;
+        }
+        if (dict != UINT64_MAX && (err = pyh_u64map_put(&md->set, dict, 1))) return err;
     }
-    return false;
+    return NULL;
+}
+
+/* True for the interpreter's own containers, which hold everything by design: the root
+ * dicts (sys.modules, sys, builtins), modules and their __dict__s. They are never suspects. */
+static struct pyh_error *infrastructure(const struct pyh_graph *g, struct module_dicts *md, uint32_t v,
+                                        bool *yes)
+{
+    const struct pyh_heap *heap = g->heap;
+    enum pyh_type_kind kind = heap->types[heap->objects[v].type].kind;
+    *yes = true;
+    if (kind == PYH_KIND_MODULE) return NULL;
+    for (size_t k = 0; k < g->phase_end[0]; k++)
+        if (g->roots[k].target == v) return NULL;
+    *yes = false;
+    if (kind != PYH_KIND_DICT) return NULL;
+    /* A module's __dict__: one of its referrers is a module holding it as md_dict. */
+    struct pyh_error *err = md->done ? NULL : read_module_dicts(g, md);
+    if (!err) *yes = pyh_u64map_get(&md->set, heap->objects[v].addr, NULL);
+    return err;
 }
 
 /* Retained size per type without double counting: an instance counts only when no
@@ -107,62 +170,74 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
     const struct pyh_heap *heap = g->heap;
     out->live_bytes = d->retained[g->n];
     out->live_objects = d->retained_count[g->n];
-    uint32_t *heavy = malloc(((size_t)g->n + 1) * sizeof(uint32_t)); /* heaviest dominated child */
+    struct top top = {.cap = limit < (size_t)g->n + 1 ? limit : (size_t)g->n + 1};
+    top.heap = malloc((top.cap ? top.cap : 1) * sizeof(*top.heap));
     struct pyh_type_retained *types = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(*types));
-    struct pyh_retainer *all = malloc(((size_t)g->n + 1) * sizeof(*all));
-    if (!heavy || !types || !all) {
-        free(heavy);
-        free(types);
-        free(all);
-        return pyh_error_nomem();
-    }
-    memset(heavy, 0xff, ((size_t)g->n + 1) * sizeof(uint32_t));
-    size_t nall = 0;
-    for (uint32_t v = 0; v < g->n; v++) {
+    /* Suspect candidates: the retainers holding at least 10% of live bytes (few: the top of
+     * the dominator tree), in retainer order; heavy: the heaviest dominated child of each
+     * node that can be a candidate, the first of equal ones in index order. */
+    struct pyh_retainer *cand = NULL, *suspects = NULL;
+    size_t ncand = 0, cand_cap = 0, ns = 0;
+    struct pyh_u64map heavy = {0};
+    struct module_dicts md = {0};
+    struct pyh_error *err = top.heap && types ? NULL : pyh_error_nomem();
+    for (uint32_t v = 0; v < g->n && !err; v++) {
         uint32_t p = d->idom[v];
         if (p == PYH_UNREACHED) continue;
-        if (heavy[p] == PYH_UNREACHED || d->retained[v] > d->retained[heavy[p]]) heavy[p] = v;
+        if (p != g->n && !(d->retained[p] * 10 < out->live_bytes)) {
+            uint64_t h;
+            if (!pyh_u64map_get(&heavy, p, &h) || d->retained[v] > d->retained[h])
+                err = pyh_u64map_put(&heavy, p, v);
+        }
         /* A run of same-type objects each retaining nearly all of the one above (a linked
          * list) is listed once, at its head; a dict inside a dict is listed. */
         if (p != g->n && heap->objects[p].type == heap->objects[v].type &&
             (uint64_t)d->retained_count[v] * 100 >= (uint64_t)d->retained_count[p] * 95)
             continue;
-        all[nall++] = (struct pyh_retainer){v, d->retained[v], d->retained_count[v]};
+        struct pyh_retainer r = {v, d->retained[v], d->retained_count[v]};
+        top_offer(&top, &r);
+        if (!err && !(r.retained * 10 < out->live_bytes)) err = PYH_APPEND(cand, ncand, cand_cap, &r);
+        if ((v & 0xfffff) == 0 && !err) err = pyh_check_interrupt();
     }
-    struct pyh_error *err = per_type(g, d, types);
-    if (err) {
-        free(heavy);
-        free(types);
-        free(all);
-        return err;
+    if (!err) err = per_type(g, d, types);
+    if (!err && !(suspects = malloc(8 * sizeof(*suspects)))) err = pyh_error_nomem();
+    if (!err) {
+        if (ncand > 1) qsort(cand, ncand, sizeof(*cand), retainer_order);
+        if (top.len > 1) qsort(top.heap, top.len, sizeof(*top.heap), retainer_order);
     }
-    qsort(all, nall, sizeof(*all), larger_retained);
     /* Suspects: heavy objects where the weight spreads out — no single dominated child of
      * another type holds 90% of it (a child of the same type continues a run that the object
      * heads). */
-    struct pyh_retainer *suspects = malloc(8 * sizeof(*suspects));
-    size_t ns = 0;
-    for (size_t i = 0; suspects && i < nall && ns < 8; i++) {
-        if (all[i].retained * 10 < out->live_bytes) break;
-        uint32_t v = all[i].node, c = heavy[v];
-        if (infrastructure(g, v)) continue;
-        if (c != PYH_UNREACHED && d->retained[c] * 10 >= all[i].retained * 9 &&
+    for (size_t i = 0; !err && i < ncand && ns < 8; i++) {
+        uint32_t v = cand[i].node;
+        uint64_t c;
+        bool infra;
+        if ((err = infrastructure(g, &md, v, &infra)) || infra) continue;
+        if (pyh_u64map_get(&heavy, v, &c) && d->retained[c] * 10 >= cand[i].retained * 9 &&
             heap->objects[c].type != heap->objects[v].type)
             continue; /* one child holds it all: the child is the better answer */
-        suspects[ns++] = all[i];
+        suspects[ns++] = cand[i];
+    }
+    free(cand);
+    pyh_u64map_free(&heavy);
+    pyh_u64map_free(&md.set);
+    if (err) {
+        free(top.heap);
+        free(types);
+        free(suspects);
+        return err;
     }
     for (size_t t = 0; t < heap->ntypes; t++) types[t].type = (uint32_t)t;
     qsort(types, heap->ntypes, sizeof(*types), larger_type);
     size_t nt = 0;
     while (nt < heap->ntypes && types[nt].retained) nt++;
-    out->top = all;
-    out->ntop = nall < limit ? nall : limit;
+    out->top = top.heap;
+    out->ntop = top.len;
     out->types = types;
     out->ntypes = nt < limit ? nt : limit;
     out->suspects = suspects;
     out->nsuspects = ns;
-    free(heavy);
-    return suspects ? NULL : pyh_error_nomem();
+    return NULL;
 }
 
 void pyh_retention_free(struct pyh_retention *r)
