@@ -55,7 +55,8 @@ struct pyh_root_frame {
 struct pyh_graph {
     struct pyh_heap *heap; /* borrowed */
     uint32_t n;            /* objects; node n is the virtual root */
-    uint64_t *offsets;     /* n + 2: the edges of node i are targets[offsets[i] .. offsets[i+1]) */
+    uint32_t *offsets;     /* n + 2: the edges of node i are targets[offsets[i] .. offsets[i+1]);
+                              32-bit: the build refuses more than 2^32 - 1 edges */
     uint32_t *targets;
     uint64_t nedges, nconservative;
     struct pyh_root *roots; /* the virtual root's edges, in this order */
