@@ -14,51 +14,82 @@
 #define SHOWN_STEPS 60 /* of a long path: this many at each end */
 #define MAX_PREFIX_WALK 4096
 
-struct pyh_error *pyh_reach_compute(const struct pyh_graph *g, struct pyh_reach *r)
+/* Breadth first, one root phase at a time (see graph.h): the queue is order, and each phase
+ * starts with its roots' targets not reached yet. A bitmap marks what is reached (it stays in
+ * cache where the parent array would not); parent, when given, gets each BFS parent. */
+static struct pyh_error *bfs(const struct pyh_graph *g, uint32_t *parent, uint32_t *order, uint32_t *norder)
 {
-    memset(r, 0, sizeof(*r));
-    r->parent = malloc(((size_t)g->n + 1) * sizeof(uint32_t));
-    r->order = malloc(((size_t)g->n + 1) * sizeof(uint32_t));
-    if (!r->parent || !r->order) {
-        pyh_reach_free(r);
-        return pyh_error_nomem();
-    }
-    memset(r->parent, 0xff, ((size_t)g->n + 1) * sizeof(uint32_t));
-    r->parent[g->n] = g->n;
-    r->order[r->norder++] = g->n;
-    /* Breadth first, one root phase at a time (see graph.h): the queue is the order array,
-     * and each phase starts with its roots' targets not reached yet. */
+    uint64_t *seen = calloc((size_t)g->n / 64 + 1, sizeof(uint64_t));
+    if (!seen) return pyh_error_nomem();
+#define SEEN(v) (seen[(v) >> 6] >> ((v) & 63) & 1)
+#define MARK(v) (seen[(v) >> 6] |= 1ULL << ((v) & 63))
+    uint32_t n = 0;
+    MARK(g->n);
+    if (parent) parent[g->n] = g->n;
+    order[n++] = g->n;
     uint32_t head = 1;
     size_t root_first = 0;
     for (int phase = 0; phase < 3; phase++) {
         for (size_t k = root_first; k < g->phase_end[phase]; k++) {
             uint32_t w = g->roots[k].target;
-            if (r->parent[w] != PYH_UNREACHED) continue;
-            r->parent[w] = g->n;
-            r->order[r->norder++] = w;
+            if (SEEN(w)) continue;
+            MARK(w);
+            if (parent) parent[w] = g->n;
+            order[n++] = w;
         }
         root_first = g->phase_end[phase];
-        for (; head < r->norder; head++) {
-            uint32_t v = r->order[head];
+        for (; head < n; head++) {
+            uint32_t v = order[head];
             if ((head & 0xffff) == 0 && pyh_interrupted()) {
-                pyh_reach_free(r);
+                free(seen);
                 return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
             }
             for (uint64_t e = g->offsets[v]; e < g->offsets[v + 1]; e++) {
                 uint32_t w = PYH_EDGE_INDEX(g->targets[e]);
-                if (r->parent[w] != PYH_UNREACHED) continue;
-                r->parent[w] = v;
-                r->order[r->norder++] = w;
+                if (SEEN(w)) continue;
+                MARK(w);
+                if (parent) parent[w] = v;
+                order[n++] = w;
             }
         }
     }
+#undef SEEN
+#undef MARK
+    free(seen);
+    *norder = n;
     return NULL;
+}
+
+struct pyh_error *pyh_reach_compute(const struct pyh_graph *g, struct pyh_reach *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->parent = malloc(((size_t)g->n + 1) * sizeof(uint32_t));
+    uint32_t *queue = malloc(((size_t)g->n + 1) * sizeof(uint32_t)), nq;
+    struct pyh_error *err = r->parent && queue ? NULL : pyh_error_nomem();
+    if (!err) {
+        memset(r->parent, 0xff, ((size_t)g->n + 1) * sizeof(uint32_t));
+        err = bfs(g, r->parent, queue, &nq);
+    }
+    free(queue);
+    if (err) pyh_reach_free(r);
+    return err;
+}
+
+struct pyh_error *pyh_reach_order(const struct pyh_graph *g, uint32_t **order, uint32_t *norder)
+{
+    *order = malloc(((size_t)g->n + 1) * sizeof(uint32_t));
+    if (!*order) return pyh_error_nomem();
+    struct pyh_error *err = bfs(g, NULL, *order, norder);
+    if (err) {
+        free(*order);
+        *order = NULL;
+    }
+    return err;
 }
 
 void pyh_reach_free(struct pyh_reach *r)
 {
     free(r->parent);
-    free(r->order);
     memset(r, 0, sizeof(*r));
 }
 
@@ -322,9 +353,10 @@ struct pyh_error *pyh_paths_to_type(const struct pyh_graph *g, const struct pyh_
     struct pyh_u64map group_of = {0}; /* instance -> group */
     struct pyh_strmap by_expression = {0};
     size_t cap = 0;
-    struct pyh_error *err = NULL;
-    for (uint32_t k = 0; k < r->norder && !err; k++) {
-        uint32_t v = r->order[k];
+    uint32_t *order, norder = 0;
+    struct pyh_error *err = pyh_reach_order(g, &order, &norder);
+    for (uint32_t k = 0; k < norder && !err; k++) {
+        uint32_t v = order[k];
         if (v == g->n || !wanted[heap->objects[v].type]) continue;
         ++*instances;
         if ((k & 1023) == 0 && (err = pyh_check_interrupt())) break;
@@ -362,6 +394,7 @@ struct pyh_error *pyh_paths_to_type(const struct pyh_graph *g, const struct pyh_
         if (wanted[heap->objects[i].type] && r->parent[i] == PYH_UNREACHED && heap->locations[i] != PYH_LOC_STATIC)
             ++*unreached;
     *instances += *unreached;
+    free(order);
     free(wanted);
     pyh_u64map_free(&group_of);
     pyh_strmap_free(&by_expression);

@@ -15,12 +15,15 @@
 /* Shortest-path tree from the virtual root. */
 struct pyh_reach {
     uint32_t *parent; /* n + 1 entries: the BFS parent, PYH_UNREACHED when not reachable */
-    uint32_t *order;  /* the reached nodes in BFS order (parents before children), root first */
-    uint32_t norder;
 };
 
 struct pyh_error *pyh_reach_compute(const struct pyh_graph *g, struct pyh_reach *r);
 void pyh_reach_free(struct pyh_reach *r);
+
+/* The reached nodes in BFS order (parents before children), root first: the same search
+ * again, for the one report that needs it (`path --type`), so that the session does not keep
+ * 4 bytes per node for it. *order is malloc'ed. */
+struct pyh_error *pyh_reach_order(const struct pyh_graph *g, uint32_t **order, uint32_t *norder);
 
 /* The shortest path from a root to node as a Python expression (malloc'ed). generalize
  * replaces subscripts by [*] (for grouping the paths of many objects). Paths longer than a

@@ -142,7 +142,9 @@ struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **gr
     struct pyh_error *err = NULL;
     struct pyh_heap *heap;
     if (!s->graph && !(err = pyh_session_heap(s, &heap))) err = pyh_graph_build(heap, &s->graph);
-    if (!err && !s->reach_done && !(err = pyh_reach_compute(s->graph, &s->reach))) s->reach_done = true;
+    /* The shortest-path tree only for who asks (not `referrers`): 4 bytes per node. */
+    if (!err && reach && !s->reach_done && !(err = pyh_reach_compute(s->graph, &s->reach)))
+        s->reach_done = true;
     if (err) return err;
     *graph = s->graph;
     if (reach) *reach = &s->reach;

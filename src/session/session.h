@@ -39,7 +39,8 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
 /* The objects table, built once per session. */
 struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap);
 
-/* The reference graph with its shortest-path tree, built once per session. */
+/* The reference graph, built once per session, and its shortest-path tree when reach is not
+ * NULL (computed once, on the first call that asks). */
 struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **graph,
                                     const struct pyh_reach **reach);
 
