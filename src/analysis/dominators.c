@@ -4,8 +4,20 @@
  * Why not Cooper-Harvey-Kennedy: its intersect walks idom chains, and a heap has both very
  * deep chains (linked lists) and nodes with huge fan-in (a class every instance refers to):
  * together they make it quadratic. Lengauer-Tarjan is near-linear whatever the shape.
- * Everything is iterative — the depth-first numbering and the path compression use explicit
- * stacks — so a chain of millions of objects needs no recursion. */
+ * Everything is iterative — the depth-first numbering walks back up through the DFS parents,
+ * the path compression reverses the pointers it climbs — so a chain of millions of objects
+ * needs neither recursion nor a stack.
+ *
+ * Memory is what limits the size of heap this can do (a 10-million-object heap must fit in
+ * a few hundred MiB with its object table and graph), hence:
+ *   - Leaves referred to once (a str, int, float or bytes held by one object: more than half
+ *     of a typical heap) are left out: their immediate dominator is that one referrer (their
+ *     BFS parent), they dominate nothing, and removing them changes no other dominator. The
+ *     others, the "kept" nodes, are found by a bitmap and numbered by their rank in it
+ *     (slot), and only they get arrays.
+ *   - Lengauer-Tarjan runs in DFS numbers over the kept nodes with four arrays that change
+ *     meaning as they go (see lt()), the predecessors in DFS numbers (so the inner loop reads
+ *     no translation table), and the results are written over the arrays that are done. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,150 +26,260 @@
 
 #define NONE UINT32_MAX
 
-/* Preorder numbering from the root: vertex[i] is the node numbered i, parent[i] the number
- * of its DFS parent, dfnum[node] its number (NONE when unreachable). */
-static struct pyh_error *number(const struct pyh_graph *g, uint32_t *dfnum, uint32_t *vertex,
-                                uint32_t *parent, uint32_t *count)
+/* Set bits in a byte: the rank of a node in the kept bitmap is the count kept before its
+ * byte plus this of the bits below it (no popcount instruction needed). */
+#define B2(k) k, k + 1, k + 1, k + 2
+#define B4(k) B2(k), B2(k + 1), B2(k + 1), B2(k + 2)
+#define B6(k) B4(k), B4(k + 1), B4(k + 1), B4(k + 2)
+const uint8_t pyh_dom_pop8[256] = {B6(0), B6(1), B6(1), B6(2)};
+
+static inline bool bit(const uint64_t *bits, uint32_t v) { return bits[v >> 6] >> (v & 63) & 1; }
+
+static inline bool is_leaf(const struct pyh_graph *g, uint32_t v)
 {
-    size_t n = (size_t)g->n + 1;
-    struct frame {
-        uint32_t node;
-        uint64_t next;
-    } *stack = malloc(n * sizeof(*stack));
-    if (!stack) return pyh_error_nomem();
-    memset(dfnum, 0xff, n * sizeof(uint32_t));
-    uint32_t c = 0;
-    size_t top = 0;
-    dfnum[g->n] = c;
-    vertex[c] = g->n;
-    parent[c++] = NONE;
-    stack[top++] = (struct frame){g->n, g->offsets[g->n]};
-    while (top > 0) {
-        struct frame *f = &stack[top - 1];
-        if (f->next == g->offsets[f->node + 1]) {
-            top--;
-            continue;
+    return v != g->n && g->offsets[v] == g->offsets[v + 1];
+}
+
+/* The kept bitmap and its ranks: reachable nodes that are not leaves with one reference. */
+static struct pyh_error *classify(const struct pyh_graph *g, const struct pyh_reach *r, struct pyh_dominators *d)
+{
+    size_t words = (size_t)g->n / 64 + 1, nbytes = (size_t)g->n / 8 + 1;
+    /* once: referred to by at least one reachable node; twice: by two (or twice by one). */
+    uint64_t *once = calloc(words, sizeof(uint64_t)), *twice = calloc(words, sizeof(uint64_t));
+    d->kept = calloc(nbytes, 1);
+    d->rank = malloc(nbytes * sizeof(uint32_t));
+    if (!once || !twice || !d->kept || !d->rank) {
+        free(once);
+        free(twice);
+        return pyh_error_nomem();
+    }
+    for (uint32_t v = 0; v <= g->n; v++) {
+        if (r->parent[v] == PYH_UNREACHED) continue;
+        for (uint64_t e = g->offsets[v]; e < g->offsets[v + 1]; e++) {
+            uint32_t w = PYH_EDGE_INDEX(g->targets[e]);
+            uint64_t m = 1ULL << (w & 63);
+            if (once[w >> 6] & m) twice[w >> 6] |= m;
+            else once[w >> 6] |= m;
         }
-        uint32_t w = PYH_EDGE_INDEX(g->targets[f->next++]);
-        if (dfnum[w] != NONE) continue;
-        dfnum[w] = c;
-        vertex[c] = w;
-        parent[c++] = dfnum[f->node];
-        stack[top++] = (struct frame){w, g->offsets[w]};
-        if ((c & 0xfffff) == 0 && pyh_interrupted()) {
-            free(stack);
+        if ((v & 0xfffff) == 0 && pyh_interrupted()) {
+            free(once);
+            free(twice);
             return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         }
     }
-    free(stack);
-    *count = c;
+    free(once);
+    uint8_t *kept = d->kept;
+    for (uint32_t v = 0; v <= g->n; v++)
+        if (r->parent[v] != PYH_UNREACHED && (!is_leaf(g, v) || bit(twice, v)))
+            kept[v >> 3] |= (uint8_t)(1u << (v & 7));
+    free(twice);
+    uint32_t c = 0;
+    for (size_t i = 0; i < nbytes; i++) {
+        d->rank[i] = c;
+        c += pyh_dom_pop8[kept[i]];
+    }
+    d->nkept = c;
     return NULL;
 }
 
-struct lt {
-    uint32_t *semi, *ancestor, *label, *path; /* in DFS numbers */
-};
-
-/* The node with the least semidominator on the compressed path from v up its forest. */
-static uint32_t eval(struct lt *s, uint32_t v)
+/* Preorder numbering of the kept nodes from the root. vertex[i] is the node numbered i,
+ * parent[i] the number of its DFS parent, dfnum[slot] a kept node's number. No stack: the
+ * walk goes back up through parent, and cursor[i] says how many of node i's edges it has
+ * followed (relative to its first: 32 bits suffice). */
+static struct pyh_error *number(const struct pyh_graph *g, const struct pyh_dominators *d, uint32_t *dfnum,
+                                uint32_t *vertex, uint32_t *parent, uint32_t *cursor)
 {
-    if (s->ancestor[v] == NONE) return v;
-    /* Compress: collect v and its ancestors up to the child of a forest root, then fold
-     * the labels down from the top, as the recursive compress would. */
-    size_t k = 0;
-    for (uint32_t y = v; s->ancestor[s->ancestor[y]] != NONE; y = s->ancestor[y]) s->path[k++] = y;
-    while (k-- > 0) {
-        uint32_t y = s->path[k], a = s->ancestor[y];
-        if (s->semi[s->label[a]] < s->semi[s->label[y]]) s->label[y] = s->label[a];
-        s->ancestor[y] = s->ancestor[a];
+    memset(dfnum, 0xff, (size_t)d->nkept * sizeof(uint32_t));
+    uint32_t c = 0, cur = 0;
+    dfnum[pyh_dom_slot(d, g->n)] = c;
+    vertex[c] = g->n;
+    parent[c] = NONE;
+    cursor[c++] = 0;
+    for (;;) {
+        uint32_t node = vertex[cur];
+        uint64_t e = g->offsets[node] + (uint64_t)cursor[cur];
+        if (e == g->offsets[node + 1]) {
+            if (cur == 0) break;
+            cur = parent[cur];
+            continue;
+        }
+        cursor[cur]++;
+        uint32_t w = PYH_EDGE_INDEX(g->targets[e]), s = pyh_dom_slot(d, w);
+        if (s == NONE || dfnum[s] != NONE) continue; /* a leaf left out, or seen */
+        dfnum[s] = c;
+        vertex[c] = w;
+        parent[c] = cur;
+        cursor[c] = 0;
+        cur = c++;
+        if ((c & 0xfffff) == 0 && pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     }
-    return s->label[v];
+    /* Every kept node is reachable through kept nodes (a leaf is on no path to another
+     * node), so the walk numbers them all. */
+    return c == d->nkept ? NULL : pyh_error_create(PYH_ERR_CORRUPT, "dominators: %u of %u nodes numbered",
+                                                   c, d->nkept);
 }
 
-struct pyh_error *pyh_dominators_compute(const struct pyh_graph *g, struct pyh_dominators *d)
+/* The predecessors of each DFS number, as DFS numbers (CSR: pred_off has count + 1 entries).
+ * fill is scratch of count entries. */
+static struct pyh_error *predecessors(const struct pyh_graph *g, const struct pyh_dominators *d,
+                                      const uint32_t *dfnum, const uint32_t *vertex, uint32_t count,
+                                      uint32_t *pred_off, uint32_t *fill, uint32_t **preds_out)
+{
+    memset(pred_off, 0, ((size_t)count + 1) * sizeof(uint32_t));
+    for (uint32_t v = 0; v < count; v++) {
+        uint32_t node = vertex[v];
+        for (uint64_t e = g->offsets[node]; e < g->offsets[node + 1]; e++) {
+            uint32_t s = pyh_dom_slot(d, PYH_EDGE_INDEX(g->targets[e]));
+            if (s != NONE) pred_off[dfnum[s] + 1]++;
+        }
+        if ((v & 0xfffff) == 0 && pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    }
+    for (uint32_t i = 0; i < count; i++) pred_off[i + 1] += pred_off[i];
+    uint32_t *preds = malloc((pred_off[count] ? pred_off[count] : 1) * sizeof(uint32_t));
+    if (!preds) return pyh_error_nomem();
+    memcpy(fill, pred_off, (size_t)count * sizeof(uint32_t));
+    for (uint32_t v = 0; v < count; v++) {
+        uint32_t node = vertex[v];
+        for (uint64_t e = g->offsets[node]; e < g->offsets[node + 1]; e++) {
+            uint32_t s = pyh_dom_slot(d, PYH_EDGE_INDEX(g->targets[e]));
+            if (s != NONE) preds[fill[dfnum[s]]++] = v;
+        }
+    }
+    *preds_out = preds;
+    return NULL;
+}
+
+/* The node with the least semidominator on the compressed path from v up its forest.
+ * Compresses as the recursive version would: climb to the child of the forest root,
+ * reversing the ancestor pointers on the way (so no stack), then come back down folding
+ * each node's label with its old ancestor's and pointing it at the root. */
+static uint32_t eval(const uint32_t *semi, uint32_t *ancestor, uint32_t *label, uint32_t v)
+{
+    if (ancestor[v] == NONE) return v;
+    uint32_t down = NONE, y = v;
+    while (ancestor[ancestor[y]] != NONE) {
+        uint32_t up = ancestor[y];
+        ancestor[y] = down;
+        down = y;
+        y = up;
+    }
+    /* y is the top of the path (its ancestor, the root, stays); down the node below it. */
+    for (uint32_t a = y, x = down; x != NONE;) {
+        uint32_t next = ancestor[x];
+        if (semi[label[a]] < semi[label[x]]) label[x] = label[a];
+        ancestor[x] = ancestor[a];
+        a = x;
+        x = next;
+    }
+    return label[v];
+}
+
+/* Lengauer-Tarjan over DFS numbers 0 .. count-1 (0 the root). On entry pd holds the DFS
+ * parents; on return the immediate dominators (pd[0] = 0). Each array is one of:
+ *   semi      the semidominator;
+ *   ancestor  the link-eval forest (NONE: a tree root);
+ *   lb        a node's bucket head (the nodes whose semidominator it is) while it is not
+ *             linked, its label once it is: a bucket is emptied for good when the node's
+ *             first child (its number + 1) is processed, before the node itself is linked,
+ *             and a label is only read for linked nodes;
+ *   pd        the DFS parent until the node is processed, then its next in the bucket it
+ *             waits in, then (when that bucket is emptied) its relative dominator: each
+ *             value is last read before the next is written. */
+static struct pyh_error *lt(uint32_t count, const uint32_t *pred_off, const uint32_t *preds, uint32_t *semi,
+                            uint32_t *ancestor, uint32_t *lb, uint32_t *pd)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        semi[i] = i;
+        ancestor[i] = lb[i] = NONE;
+    }
+    for (uint32_t w = count; w-- > 1;) {
+        for (uint32_t e = pred_off[w]; e < pred_off[w + 1]; e++) {
+            uint32_t u = eval(semi, ancestor, lb, preds[e]);
+            if (semi[u] < semi[w]) semi[w] = semi[u];
+        }
+        uint32_t p = pd[w];
+        pd[w] = lb[semi[w]]; /* into the bucket of its semidominator (semi[w] < w: unlinked) */
+        lb[semi[w]] = w;
+        ancestor[w] = p; /* link; its bucket is empty (see above): now its label */
+        lb[w] = w;
+        for (uint32_t v = lb[p]; v != NONE;) {
+            uint32_t next = pd[v], u = eval(semi, ancestor, lb, v);
+            pd[v] = semi[u] < semi[v] ? u : p;
+            v = next;
+        }
+        lb[p] = NONE;
+        if ((w & 0xfffff) == 0 && pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    }
+    pd[0] = 0;
+    for (uint32_t w = 1; w < count; w++)
+        if (pd[w] != semi[w]) pd[w] = pd[pd[w]];
+    return NULL;
+}
+
+struct pyh_error *pyh_dominators_compute(const struct pyh_graph *g, const struct pyh_reach *r,
+                                         struct pyh_dominators *d)
 {
     memset(d, 0, sizeof(*d));
-    size_t n = (size_t)g->n + 1;
-    uint32_t *dfnum = malloc(n * 4), *vertex = malloc(n * 4), *parent = malloc(n * 4), count = 0;
-    uint32_t *idom = malloc(n * 4), *bucket = malloc(n * 4), *next = malloc(n * 4);
-    struct lt s = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 4)};
-    uint64_t *pred_off = NULL;
-    uint32_t *preds = NULL;
-    struct pyh_error *err = (!dfnum || !vertex || !parent || !idom || !bucket || !next || !s.semi ||
-                             !s.ancestor || !s.label || !s.path)
-                                ? pyh_error_nomem() : NULL;
-    if (!err) err = number(g, dfnum, vertex, parent, &count);
-    if (!err) err = pyh_graph_predecessors(g, &pred_off, &preds);
-    if (err) goto done;
-    for (uint32_t i = 0; i < count; i++) {
-        s.semi[i] = s.label[i] = i;
-        s.ancestor[i] = bucket[i] = NONE;
-    }
-    for (uint32_t w = count; w-- > 1;) {
-        uint32_t node = vertex[w];
-        for (uint64_t e = pred_off[node]; e < pred_off[node + 1]; e++) {
-            uint32_t v = dfnum[preds[e]];
-            if (v == NONE) continue; /* a referrer no root reaches */
-            uint32_t u = eval(&s, v);
-            if (s.semi[u] < s.semi[w]) s.semi[w] = s.semi[u];
-        }
-        next[w] = bucket[s.semi[w]];
-        bucket[s.semi[w]] = w;
-        uint32_t p = parent[w];
-        s.ancestor[w] = p; /* link */
-        for (uint32_t v = bucket[p]; v != NONE; v = next[v]) {
-            uint32_t u = eval(&s, v);
-            idom[v] = s.semi[u] < s.semi[v] ? u : p;
-        }
-        bucket[p] = NONE;
-        if ((w & 0xfffff) == 0 && (err = pyh_check_interrupt())) goto done;
-    }
-    idom[0] = 0;
-    for (uint32_t w = 1; w < count; w++)
-        if (idom[w] != s.semi[w]) idom[w] = idom[idom[w]];
-
-    /* Back to node numbers, and the retained sizes: each node's own size added up into its
-     * dominators in reverse preorder (a dominator is numbered before what it dominates). */
-    d->idom = malloc(n * sizeof(uint32_t));
-    d->retained = calloc(n, sizeof(uint64_t));
-    d->retained_count = calloc(n, sizeof(uint32_t));
-    if (!d->idom || !d->retained || !d->retained_count) {
-        err = pyh_error_nomem();
-        goto done;
-    }
-    memset(d->idom, 0xff, n * sizeof(uint32_t));
-    for (uint32_t w = 0; w < count; w++) {
-        uint32_t node = vertex[w];
-        d->idom[node] = vertex[idom[w]];
-        if (node != g->n) {
-            d->retained[node] = pyh_heap_object_size(g->heap, node);
-            d->retained_count[node] = 1;
-        }
-    }
-    for (uint32_t w = count; w-- > 1;) {
-        uint32_t node = vertex[w], dom = vertex[idom[w]];
-        d->retained[dom] += d->retained[node];
-        d->retained_count[dom] += d->retained_count[node];
-    }
-done:
+    d->n = g->n;
+    d->parent = r->parent;
+    d->heap = g->heap;
+    struct pyh_error *err = classify(g, r, d);
+    if (err) goto fail;
+    uint32_t m = d->nkept;
+    size_t bytes = (size_t)m * sizeof(uint32_t);
+    /* ab: semi and ancestor, then the retained sizes (8 bytes a slot); c: bucket heads and
+     * labels, then the retained counts; pd: see lt(). */
+    uint32_t *ab = malloc(2 * bytes), *c = malloc(bytes), *pd = malloc(bytes), *vertex = malloc(bytes);
+    uint32_t *dfnum = malloc(bytes), *pred_off = malloc(bytes + sizeof(uint32_t)), *preds = NULL;
+    if (!ab || !c || !pd || !vertex || !dfnum || !pred_off) err = pyh_error_nomem();
+    if (!err) err = number(g, d, dfnum, vertex, pd, ab);
+    if (!err) err = predecessors(g, d, dfnum, vertex, m, pred_off, ab + m, &preds);
     free(dfnum);
-    free(vertex);
-    free(parent);
-    free(idom);
-    free(bucket);
-    free(next);
-    free(s.semi);
-    free(s.ancestor);
-    free(s.label);
-    free(s.path);
-    free(pred_off);
+    if (!err) err = lt(m, pred_off, preds, ab, ab + m, c, pd);
     free(preds);
-    if (err) pyh_dominators_free(d);
+    free(pred_off);
+    if (!err && !(d->idom = malloc(bytes))) err = pyh_error_nomem();
+    if (err) {
+        free(ab);
+        free(c);
+        free(pd);
+        free(vertex);
+        goto fail;
+    }
+    /* To slots, over the arrays lt() is done with: each kept node's own size and idom. */
+    d->retained = (uint64_t *)(void *)ab;
+    d->retained_count = c;
+    for (uint32_t w = 0; w < m; w++) {
+        uint32_t node = vertex[w], s = pyh_dom_slot(d, node);
+        d->idom[s] = vertex[pd[w]];
+        d->retained[s] = node == g->n ? 0 : pyh_heap_object_size(g->heap, node);
+        d->retained_count[s] = node != g->n;
+    }
+    free(pd);
+    /* The leaves left out, into their one referrer; then each kept node into its immediate
+     * dominator in reverse preorder (a dominator is numbered before what it dominates). */
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (r->parent[v] == PYH_UNREACHED || pyh_dom_slot(d, v) != NONE) continue;
+        uint32_t s = pyh_dom_slot(d, r->parent[v]);
+        d->retained[s] += pyh_heap_object_size(g->heap, v);
+        d->retained_count[s]++;
+    }
+    for (uint32_t w = m; w-- > 1;) {
+        uint32_t s = pyh_dom_slot(d, vertex[w]), ps = pyh_dom_slot(d, d->idom[s]);
+        d->retained[ps] += d->retained[s];
+        d->retained_count[ps] += d->retained_count[s];
+    }
+    free(vertex);
+    return NULL;
+fail:
+    pyh_dominators_free(d);
     return err;
 }
 
 void pyh_dominators_free(struct pyh_dominators *d)
 {
+    free(d->kept);
+    free(d->rank);
     free(d->idom);
     free(d->retained);
     free(d->retained_count);

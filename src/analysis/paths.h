@@ -68,15 +68,77 @@ struct pyh_referrer {
 struct pyh_error *pyh_referrers(const struct pyh_graph *g, uint32_t node,
                                 struct pyh_referrer **out, size_t *n);
 
-/* The dominator tree and what each object retains. */
+/* The dominator tree and what each object retains (sizes as sys.getsizeof, the object's
+ * own included). Stored only for the "kept" nodes — the reachable ones except leaves that
+ * one reference reaches (strings, numbers, bytes held by one object: most of a heap), whose
+ * immediate dominator is that referrer (their BFS parent) and which retain themselves alone
+ * — in arrays indexed by slot, a kept node's rank in the kept bitmap: 16 bytes per kept node
+ * and 5 bits per node. Read through the accessors below. */
 struct pyh_dominators {
-    uint32_t *idom;      /* n + 1: immediate dominator, PYH_UNREACHED when unreachable */
-    uint64_t *retained;  /* n + 1: bytes (sys.getsizeof) of the objects it dominates, itself included */
-    uint32_t *retained_count;
+    uint32_t n;                  /* objects; node n is the virtual root (always kept) */
+    const uint32_t *parent;      /* borrowed: the BFS parents of the reach computed from */
+    const struct pyh_heap *heap; /* borrowed: the other nodes' sizes */
+    uint8_t *kept;               /* bitmap over the n + 1 nodes (byte k: nodes 8k .. 8k+7) */
+    uint32_t *rank;              /* kept nodes before each byte of the bitmap */
+    uint32_t nkept;
+    uint32_t *idom;              /* by slot: the immediate dominator (a node) */
+    uint64_t *retained;          /* by slot: bytes retained */
+    uint32_t *retained_count;    /* by slot: objects retained */
 };
 
-/* Cooper-Harvey-Kennedy over the reverse postorder of an iterative DFS. */
-struct pyh_error *pyh_dominators_compute(const struct pyh_graph *g, struct pyh_dominators *d);
+extern const uint8_t pyh_dom_pop8[256];
+
+/* The slot of node v, or UINT32_MAX when v is not kept. */
+static inline uint32_t pyh_dom_slot(const struct pyh_dominators *d, uint32_t v)
+{
+    unsigned b = d->kept[v >> 3], below = v & 7;
+    if (!(b >> below & 1)) return UINT32_MAX;
+    return d->rank[v >> 3] + pyh_dom_pop8[b & ((1u << below) - 1)];
+}
+
+/* Node v's immediate dominator, bytes and objects retained, in one look-up: its idom is
+ * PYH_UNREACHED (and the sizes 0) when unreachable, n (the virtual root) for a root. */
+static inline uint32_t pyh_dom_node(const struct pyh_dominators *d, uint32_t v, uint64_t *retained,
+                                    uint32_t *count)
+{
+    uint32_t s = pyh_dom_slot(d, v);
+    if (s != UINT32_MAX) {
+        *retained = d->retained[s];
+        *count = d->retained_count[s];
+        return d->idom[s];
+    }
+    uint32_t p = d->parent[v];
+    *retained = p == PYH_UNREACHED ? 0 : pyh_heap_object_size(d->heap, v);
+    *count = p != PYH_UNREACHED;
+    return p;
+}
+
+/* Node v's immediate dominator (n: the virtual root), PYH_UNREACHED when unreachable. */
+static inline uint32_t pyh_dom_idom(const struct pyh_dominators *d, uint32_t v)
+{
+    uint32_t s = pyh_dom_slot(d, v);
+    return s != UINT32_MAX ? d->idom[s] : d->parent[v];
+}
+
+/* Bytes v retains (0 when unreachable). */
+static inline uint64_t pyh_dom_retained(const struct pyh_dominators *d, uint32_t v)
+{
+    uint32_t s = pyh_dom_slot(d, v);
+    if (s != UINT32_MAX) return d->retained[s];
+    return d->parent[v] == PYH_UNREACHED ? 0 : pyh_heap_object_size(d->heap, v);
+}
+
+/* Objects v retains, itself included (0 when unreachable). */
+static inline uint32_t pyh_dom_count(const struct pyh_dominators *d, uint32_t v)
+{
+    uint32_t s = pyh_dom_slot(d, v);
+    if (s != UINT32_MAX) return d->retained_count[s];
+    return d->parent[v] != PYH_UNREACHED;
+}
+
+/* Lengauer-Tarjan over the graph's nodes that r reaches; d borrows r's parents. */
+struct pyh_error *pyh_dominators_compute(const struct pyh_graph *g, const struct pyh_reach *r,
+                                         struct pyh_dominators *d);
 void pyh_dominators_free(struct pyh_dominators *d);
 
 #endif

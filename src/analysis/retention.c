@@ -107,60 +107,79 @@ static struct pyh_error *infrastructure(const struct pyh_graph *g, struct module
 
 /* Retained size per type without double counting: an instance counts only when no
  * dominator above it is of its type (a dict inside an object inside a dict counts once, at
- * the top). One iterative walk over the dominator tree with a count of the types open on
- * the way down. */
+ * the top). One walk over the dominator tree of the kept nodes (see paths.h) with a count of
+ * the types open on the way down; no stack: it climbs back through the idoms. The leaves
+ * that are not kept count at once unless their type is that of some inner node of the tree
+ * (only then can it be open above them): those are walked as children of their referrer. */
 static struct pyh_error *per_type(const struct pyh_graph *g, const struct pyh_dominators *d,
                                   struct pyh_type_retained *types)
 {
     const struct pyh_heap *heap = g->heap;
-    size_t n = (size_t)g->n + 1;
-    uint32_t *first = calloc(n + 1, sizeof(uint32_t)), *kids = malloc(n * sizeof(uint32_t));
+    uint32_t m = d->nkept;
+    bool *inner = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(bool));
     uint32_t *open = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(uint32_t));
-    struct frame { uint32_t node, next; } *stack = malloc(n * sizeof(struct frame));
-    if (!first || !kids || !open || !stack) {
-        free(first);
-        free(kids);
-        free(open);
-        free(stack);
-        return pyh_error_nomem();
+    /* The children of each kept node (by slot): first[s] .. end[s] in kids, first[] advancing
+     * as the walk takes them. */
+    uint32_t *first = calloc((size_t)m + 1, sizeof(uint32_t)), *end = malloc((size_t)m * sizeof(uint32_t));
+    uint32_t *kids = NULL;
+    struct pyh_error *err = inner && open && first && end ? NULL : pyh_error_nomem();
+    for (uint32_t v = 0; v < g->n && !err; v++) {
+        uint32_t p = pyh_dom_idom(d, v);
+        if (p == PYH_UNREACHED) continue;
+        types[heap->objects[v].type].instances++;
+        if (p != g->n) inner[heap->objects[p].type] = true;
     }
-    for (uint32_t v = 0; v < g->n; v++)
-        if (d->idom[v] != PYH_UNREACHED) first[d->idom[v] + 1]++;
-    for (size_t i = 0; i < n; i++) first[i + 1] += first[i];
-    uint32_t *fill = malloc(n * sizeof(uint32_t));
-    if (!fill) {
-        free(first);
-        free(kids);
-        free(open);
-        free(stack);
-        return pyh_error_nomem();
-    }
-    memcpy(fill, first, n * sizeof(uint32_t));
-    for (uint32_t v = 0; v < g->n; v++)
-        if (d->idom[v] != PYH_UNREACHED) kids[fill[d->idom[v]]++] = v;
-    free(fill);
-    size_t top = 0;
-    stack[top++] = (struct frame){g->n, first[g->n]};
-    while (top > 0) {
-        struct frame *f = &stack[top - 1];
-        if (f->next < first[f->node + 1]) {
-            uint32_t c = kids[f->next++], t = heap->objects[c].type;
-            types[t].instances++;
-            if (open[t]++ == 0) {
-                types[t].retained += d->retained[c];
-                types[t].count += d->retained_count[c];
-            }
-            stack[top++] = (struct frame){c, first[c]};
-            continue;
+    for (uint32_t v = 0; v < g->n && !err; v++) {
+        uint64_t retained;
+        uint32_t count, p = pyh_dom_node(d, v, &retained, &count), t = heap->objects[v].type;
+        if (p == PYH_UNREACHED) continue;
+        if (inner[t] || pyh_dom_slot(d, v) != UINT32_MAX) {
+            first[pyh_dom_slot(d, p) + 1]++;
+        } else { /* no node of its type is above it: open[t] is 0 */
+            types[t].retained += retained;
+            types[t].count += count;
         }
-        if (f->node != g->n) open[heap->objects[f->node].type]--;
-        top--;
     }
-    free(first);
-    free(kids);
+    for (uint32_t s = 0; s < m && !err; s++) first[s + 1] += first[s];
+    if (!err && !(kids = malloc((first[m] ? first[m] : 1) * sizeof(uint32_t)))) err = pyh_error_nomem();
+    if (!err) {
+        memcpy(end, first, (size_t)m * sizeof(uint32_t));
+        for (uint32_t v = 0; v < g->n; v++) {
+            uint32_t p = pyh_dom_idom(d, v);
+            if (p != PYH_UNREACHED && (pyh_dom_slot(d, v) != UINT32_MAX || inner[heap->objects[v].type]))
+                kids[end[pyh_dom_slot(d, p)]++] = v;
+        }
+        uint32_t node = g->n, s = pyh_dom_slot(d, node);
+        for (;;) {
+            if (first[s] < end[s]) {
+                uint32_t c = kids[first[s]++], t = heap->objects[c].type, cs = pyh_dom_slot(d, c);
+                if (cs == UINT32_MAX) { /* a leaf not kept: opens and closes at once */
+                    if (open[t] == 0) {
+                        types[t].retained += pyh_heap_object_size(heap, c);
+                        types[t].count++;
+                    }
+                    continue;
+                }
+                if (open[t]++ == 0) {
+                    types[t].retained += d->retained[cs];
+                    types[t].count += d->retained_count[cs];
+                }
+                node = c;
+                s = cs;
+                continue;
+            }
+            if (node == g->n) break;
+            open[heap->objects[node].type]--;
+            node = d->idom[s];
+            s = pyh_dom_slot(d, node);
+        }
+    }
+    free(inner);
     free(open);
-    free(stack);
-    return NULL;
+    free(first);
+    free(end);
+    free(kids);
+    return err;
 }
 
 struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct pyh_dominators *d,
@@ -168,8 +187,8 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
 {
     memset(out, 0, sizeof(*out));
     const struct pyh_heap *heap = g->heap;
-    out->live_bytes = d->retained[g->n];
-    out->live_objects = d->retained_count[g->n];
+    out->live_bytes = pyh_dom_retained(d, g->n);
+    out->live_objects = pyh_dom_count(d, g->n);
     struct top top = {.cap = limit < (size_t)g->n + 1 ? limit : (size_t)g->n + 1};
     top.heap = malloc((top.cap ? top.cap : 1) * sizeof(*top.heap));
     struct pyh_type_retained *types = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(*types));
@@ -182,19 +201,20 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
     struct module_dicts md = {0};
     struct pyh_error *err = top.heap && types ? NULL : pyh_error_nomem();
     for (uint32_t v = 0; v < g->n && !err; v++) {
-        uint32_t p = d->idom[v];
+        uint64_t retained;
+        uint32_t count, p = pyh_dom_node(d, v, &retained, &count);
         if (p == PYH_UNREACHED) continue;
-        if (p != g->n && !(d->retained[p] * 10 < out->live_bytes)) {
+        if (p != g->n && !(pyh_dom_retained(d, p) * 10 < out->live_bytes)) {
             uint64_t h;
-            if (!pyh_u64map_get(&heavy, p, &h) || d->retained[v] > d->retained[h])
+            if (!pyh_u64map_get(&heavy, p, &h) || retained > pyh_dom_retained(d, (uint32_t)h))
                 err = pyh_u64map_put(&heavy, p, v);
         }
         /* A run of same-type objects each retaining nearly all of the one above (a linked
          * list) is listed once, at its head; a dict inside a dict is listed. */
         if (p != g->n && heap->objects[p].type == heap->objects[v].type &&
-            (uint64_t)d->retained_count[v] * 100 >= (uint64_t)d->retained_count[p] * 95)
+            (uint64_t)count * 100 >= (uint64_t)pyh_dom_count(d, p) * 95)
             continue;
-        struct pyh_retainer r = {v, d->retained[v], d->retained_count[v]};
+        struct pyh_retainer r = {v, retained, count};
         top_offer(&top, &r);
         if (!err && !(r.retained * 10 < out->live_bytes)) err = PYH_APPEND(cand, ncand, cand_cap, &r);
         if ((v & 0xfffff) == 0 && !err) err = pyh_check_interrupt();
@@ -213,7 +233,7 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
         uint64_t c;
         bool infra;
         if ((err = infrastructure(g, &md, v, &infra)) || infra) continue;
-        if (pyh_u64map_get(&heavy, v, &c) && d->retained[c] * 10 >= cand[i].retained * 9 &&
+        if (pyh_u64map_get(&heavy, v, &c) && pyh_dom_retained(d, (uint32_t)c) * 10 >= cand[i].retained * 9 &&
             heap->objects[c].type != heap->objects[v].type)
             continue; /* one child holds it all: the child is the better answer */
         suspects[ns++] = cand[i];

@@ -256,34 +256,6 @@ void pyh_graph_free(struct pyh_graph *g)
     free(g);
 }
 
-struct pyh_error *pyh_graph_predecessors(const struct pyh_graph *g, uint64_t **pred_offsets,
-                                         uint32_t **preds)
-{
-    uint64_t *off = calloc((size_t)g->n + 2, sizeof(uint64_t));
-    uint32_t *p = malloc((g->nedges ? g->nedges : 1) * sizeof(uint32_t));
-    if (!off || !p) {
-        free(off);
-        free(p);
-        return pyh_error_nomem();
-    }
-    for (uint64_t e = 0; e < g->nedges; e++) off[PYH_EDGE_INDEX(g->targets[e]) + 1]++;
-    for (uint32_t i = 0; i <= g->n; i++) off[i + 1] += off[i];
-    uint64_t *fill = malloc(((size_t)g->n + 1) * sizeof(uint64_t));
-    if (!fill) {
-        free(off);
-        free(p);
-        return pyh_error_nomem();
-    }
-    memcpy(fill, off, ((size_t)g->n + 1) * sizeof(uint64_t));
-    for (uint32_t from = 0; from <= g->n; from++)
-        for (uint64_t e = g->offsets[from]; e < g->offsets[from + 1]; e++)
-            p[fill[PYH_EDGE_INDEX(g->targets[e])]++] = from;
-    free(fill);
-    *pred_offsets = off;
-    *preds = p;
-    return NULL;
-}
-
 size_t pyh_graph_root_of(const struct pyh_graph *g, uint32_t to)
 {
     for (size_t i = 0; i < g->nroots; i++)

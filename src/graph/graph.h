@@ -77,11 +77,6 @@ struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
 
 void pyh_graph_free(struct pyh_graph *g);
 
-/* Incoming edges: the referrers of every node as CSR (pred_offsets has n + 2 entries); the
- * virtual root appears as node n. Costs 4 bytes per edge plus 8 per node. */
-struct pyh_error *pyh_graph_predecessors(const struct pyh_graph *g, uint64_t **pred_offsets,
-                                         uint32_t **preds);
-
 /* How `from` refers to `to`, as a Python expression suffix: "['key']", ".attr", "[3]",
  * ".__dict__", ".cell_contents" ... (or "->+0x18" for a conservative edge). from == n is
  * the virtual root: then the root's own description ("sys.modules", "thread 'worker-1'

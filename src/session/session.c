@@ -154,8 +154,9 @@ struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **gr
 struct pyh_error *pyh_session_dominators(struct pyh_session *s, const struct pyh_dominators **d)
 {
     struct pyh_graph *g;
-    struct pyh_error *err = pyh_session_graph(s, &g, NULL);
-    if (!err && !s->dominators_done && !(err = pyh_dominators_compute(g, &s->dominators)))
+    const struct pyh_reach *r;
+    struct pyh_error *err = pyh_session_graph(s, &g, &r);
+    if (!err && !s->dominators_done && !(err = pyh_dominators_compute(g, r, &s->dominators)))
         s->dominators_done = true;
     if (err) return err;
     *d = &s->dominators;
