@@ -195,16 +195,10 @@ static bool plausible_table(struct pyh_runtime *rt, uint64_t arenas_ptr, uint64_
 
 /* ---- Walking ------------------------------------------------------------------------- */
 
-/* Reads a pool header and checks it belongs where it is. Returns NULL when it does, else
- * what is wrong (static text, for the warning). */
-static const char *read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index,
-                             uint64_t pool_size, struct pool_header *h)
+/* Checks a pool header belongs where it is. Returns NULL when it does, else what is wrong
+ * (static text, for the warning). */
+static const char *check_pool(const struct pool_header *h, uint32_t index, uint64_t pool_size)
 {
-    struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
-    if (err) {
-        pyh_error_free(err);
-        return "unreadable";
-    }
     if (h->arenaindex != index) return "its arena index is not its arena's";
     if (h->szidx >= PYH_PYMALLOC_CLASSES) return "its size class is out of range";
     uint32_t size = pyh_pymalloc_block_size(h->szidx);
@@ -216,8 +210,40 @@ static const char *read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t ind
     return NULL;
 }
 
+/* Reads a pool header and checks it (check_pool). */
+static const char *read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index,
+                             uint64_t pool_size, struct pool_header *h)
+{
+    struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
+    if (err) {
+        pyh_error_free(err);
+        return "unreadable";
+    }
+    return check_pool(h, index, pool_size);
+}
+
+/* The carved pools of an arena, [first_pool, pool_address), read with one target read
+ * into span (arena_size bytes): a core answers it with one pread, where pool by pool through
+ * the block cache took one per 64 KiB and a copy of every byte out of the cache. *whole is
+ * false when that read failed (an arena cut by a truncated core, unmapped memory) or there
+ * is no span: the caller then reads pool by pool, as precisely as before. Only an
+ * interruption is an error. */
+static struct pyh_error *read_span(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                   uint64_t first_pool, uint64_t pool_address, uint8_t *span,
+                                   bool *whole)
+{
+    *whole = false;
+    if (!span || pool_address <= first_pool || pool_address - first_pool > pm->arena_size)
+        return NULL;
+    struct pyh_error *err = pyh_target_read(rt->target, first_pool, span, (size_t)(pool_address - first_pool));
+    if (err && err->code == PYH_ERR_INTERRUPTED) return err;
+    *whole = !err;
+    pyh_error_free(err);
+    return NULL;
+}
+
 static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
-                                    const struct arena_object *a, uint32_t index)
+                                    const struct arena_object *a, uint32_t index, uint8_t *span)
 {
     struct pyh_pymalloc_arena out = {.address = a->address, .pool_address = a->pool_address,
                                      .index = index, .nfreepools = a->nfreepools,
@@ -225,11 +251,20 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
     out.first_pool = (a->address + pm->pool_size - 1) & ~(pm->pool_size - 1);
     uint64_t carved = (a->pool_address - out.first_pool) / pm->pool_size;
     uint64_t empty = 0;
+    bool whole;
+    struct pyh_error *err = read_span(rt, pm, out.first_pool, a->pool_address, span, &whole);
+    if (err) return err;
     for (uint64_t p = 0; p < carved; p++) {
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
         uint64_t pool = out.first_pool + p * pm->pool_size;
-        const char *wrong = read_pool(rt, pool, index, pm->pool_size, &h);
+        const char *wrong;
+        if (whole) {
+            memcpy(&h, span + p * pm->pool_size, sizeof(h));
+            wrong = check_pool(&h, index, pm->pool_size);
+        } else {
+            wrong = read_pool(rt, pool, index, pm->pool_size, &h);
+        }
         if (wrong) {
             pm->bad_pools++;
             pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx of arena %u has a corrupt header (%s): "
@@ -321,6 +356,8 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
         pyh_pymalloc_free(pm);
         return NULL;
     }
+    /* Without memory for the span, walk_arena reads pool by pool. */
+    uint8_t *span = malloc(pm->arena_size);
     for (uint32_t i = 0; i < pm->maxarenas && !err; i++) {
         if (!objs[i].address) continue;
         if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
@@ -328,8 +365,9 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
                                        "skipped", i, (unsigned long long)objs[i].address);
             continue;
         }
-        err = walk_arena(rt, pm, &objs[i], i);
+        err = walk_arena(rt, pm, &objs[i], i, span);
     }
+    free(span);
     free(objs);
     if (err) goto fail;
     *out = pm;
@@ -365,37 +403,106 @@ static bool free_blocks(const uint8_t *pool_bytes, uint64_t pool, const struct p
     return true;
 }
 
+/* A pool whose free list is corrupt, for the warning. */
+struct bad_free_list {
+    size_t arena; /* position in pm->arenas: table order */
+    uint64_t pool;
+};
+
+static int compare_arena_address(const void *a, const void *b, void *ctx)
+{
+    const struct pyh_pymalloc_arena *arenas = ctx;
+    uint64_t x = arenas[*(const size_t *)a].address, y = arenas[*(const size_t *)b].address;
+    if (x != y) return x < y ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : *(const size_t *)a > *(const size_t *)b;
+}
+
+static int compare_bad(const void *a, const void *b)
+{
+    const struct bad_free_list *x = a, *y = b;
+    if (x->arena != y->arena) return x->arena < y->arena ? -1 : 1;
+    return x->pool < y->pool ? -1 : x->pool > y->pool;
+}
+
+/* Visits the carved blocks of one pool in use; pool_bytes is its copy. False when the visitor
+ * stopped. A corrupt free list is recorded in *bad (or, without memory for that, warned
+ * about at once). */
+static bool visit_pool(struct pyh_runtime *rt, const struct pyh_pymalloc *pm, size_t arena,
+                       uint64_t pool, const struct pool_header *h, const uint8_t *pool_bytes,
+                       pyh_block_visitor visit, void *ctx, struct bad_free_list **bad,
+                       size_t *nbad, size_t *bad_cap)
+{
+    uint32_t size = pyh_pymalloc_block_size(h->szidx);
+    uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
+    uint64_t carved = (h->nextoffset - PYH_POOL_OVERHEAD) / size;
+    if (carved > nblocks) carved = nblocks;
+    uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
+    if (!free_blocks(pool_bytes, pool, h, size, nblocks, bitmap)) {
+        struct bad_free_list b = {arena, pool};
+        struct pyh_error *err = PYH_APPEND(*bad, *nbad, *bad_cap, &b);
+        if (err) {
+            pyh_error_free(err);
+            pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx has a corrupt free list; skipped",
+                             (unsigned long long)pool);
+        }
+        return true;
+    }
+    for (uint64_t i = 0; i < carved; i++) {
+        uint64_t off = PYH_POOL_OVERHEAD + i * size;
+        bool used = !(bitmap[i / 64] & (1ULL << (i % 64)));
+        if (!visit(ctx, pool + off, size, used, pool_bytes + off)) return false;
+    }
+    return true;
+}
+
 struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
                                      pyh_block_visitor visit, void *ctx)
 {
-    uint8_t *buf = malloc(pm->pool_size);
-    if (!buf) return pyh_error_nomem();
+    /* Arenas in address order, so that blocks come in address order (mmap hands arenas out
+     * top-down: the table's order is mostly the reverse), which spares the heap layer a
+     * sort. A span holds an arena's carved pools (read_span); without one, pools are read
+     * one by one into its first pool_size bytes. */
+    size_t *order = malloc((pm->narenas + 1) * sizeof(*order));
+    uint8_t *span = malloc(pm->arena_size);
+    bool spans = span != NULL;
+    if (!span) span = malloc(pm->pool_size);
+    if (!order || !span) {
+        free(order);
+        free(span);
+        return pyh_error_nomem();
+    }
+    for (size_t a = 0; a < pm->narenas; a++) order[a] = a;
+    qsort_r(order, pm->narenas, sizeof(*order), compare_arena_address, pm->arenas);
+    struct bad_free_list *bad = NULL;
+    size_t nbad = 0, bad_cap = 0;
     struct pyh_error *err = NULL;
-    for (size_t a = 0; a < pm->narenas && !err; a++) {
-        const struct pyh_pymalloc_arena *ar = &pm->arenas[a];
+    for (size_t k = 0; k < pm->narenas && !err; k++) {
+        const struct pyh_pymalloc_arena *ar = &pm->arenas[order[k]];
+        bool whole = false;
+        if (spans && (err = read_span(rt, pm, ar->first_pool, ar->pool_address, span, &whole))) break;
         for (uint64_t pool = ar->first_pool; pool < ar->pool_address && !err; pool += pm->pool_size) {
             if ((err = pyh_check_interrupt())) break;
             struct pool_header h;
-            if (read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
-            if ((err = pyh_target_read(rt->target, pool, buf, pm->pool_size))) break;
-            uint32_t size = pyh_pymalloc_block_size(h.szidx);
-            uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
-            uint64_t carved = (h.nextoffset - PYH_POOL_OVERHEAD) / size;
-            if (carved > nblocks) carved = nblocks;
-            uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
-            if (!free_blocks(buf, pool, &h, size, nblocks, bitmap)) {
-                pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx has a corrupt free list; skipped",
-                                 (unsigned long long)pool);
-                continue;
+            const uint8_t *bytes = whole ? span + (pool - ar->first_pool) : span;
+            if (whole) {
+                memcpy(&h, bytes, sizeof(h));
+                if (check_pool(&h, ar->index, pm->pool_size) || h.count == 0) continue;
+            } else {
+                if (read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
+                if ((err = pyh_target_read(rt->target, pool, span, pm->pool_size))) break;
             }
-            for (uint64_t i = 0; i < carved; i++) {
-                uint64_t off = PYH_POOL_OVERHEAD + i * size;
-                bool used = !(bitmap[i / 64] & (1ULL << (i % 64)));
-                if (!visit(ctx, pool + off, size, used, buf + off)) goto done;
-            }
+            if (!visit_pool(rt, pm, order[k], pool, &h, bytes, visit, ctx, &bad, &nbad, &bad_cap))
+                goto done;
         }
     }
 done:
-    free(buf);
+    /* The warnings in the order the arena table gives (and, in the past, the visit did). */
+    if (nbad > 1) qsort(bad, nbad, sizeof(*bad), compare_bad);
+    for (size_t i = 0; i < nbad; i++)
+        pyh_diag_partial(rt->diag, "pymalloc pool 0x%llx has a corrupt free list; skipped",
+                         (unsigned long long)bad[i].pool);
+    free(bad);
+    free(order);
+    free(span);
     return err;
 }

@@ -74,7 +74,8 @@ void pyh_pymalloc_free(struct pyh_pymalloc *pm);
 typedef bool (*pyh_block_visitor)(void *ctx, uint64_t addr, uint32_t size, bool used,
                                   const uint8_t *bytes);
 
-/* Visits every carved block of every pool in use: one target read per pool. */
+/* Visits every carved block of every pool in use, arena by arena in address order: one
+ * target read per arena. */
 struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
                                      pyh_block_visitor visit, void *ctx);
 
