@@ -33,6 +33,11 @@ struct builder {
     size_t nstatic_types;
 };
 
+/* While the table is built, an object's location rides in the top bits of its type index
+ * (sort_objects splits it out): one array to sort, and no second one grown beside it. */
+#define LOC_SHIFT 28
+#define MAX_TYPES (1u << LOC_SHIFT)
+
 static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
                                     enum pyh_location loc, const uint8_t *bytes, size_t avail,
                                     uint64_t block_size)
@@ -44,11 +49,12 @@ static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t ty
         pyh_error_free(err);
         size = (uint64_t)heap->types[type].basicsize;
     }
-    struct pyh_object o = {obj, type, size >= UINT32_MAX ? UINT32_MAX : (uint32_t)size};
     if (size >= UINT32_MAX && (err = pyh_u64map_put(&heap->big_sizes, obj, size))) return err;
-    if ((err = PYH_GROW(heap->locations, heap->locations_cap, heap->nobjects + 1))) return err;
-    if ((err = PYH_APPEND(heap->objects, heap->nobjects, heap->objects_cap, &o))) return err;
-    heap->locations[heap->nobjects - 1] = (uint8_t)loc;
+    if (heap->nobjects == heap->objects_cap &&
+        (err = PYH_GROW(heap->objects, heap->objects_cap, heap->nobjects + 1)))
+        return err;
+    heap->objects[heap->nobjects++] = (struct pyh_object){
+        obj, type | (uint32_t)loc << LOC_SHIFT, size >= UINT32_MAX ? UINT32_MAX : (uint32_t)size};
     heap->object_block_bytes += block_size;
     return NULL;
 }
@@ -182,22 +188,26 @@ static struct pyh_error *collect_static_types(struct builder *b)
     return NULL;
 }
 
-/* Sorts objects and their locations together (locations are rebuilt from a permutation). */
+/* Sorts the objects, drops duplicates (the first kept) and splits the locations out of the
+ * type indices into their own array. */
 static struct pyh_error *sort_objects(struct pyh_heap *heap)
 {
     size_t n = heap->nobjects;
-    /* Pack the location into the spare high bits of the type index while sorting. */
-    for (size_t i = 0; i < n; i++) heap->objects[i].type |= (uint32_t)heap->locations[i] << 28;
     if (!pyh_objects_sort(heap->objects, n)) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (kept && heap->objects[kept - 1].addr == heap->objects[i].addr) continue; /* dup */
-        heap->objects[kept] = heap->objects[i];
-        heap->locations[kept] = (uint8_t)(heap->objects[kept].type >> 28);
-        heap->objects[kept].type &= 0x0fffffff;
+        if (kept != i) heap->objects[kept] = heap->objects[i];
         kept++;
     }
     heap->nobjects = kept;
+    heap->locations = malloc(kept ? kept : 1);
+    if (!heap->locations) return pyh_error_nomem();
+    heap->locations_cap = kept;
+    for (size_t i = 0; i < kept; i++) {
+        heap->locations[i] = (uint8_t)(heap->objects[i].type >> LOC_SHIFT);
+        heap->objects[i].type &= MAX_TYPES - 1;
+    }
     return NULL;
 }
 
@@ -299,8 +309,20 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     struct pyh_error *err = pyh_heap_find_types(heap, glibc);
     if (err) goto fail;
     pyh_heap_assign_kinds(heap);
+    if (heap->ntypes > MAX_TYPES) {
+        err = pyh_error_create(PYH_ERR_CORRUPT, "%zu types registered: no heap has that many",
+                               heap->ntypes);
+        goto fail;
+    }
 
     if (pm) {
+        /* Room for every block pymalloc counts in use, an object or not: the table is not
+         * regrown (and copied, when realloc cannot move pages) while its bulk is found. Pages
+         * of it never written cost nothing; without the memory, it grows as it goes. */
+        if (pm->blocks_used && pm->blocks_used < SIZE_MAX / sizeof(*heap->objects)) {
+            struct pyh_error *grow = PYH_GROW(heap->objects, heap->objects_cap, (size_t)pm->blocks_used);
+            pyh_error_free(grow);
+        }
         b.npymalloc_arenas = pm->narenas;
         b.arena_size = pm->arena_size;
         b.pymalloc_arenas = malloc((pm->narenas + 1) * sizeof(uint64_t));

@@ -1,6 +1,7 @@
-/* Sorting the object table by address: an in-place introsort that checks for interruption,
- * because qsort cannot be stopped and a census of tens of millions of objects sorts for
- * seconds. */
+/* Sorting the object table by address: a sorted prefix with a short tail is merged with
+ * the tail sorted alone (a copy of the tail: 16 bytes an object of it), anything else
+ * introsorted in place; both check for interruption, because qsort cannot be stopped and a
+ * census of tens of millions of objects in random order sorts for seconds. */
 #ifndef PYH_HEAP_OBJECT_SORT_H
 #define PYH_HEAP_OBJECT_SORT_H
 
@@ -9,7 +10,9 @@
 
 #include "heap/heap.h"
 
-/* Sorts objects[0..n) by addr. False when interrupted (the order is then unspecified). */
+/* Sorts objects[0..n) by addr. Equal addresses keep no particular order, except that a
+ * merged tail's come after the prefix's. False when interrupted (the order is then
+ * unspecified). */
 bool pyh_objects_sort(struct pyh_object *objects, size_t n);
 
 #endif

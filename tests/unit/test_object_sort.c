@@ -1,5 +1,6 @@
-/* The object table's introsort: every order it meets (random, sorted, reversed, duplicates,
- * organ pipe, median-of-three killers) sorts like qsort, and an interruption stops it. */
+/* The object table's sort: every order it meets (random, sorted, reversed, duplicates,
+ * organ pipe, median-of-three killers, a sorted prefix with a tail to merge in) sorts like
+ * qsort, and an interruption stops it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +55,13 @@ static void fill(struct pyh_object *v, size_t n, int shape)
         case 3: a = next_random() % 8; break;                /* many duplicates */
         case 4: a = i < n / 2 ? i : n - i; break;            /* organ pipe */
         case 5: a = (i & 1) ? i : n + i / 2; break;          /* interleaved runs */
+        case 7: /* a sorted prefix (pymalloc) and a short random tail (glibc, static) */
+            a = i < n - n / 8 ? 0x7f0000000000 + i * 16 : 0x7f0000000000 + (next_random() % n) * 16;
+            break;
+        case 8: /* a tail wholly below the prefix, with duplicates of prefix addresses */
+            a = i < n - n / 5 ? 1000 + i : next_random() % (n / 4 + 1) + (i % 2 ? 1000 : 0);
+            break;
+        case 9: a = i < n - n / 4 ? i : n + (n - i); break;  /* a reversed tail above */
         default: a = 0x7f0000000000 + i * 16 + (i % 100 == 0 ? 8 : 0) - (i % 1000 == 1 ? 1000 : 0);
         }
         v[i].addr = a;
@@ -66,7 +74,7 @@ static void test_sorts_every_shape(void **state)
 {
     (void)state;
     static const size_t sizes[] = {0, 1, 2, 3, 15, 16, 17, 100, 1000, 100003};
-    for (int shape = 0; shape <= 6; shape++)
+    for (int shape = 0; shape <= 9; shape++)
         for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
             size_t n = sizes[k];
             struct pyh_object *v = malloc((n ? n : 1) * sizeof(*v));
