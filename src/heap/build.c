@@ -51,7 +51,7 @@ static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t ty
     }
     if (size >= UINT32_MAX && (err = pyh_u64map_put(&heap->big_sizes, obj, size))) return err;
     if (heap->nobjects == heap->objects_cap &&
-        (err = PYH_GROW(heap->objects, heap->objects_cap, heap->nobjects + 1)))
+        (err = PYH_BIG_GROW(heap->objects, heap->objects_cap, heap->nobjects + 1)))
         return err;
     heap->objects[heap->nobjects++] = (struct pyh_object){
         obj, type | (uint32_t)loc << LOC_SHIFT, size >= UINT32_MAX ? UINT32_MAX : (uint32_t)size};
@@ -201,9 +201,8 @@ static struct pyh_error *sort_objects(struct pyh_heap *heap)
         kept++;
     }
     heap->nobjects = kept;
-    heap->locations = malloc(kept ? kept : 1);
-    if (!heap->locations) return pyh_error_nomem();
-    heap->locations_cap = kept;
+    struct pyh_error *err = PYH_BIG_GROW(heap->locations, heap->locations_cap, kept ? kept : 1);
+    if (err) return err;
     for (size_t i = 0; i < kept; i++) {
         heap->locations[i] = (uint8_t)(heap->objects[i].type >> LOC_SHIFT);
         heap->objects[i].type &= MAX_TYPES - 1;
@@ -305,6 +304,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     struct pyh_heap *heap = calloc(1, sizeof(*heap));
     if (!heap) return pyh_error_nomem();
     heap->rt = rt;
+    heap->tables_mapped = true;
     struct builder b = {.heap = heap};
     struct pyh_error *err = pyh_heap_find_types(heap, glibc);
     if (err) goto fail;
@@ -320,7 +320,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
          * regrown (and copied, when realloc cannot move pages) while its bulk is found. Pages
          * of it never written cost nothing; without the memory, it grows as it goes. */
         if (pm->blocks_used && pm->blocks_used < SIZE_MAX / sizeof(*heap->objects)) {
-            struct pyh_error *grow = PYH_GROW(heap->objects, heap->objects_cap, (size_t)pm->blocks_used);
+            struct pyh_error *grow = PYH_BIG_GROW(heap->objects, heap->objects_cap, (size_t)pm->blocks_used);
             pyh_error_free(grow);
         }
         b.npymalloc_arenas = pm->narenas;
@@ -362,8 +362,13 @@ void pyh_heap_free(struct pyh_heap *heap)
     for (size_t i = 0; i < heap->ntypes; i++) free(heap->types[i].name);
     free(heap->types);
     pyh_u64map_free(&heap->type_index);
-    free(heap->objects);
-    free(heap->locations);
+    if (heap->tables_mapped) {
+        pyh_big_free(heap->objects, heap->objects_cap, sizeof(*heap->objects));
+        pyh_big_free(heap->locations, heap->locations_cap, sizeof(*heap->locations));
+    } else {
+        free(heap->objects);
+        free(heap->locations);
+    }
     pyh_u64map_free(&heap->big_sizes);
     free(heap);
 }

@@ -92,6 +92,9 @@ struct pyh_heap {
     size_t nobjects, objects_cap;
     uint8_t *locations; /* enum pyh_location per object */
     size_t locations_cap;
+    /* objects and locations come from pyh_big_grow (util/mem.h), not malloc: set by
+     * pyh_heap_build; a heap made by hand (tests) leaves it false. */
+    bool tables_mapped;
     struct pyh_u64map big_sizes; /* object address -> size, for sizes >= UINT32_MAX */
 
     /* Bytes of the blocks holding objects (block sizes, not object sizes), by location. */
