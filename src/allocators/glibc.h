@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "allocators/pymalloc.h"
 #include "image/image.h"
 #include "target/target.h"
 #include "util/diag.h"
@@ -173,6 +174,7 @@ struct pyh_glibc {
     struct pyh_u64map free_index; /* during open only: chunk address -> index into frees */
     struct pyh_u64map heap_index; /* heap_info address -> index into heaps (thread heaps) */
     size_t arenas_cap, heaps_cap, tcaches_cap, mmapped_cap;
+    const struct pyh_glibc_options *opts; /* during open only; may be NULL */
     unsigned nwarnings; /* warnings given, capped */
     bool quiet;         /* no warnings (pyh_glibc_visit repeats the walk of open) */
 };
@@ -189,6 +191,12 @@ struct pyh_glibc_options {
     unsigned version;    /* glibc version as 100*major + minor */
     bool no_symbols;     /* use the heuristics even when symbols are available */
     bool no_code;        /* skip decoding libc's code: find main_arena by the data scan */
+    /* pymalloc's runs of checked pools (pymalloc.h), sorted by start: the scan for mmapped
+     * chunks jumps over them (it would find nothing there) instead of reading every pool
+     * header — in a Python heap, a pass over most of the memory. Borrowed during the open. */
+    const struct pyh_pymalloc_pool_run *pool_runs;
+    size_t npool_runs;
+    uint64_t pool_size;
 };
 
 /* Finds main_arena and mp_, walks every arena, heap, free list and tcache, and scans for

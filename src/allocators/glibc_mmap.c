@@ -55,6 +55,41 @@ static uint64_t heap_region_end(const struct pyh_glibc *g, uint64_t addr)
     return pyh_u64map_get(&g->heap_index, base, &idx) ? base + g->heap_max_size : 0;
 }
 
+/* Whether some page of [start, end) is in an arena heap region (where heap_region_end
+ * answers). end - start is less than heap_max_size. */
+static bool meets_heap_region(const struct pyh_glibc *g, uint64_t start, uint64_t end)
+{
+    if (g->narenas) {
+        const struct pyh_glibc_arena *m = &g->arenas[0];
+        for (uint32_t i = m->first_heap; i < m->first_heap + m->nheaps; i++)
+            if (start < g->heaps[i].end && end > g->heaps[i].start - m->overhead) return true;
+    }
+    uint64_t idx, first = start & ~(g->heap_max_size - 1), last = (end - 1) & ~(g->heap_max_size - 1);
+    return pyh_u64map_get(&g->heap_index, first, &idx) || pyh_u64map_get(&g->heap_index, last, &idx);
+}
+
+/* Where the scan goes on from pos when pos starts a pool of one of pymalloc's runs of
+ * checked pools (glibc.h): the run's end, which it would reach hopping pool by pool — each
+ * header read, no chunk, a pool — unless an arena heap region lies on the way (there it
+ * would skip to the region's end). 0 otherwise: pos is scanned as usual. */
+static uint64_t pool_run_end(const struct pyh_glibc *g, uint64_t pos)
+{
+    const struct pyh_glibc_options *o = g->opts;
+    if (!o || !o->npool_runs || !o->pool_size) return 0;
+    size_t lo = 0, hi = o->npool_runs;
+    while (lo < hi) { /* the first run starting above pos */
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->pool_runs[mid].start <= pos) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return 0;
+    const struct pyh_pymalloc_pool_run *r = &o->pool_runs[lo - 1];
+    if (pos >= r->end || (pos - r->start) % o->pool_size || r->end - pos >= g->heap_max_size ||
+        meets_heap_region(g, pos, r->end))
+        return 0;
+    return r->end;
+}
+
 /* Reads through a read-ahead window: reading only 64 bytes per page was measured no faster on
  * cores (page faults dominate) and slower live (one cached block read per 16 pages). */
 static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_window *w,
@@ -65,6 +100,10 @@ static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_wind
         uint64_t skip = heap_region_end(g, pos);
         if (skip) {
             pos = skip > pos ? skip : pos + PAGE;
+            continue;
+        }
+        if ((skip = pool_run_end(g, pos))) {
+            pos = skip;
             continue;
         }
         const uint8_t *p;

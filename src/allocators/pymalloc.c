@@ -242,6 +242,20 @@ static struct pyh_error *read_span(struct pyh_runtime *rt, const struct pyh_pyma
     return NULL;
 }
 
+/* Whether a pool header starts like an mmapped glibc chunk: prev_size 0 and a size field
+ * whose flags are IS_MMAPPED alone (glibc_mmap.c tests no less). */
+static bool chunk_like(const struct pool_header *h)
+{
+    return h->count == 0 && h->pad == 0 && (h->freeblock & 7) == 2;
+}
+
+static int compare_runs(const void *a, const void *b)
+{
+    uint64_t x = ((const struct pyh_pymalloc_pool_run *)a)->start;
+    uint64_t y = ((const struct pyh_pymalloc_pool_run *)b)->start;
+    return x < y ? -1 : x > y;
+}
+
 static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
                                     const struct arena_object *a, uint32_t index, uint8_t *span)
 {
@@ -254,6 +268,7 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
     bool whole;
     struct pyh_error *err = read_span(rt, pm, out.first_pool, a->pool_address, span, &whole);
     if (err) return err;
+    struct pyh_pymalloc_pool_run run = {0, 0};
     for (uint64_t p = 0; p < carved; p++) {
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
@@ -264,6 +279,14 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
             wrong = check_pool(&h, index, pm->pool_size);
         } else {
             wrong = read_pool(rt, pool, index, pm->pool_size, &h);
+        }
+        if (whole && !wrong && !chunk_like(&h)) {
+            if (run.end != pool) {
+                if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
+                    return err;
+                run.start = pool;
+            }
+            run.end = pool + pm->pool_size;
         }
         if (wrong) {
             pm->bad_pools++;
@@ -288,6 +311,8 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
         pm->bytes_free_in_used_pools += (nblocks - h.count) * size;
         pm->bytes_pool_overhead += pm->pool_size - nblocks * size;
     }
+    if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
+        return err;
     uint64_t never_used = a->ntotalpools > carved ? a->ntotalpools - carved : 0;
     pm->pools_used += out.pools_used;
     pm->pools_empty += empty;
@@ -370,6 +395,7 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     free(span);
     free(objs);
     if (err) goto fail;
+    if (pm->npool_runs > 1) qsort(pm->pool_runs, pm->npool_runs, sizeof(*pm->pool_runs), compare_runs);
     *out = pm;
     return NULL;
 fail:
@@ -381,6 +407,7 @@ void pyh_pymalloc_free(struct pyh_pymalloc *pm)
 {
     if (!pm) return;
     free(pm->arenas);
+    free(pm->pool_runs);
     free(pm);
 }
 

@@ -35,6 +35,15 @@ struct pyh_pymalloc_arena {
     uint64_t bytes_used;   /* blocks_used * block size, summed */
 };
 
+/* Consecutive carved pools [start, end), pool_size bytes each, whose headers were read whole
+ * (with the pools' every byte) and check out, none starting like an mmapped glibc chunk (a
+ * first word 0 and a second with IS_MMAPPED alone in its low bits): glibc's scan for
+ * mmapped chunks would hop through them pool by pool and find nothing, so it jumps over
+ * them (pyh_glibc_options.pool_runs). */
+struct pyh_pymalloc_pool_run {
+    uint64_t start, end;
+};
+
 struct pyh_pymalloc {
     uint64_t arena_size, pool_size;
     uint64_t table;     /* the arena_object array */
@@ -61,6 +70,9 @@ struct pyh_pymalloc {
     uint64_t bytes_in_empty_pools;     /* empty and never-used pools of allocated arenas */
     uint64_t bytes_alignment_lost;     /* unaligned arenas lose their first partial pool */
     uint64_t bad_pools;                /* pools whose header failed its checks (skipped) */
+
+    struct pyh_pymalloc_pool_run *pool_runs; /* sorted by start */
+    size_t npool_runs, pool_runs_cap;
 };
 
 /* Finds and walks the allocator of the main interpreter. *out is NULL when this Python

@@ -106,7 +106,14 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
             pyh_diag_partial(&s->diag, "cannot walk pymalloc: %s", pyh_error_message(err));
             pyh_error_free(err);
         }
-        err = pyh_glibc_open(s->target, s->images, NULL, &s->diag, &s->glibc);
+        /* pymalloc's pools are no mmapped chunks: the scan for those need not read them. */
+        struct pyh_glibc_options opts = {0};
+        if (s->pymalloc) {
+            opts.pool_runs = s->pymalloc->pool_runs;
+            opts.npool_runs = s->pymalloc->npool_runs;
+            opts.pool_size = s->pymalloc->pool_size;
+        }
+        err = pyh_glibc_open(s->target, s->images, &opts, &s->diag, &s->glibc);
         if (err) {
             if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) {
                 pyh_pymalloc_free(s->pymalloc);
