@@ -31,12 +31,32 @@ struct builder {
     uint64_t arena_size;
     uint64_t *static_types; /* sorted: addresses of the static type objects */
     size_t nstatic_types;
+    /* The GC heads of the tracked GC objects of pymalloc, recorded as the visit copies
+     * them, so that check_gc_lists follows the GC lists in memory instead of reading again
+     * most of the heap through the block cache (a tuple's next is in another pool: every
+     * 64 KiB block of the heap holds some). gc_next[k] is the _gc_next word (bit 0
+     * cleared) of the k-th object flagged GC_NEXT in table order; their addresses must come
+     * strictly increasing (last_gc_node), else recording stops and the lists are read from
+     * the target as before. */
+    uint64_t *gc_next;
+    size_t ngc_next, gc_next_cap;
+    uint64_t last_gc_node;
+    bool gc_recording;
+    /* After sort_objects, when the records held: per 64 objects of the table, which are
+     * flagged and how many flagged objects come before (the rank of a flagged object). */
+    struct gc_rank {
+        uint64_t flagged, before;
+    } *gc_rank;
+    size_t gc_rank_cap;
 };
 
 /* While the table is built, an object's location rides in the top bits of its type index
- * (sort_objects splits it out): one array to sort, and no second one grown beside it. */
+ * (sort_objects splits it out): one array to sort, and no second one grown beside it; bit 31
+ * flags an object whose GC head is recorded (gc_next). */
 #define LOC_SHIFT 28
+#define LOC_MASK 3u
 #define MAX_TYPES (1u << LOC_SHIFT)
+#define GC_NEXT (1u << 31)
 
 static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
                                     enum pyh_location loc, const uint8_t *bytes, size_t avail,
@@ -59,6 +79,25 @@ static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t ty
     return NULL;
 }
 
+/* Records the GC head of the object just added, when it is tracked (see builder.gc_next).
+ * A GC object sits at least 16 bytes into its block: head is inside the block's copy. */
+static void record_gc_head(struct builder *b, uint64_t obj, const uint8_t *head)
+{
+    uint64_t next;
+    memcpy(&next, head, 8);
+    if (!next) return; /* untracked: in no list */
+    struct pyh_error *err = NULL;
+    if (obj - 16 <= b->last_gc_node ||
+        (b->ngc_next == b->gc_next_cap && (err = PYH_BIG_GROW(b->gc_next, b->gc_next_cap, b->ngc_next + 1)))) {
+        pyh_error_free(err);
+        b->gc_recording = false;
+        return;
+    }
+    b->last_gc_node = obj - 16;
+    b->gc_next[b->ngc_next++] = next & ~(uint64_t)1;
+    b->heap->objects[b->heap->nobjects - 1].type |= GC_NEXT;
+}
+
 static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, const uint8_t *bytes)
 {
     struct builder *b = ctx;
@@ -67,6 +106,8 @@ static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, cons
     uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type);
     if (obj) {
         b->err = add_object(b, obj, type, PYH_LOC_PYMALLOC, bytes + (obj - addr), size - (obj - addr), size);
+        if (!b->err && b->gc_recording && (b->heap->types[type].flags & PYH_TPFLAGS_HAVE_GC))
+            record_gc_head(b, obj, bytes + (obj - addr) - 16);
     } else {
         struct block blk = {addr, size, 0};
         b->err = PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
@@ -188,10 +229,13 @@ static struct pyh_error *collect_static_types(struct builder *b)
     return NULL;
 }
 
-/* Sorts the objects, drops duplicates (the first kept) and splits the locations out of the
- * type indices into their own array. */
-static struct pyh_error *sort_objects(struct pyh_heap *heap)
+/* Sorts the objects and drops duplicates (the first kept). The GC heads recorded stay
+ * usable when the flagged objects are as many as the records (none dropped as a duplicate):
+ * they came in strictly increasing order, so the table's order is theirs; their ranks are
+ * then indexed. Locations stay in the type indices (split_locations). */
+static struct pyh_error *sort_objects(struct builder *b)
 {
+    struct pyh_heap *heap = b->heap;
     size_t n = heap->nobjects;
     if (!pyh_objects_sort(heap->objects, n)) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     size_t kept = 0;
@@ -201,13 +245,49 @@ static struct pyh_error *sort_objects(struct pyh_heap *heap)
         kept++;
     }
     heap->nobjects = kept;
-    struct pyh_error *err = PYH_BIG_GROW(heap->locations, heap->locations_cap, kept ? kept : 1);
-    if (err) return err;
+    if (b->gc_recording) {
+        struct pyh_error *err = b->ngc_next ? PYH_BIG_GROW(b->gc_rank, b->gc_rank_cap, kept / 64 + 1) : NULL;
+        pyh_error_free(err);
+        b->gc_recording = b->ngc_next && !err;
+    }
+    if (!b->gc_recording) return NULL;
+    uint64_t flagged = 0;
     for (size_t i = 0; i < kept; i++) {
-        heap->locations[i] = (uint8_t)(heap->objects[i].type >> LOC_SHIFT);
-        heap->objects[i].type &= MAX_TYPES - 1;
+        struct gc_rank *r = &b->gc_rank[i / 64];
+        if (i % 64 == 0) *r = (struct gc_rank){0, flagged};
+        if (heap->objects[i].type & GC_NEXT) {
+            r->flagged |= 1ULL << (i % 64);
+            flagged++;
+        }
+    }
+    if (flagged != b->ngc_next) b->gc_recording = false;
+    return NULL;
+}
+
+/* Moves the locations out of the type indices into their own array. Last: it is memory
+ * the GC records need not share the peak with. */
+static struct pyh_error *split_locations(struct pyh_heap *heap)
+{
+    size_t n = heap->nobjects;
+    struct pyh_error *err = PYH_BIG_GROW(heap->locations, heap->locations_cap, n ? n : 1);
+    if (err) return err;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t type = heap->objects[i].type;
+        heap->locations[i] = (uint8_t)((type >> LOC_SHIFT) & LOC_MASK);
+        heap->objects[i].type = type & (MAX_TYPES - 1);
     }
     return NULL;
+}
+
+/* The recorded _gc_next of object i, when there is one. */
+static bool recorded_gc_next(const struct builder *b, size_t i, uint64_t *next)
+{
+    if (!b->gc_recording) return false;
+    const struct gc_rank *r = &b->gc_rank[i / 64];
+    uint64_t below = r->flagged & ((1ULL << (i % 64)) - 1);
+    if (!(r->flagged >> (i % 64) & 1)) return false;
+    *next = b->gc_next[r->before + (uint64_t)__builtin_popcountll(below)];
+    return true;
 }
 
 /* The block holding addr (its start <= addr < its end), or NULL. */
@@ -231,11 +311,13 @@ static void mark_buffers(struct builder *b)
     struct pyh_heap *heap = b->heap;
     const struct pyh_layout *L = &heap->rt->layout;
     struct pyh_target *t = heap->rt->target;
-    for (size_t i = 0; i < heap->nobjects && !pyh_interrupted(); i++) {
+    for (size_t i = 0; i < heap->nobjects; i++) {
+        if ((i & 0xffff) == 0 && pyh_interrupted()) break;
         const struct pyh_object *o = &heap->objects[i];
-        if (heap->locations[i] == PYH_LOC_STATIC) continue;
+        /* Before split_locations: the location is in the type index's top bits. */
+        if (((o->type >> LOC_SHIFT) & LOC_MASK) == PYH_LOC_STATIC) continue;
         int32_t fields[2] = {-1, -1};
-        switch (heap->types[o->type].kind) {
+        switch (heap->types[o->type & (MAX_TYPES - 1)].kind) {
         case PYH_KIND_LIST: fields[0] = L->list_items; break;
         case PYH_KIND_DICT: fields[0] = L->dict_keys; fields[1] = L->dict_values; break;
         case PYH_KIND_SET: fields[0] = L->set_table; break;
@@ -261,11 +343,41 @@ static void mark_buffers(struct builder *b)
     }
 }
 
-/* Every GC-tracked object must be among the objects found. */
-static struct pyh_error *check_gc_lists(struct pyh_heap *heap)
+/* The index of the object at addr, or SIZE_MAX, searched from *finger outwards (the GC
+ * lists go mostly in address order: most steps are short); *finger becomes where it ended. */
+static size_t object_near(const struct pyh_heap *heap, uint64_t addr, size_t *finger)
 {
+    size_t n = heap->nobjects, lo, hi;
+    if (!n) return SIZE_MAX;
+    size_t f = *finger < n ? *finger : n - 1;
+    if (heap->objects[f].addr < addr) { /* in (f, n): gallop up */
+        size_t step = 1;
+        lo = f + 1;
+        while (lo + step < n && heap->objects[lo + step].addr < addr) lo += step, step *= 2;
+        hi = lo + step < n ? lo + step + 1 : n;
+    } else { /* in [0, f]: gallop down */
+        size_t step = 1;
+        hi = f + 1;
+        while (hi > step && heap->objects[hi - 1 - step].addr >= addr) hi -= step, step *= 2;
+        lo = hi > step ? hi - 1 - step : 0;
+    }
+    while (lo < hi) { /* the first at or above addr in [lo, hi) */
+        size_t mid = lo + (hi - lo) / 2;
+        if (heap->objects[mid].addr < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    *finger = lo;
+    return lo < n && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+}
+
+/* Every GC-tracked object must be among the objects found. A node that is an object whose
+ * GC head was recorded is followed in memory, any other read from the target. */
+static struct pyh_error *check_gc_lists(struct builder *b)
+{
+    struct pyh_heap *heap = b->heap;
     struct pyh_runtime *rt = heap->rt;
     size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
+    size_t finger = 0;
     for (size_t k = 0; k < ninterps; k++) {
         for (int g = 0; g < 4; g++) {
             uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
@@ -276,11 +388,15 @@ static struct pyh_error *check_gc_lists(struct pyh_heap *heap)
                 if (node == head || !pyh_chain_step(&guard, node)) break;
                 heap->gc_tracked++;
                 /* The object follows its GC head. */
-                if (pyh_heap_object_at(heap, node + 16) == SIZE_MAX) {
+                size_t i = object_near(heap, node + 16, &finger);
+                if (i == SIZE_MAX) {
                     if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
                     heap->gc_missing++;
                 }
-                err = pyh_read_u64(rt->target, node, &node);
+                if ((heap->gc_tracked & 0xffff) == 0 && pyh_interrupted())
+                    err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+                else if (i == SIZE_MAX || !recorded_gc_next(b, i, &node))
+                    err = pyh_read_u64(rt->target, node, &node);
             }
             if (err) {
                 if (err->code == PYH_ERR_INTERRUPTED) return err;
@@ -297,6 +413,19 @@ static struct pyh_error *check_gc_lists(struct pyh_heap *heap)
     return NULL;
 }
 
+/* Frees what the builder owns (twice is fine). */
+static void free_builder(struct builder *b)
+{
+    free(b->blocks);
+    free(b->pymalloc_arenas);
+    free(b->static_types);
+    pyh_big_free(b->gc_next, b->gc_next_cap, sizeof(*b->gc_next));
+    pyh_big_free(b->gc_rank, b->gc_rank_cap, sizeof(*b->gc_rank));
+    b->blocks = NULL;
+    b->pymalloc_arenas = b->static_types = b->gc_next = NULL;
+    b->gc_rank = NULL;
+}
+
 struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
                                  struct pyh_glibc *glibc, struct pyh_heap **out)
 {
@@ -305,7 +434,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     if (!heap) return pyh_error_nomem();
     heap->rt = rt;
     heap->tables_mapped = true;
-    struct builder b = {.heap = heap};
+    struct builder b = {.heap = heap, .gc_recording = true};
     struct pyh_error *err = pyh_heap_find_types(heap, glibc);
     if (err) goto fail;
     pyh_heap_assign_kinds(heap);
@@ -338,20 +467,17 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;
     if ((err = collect_static_types(&b))) goto fail;
     if ((err = pyh_heap_for_each_data_region(heap, scan_static, &b))) goto fail;
-    if ((err = sort_objects(heap))) goto fail;
+    if ((err = sort_objects(&b))) goto fail;
     if (b.nblocks > 1) qsort(b.blocks, b.nblocks, sizeof(*b.blocks), compare_blocks);
     mark_buffers(&b);
     if ((err = pyh_check_interrupt())) goto fail;
-    if ((err = check_gc_lists(heap))) goto fail;
-    free(b.blocks);
-    free(b.pymalloc_arenas);
-    free(b.static_types);
+    if ((err = check_gc_lists(&b))) goto fail;
+    free_builder(&b);
+    if ((err = split_locations(heap))) goto fail;
     *out = heap;
     return NULL;
 fail:
-    free(b.blocks);
-    free(b.pymalloc_arenas);
-    free(b.static_types);
+    free_builder(&b);
     pyh_heap_free(heap);
     return err;
 }
