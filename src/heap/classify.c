@@ -42,7 +42,7 @@ size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
  * own, which the fit check below does not see: a list's allocated >= ob_size; a
  * bytearray's ob_alloc > ob_size (room for the trailing NUL), or both 0 without a buffer; a
  * set's mask + 1 a power of two of at least 8 (the small table). */
-static bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_kind kind,
+static inline bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_kind kind,
                                     const uint8_t *obj, size_t avail)
 {
     int32_t off = kind == PYH_KIND_LIST        ? L->list_allocated
@@ -60,7 +60,7 @@ static bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_ki
 
 /* The least memory the object at `at` (in bytes) occupies, from its type and own fields;
  * UINT64_MAX when its fields are implausible. */
-static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
+static inline uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
                            const uint8_t *obj, size_t avail)
 {
     const struct pyh_layout *L = &heap->rt->layout;
@@ -93,17 +93,31 @@ static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t
     return (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
 }
 
-bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
-                          size_t avail, uint64_t room)
+static inline bool object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                               size_t avail, uint64_t room)
 {
     uint64_t need = least_size(heap, &heap->types[ti], obj, avail);
     return need != UINT64_MAX && need <= room;
 }
 
+bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
+                          size_t avail, uint64_t room)
+{
+    return object_fits(heap, ti, obj, avail, room);
+}
+
+/* Whether count lies below every mapping of the target: a count, not an address. Inline,
+ * before pyh_heap_count_is_address: most counts of the heap are small. */
+static inline bool below_mappings(const struct pyh_heap *heap, uint64_t count)
+{
+    const struct pyh_target *t = heap->rt->target;
+    return !t->nmaps || count < t->maps[0].start;
+}
+
 bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
 {
     struct pyh_target *target = heap->rt->target;
-    if (!pyh_target_mapping_at(target, count)) return false;
+    if (below_mappings(heap, count) || !pyh_target_mapping_at(target, count)) return false;
     uint64_t tp;
     struct pyh_error *err = pyh_read_u64(target, count + 8, &tp);
     if (err) {
@@ -118,7 +132,7 @@ bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
  * untracking clears all but that bit); tracked, _gc_next is the next head (bit 0 may be
  * NEXT_MASK_UNREACHABLE during a collection) and _gc_prev the previous one with two flag bits
  * (or, during a collection, a count shifted by two): both within user space. */
-static bool gc_head_plausible(const uint8_t *head)
+static inline bool gc_head_plausible(const uint8_t *head)
 {
     uint64_t next = word(head, 0), prev = word(head, 8);
     if (next == 0) return prev <= 1;
@@ -161,10 +175,10 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;
         const struct pyh_type *t = &heap->types[ti];
-        if (pyh_heap_header_position(heap->rt, t->flags) != pos) continue;
+        if (t->header_pos != pos) continue;
         if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
-        if (!pyh_heap_object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) continue;
-        if (pyh_heap_count_is_address(heap, refcnt)) continue;
+        if (!object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) continue;
+        if (!below_mappings(heap, refcnt) && pyh_heap_count_is_address(heap, refcnt)) continue;
         *type = ti;
         return block + pos;
     }

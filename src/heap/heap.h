@@ -58,6 +58,7 @@ struct pyh_type {
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */
     bool heap;               /* a heap type (class statement, PyType_FromSpec) */
     bool is_metatype;        /* type or a subclass of it: its instances are types */
+    uint8_t header_pos;      /* where its instances start in their block: 0, 16 or 32 */
     char *name;              /* resolved on first use (pyh_heap_type_name) */
 };
 
@@ -123,8 +124,12 @@ void pyh_heap_free(struct pyh_heap *heap);
  * out), tp_name for static types; `<type at 0x...>` when unreadable. Owned by the heap. */
 const char *pyh_heap_type_name(struct pyh_heap *heap, uint32_t i);
 
-/* The index of the type at addr, or UINT32_MAX. */
-uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t addr);
+/* The index of the type at addr, or UINT32_MAX. Inline: asked for every block. */
+static inline uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t addr)
+{
+    uint64_t i;
+    return pyh_u64map_get(&heap->type_index, addr, &i) ? (uint32_t)i : UINT32_MAX;
+}
 
 /* The index of the object at addr (its PyObject address), or SIZE_MAX. O(log n). */
 size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr);

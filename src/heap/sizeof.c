@@ -20,8 +20,9 @@
 #define DEQUE_BLOCKLEN 64      /* _collectionsmodule.c BLOCKLEN, every version */
 #define DEQUE_BLOCK_SIZE (8 * DEQUE_BLOCKLEN + 16) /* sizeof(block): two links and the items */
 
-/* A field of the object: from the copy when it holds it, else from the target. */
-static struct pyh_error *field(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
+/* A field of the object: from the copy when it holds it, else from the target. Inline: the
+ * census sizes every object from its copy. */
+static inline struct pyh_error *field(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
                                size_t avail, int32_t off, size_t width, uint64_t *out)
 {
     *out = 0;
@@ -267,7 +268,7 @@ static struct pyh_error *deque_sizeof(const struct pyh_heap *heap, const struct 
 }
 
 /* The pre-header sys.getsizeof adds to __sizeof__. */
-static uint64_t preheader(const struct pyh_heap *heap, const struct pyh_type *t, uint64_t obj,
+static inline uint64_t preheader(const struct pyh_heap *heap, const struct pyh_type *t, uint64_t obj,
                           const uint8_t *bytes, size_t avail)
 {
     int minor = heap->rt->minor;

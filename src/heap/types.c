@@ -20,12 +20,6 @@
 #define MAX_ITEMSIZE (1 << 16)
 #define MAX_BASE_DEPTH 64
 
-uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t addr)
-{
-    uint64_t i;
-    return pyh_u64map_get(&heap->type_index, addr, &i) ? (uint32_t)i : UINT32_MAX;
-}
-
 /* Reads and checks the type object at addr; adds it unless already known. */
 struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *added)
 {
@@ -54,6 +48,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
         return NULL;
     t.heap = (t.flags & PYH_TPFLAGS_HEAPTYPE) != 0;
     t.is_metatype = addr == heap->rt->types.type || (t.flags & TPFLAGS_TYPE_SUBCLASS);
+    t.header_pos = (uint8_t)pyh_heap_header_position(heap->rt, t.flags);
     if ((err = PYH_APPEND(heap->types, heap->ntypes, heap->types_cap, &t))) return err;
     if ((err = pyh_u64map_put(&heap->type_index, addr, heap->ntypes - 1))) return err;
     *added = true;

@@ -45,20 +45,6 @@ struct pyh_error *pyh_u64map_put(struct pyh_u64map *map, uint64_t key, uint64_t 
     return NULL;
 }
 
-bool pyh_u64map_get(const struct pyh_u64map *map, uint64_t key, uint64_t *value)
-{
-    if (!map->cap) return false;
-    size_t i = pyh_hash_u64(key) & (map->cap - 1);
-    while (map->keys[i] != EMPTY) {
-        if (map->keys[i] == key) {
-            if (value) *value = map->values[i];
-            return true;
-        }
-        i = (i + 1) & (map->cap - 1);
-    }
-    return false;
-}
-
 void pyh_u64map_free(struct pyh_u64map *map)
 {
     free(map->keys);

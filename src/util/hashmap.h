@@ -20,8 +20,23 @@ struct pyh_u64map {
 /* Inserts or replaces key -> value. */
 struct pyh_error *pyh_u64map_put(struct pyh_u64map *map, uint64_t key, uint64_t value);
 
-/* Finds key; stores its value in *value (may be NULL) and returns true when present. */
-bool pyh_u64map_get(const struct pyh_u64map *map, uint64_t key, uint64_t *value);
+static inline uint64_t pyh_hash_u64(uint64_t x);
+
+/* Finds key; stores its value in *value (may be NULL) and returns true when present. Inline:
+ * the census asks it for the type of every block. */
+static inline bool pyh_u64map_get(const struct pyh_u64map *map, uint64_t key, uint64_t *value)
+{
+    if (!map->cap) return false;
+    size_t i = pyh_hash_u64(key) & (map->cap - 1);
+    while (map->keys[i] != UINT64_MAX) {
+        if (map->keys[i] == key) {
+            if (value) *value = map->values[i];
+            return true;
+        }
+        i = (i + 1) & (map->cap - 1);
+    }
+    return false;
+}
 
 void pyh_u64map_free(struct pyh_u64map *map);
 
