@@ -225,6 +225,10 @@ bool pyh_glibc_arena_plausible(struct pyh_target *t, uint64_t a, const uint8_t *
         pyh_error_free(err);
         return false;
     }
+    /* A header of 0: malloc has just moved top into memory it has not written yet (it sets
+     * av->top, then the new top's header — the first write to a fresh page, so a stop in its
+     * page fault sees it: 1 snapshot in 20 of a service growing by 16 KiB chunks). */
+    if (head == 0) return true;
     /* The top chunk always has PREV_INUSE and never IS_MMAPPED. */
     uint64_t size = head & ~(uint64_t)7;
     return (head & PYH_CHUNK_P) && !(head & PYH_CHUNK_M) && top + size <= m->end &&

@@ -92,7 +92,23 @@ static bool read_top(struct pyh_glibc *g, struct pyh_glibc_arena *a)
         return false;
     }
     a->top_size = head & ~(uint64_t)7;
+    if (!head)
+        pyh_glibc_warn(g, false,
+                       "arena 0x%llx: the top chunk 0x%llx has no header yet (the process was "
+                       "stopped inside malloc); its size is taken from the end of its heap",
+                       (unsigned long long)a->address, (unsigned long long)a->top);
     return true;
+}
+
+/* The end of the main arena's top chunk when its header is not written yet: brk's end, which
+ * is sbrk_base + system_mem in a contiguous heap, else the end of the mapping holding it. */
+static uint64_t unwritten_top_end(const struct pyh_glibc *g, const struct pyh_glibc_arena *a,
+                                  uint64_t sbrk)
+{
+    const struct pyh_mapping *m = pyh_target_mapping_at(g->target, a->top);
+    uint64_t end = sbrk && !a->noncontiguous ? sbrk + a->system_mem : 0;
+    if (m && (end <= a->top || end > m->end)) end = m->end;
+    return end > a->top ? end : a->top;
 }
 
 static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *images,
@@ -113,9 +129,15 @@ static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *image
     /* In a contiguous main arena, system_mem is exactly brk end - sbrk_base. */
     uint64_t guess = top_end - a->system_mem;
     const struct pyh_mapping *m = pyh_target_mapping_at(g->target, a->top);
-    if (a->noncontiguous || a->system_mem > top_end || !m || guess < m->start) guess = 0;
+    if (a->noncontiguous || a->system_mem > top_end || !m || guess < m->start || !a->top_size)
+        guess = 0;
     pyh_glibc_find_mp(g, images, opts, guess);
     uint64_t sbrk = g->mp ? g->mp_sbrk_base : guess;
+    if (!a->top_size) {
+        top_end = unwritten_top_end(g, a, sbrk);
+        a->top_size = top_end - a->top;
+        if (!sbrk && m && top_end - a->system_mem >= m->start) sbrk = top_end - a->system_mem;
+    }
     if (!sbrk) {
         pyh_glibc_warn(g, true,
                        "main arena: start of the brk heap unknown (no mp_ and "
@@ -210,6 +232,8 @@ static struct pyh_error *thread_heaps(struct pyh_glibc *g, uint32_t ai)
             }
             start = align_chunk(a->address + PYH_MSTATE_SIZE);
         }
+        if (!a->top_size && a->top >= start && a->top < h + info[2])
+            a->top_size = h + info[2] - a->top; /* its header not written yet (read_top) */
         if ((err = add_heap(g, h, start, h + info[2], ai, first))) return err;
         a->nheaps++;
         a->overhead += start - h;

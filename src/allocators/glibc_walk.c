@@ -317,7 +317,7 @@ static struct pyh_error *walk_heap(struct pyh_glibc *g, struct pyh_glibc_window 
             c.kind = PYH_GLIBC_TOP;
             last = true;
             if (size > end - pos || pos + size != end) {
-                if (tally)
+                if (tally && head) /* no header yet: said by read_top */
                     pyh_glibc_warn(g, size > end - pos,
                                    "arena 0x%llx: top chunk 0x%llx of size "
                                    "0x%llx does not end its heap at 0x%llx",
@@ -345,7 +345,10 @@ static struct pyh_error *walk_heap(struct pyh_glibc *g, struct pyh_glibc_window 
                     bad = "is followed by an unreadable header";
                     break;
                 }
-                next_inuse = (pyh_glibc_word(np, 8) & PYH_CHUNK_P) != 0;
+                /* Before a top chunk with no header yet (see read_top) is the chunk malloc
+                 * is handing out: in use. */
+                next_inuse = (pyh_glibc_word(np, 8) & PYH_CHUNK_P) != 0 ||
+                             (pos + size == a->top && pyh_glibc_word(np, 8) == 0);
             }
             if ((err = classify(g, hi, pos, cur, size, next_inuse, tally, &notes, &c.kind)))
                 return err;

@@ -552,6 +552,35 @@ static void test_top_corrupt(void **state)
     teardown(&f);
 }
 
+/* A process stopped inside malloc, between its move of top and the write of the new top's
+ * header (a fresh page: its fault is a likely place to stop): both tops read 0. The arenas are
+ * still found, without being told where; each top runs to its heap's end; the chunk before the
+ * main top (being handed out) is in use, not a free chunk in no list; nothing is partial. */
+static void test_top_header_not_written(void **state)
+{
+    (void)state;
+    struct fixture f;
+    build(&f, 236);
+    w64(&f, f.chunk[NMAIN - 1] + 8, 0);
+    w64(&f, f.tchunk[2] + 8, 0);
+    struct pyh_glibc_options o = {.version = 236};
+    struct pyh_error *err = open_walker(&f, &o);
+    if (err) fail_msg("%s", pyh_error_message(err));
+    assert_int_equal(f.g->main_arena, MAIN_ARENA);
+    assert_true(has_warning(&f, "has no header yet"));
+    assert_false(f.diag.partial);
+    assert_true(f.g->complete);
+    const struct pyh_glibc_arena *a = &f.g->arenas[0];
+    assert_int_equal(a->top_size, HEAP + HEAP_SIZE - f.chunk[NMAIN - 1]);
+    assert_int_equal(a->kinds[PYH_GLIBC_TOP].bytes, a->top_size);
+    assert_int_equal(a->kinds[PYH_GLIBC_INUSE].count, 6);
+    assert_int_equal(a->kinds[PYH_GLIBC_FREE_LOST].count, 0);
+    const struct pyh_glibc_arena *t = &f.g->arenas[1];
+    assert_int_equal(t->top_size, TH + TH_SIZE - f.tchunk[2]);
+    assert_int_equal(t->kinds[PYH_GLIBC_TOP].bytes, t->top_size);
+    teardown(&f);
+}
+
 static void test_arena_ring_cycle(void **state)
 {
     (void)state;
@@ -726,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_chunk_size_past_heap),
         cmocka_unit_test(test_bin_pointer_out_of_heap),
         cmocka_unit_test(test_top_corrupt),
+        cmocka_unit_test(test_top_header_not_written),
         cmocka_unit_test(test_arena_ring_cycle),
         cmocka_unit_test(test_thread_heap_info_wrong_arena),
         cmocka_unit_test(test_mmapped_mismatch),
