@@ -561,7 +561,7 @@ def read_beat(path):
 
 
 class InterruptTest(unittest.TestCase):
-    """Ctrl-C in gdb while `py-heap types` reads a live process with ~9 M objects.
+    """Ctrl-C in gdb while `py-heap types` reads a live process with ~24 M objects.
 
     How the interrupt is made to land while the command runs, reliably: the test waits for
     gdb's prompt (and a marker gdb computes), takes gdb's CPU time (/proc/GDBPID/stat, all
