@@ -801,27 +801,53 @@ static void fault_in(int zero_fd, uint8_t *p, size_t len)
         for (size_t off = 0; off < len; off += PAGE) ((volatile uint8_t *)p)[off] = 0;
 }
 
+/* The pieces of the target's ranges r that the buffers (s->copies, sorted) cover, in order,
+ * each at most max_len bytes: where it starts in the target, its buffer memory, its length.
+ * Start with a zeroed iterator; next_piece returns false at the end. */
+struct piece_iter {
+    size_t range, copy;
+    uint64_t at;
+    bool started;
+};
+
+static bool next_piece(const struct live_state *s, const struct ranges *r, uint64_t max_len,
+                       struct piece_iter *it, uint64_t *remote, uint8_t **local, size_t *len)
+{
+    for (; it->range < r->n; it->range++, it->started = false) {
+        const struct range *g = &r->v[it->range];
+        if (!it->started) it->at = g->start, it->started = true;
+        while (it->at < g->end) {
+            while (it->copy < s->ncopies && s->copies[it->copy].end <= it->at) it->copy++;
+            if (it->copy == s->ncopies) return false;
+            const struct copied *c = &s->copies[it->copy];
+            if (c->start > it->at) {
+                it->at = c->start;
+                continue;
+            }
+            uint64_t end = g->end < c->end ? g->end : c->end;
+            if (end - it->at > max_len) end = it->at + max_len;
+            *remote = it->at;
+            *local = c->data + (it->at - c->start);
+            *len = (size_t)(end - it->at);
+            it->at = end;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Faults in the buffers' pages for the target's pages in todo. Interruptible. */
 static struct pyh_error *prefault(struct live_state *s, const struct ranges *todo)
 {
     int zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-    size_t k = 0;
+    struct piece_iter it = {0};
     struct pyh_error *err = NULL;
-    for (size_t i = 0; i < todo->n && !err; i++) {
-        for (uint64_t at = todo->v[i].start; at < todo->v[i].end && !err;) {
-            while (k < s->ncopies && s->copies[k].end <= at) k++;
-            if (k == s->ncopies) break;
-            const struct copied *c = &s->copies[k];
-            if (c->start > at) {
-                at = c->start;
-                continue;
-            }
-            uint64_t end = todo->v[i].end < c->end ? todo->v[i].end : c->end;
-            if (end > at + (64u << 20)) end = at + (64u << 20);
-            fault_in(zero_fd, c->data + (at - c->start), (size_t)(end - at));
-            at = end;
-            err = pyh_check_interrupt();
-        }
+    uint64_t remote;
+    uint8_t *local;
+    size_t len;
+    while (!err && next_piece(s, todo, 64u << 20, &it, &remote, &local, &len)) {
+        fault_in(zero_fd, local, len);
+        err = pyh_check_interrupt();
     }
     if (zero_fd >= 0) close(zero_fd);
     return err;
@@ -1004,27 +1030,17 @@ static struct pyh_error *copy_writable(struct pyh_target *t, struct live_state *
 {
     struct ranges data = {0};
     struct xfer *x = NULL;
-    size_t nx = 0, cap = 0, k = 0;
+    size_t nx = 0, cap = 0;
     struct pyh_error *err = find_data(s, want, &data);
     if (!err) err = fit_buffers(s, want, true);
-    for (size_t i = 0; i < data.n && !err; i++) {
-        for (uint64_t at = data.v[i].start; at < data.v[i].end && !err;) {
-            while (k < s->ncopies && s->copies[k].end <= at) k++;
-            if (k == s->ncopies) break;
-            const struct copied *c = &s->copies[k];
-            if (c->start > at) {
-                at = c->start;
-                continue;
-            }
-            uint64_t end = data.v[i].end < c->end ? data.v[i].end : c->end;
-            struct xfer e = {at, c->data + (at - c->start), (size_t)(end - at)};
-            if (nx && x[nx - 1].remote + x[nx - 1].len == e.remote &&
-                x[nx - 1].local + x[nx - 1].len == e.local)
-                x[nx - 1].len += e.len;
-            else
-                err = PYH_APPEND(x, nx, cap, &e);
-            at = end;
-        }
+    struct piece_iter it = {0};
+    struct xfer e;
+    while (!err && next_piece(s, &data, UINT64_MAX, &it, &e.remote, &e.local, &e.len)) {
+        if (nx && x[nx - 1].remote + x[nx - 1].len == e.remote &&
+            x[nx - 1].local + x[nx - 1].len == e.local)
+            x[nx - 1].len += e.len;
+        else
+            err = PYH_APPEND(x, nx, cap, &e);
     }
     if (!err) err = copy_xfers(t, s, x, nx);
     free(x);

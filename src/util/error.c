@@ -45,39 +45,41 @@ struct pyh_error *pyh_error_errno(int errnum, const char *fmt, ...)
     return err;
 }
 
-struct pyh_error *pyh_error_wrap(struct pyh_error *err, const char *fmt, ...)
+/* err's message with text formatted from fmt joined on: before it ("TEXT: message") or
+ * after it ("messageTEXT"). Out of memory keeps the original message rather than lose the
+ * error. */
+static struct pyh_error *join_message(struct pyh_error *err, bool before, const char *fmt,
+                                      va_list ap)
 {
     if (!err || err == &nomem_error) return err;
-    char *context = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&context, fmt, ap);
-    va_end(ap);
-    if (n < 0) return err; /* keep the original message rather than lose the error */
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0) return err;
     char *joined = NULL;
-    if (asprintf(&joined, "%s: %s", context, err->message) >= 0) {
+    int n = before ? asprintf(&joined, "%s: %s", text, err->message)
+                   : asprintf(&joined, "%s%s", err->message, text);
+    if (n >= 0) {
         free(err->message);
         err->message = joined;
     }
-    free(context);
+    free(text);
+    return err;
+}
+
+struct pyh_error *pyh_error_wrap(struct pyh_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err = join_message(err, true, fmt, ap);
+    va_end(ap);
     return err;
 }
 
 struct pyh_error *pyh_error_append(struct pyh_error *err, const char *fmt, ...)
 {
-    if (!err || err == &nomem_error) return err;
-    char *suffix = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int n = vasprintf(&suffix, fmt, ap);
+    err = join_message(err, false, fmt, ap);
     va_end(ap);
-    if (n < 0) return err; /* keep the original message rather than lose the error */
-    char *joined = NULL;
-    if (asprintf(&joined, "%s%s", err->message, suffix) >= 0) {
-        free(err->message);
-        err->message = joined;
-    }
-    free(suffix);
     return err;
 }
 

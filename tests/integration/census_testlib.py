@@ -51,6 +51,7 @@ import json
 import os
 import shutil
 import struct
+import unittest
 
 import pyheap_testlib as T
 
@@ -154,6 +155,22 @@ def census_workload(interp):
 def census_core(interp):
     """A gcore of census_workload(interp), made once per test process."""
     return T.workload_core(census_workload(interp), _cores)
+
+
+class CensusRunCase(unittest.TestCase):
+    """A test class for one interpreter of census_runs() (subclasses set `crun`; not `run`:
+    that is TestCase.run): its census workload `w`, the workload's ground truth `gt` and its
+    core `core`, set up once for the class."""
+
+    crun = None
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        T.require_run(cls.crun)
+        cls.w = census_workload(cls.crun.interp)
+        cls.gt = cls.w.gt
+        cls.core = census_core(cls.crun.interp)
 
 
 def stop_census_workloads():

@@ -33,19 +33,13 @@ def tearDownModule():
     C.stop_census_workloads()
 
 
-class CensusBase(unittest.TestCase):
+class CensusBase(C.CensusRunCase):
     """The checks, for one interpreter (subclasses below set `crun`). What every check reads
     is fetched once per class: the workload, its core, `types` and `fragmentation` of both."""
 
-    crun = None  # the census_runs() entry (not `run`: that is TestCase.run)
-    maxDiff = None
-
     @classmethod
     def setUpClass(cls):
-        T.require_run(cls.crun)
-        cls.w = C.census_workload(cls.crun.interp)
-        cls.gt = cls.w.gt
-        cls.core = C.census_core(cls.crun.interp)
+        super().setUpClass()
         cls.core_args = [cls.core] + cls.crun.args
         cls.live_args = ["--pid", str(cls.w.pid)] + cls.crun.args
         cls.types_core = C.pyheap_json(["types"] + cls.core_args + ["--limit", "0"])

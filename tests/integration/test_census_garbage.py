@@ -62,16 +62,10 @@ def gap_address(core):
     return 0x1000
 
 
-class GarbageBase(unittest.TestCase):
-    crun = None  # the census_runs() entry (not `run`: that is TestCase.run)
-    maxDiff = None
-
+class GarbageBase(C.CensusRunCase):
     @classmethod
     def setUpClass(cls):
-        T.require_run(cls.crun)
-        cls.w = C.census_workload(cls.crun.interp)
-        cls.gt = cls.w.gt
-        cls.core = C.census_core(cls.crun.interp)
+        super().setUpClass()
         cls.tmp = T.make_temp_dir("pyheap-garbage-")
         cls.baseline = C.pyheap_json(["types", cls.core] + cls.crun.args + ["--limit", "0"])
         cls.nowhere = gap_address(cls.core)
