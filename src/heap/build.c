@@ -372,39 +372,36 @@ static size_t object_near(const struct pyh_heap *heap, uint64_t addr, size_t *fi
 
 /* Every GC-tracked object must be among the objects found. A node that is an object whose
  * GC head was recorded is followed in memory, any other read from the target. */
+struct gc_check {
+    struct builder *b;
+    size_t finger;
+};
+
+static struct pyh_error *check_gc_head(uint64_t node, int generation, uint64_t *next, bool *stop,
+                                       void *ctx)
+{
+    (void)generation, (void)stop;
+    struct gc_check *c = ctx;
+    struct pyh_heap *heap = c->b->heap;
+    heap->gc_tracked++;
+    /* The object follows its GC head. */
+    size_t i = object_near(heap, node + 16, &c->finger);
+    if (i == SIZE_MAX) {
+        if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
+        heap->gc_missing++;
+    } else {
+        recorded_gc_next(c->b, i, next);
+    }
+    return NULL;
+}
+
 static struct pyh_error *check_gc_lists(struct builder *b)
 {
     struct pyh_heap *heap = b->heap;
     struct pyh_runtime *rt = heap->rt;
-    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
-    size_t finger = 0;
-    for (size_t k = 0; k < ninterps; k++) {
-        for (int g = 0; g < 4; g++) {
-            uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
-            struct pyh_chain_guard guard = pyh_chain_guard_init(1ULL << 40);
-            struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
-            while (!err) {
-                node &= ~(uint64_t)1;
-                if (node == head || !pyh_chain_step(&guard, node)) break;
-                heap->gc_tracked++;
-                /* The object follows its GC head. */
-                size_t i = object_near(heap, node + 16, &finger);
-                if (i == SIZE_MAX) {
-                    if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
-                    heap->gc_missing++;
-                }
-                if ((heap->gc_tracked & 0xffff) == 0 && pyh_interrupted())
-                    err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
-                else if (i == SIZE_MAX || !recorded_gc_next(b, i, &node))
-                    err = pyh_read_u64(rt->target, node, &node);
-            }
-            if (err) {
-                if (err->code == PYH_ERR_INTERRUPTED) return err;
-                pyh_diag_partial(rt->diag, "GC list %d is unreadable: %s", g, pyh_error_message(err));
-                pyh_error_free(err);
-            }
-        }
-    }
+    struct gc_check c = {b, 0};
+    struct pyh_error *err = pyh_gc_visit(rt, true, check_gc_head, &c);
+    if (err) return err;
     if (heap->gc_missing)
         pyh_diag_warn(rt->diag, "%llu of %llu GC-tracked objects are not in any allocator block "
                                 "(the first at 0x%llx): they are not counted",

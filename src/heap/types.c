@@ -4,12 +4,15 @@
  * found by scanning it for objects whose type is `type`. Heap types (classes) are GC objects
  * larger than pymalloc's threshold, so they live in glibc chunks: the chunks big enough for
  * a PyHeapTypeObject are collected once, and a fixpoint registers those whose type is `type`
- * or an already registered metatype (ABCMeta, EnumMeta, ...). */
+ * or an already registered metatype (ABCMeta, EnumMeta, ...). When glibc's heap cannot be
+ * walked, the candidates come from the GC lists instead (every heap type is GC-tracked):
+ * without them no instance of a class would be recognised, in pymalloc either. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "heap/heap_internal.h"
+#include "runtime/gc.h"
 #include "runtime/objects.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -144,6 +147,55 @@ static struct pyh_error *collect_candidate(const struct pyh_glibc_chunk *c, void
     return PYH_APPEND(cs->items, cs->n, cs->cap, &tc);
 }
 
+/* Is the object at metatype (the ob_type of a GC object) a metatype — type or a subclass:
+ * Py_TPFLAGS_TYPE_SUBCLASS? Answers are kept in seen (1 yes, 0 no): GC objects have few
+ * distinct types. */
+static bool flagged_metatype(struct pyh_heap *heap, struct pyh_u64map *seen, uint64_t metatype)
+{
+    uint64_t known, flags;
+    if (pyh_u64map_get(seen, metatype, &known)) return known != 0;
+    struct pyh_error *err =
+        pyh_read_u64(heap->rt->target, metatype + (uint64_t)heap->rt->layout.type_flags, &flags);
+    bool yes = !err && (flags & TPFLAGS_TYPE_SUBCLASS);
+    pyh_error_free(err);
+    pyh_error_free(pyh_u64map_put(seen, metatype, yes));
+    return yes;
+}
+
+struct gc_candidates {
+    struct candidates *cs;
+    struct pyh_u64map seen; /* flagged_metatype's answers */
+};
+
+static struct pyh_error *collect_gc_candidate(uint64_t node, int generation, uint64_t *next,
+                                              bool *stop, void *ctx)
+{
+    (void)generation, (void)next, (void)stop;
+    struct gc_candidates *gc = ctx;
+    struct pyh_heap *heap = gc->cs->heap;
+    uint64_t obj[2]; /* ob_refcnt, ob_type after the GC head */
+    struct pyh_error *err = pyh_target_read(heap->rt->target, node + 16, obj, sizeof(obj));
+    if (err) {
+        pyh_error_free(err);
+        return NULL;
+    }
+    if ((int64_t)obj[0] <= 0 || !obj[1] || (obj[1] & 7) ||
+        !flagged_metatype(heap, &gc->seen, obj[1]))
+        return NULL;
+    struct type_candidate tc = {node + 16, obj[1]};
+    return PYH_APPEND(gc->cs->items, gc->cs->n, gc->cs->cap, &tc);
+}
+
+/* Candidates from the GC lists: the tracked objects whose type is a metatype. A list that
+ * cannot be read to its end still gives what was read (and marks the results partial). */
+static struct pyh_error *collect_gc_candidates(struct candidates *cs)
+{
+    struct gc_candidates gc = {cs, {0}};
+    struct pyh_error *err = pyh_gc_visit(cs->heap->rt, true, collect_gc_candidate, &gc);
+    pyh_u64map_free(&gc.seen);
+    return err;
+}
+
 struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc)
 {
     struct pyh_error *err = pyh_heap_for_each_data_region(heap, scan_for_types, NULL);
@@ -151,10 +203,10 @@ struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *g
     if (pyh_heap_type_at(heap, heap->rt->types.type) == UINT32_MAX)
         return pyh_error_create(PYH_ERR_CORRUPT, "the type object `type` at 0x%llx is unreadable",
                                 (unsigned long long)heap->rt->types.type);
-    if (!glibc) return NULL;
     struct candidates cs = {.heap = heap,
                             .min_size = (uint64_t)heap->rt->layout.heaptype_size + 16 + 16};
-    if ((err = pyh_glibc_visit(glibc, collect_candidate, &cs))) {
+    err = glibc ? pyh_glibc_visit(glibc, collect_candidate, &cs) : collect_gc_candidates(&cs);
+    if (err) {
         free(cs.items);
         return err;
     }

@@ -2,6 +2,7 @@
 #include "runtime/gc.h"
 
 #include "util/chain.h"
+#include "util/interrupt.h"
 
 /* No process has more GC objects than 16-byte heads fit in 2^48 bytes of address space. */
 #define MAX_GC_OBJECTS (1ULL << 44)
@@ -60,26 +61,57 @@ struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
     return NULL;
 }
 
-struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t target, int *generation)
+struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_going, pyh_gc_visit_fn fn,
+                               void *ctx)
 {
-    *generation = -1;
-    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps;
-    for (size_t k = 0; k < ninterps; k++) {
-        for (int g = 0; g < 4; g++) {
+    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
+    uint64_t visited = 0;
+    bool stop = false;
+    for (size_t k = 0; k < ninterps && !stop; k++) {
+        for (int g = 0; g < 4 && !stop; g++) {
             uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
             struct pyh_chain_guard guard = pyh_chain_guard_init(MAX_GC_OBJECTS);
             struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
-            while (!err) {
+            while (!err && !stop) {
                 node &= ~(uint64_t)1;
                 if (node == head || !pyh_chain_step(&guard, node)) break;
-                if (node == target) {
-                    *generation = g;
-                    return NULL;
-                }
-                err = pyh_read_u64(rt->target, node, &node);
+                if ((++visited & 0xffff) == 0 && pyh_interrupted())
+                    return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+                uint64_t next = 0;
+                if ((err = fn(node, g, &next, &stop, ctx))) return err;
+                if (next) node = next;
+                else err = pyh_read_u64(rt->target, node, &node);
             }
-            if (err) return err;
+            if (err && !keep_going) return err;
+            if (err) {
+                pyh_diag_partial(rt->diag, "GC list %d is unreadable: %s", g, pyh_error_message(err));
+                pyh_error_free(err);
+            }
         }
     }
     return NULL;
+}
+
+struct generation_search {
+    uint64_t target;
+    int *generation;
+};
+
+static struct pyh_error *match_head(uint64_t node, int generation, uint64_t *next, bool *stop,
+                                    void *ctx)
+{
+    (void)next;
+    struct generation_search *gs = ctx;
+    if (node == gs->target) {
+        *gs->generation = generation;
+        *stop = true;
+    }
+    return NULL;
+}
+
+struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t target, int *generation)
+{
+    *generation = -1;
+    struct generation_search gs = {target, generation};
+    return pyh_gc_visit(rt, false, match_head, &gs);
 }

@@ -25,6 +25,19 @@ uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g);
 struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
                                 struct pyh_gc_counts *counts);
 
+/* Called by pyh_gc_visit for each tracked object's GC head (node) in list order: fn may set
+ * *next to the head's _gc_next when it already knows it (a read of the target saved); *stop
+ * ends the visit without an error. */
+typedef struct pyh_error *(*pyh_gc_visit_fn)(uint64_t node, int generation, uint64_t *next,
+                                             bool *stop, void *ctx);
+
+/* Visits every GC head of every list (generations 0-2, 3 the permanent one) of every
+ * interpreter (3.8: the one shared GC state), with a cap and cycle detection per list, checking
+ * for an interrupt every 65536 heads. A list that cannot be read to its end: with keep_going,
+ * the results are marked partial and the next list is visited; else its error is returned. */
+struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_going, pyh_gc_visit_fn fn,
+                               void *ctx);
+
 /* The generation (0-2, 3 for permanent) whose list holds the GC head at head, or -1 when
  * none does (untracked). Walks the lists: O(tracked objects). */
 struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t head, int *generation);

@@ -18,7 +18,8 @@ static type's tp_name pointer (in the core: the type object is in the binary's .
 pointing into nowhere: the type is shown as `<type at 0x...>`; (c') a heap type's
 ht_qualname pointer broken; (d) var-size objects whose ob_size no longer fits their block
 (a bytes in a pymalloc block, a bytes in a glibc chunk, a tuple); (e) a dict's keys and a
-list's items pointing into nowhere (still objects: their headers are intact).
+list's items pointing into nowhere (still objects: their headers are intact); (f) main_arena
+unfindable: the classes' instances in pymalloc are still counted.
 
 Run from this folder:
 
@@ -262,6 +263,26 @@ class GarbageBase(C.CensusRunCase):
         self.assertEqual(rep["gc_check"]["not_found"], 0)
         for a in (d, lst):
             self.run_checked(["show", core] + self.crun.args + ["0x%x" % a])
+
+    def test_f_main_arena_unfindable(self):
+        """glibc's heap cannot be walked (main_arena's top pointer made misaligned: no
+        candidate passes): partial results, and the heap types (in glibc chunks, found then
+        through the GC lists) still name their instances that pymalloc holds — every one."""
+        frag = C.pyheap_json(["fragmentation", self.core] + self.crun.args)
+        main_arena = int(frag["glibc"]["arenas"][0]["address"], 16)
+        core = self.patched("no-main-arena", {main_arena + 96:  # malloc_state.top
+                                              struct.pack("<Q", 0x1234567)})
+        for label, res, _data in self.run_checked(["types", core] + self.crun.args +
+                                                  ["--limit", "0"], allowed=(1,)):
+            what = "%s %s: %s" % (label, self.crun.label, res.describe())
+            self.assertRegex(res.stderr_lines()[-1], r"^py-heap: error: results are partial: "
+                             r".*main_arena not found", what)
+            rows = C.rows_by_name(res.json())
+            for name in sorted(set(C.WORKLOAD_CLASSES) | set(C.LEAKED_CLASSES)):
+                in_pymalloc = sum(1 for _size, loc in C.objects_of(
+                    [self.core] + self.crun.args, name)[0].values() if loc == "pymalloc")
+                self.assertGreater(in_pymalloc, 0, name)
+                self.assertEqual(rows.get(name, [0])[0], in_pymalloc, "%s: %s" % (name, what))
 
 
 T.register_cases(globals(), GarbageBase, "TestGarbage_", RUNS, "crun", "garbage on %s")
