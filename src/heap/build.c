@@ -377,8 +377,10 @@ struct gc_check {
     size_t finger;
 };
 
-static struct pyh_error *check_gc_head(uint64_t node, int generation, uint64_t *next, bool *stop,
-                                       void *ctx)
+/* Inlined into pyh_gc_visit's loop (always_inline: it runs once per GC object; called
+ * through the pointer, 2% more instructions for a whole `types`). */
+static inline __attribute__((always_inline)) struct pyh_error *
+check_gc_head(uint64_t node, int generation, uint64_t *next, bool *stop, void *ctx)
 {
     (void)generation, (void)stop;
     struct gc_check *c = ctx;

@@ -2,10 +2,7 @@
 #include "runtime/gc.h"
 
 #include "util/chain.h"
-#include "util/interrupt.h"
 
-/* No process has more GC objects than 16-byte heads fit in 2^48 bytes of address space. */
-#define MAX_GC_OBJECTS (1ULL << 44)
 
 uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp)
 {
@@ -57,37 +54,6 @@ struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
     for (int g = 0; g < 4; g++) {
         uint64_t *out = g < 3 ? &counts->generations[g] : &counts->permanent;
         if ((err = count_list(rt, pyh_gc_list_head(rt, interp, g), names[g], out))) return err;
-    }
-    return NULL;
-}
-
-struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_going, pyh_gc_visit_fn fn,
-                               void *ctx)
-{
-    size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
-    uint64_t visited = 0;
-    bool stop = false;
-    for (size_t k = 0; k < ninterps && !stop; k++) {
-        for (int g = 0; g < 4 && !stop; g++) {
-            uint64_t head = pyh_gc_list_head(rt, rt->interps[k], g), node;
-            struct pyh_chain_guard guard = pyh_chain_guard_init(MAX_GC_OBJECTS);
-            struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
-            while (!err && !stop) {
-                node &= ~(uint64_t)1;
-                if (node == head || !pyh_chain_step(&guard, node)) break;
-                if ((++visited & 0xffff) == 0 && pyh_interrupted())
-                    return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
-                uint64_t next = 0;
-                if ((err = fn(node, g, &next, &stop, ctx))) return err;
-                if (next) node = next;
-                else err = pyh_read_u64(rt->target, node, &node);
-            }
-            if (err && !keep_going) return err;
-            if (err) {
-                pyh_diag_partial(rt->diag, "GC list %d is unreadable: %s", g, pyh_error_message(err));
-                pyh_error_free(err);
-            }
-        }
     }
     return NULL;
 }
