@@ -1,20 +1,31 @@
 /* Growable arrays; see mem.h. */
 #include "util/mem.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-struct pyh_error *pyh_grow(void **array, size_t *cap, size_t need, size_t elem_size)
+/* The capacity that holds need: cap (or first, from nothing) doubled as often as it takes;
+ * false when that overflows. */
+static bool doubled_capacity(size_t cap, size_t first, size_t need, size_t *out)
 {
-    if (need <= *cap) return NULL;
-    size_t new_cap = *cap ? *cap : 8;
+    size_t new_cap = cap ? cap : first;
     while (new_cap < need) {
-        if (new_cap > SIZE_MAX / 2) return pyh_error_nomem();
+        if (new_cap > SIZE_MAX / 2) return false;
         new_cap *= 2;
     }
-    if (new_cap > SIZE_MAX / elem_size) return pyh_error_nomem();
+    *out = new_cap;
+    return true;
+}
+
+struct pyh_error *pyh_grow(void **array, size_t *cap, size_t need, size_t elem_size)
+{
+    size_t new_cap;
+    if (need <= *cap) return NULL;
+    if (!doubled_capacity(*cap, 8, need, &new_cap) || new_cap > SIZE_MAX / elem_size)
+        return pyh_error_nomem();
     void *p = realloc(*array, new_cap * elem_size);
     if (!p) return pyh_error_nomem();
     *array = p;
@@ -57,13 +68,10 @@ static void *map_aligned(size_t bytes)
 
 struct pyh_error *pyh_big_grow(void **array, size_t *cap, size_t need, size_t elem_size)
 {
+    size_t new_cap;
     if (need <= *cap) return NULL;
-    size_t new_cap = *cap ? *cap : 1;
-    while (new_cap < need) {
-        if (new_cap > SIZE_MAX / 2) return pyh_error_nomem();
-        new_cap *= 2;
-    }
-    if (new_cap > (SIZE_MAX - HUGE_PAGE) / elem_size) return pyh_error_nomem();
+    if (!doubled_capacity(*cap, 1, need, &new_cap) || new_cap > (SIZE_MAX - HUGE_PAGE) / elem_size)
+        return pyh_error_nomem();
     size_t bytes = big_bytes(new_cap, elem_size), old = *array ? big_bytes(*cap, elem_size) : 0;
     uint8_t *p = map_aligned(bytes);
     if (!p) return pyh_error_nomem();
