@@ -540,7 +540,7 @@ int pyh_live_test_pagemap;
 bool pyh_live_test_mem_fd;
 
 #define PAGE 4096u
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE PYH_HUGE_PAGE
 #define MAX_PREPARE_ROUNDS 3
 #define PREPARED_ENOUGH (8u << 20) /* a round that faulted in less ends the prepare */
 #define COPY_CALL_BYTES (256u << 20) /* per process_vm_readv: an interruption waits for one */
@@ -685,25 +685,18 @@ static struct pyh_error *find_data(struct live_state *s, struct wanted_list *wan
 }
 
 /* size bytes of anonymous memory of ours, zero until written, costing memory only where
- * written (MAP_NORESERVE). With huge, 2 MiB-aligned and asking for transparent huge pages:
- * a fault per 2 MiB rather than per 4 KiB, and copies into it are faster; else small pages
- * even where the system gives huge ones by default. */
+ * written (MAP_NORESERVE). With huge, pyh_map_huge's (copies into it are faster too); else
+ * small pages even where the system gives huge ones by default. MAP_FAILED on failure. */
 static void *map_buffer(size_t size, bool huge)
 {
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     if (!huge || size < HUGE_PAGE) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) madvise(p, size, MADV_NOHUGEPAGE);
         return p;
     }
-    size_t span = size + HUGE_PAGE;
-    uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (p == MAP_FAILED) return p;
-    uint8_t *at = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    if (at > p) munmap(p, (size_t)(at - p));
-    if (p + span > at + size) munmap(at + size, (size_t)(p + span - (at + size)));
-    madvise(at, size, MADV_HUGEPAGE);
-    return at;
+    void *p = pyh_map_huge(size);
+    return p ? p : MAP_FAILED;
 }
 
 /* Gives back len bytes of our memory at p: now, or when `later`, once the process runs

@@ -43,7 +43,7 @@ struct pyh_error *pyh_append(void **array, size_t *len, size_t *cap, const void 
     return NULL;
 }
 
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE PYH_HUGE_PAGE
 
 /* The bytes of the mapping of an array of cap elements: whole huge pages. */
 static size_t big_bytes(size_t cap, size_t elem_size)
@@ -51,19 +51,19 @@ static size_t big_bytes(size_t cap, size_t elem_size)
     return (cap * elem_size + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
 }
 
-/* A mapping of bytes (a multiple of HUGE_PAGE) aligned to HUGE_PAGE, or NULL. */
-static void *map_aligned(size_t bytes)
+void *pyh_map_huge(size_t bytes)
 {
     if (bytes > SIZE_MAX - HUGE_PAGE) return NULL;
-    uint8_t *p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
+    size_t span = bytes + HUGE_PAGE;
+    uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    size_t lead = (size_t)(-(uintptr_t)p & (HUGE_PAGE - 1));
-    if (lead) munmap(p, lead);
-    if (HUGE_PAGE - lead) munmap(p + lead + bytes, HUGE_PAGE - lead);
+    uint8_t *at = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (at > p) munmap(p, (size_t)(at - p));
+    if (p + span > at + bytes) munmap(at + bytes, (size_t)(p + span - (at + bytes)));
     /* Only a hint: without transparent huge pages the mapping works the same. */
-    madvise(p + lead, bytes, MADV_HUGEPAGE);
-    return p + lead;
+    madvise(at, bytes, MADV_HUGEPAGE);
+    return at;
 }
 
 struct pyh_error *pyh_big_grow(void **array, size_t *cap, size_t need, size_t elem_size)
@@ -73,7 +73,7 @@ struct pyh_error *pyh_big_grow(void **array, size_t *cap, size_t need, size_t el
     if (!doubled_capacity(*cap, 1, need, &new_cap) || new_cap > (SIZE_MAX - HUGE_PAGE) / elem_size)
         return pyh_error_nomem();
     size_t bytes = big_bytes(new_cap, elem_size), old = *array ? big_bytes(*cap, elem_size) : 0;
-    uint8_t *p = map_aligned(bytes);
+    uint8_t *p = pyh_map_huge(bytes);
     if (!p) return pyh_error_nomem();
     /* The old pages move to the start of the new mapping, huge ones whole (both ends are
      * 2 MiB aligned). */

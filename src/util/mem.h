@@ -23,6 +23,13 @@ struct pyh_error *pyh_append(void **array, size_t *len, size_t *cap, const void 
  * untouched. Free with pyh_big_free. */
 struct pyh_error *pyh_big_grow(void **array, size_t *cap, size_t need, size_t elem_size);
 
+#define PYH_HUGE_PAGE (2u << 20) /* x86-64's transparent huge page */
+
+/* bytes (a multiple of 4 KiB) of anonymous memory, zero until written, costing memory only
+ * where written (MAP_NORESERVE), 2 MiB aligned and asking for transparent huge pages (a fault
+ * per 2 MiB rather than per 4 KiB); NULL when it cannot be mapped. Free with munmap. */
+void *pyh_map_huge(size_t bytes);
+
 /* Unmaps an array of pyh_big_grow (NULL is fine). */
 void pyh_big_free(void *array, size_t cap, size_t elem_size);
 
