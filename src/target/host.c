@@ -18,6 +18,7 @@ struct host_state {
 static bool readable(const struct pyh_target *t, uint64_t addr, size_t len)
 {
     uint64_t end = addr + len;
+    if (end < addr) return false; /* past the top of the address space */
     while (addr < end) {
         const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
         if (!m || !(m->prot & PYH_PROT_R)) return false;

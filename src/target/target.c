@@ -419,7 +419,10 @@ void pyh_target_parse_smaps(struct pyh_target *t, FILE *smaps)
         if (sscanf(line, "%llx-%llx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
             m = (struct pyh_mapping *)pyh_target_mapping_at(t, start);
             if (m && m->start != start) m = NULL;
-        } else if (m && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+        } else if (m && sscanf(line, "Rss: %llu kB", &kb) == 1 &&
+                   kb <= (m->end - m->start) / 1024) {
+            /* A host's text is not the kernel's: no mapping holds more than its size (so the
+             * sum of pyh_target_resident cannot overflow either). */
             m->rss = kb * 1024;
         }
     }
