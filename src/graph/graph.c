@@ -20,6 +20,8 @@
  * build only. */
 #define PAGE_SHIFT 12
 
+/* Not a pyh_u64map: a page's key and its run of objects share one 16-byte slot (one cache
+ * miss per edge, not two), and the table is sized once from the count of pages. */
 struct page_slot {
     uint64_t page; /* page number + 1; 0: empty */
     uint32_t first, count;
@@ -60,13 +62,7 @@ static size_t page_index_find(const struct page_index *ix, const struct pyh_heap
         const struct page_slot *sl = &ix->slots[h];
         if (!sl->page) return SIZE_MAX;
         if (sl->page != key) continue;
-        size_t lo = sl->first, hi = lo + sl->count;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (heap->objects[mid].addr < addr) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo < sl->first + sl->count && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+        return pyh_heap_object_in(heap, sl->first, (size_t)sl->first + sl->count, addr);
     }
 }
 

@@ -498,15 +498,20 @@ void pyh_heap_free(struct pyh_heap *heap)
     free(heap);
 }
 
-size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr)
+size_t pyh_heap_object_in(const struct pyh_heap *heap, size_t lo, size_t hi, uint64_t addr)
 {
-    size_t lo = 0, hi = heap->nobjects;
+    size_t end = hi;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (heap->objects[mid].addr < addr) lo = mid + 1;
         else hi = mid;
     }
-    return lo < heap->nobjects && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+    return lo < end && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+}
+
+size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr)
+{
+    return pyh_heap_object_in(heap, 0, heap->nobjects, addr);
 }
 
 uint64_t pyh_heap_object_size(const struct pyh_heap *heap, size_t i)
