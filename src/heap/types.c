@@ -170,15 +170,20 @@ struct gc_candidates {
 static struct pyh_error *collect_gc_candidate(uint64_t node, int generation, uint64_t *next,
                                               bool *stop, void *ctx)
 {
-    (void)generation, (void)next, (void)stop;
+    (void)generation, (void)stop;
     struct gc_candidates *gc = ctx;
     struct pyh_heap *heap = gc->cs->heap;
-    uint64_t obj[2]; /* ob_refcnt, ob_type after the GC head */
-    struct pyh_error *err = pyh_target_read(heap->rt->target, node + 16, obj, sizeof(obj));
+    /* The GC head (_gc_next, _gc_prev) and the object's ob_refcnt and ob_type, in one read;
+     * _gc_next handed back so that the visit does not read it again. */
+    uint64_t w[4];
+    struct pyh_error *err = pyh_target_read(heap->rt->target, node, w, sizeof(w));
     if (err) {
+        if (pyh_error_is(err, PYH_ERR_INTERRUPTED)) return err;
         pyh_error_free(err);
-        return NULL;
+        return NULL; /* the visit's own read of _gc_next says what is wrong */
     }
+    *next = w[0];
+    uint64_t *obj = w + 2;
     if ((int64_t)obj[0] <= 0 || !obj[1] || (obj[1] & 7) ||
         !flagged_metatype(heap, &gc->seen, obj[1]))
         return NULL;

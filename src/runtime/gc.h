@@ -40,7 +40,8 @@ typedef struct pyh_error *(*pyh_gc_visit_fn)(uint64_t node, int generation, uint
 /* Visits every GC head of every list (generations 0-2, 3 the permanent one) of every
  * interpreter (3.8: the one shared GC state), with a cap and cycle detection per list, checking
  * for an interrupt every 65536 heads. A list that cannot be read to its end: with keep_going,
- * the results are marked partial and the next list is visited; else its error is returned.
+ * the results are marked partial and the next list is visited; else its error is returned (an
+ * interrupted read is returned either way).
  * Inline, so that the compiler can inline fn too: the census's check of every GC object
  * calls it once per object (a call through a pointer added 2% to a whole `types`). */
 static inline struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_going,
@@ -64,7 +65,7 @@ static inline struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_g
                 if (next) node = next;
                 else err = pyh_read_u64(rt->target, node, &node);
             }
-            if (err && !keep_going) return err;
+            if (err && (!keep_going || pyh_error_is(err, PYH_ERR_INTERRUPTED))) return err;
             if (err) {
                 pyh_diag_partial(rt->diag, "GC list %d is unreadable: %s", g, pyh_error_message(err));
                 pyh_error_free(err);
