@@ -124,7 +124,6 @@ struct pyh_error *pyh_glibc_open(struct pyh_target *t, struct pyh_images *images
     g->diag = diag;
     g->complete = true;
     g->heap_max_size = PYH_DEFAULT_HEAP_MAX;
-    g->opts = opts;
     /* Reads that fail are mostly data to warn about, so each phase also checks for an
      * interruption on its own and a pending one is returned here between phases. */
     struct pyh_error *err = pyh_glibc_find_main_arena(g, images, opts);
@@ -133,9 +132,8 @@ struct pyh_error *pyh_glibc_open(struct pyh_target *t, struct pyh_images *images
     if (!err && !(err = pyh_check_interrupt())) err = pyh_glibc_walk_heaps(g);
     if (!err && !(err = pyh_check_interrupt())) err = pyh_glibc_read_lists(g);
     if (!err && !(err = pyh_check_interrupt())) err = pyh_glibc_read_tcaches(g);
-    if (!err && !(err = pyh_check_interrupt())) err = pyh_glibc_scan_mmapped(g);
+    if (!err && !(err = pyh_check_interrupt())) err = pyh_glibc_scan_mmapped(g, opts);
     if (!err) err = pyh_check_interrupt();
-    g->opts = NULL;
     /* The walk's free chunks served the list checks; the visitor needs only g->special. */
     free(g->frees);
     g->frees = NULL;

@@ -174,7 +174,6 @@ struct pyh_glibc {
     struct pyh_u64map free_index; /* during open only: chunk address -> index into frees */
     struct pyh_u64map heap_index; /* heap_info address -> index into heaps (thread heaps) */
     size_t arenas_cap, heaps_cap, tcaches_cap, mmapped_cap;
-    const struct pyh_glibc_options *opts; /* during open only; may be NULL */
     unsigned nwarnings; /* warnings given, capped */
     bool quiet;         /* no warnings (pyh_glibc_visit repeats the walk of open) */
 };
@@ -355,6 +354,7 @@ struct pyh_error *pyh_glibc_walk_heaps(struct pyh_glibc *g);
 struct pyh_error *pyh_glibc_read_tcaches(struct pyh_glibc *g);
 
 /* Scans the anonymous mappings for mmapped chunks (glibc_mmap.c). */
-struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g);
+struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g,
+                                         const struct pyh_glibc_options *opts);
 
 #endif

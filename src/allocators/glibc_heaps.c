@@ -111,6 +111,17 @@ static uint64_t unwritten_top_end(const struct pyh_glibc *g, const struct pyh_gl
     return end > a->top ? end : a->top;
 }
 
+/* sbrk_base from the end of the main arena's heap (top_end), when the arena is contiguous:
+ * then system_mem is exactly brk end - sbrk_base. 0 when that does not fit the mapping m
+ * holding the top chunk (system_mem is target data: checked before it is subtracted). */
+static uint64_t sbrk_guess(const struct pyh_glibc_arena *a, uint64_t top_end,
+                           const struct pyh_mapping *m)
+{
+    if (a->noncontiguous || !m || a->system_mem > top_end || top_end - a->system_mem < m->start)
+        return 0;
+    return top_end - a->system_mem;
+}
+
 static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *images,
                                    const struct pyh_glibc_options *opts)
 {
@@ -126,17 +137,14 @@ static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *image
         return NULL;
     }
     uint64_t top_end = a->top + a->top_size;
-    /* In a contiguous main arena, system_mem is exactly brk end - sbrk_base. */
-    uint64_t guess = top_end - a->system_mem;
     const struct pyh_mapping *m = pyh_target_mapping_at(g->target, a->top);
-    if (a->noncontiguous || a->system_mem > top_end || !m || guess < m->start || !a->top_size)
-        guess = 0;
+    uint64_t guess = a->top_size ? sbrk_guess(a, top_end, m) : 0;
     pyh_glibc_find_mp(g, images, opts, guess);
     uint64_t sbrk = g->mp ? g->mp_sbrk_base : guess;
     if (!a->top_size) {
         top_end = unwritten_top_end(g, a, sbrk);
         a->top_size = top_end - a->top;
-        if (!sbrk && m && top_end - a->system_mem >= m->start) sbrk = top_end - a->system_mem;
+        if (!sbrk) sbrk = sbrk_guess(a, top_end, m);
     }
     if (!sbrk) {
         pyh_glibc_warn(g, true,

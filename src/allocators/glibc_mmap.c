@@ -68,23 +68,25 @@ static bool meets_heap_region(const struct pyh_glibc *g, uint64_t start, uint64_
     return pyh_u64map_get(&g->heap_index, first, &idx) || pyh_u64map_get(&g->heap_index, last, &idx);
 }
 
+/* pymalloc's runs of checked pools (glibc.h), met in address order by the scan, which only
+ * goes up (mappings are sorted): next is the first run not yet behind it. */
+struct pool_runs {
+    const struct pyh_glibc_options *opts; /* may be NULL */
+    size_t next;
+};
+
 /* Where the scan goes on from pos when pos starts a pool of one of pymalloc's runs of
- * checked pools (glibc.h): the run's end, which it would reach hopping pool by pool — each
- * header read, no chunk, a pool — unless an arena heap region lies on the way (there it
- * would skip to the region's end). 0 otherwise: pos is scanned as usual. */
-static uint64_t pool_run_end(const struct pyh_glibc *g, uint64_t pos)
+ * checked pools: the run's end, which it would reach hopping pool by pool — each header
+ * read, no chunk, a pool — unless an arena heap region lies on the way (there it would skip
+ * to the region's end). 0 otherwise: pos is scanned as usual. */
+static uint64_t pool_run_end(const struct pyh_glibc *g, struct pool_runs *runs, uint64_t pos)
 {
-    const struct pyh_glibc_options *o = g->opts;
-    if (!o || !o->npool_runs || !o->pool_size) return 0;
-    size_t lo = 0, hi = o->npool_runs;
-    while (lo < hi) { /* the first run starting above pos */
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->pool_runs[mid].start <= pos) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo == 0) return 0;
-    const struct pyh_pymalloc_pool_run *r = &o->pool_runs[lo - 1];
-    if (pos >= r->end || (pos - r->start) % o->pool_size || r->end - pos >= g->heap_max_size ||
+    const struct pyh_glibc_options *o = runs->opts;
+    if (!o || !o->pool_size) return 0;
+    while (runs->next < o->npool_runs && o->pool_runs[runs->next].end <= pos) runs->next++;
+    if (runs->next == o->npool_runs) return 0;
+    const struct pyh_pymalloc_pool_run *r = &o->pool_runs[runs->next];
+    if (pos < r->start || (pos - r->start) % o->pool_size || r->end - pos >= g->heap_max_size ||
         meets_heap_region(g, pos, r->end))
         return 0;
     return r->end;
@@ -93,7 +95,7 @@ static uint64_t pool_run_end(const struct pyh_glibc *g, uint64_t pos)
 /* Reads through a read-ahead window: reading only 64 bytes per page was measured no faster on
  * cores (page faults dominate) and slower live (one cached block read per 16 pages). */
 static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_window *w,
-                                      const struct pyh_mapping *m)
+                                      struct pool_runs *runs, const struct pyh_mapping *m)
 {
     uint64_t pos = (m->start + PAGE - 1) & ~(uint64_t)(PAGE - 1);
     while (pos < m->end && m->end - pos >= 64) {
@@ -102,7 +104,7 @@ static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_wind
             pos = skip > pos ? skip : pos + PAGE;
             continue;
         }
-        if ((skip = pool_run_end(g, pos))) {
+        if ((skip = pool_run_end(g, runs, pos))) {
             pos = skip;
             continue;
         }
@@ -131,8 +133,10 @@ static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_wind
     return NULL;
 }
 
-struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g)
+struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g,
+                                         const struct pyh_glibc_options *opts)
 {
+    struct pool_runs runs = {opts, 0};
     struct pyh_glibc_window w;
     struct pyh_error *err = pyh_glibc_window_init(&w, g->target, 256u << 10);
     for (size_t i = 0; i < g->target->nmaps && !err; i++) {
@@ -141,7 +145,7 @@ struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g)
         if ((m->prot & (PYH_PROT_R | PYH_PROT_W)) != (PYH_PROT_R | PYH_PROT_W) || m->path ||
             m->label)
             continue;
-        err = scan_mapping(g, &w, m);
+        err = scan_mapping(g, &w, &runs, m);
     }
     pyh_glibc_window_free(&w);
     if (err) return err;
