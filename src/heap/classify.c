@@ -106,8 +106,9 @@ bool pyh_heap_object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_
     return object_fits(heap, ti, obj, avail, room);
 }
 
-/* Whether count lies below every mapping of the target: a count, not an address. Inline,
- * before pyh_heap_count_is_address: most counts of the heap are small. */
+/* Whether count lies below every mapping of the target: a count, not an address. The same
+ * first test as pyh_target_mapping_at's, inline here so that the census's usual case (most
+ * counts of the heap are small) makes no call at all. */
 static inline bool below_mappings(const struct pyh_heap *heap, uint64_t count)
 {
     const struct pyh_target *t = heap->rt->target;
@@ -117,7 +118,7 @@ static inline bool below_mappings(const struct pyh_heap *heap, uint64_t count)
 bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
 {
     struct pyh_target *target = heap->rt->target;
-    if (below_mappings(heap, count) || !pyh_target_mapping_at(target, count)) return false;
+    if (!pyh_target_mapping_at(target, count)) return false;
     uint64_t tp;
     struct pyh_error *err = pyh_read_u64(target, count + 8, &tp);
     if (err) {
