@@ -204,7 +204,11 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
         uint64_t retained;
         uint32_t count, p = pyh_dom_node(d, v, &retained, &count);
         if (p == PYH_UNREACHED) continue;
-        if (p != g->n && !(pyh_dom_retained(d, p) * 10 < out->live_bytes)) {
+        /* The dominator's own sizes, looked up once (it is kept: a slot). */
+        uint64_t p_retained = 0;
+        uint32_t p_count = 0;
+        if (p != g->n) pyh_dom_node(d, p, &p_retained, &p_count);
+        if (p != g->n && !(p_retained * 10 < out->live_bytes)) {
             uint64_t h;
             if (!pyh_u64map_get(&heavy, p, &h) || retained > pyh_dom_retained(d, (uint32_t)h))
                 err = pyh_u64map_put(&heavy, p, v);
@@ -212,7 +216,7 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
         /* A run of same-type objects each retaining nearly all of the one above (a linked
          * list) is listed once, at its head; a dict inside a dict is listed. */
         if (p != g->n && heap->objects[p].type == heap->objects[v].type &&
-            (uint64_t)count * 100 >= (uint64_t)pyh_dom_count(d, p) * 95)
+            (uint64_t)count * 100 >= (uint64_t)p_count * 95)
             continue;
         struct pyh_retainer r = {v, retained, count};
         top_offer(&top, &r);
