@@ -210,14 +210,19 @@ static const char *check_pool(const struct pool_header *h, uint32_t index, uint6
     return NULL;
 }
 
-/* Reads a pool header and checks it (check_pool). */
-static const char *read_pool(struct pyh_runtime *rt, uint64_t pool, uint32_t index,
-                             uint64_t pool_size, struct pool_header *h)
+/* A pool's header, checked (check_pool): from copied, the pool's bytes in its arena's span
+ * (read_span), or read from the target when there is no copy. */
+static const char *pool_header(struct pyh_runtime *rt, uint64_t pool, const uint8_t *copied,
+                               uint32_t index, uint64_t pool_size, struct pool_header *h)
 {
-    struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
-    if (err) {
-        pyh_error_free(err);
-        return "unreadable";
+    if (copied) {
+        memcpy(h, copied, sizeof(*h));
+    } else {
+        struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
+        if (err) {
+            pyh_error_free(err);
+            return "unreadable";
+        }
     }
     return check_pool(h, index, pool_size);
 }
@@ -273,13 +278,8 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
         uint64_t pool = out.first_pool + p * pm->pool_size;
-        const char *wrong;
-        if (whole) {
-            memcpy(&h, span + p * pm->pool_size, sizeof(h));
-            wrong = check_pool(&h, index, pm->pool_size);
-        } else {
-            wrong = read_pool(rt, pool, index, pm->pool_size, &h);
-        }
+        const char *wrong =
+            pool_header(rt, pool, whole ? span + p * pm->pool_size : NULL, index, pm->pool_size, &h);
         if (whole && !wrong && !chunk_like(&h)) {
             if (run.end != pool) {
                 if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
@@ -511,13 +511,10 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
             if ((err = pyh_check_interrupt())) break;
             struct pool_header h;
             const uint8_t *bytes = whole ? span + (pool - ar->first_pool) : span;
-            if (whole) {
-                memcpy(&h, bytes, sizeof(h));
-                if (check_pool(&h, ar->index, pm->pool_size) || h.count == 0) continue;
-            } else {
-                if (read_pool(rt, pool, ar->index, pm->pool_size, &h) || h.count == 0) continue;
-                if ((err = pyh_target_read(rt->target, pool, span, pm->pool_size))) break;
-            }
+            if (pool_header(rt, pool, whole ? bytes : NULL, ar->index, pm->pool_size, &h) ||
+                h.count == 0)
+                continue;
+            if (!whole && (err = pyh_target_read(rt->target, pool, span, pm->pool_size))) break;
             if (!visit_pool(rt, pm, order[k], pool, &h, bytes, visit, ctx, &bad, &nbad, &bad_cap))
                 goto done;
         }
