@@ -149,11 +149,11 @@ static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
     if (!m) return 0;
     uint64_t first = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
     uint64_t end = addr + len < m->end ? addr + len : m->end;
-    /* Direct-mapped, the run's slots must not wrap around. */
-    size_t room = t->cache.index ? t->cache.nslots
-                                 : t->cache.nslots - (size_t)(first / PYH_CACHE_BLOCK) % t->cache.nslots;
+    /* Only a keeping cache (ops->cache_all, which has the index) fills runs; take_slots
+     * gives it at most every slot at once, which a small cache may have fewer of than
+     * PYH_CACHE_MAX_RUN. */
     size_t n = 0;
-    while (n < PYH_CACHE_MAX_RUN && n < room && first + n * PYH_CACHE_BLOCK < end &&
+    while (n < PYH_CACHE_MAX_RUN && n < t->cache.nslots && first + n * PYH_CACHE_BLOCK < end &&
            find_slot(t, first + n * PYH_CACHE_BLOCK) == SIZE_MAX)
         n++;
     if (n < 2) return 0;
