@@ -77,16 +77,17 @@ struct live_state {
 
 #define MAX_STOP_ROUNDS 100
 
-static const struct copied *copy_at(const struct live_state *s, uint64_t addr)
+/* The index of the first buffer starting above addr (s->copies is sorted and disjoint):
+ * addr is in the one before it, if in any. */
+static size_t copy_after(const struct live_state *s, uint64_t addr)
 {
     size_t lo = 0, hi = s->ncopies;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (addr < s->copies[mid].start) hi = mid;
-        else if (addr >= s->copies[mid].end) lo = mid + 1;
-        else return &s->copies[mid];
+        if (s->copies[mid].start <= addr) lo = mid + 1;
+        else hi = mid;
     }
-    return NULL;
+    return lo;
 }
 
 /* len bytes of the copy at addr, inside buffer c: from the buffer where the process had
@@ -124,19 +125,13 @@ static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *bu
     /* Writable memory comes from the copy once there is one; what was not copied (code,
      * read-only data: it cannot have changed) from the process. */
     while (len > 0 && s->ncopies) {
-        const struct copied *c = copy_at(s, addr);
+        size_t lo = copy_after(s, addr);
+        const struct copied *c = lo && addr < s->copies[lo - 1].end ? &s->copies[lo - 1] : NULL;
         size_t piece;
         if (c) {
             piece = c->end - addr < len ? (size_t)(c->end - addr) : len;
             copy_out(s, c, addr, out, piece);
-        } else {
-            /* Up to the first buffer above addr. */
-            size_t lo = 0, hi = s->ncopies;
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (s->copies[mid].start <= addr) lo = mid + 1;
-                else hi = mid;
-            }
+        } else { /* up to the first buffer above addr */
             piece = lo < s->ncopies && s->copies[lo].start - addr < len
                         ? (size_t)(s->copies[lo].start - addr)
                         : len;
