@@ -425,7 +425,9 @@ static bool mp_valid(const struct pyh_glibc_layout *L, const uint8_t *buf, uint6
         return false;
     if (want && sbrk != want) return false;
     if (bins > PYH_TCACHE_BINS || maxbytes > 1032 || count > 65535) return false;
-    if (mmap_threshold > (32u << 20)) return false;
+    /* mallopt(M_MMAP_THRESHOLD) takes any size (2.36 has no upper limit; only the dynamic
+     * threshold stops at 32 MiB): only a threshold past the address space is implausible. */
+    if (mmap_threshold >= (1ull << 47)) return false;
     if (L->mp_hp_pagesize) {
         uint64_t hp = pyh_glibc_word(buf, L->mp_hp_pagesize);
         if (hp && ((hp & (hp - 1)) || hp < 4096)) return false;
