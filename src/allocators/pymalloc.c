@@ -530,3 +530,71 @@ done:
     free(span);
     return err;
 }
+
+/* Resident bytes of the live blocks of a pool that is only partly resident; pool_bytes is
+ * its copy. A pool whose free list does not check out counts its blocks as the header says,
+ * as far as the pool is resident (its free list is warned about by the visit). */
+static uint64_t pool_used_resident(const struct pyh_pymalloc *pm, const struct pyh_residency *r,
+                                   uint64_t pool, const struct pool_header *h,
+                                   const uint8_t *pool_bytes, uint64_t resident)
+{
+    uint32_t size = pyh_pymalloc_block_size(h->szidx);
+    uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
+    uint64_t carved = (h->nextoffset - PYH_POOL_OVERHEAD) / size;
+    if (carved > nblocks) carved = nblocks;
+    uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
+    if (!free_blocks(pool_bytes, pool, h, size, nblocks, bitmap)) {
+        uint64_t bytes = (uint64_t)h->count * size;
+        return bytes < resident ? bytes : resident;
+    }
+    uint64_t used = 0;
+    for (uint64_t i = 0; i < carved; i++) {
+        if (bitmap[i / 64] & (1ULL << (i % 64))) continue;
+        uint64_t block = pool + PYH_POOL_OVERHEAD + i * size;
+        used += pyh_residency_bytes(r, block, block + size);
+    }
+    return used;
+}
+
+struct pyh_error *pyh_pymalloc_resident(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                        const struct pyh_residency *r, uint64_t *used,
+                                        uint64_t *arenas)
+{
+    *used = *arenas = 0;
+    uint8_t *pool_bytes = NULL;
+    struct pyh_error *err = NULL;
+    for (size_t a = 0; a < pm->narenas && !err; a++) {
+        const struct pyh_pymalloc_arena *ar = &pm->arenas[a];
+        uint64_t res = pyh_residency_bytes(r, ar->address, ar->address + pm->arena_size);
+        *arenas += res;
+        if (res == pm->arena_size) {
+            *used += ar->bytes_used;
+            continue;
+        }
+        for (uint64_t pool = ar->first_pool; res && pool < ar->pool_address && !err;
+             pool += pm->pool_size) {
+            if ((err = pyh_check_interrupt())) break;
+            uint64_t pres = pyh_residency_bytes(r, pool, pool + pm->pool_size);
+            struct pool_header h;
+            if (!pres || pool_header(rt, pool, NULL, ar->index, pm->pool_size, &h) || !h.count)
+                continue;
+            if (pres == pm->pool_size) {
+                *used += (uint64_t)h.count * pyh_pymalloc_block_size(h.szidx);
+                continue;
+            }
+            if (!pool_bytes && !(pool_bytes = malloc(pm->pool_size))) {
+                err = pyh_error_nomem();
+                break;
+            }
+            struct pyh_error *rerr = pyh_target_read(rt->target, pool, pool_bytes, pm->pool_size);
+            if (rerr) {
+                if (rerr->code == PYH_ERR_INTERRUPTED) err = rerr;
+                else pyh_error_free(rerr);
+                continue;
+            }
+            *used += pool_used_resident(pm, r, pool, &h, pool_bytes, pres);
+        }
+    }
+    free(pool_bytes);
+    return err;
+}

@@ -91,6 +91,14 @@ typedef bool (*pyh_block_visitor)(void *ctx, uint64_t addr, uint32_t size, bool 
 struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
                                      pyh_block_visitor visit, void *ctx);
 
+/* Resident bytes of pymalloc's arenas (*arenas) and of the live blocks in them (*used), by
+ * r (by_page). An arena wholly resident is answered from its counts; in the others, pools
+ * wholly resident from their headers and the rest block by block from their free lists
+ * (a read of each such pool). Only an interruption or running out of memory is an error. */
+struct pyh_error *pyh_pymalloc_resident(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
+                                        const struct pyh_residency *r, uint64_t *used,
+                                        uint64_t *arenas);
+
 /* Block size of size class i. */
 static inline uint32_t pyh_pymalloc_block_size(unsigned i) { return 16 * (i + 1); }
 

@@ -33,10 +33,13 @@ struct chunk_pass {
     const uint64_t *arena_starts; /* pymalloc arenas, sorted */
     size_t narena_starts;
     uint64_t arena_size;
+    const struct pyh_residency *res; /* by_page, or NULL */
+    uint64_t used_resident, free_resident; /* of the chunks, pymalloc arenas taken out */
 };
 
-/* Pymalloc arena bytes inside [start, end). */
-static uint64_t pymalloc_inside(const struct chunk_pass *p, uint64_t start, uint64_t end)
+/* Pymalloc arena bytes inside [start, end); their resident bytes into *resident (p->res). */
+static uint64_t pymalloc_inside(const struct chunk_pass *p, uint64_t start, uint64_t end,
+                                uint64_t *resident)
 {
     size_t lo = 0, hi = p->narena_starts;
     while (lo < hi) {
@@ -45,22 +48,34 @@ static uint64_t pymalloc_inside(const struct chunk_pass *p, uint64_t start, uint
         else hi = mid;
     }
     uint64_t bytes = 0;
-    for (size_t i = lo; i < p->narena_starts && p->arena_starts[i] < end; i++)
-        if (p->arena_starts[i] + p->arena_size <= end) bytes += p->arena_size;
+    *resident = 0;
+    for (size_t i = lo; i < p->narena_starts && p->arena_starts[i] < end; i++) {
+        if (p->arena_starts[i] + p->arena_size > end) continue;
+        bytes += p->arena_size;
+        if (p->res)
+            *resident += pyh_residency_bytes(p->res, p->arena_starts[i],
+                                             p->arena_starts[i] + p->arena_size);
+    }
     return bytes;
 }
 
 static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
 {
     struct chunk_pass *p = ctx;
+    uint64_t resident = p->res ? pyh_residency_bytes(p->res, c->address, c->address + c->size) : 0;
     switch (c->kind) {
     case PYH_GLIBC_INUSE:
     case PYH_GLIBC_MMAPPED:
-        if (p->narena_starts) {
+    case PYH_GLIBC_INTERNAL: {
+        uint64_t arenas_resident = 0;
+        if (p->narena_starts && c->kind != PYH_GLIBC_INTERNAL) {
             size_t slot = c->arena == PYH_GLIBC_NO_ARENA ? p->f->glibc->narenas : c->arena;
-            p->f->glibc_pymalloc_bytes[slot] += pymalloc_inside(p, c->address, c->address + c->size);
+            p->f->glibc_pymalloc_bytes[slot] +=
+                pymalloc_inside(p, c->address, c->address + c->size, &arenas_resident);
         }
+        p->used_resident += resident - arenas_resident;
         break;
+    }
     case PYH_GLIBC_FASTBIN:
     case PYH_GLIBC_UNSORTED:
     case PYH_GLIBC_SMALLBIN:
@@ -72,20 +87,39 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
         uint64_t from = (c->address + MALLOC_CHUNK_HEADER + PAGE - 1) & ~(PAGE - 1);
         uint64_t to = c->address + c->size;
         if (to > from) p->f->trim_releasable += (to - from) & ~(PAGE - 1);
+        p->free_resident += resident;
         break;
     }
-    default:
+    default: /* the tcaches' chunks and the top chunk: free */
+        p->free_resident += resident;
         break;
     }
     return pyh_check_interrupt();
 }
 
-static struct pyh_error *glibc_pass(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+/* The arenas' headers (heap_info, and malloc_state in a thread arena's first heap; the
+ * alignment before the main arena's first chunk): glibc's, in use. Their resident bytes. */
+static uint64_t headers_resident(const struct pyh_glibc *g, const struct pyh_residency *res)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < g->nheaps; i++) {
+        const struct pyh_glibc_heap *h = &g->heaps[i];
+        const struct pyh_glibc_arena *a = &g->arenas[h->arena];
+        uint64_t from = h->info ? h->info : a->is_main && h->first ? h->start - a->overhead : h->start;
+        bytes += pyh_residency_bytes(res, from, h->start);
+    }
+    return bytes;
+}
+
+/* Walks glibc's chunks: pymalloc arenas inside them, what malloc_trim could give back and,
+ * with res (by_page), the resident bytes of chunks in use and free into *used, *free. */
+static struct pyh_error *glibc_pass(struct pyh_fragmentation *f, const struct pyh_residency *res,
+                                    uint64_t *used, uint64_t *free_bytes)
 {
     struct pyh_glibc *g = f->glibc;
     f->glibc_pymalloc_bytes = calloc(g->narenas + 1, sizeof(uint64_t));
     if (!f->glibc_pymalloc_bytes) return pyh_error_nomem();
-    struct chunk_pass pass = {.f = f};
+    struct chunk_pass pass = {.f = f, .res = res};
     uint64_t *starts = NULL;
     if (f->pymalloc && f->pymalloc->narenas) {
         starts = malloc(f->pymalloc->narenas * sizeof(*starts));
@@ -99,19 +133,21 @@ static struct pyh_error *glibc_pass(struct pyh_runtime *rt, struct pyh_fragmenta
     struct pyh_error *err = pyh_glibc_visit(g, visit_chunk, &pass);
     free(starts);
     if (err) return err;
+    *used = pass.used_resident + (res ? headers_resident(g, res) : 0);
+    *free_bytes = pass.free_resident;
     /* malloc_trim also shrinks the main arena's top through sbrk, down to one page. */
     for (size_t i = 0; i < g->narenas; i++) {
         const struct pyh_glibc_arena *a = &g->arenas[i];
         if (a->is_main && !a->noncontiguous && a->top_size > MINSIZE + 1)
             f->trim_releasable += (a->top_size - MINSIZE - 1) & ~(PAGE - 1);
     }
-    (void)rt;
     return NULL;
 }
 
-static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
+/* What each part occupies, from the allocators' own figures and the mappings. */
+static void account_mapped(struct pyh_runtime *rt, struct pyh_fragmentation *f)
 {
-    struct pyh_memory_split *s = &f->split;
+    struct pyh_memory_split *s = &f->mapped_split;
     if (f->pymalloc) {
         s->pymalloc_used = f->pymalloc->bytes_used;
         s->pymalloc_free = f->pymalloc->narenas * f->pymalloc->arena_size - f->pymalloc->bytes_used;
@@ -129,16 +165,44 @@ static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
         s->glibc_used += g->mmapped_total.bytes;
         s->glibc_used = s->glibc_used > in_pymalloc ? s->glibc_used - in_pymalloc : 0;
     }
-    const char *source;
-    struct pyh_error *err = pyh_target_resident(rt->target, &f->resident, &source);
-    if (err) {
-        if (err->code != PYH_ERR_UNSUPPORTED)
-            pyh_diag_warn(rt->diag, "cannot read resident memory: %s", pyh_error_message(err));
-        pyh_error_free(err);
-        return;
+    f->mapped = 0;
+    for (size_t i = 0; i < rt->target->nmaps; i++) {
+        const struct pyh_mapping *m = &rt->target->maps[i];
+        f->mapped += m->end - m->start;
+        if (pyh_map_kind_of(rt->target, rt->images, m) == PYH_MAP_STACK) s->stacks += m->end - m->start;
     }
+    uint64_t known = s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free + s->stacks;
+    s->other = f->mapped > known ? f->mapped - known : 0;
+}
+
+/* What each part holds resident, from the one residency measured for the target; `other`
+ * is the rest of the resident total. Parts are disjoint address ranges, so with page-level
+ * evidence they cannot add up to more than the whole: if they did, a walker counted a range
+ * twice, which is said rather than hidden. */
+static struct pyh_error *account_resident(struct pyh_runtime *rt, struct pyh_fragmentation *f,
+                                          const struct pyh_residency *res, uint64_t glibc_used,
+                                          uint64_t glibc_free)
+{
+    struct pyh_memory_split *s = &f->split;
     f->resident_known = true;
-    f->resident_source = source;
+    f->resident = res->total;
+    f->resident_source = res->source;
+    f->resident_how = res->how;
+    f->resident_exact = res->by_page;
+    if (res->by_page) {
+        if (f->pymalloc) {
+            uint64_t used, arenas;
+            struct pyh_error *err = pyh_pymalloc_resident(rt, f->pymalloc, res, &used, &arenas);
+            if (err) return err;
+            s->pymalloc_used = used;
+            s->pymalloc_free = arenas - used;
+        }
+        s->glibc_used = glibc_used;
+        s->glibc_free = glibc_free;
+    } else {
+        *s = f->mapped_split; /* only per mapping: the allocators' parts taken whole */
+        s->stacks = 0;
+    }
     for (size_t i = 0; i < rt->target->nmaps; i++) {
         const struct pyh_mapping *m = &rt->target->maps[i];
         if (m->rss != UINT64_MAX && pyh_map_kind_of(rt->target, rt->images, m) == PYH_MAP_STACK)
@@ -146,12 +210,18 @@ static void account(struct pyh_runtime *rt, struct pyh_fragmentation *f)
     }
     uint64_t known = s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free + s->stacks;
     s->other = f->resident > known ? f->resident - known : 0;
+    if (known > f->resident && res->by_page)
+        pyh_diag_warn(rt->diag, "the resident parts add up to %llu bytes, %llu more than the "
+                                "%llu resident: a range is counted twice",
+                      (unsigned long long)known, (unsigned long long)(known - f->resident),
+                      (unsigned long long)f->resident);
+    return NULL;
 }
 
 /* One or two sentences that say where the heap went. */
 static void write_verdict(struct pyh_fragmentation *f)
 {
-    const struct pyh_memory_split *s = &f->split;
+    const struct pyh_memory_split *s = &f->mapped_split;
     uint64_t heap = pyh_fragmentation_heap_total(f);
     char total[32], a[32], b[32];
     pyh_format_bytes(heap, total, sizeof(total));
@@ -193,16 +263,27 @@ struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct 
     f->glibc = glibc;
     for (size_t i = 0; pm && i < pm->narenas; i++)
         if (pm->arenas[i].bytes_used * 20 <= pm->arena_size) f->pymalloc_pinned++;
-    struct pyh_error *err = glibc ? glibc_pass(rt, f) : NULL;
+    const struct pyh_residency *res = NULL;
+    struct pyh_error *err = pyh_target_residency(rt->target, &res);
+    if (err) {
+        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+        if (err->code != PYH_ERR_UNSUPPORTED)
+            pyh_diag_warn(rt->diag, "cannot read resident memory: %s", pyh_error_message(err));
+        pyh_error_free(err);
+        res = NULL;
+    }
+    uint64_t glibc_used = 0, glibc_free = 0;
+    err = glibc ? glibc_pass(f, res && res->by_page ? res : NULL, &glibc_used, &glibc_free) : NULL;
     if (err) return err;
-    account(rt, f);
+    account_mapped(rt, f);
+    if (res && (err = account_resident(rt, f, res, glibc_used, glibc_free))) return err;
     write_verdict(f);
     return NULL;
 }
 
 uint64_t pyh_fragmentation_heap_total(const struct pyh_fragmentation *f)
 {
-    const struct pyh_memory_split *s = &f->split;
+    const struct pyh_memory_split *s = &f->mapped_split;
     return s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
 }
 

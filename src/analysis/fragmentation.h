@@ -11,14 +11,18 @@
 #include "allocators/pymalloc.h"
 #include "runtime/runtime.h"
 
-/* Where resident memory goes. */
+/* Where the process's memory goes, part by part. Two of these: what each part occupies
+ * (mapped: the bytes its allocator or its mappings hold) and how much of that was resident,
+ * from the target's residency (pyh_target_residency) — so that the resident parts add up to
+ * the resident total exactly, whatever was swapped out, given back or never touched. */
 struct pyh_memory_split {
     uint64_t pymalloc_used; /* live pymalloc blocks */
-    uint64_t pymalloc_free; /* the rest of pymalloc's arenas */
-    uint64_t glibc_used;    /* chunks handed out by malloc (pymalloc arenas taken out) */
+    uint64_t pymalloc_free; /* the rest of pymalloc's arenas (pool headers, free blocks and pools) */
+    uint64_t glibc_used;    /* chunks handed out by malloc and malloc's own (pymalloc arenas
+                               inside them taken out), with the arenas' headers */
     uint64_t glibc_free;    /* free chunks, tcaches and top chunks */
-    uint64_t stacks;        /* thread stacks (resident part) */
-    uint64_t other;         /* everything else resident: binaries' data, other mmaps */
+    uint64_t stacks;        /* thread stacks */
+    uint64_t other;         /* everything else: binaries, their data, other mappings */
 };
 
 struct pyh_fragmentation {
@@ -33,9 +37,15 @@ struct pyh_fragmentation {
     uint64_t trim_releasable; /* at most what malloc_trim(0) could give back */
 
     bool resident_known;
-    uint64_t resident;
-    const char *resident_source; /* "smaps" or "core" */
-    struct pyh_memory_split split;
+    uint64_t resident;            /* resident bytes: the sum of split */
+    const char *resident_source;  /* "pagemap", "core" or "smaps" (struct pyh_residency) */
+    const char *resident_how;     /* the evidence in words (struct pyh_residency); static */
+    bool resident_exact;          /* split from page-level evidence; false: a host that gave only
+                                     smaps, where each allocator part is taken as resident
+                                     whole and `other` is what is left */
+    uint64_t mapped;              /* bytes of every mapping: the sum of `mapped` */
+    struct pyh_memory_split split;  /* resident bytes by part */
+    struct pyh_memory_split mapped_split; /* bytes by part, resident or not */
     char verdict[1024];
 };
 

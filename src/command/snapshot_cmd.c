@@ -92,10 +92,10 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
         }
     }
     snap->frag.heap_total = census.heap_total;
-    snap->frag.pymalloc_used = frag.split.pymalloc_used;
-    snap->frag.pymalloc_free = frag.split.pymalloc_free;
-    snap->frag.glibc_used = frag.split.glibc_used;
-    snap->frag.glibc_free = frag.split.glibc_free;
+    snap->frag.pymalloc_used = frag.mapped_split.pymalloc_used;
+    snap->frag.pymalloc_free = frag.mapped_split.pymalloc_free;
+    snap->frag.glibc_used = frag.mapped_split.glibc_used;
+    snap->frag.glibc_free = frag.mapped_split.glibc_free;
     snap->frag.mmapped = glibc ? glibc->mmapped_total.bytes : 0;
     snap->frag.pymalloc_arenas = pm ? pm->narenas : 0;
     snap->frag.verdict = pyh_strdup(frag.verdict);

@@ -104,6 +104,18 @@ static json_t *glibc_json(const struct pyh_fragmentation *f)
     return o;
 }
 
+static json_t *split_json(const struct pyh_memory_split *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "pymalloc_used", json_integer((json_int_t)s->pymalloc_used));
+    json_object_set_new(o, "pymalloc_free", json_integer((json_int_t)s->pymalloc_free));
+    json_object_set_new(o, "glibc_used", json_integer((json_int_t)s->glibc_used));
+    json_object_set_new(o, "glibc_free", json_integer((json_int_t)s->glibc_free));
+    json_object_set_new(o, "stacks", json_integer((json_int_t)s->stacks));
+    json_object_set_new(o, "other", json_integer((json_int_t)s->other));
+    return o;
+}
+
 struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context *ctx,
                                                 const struct pyh_fragmentation *f, FILE *out)
 {
@@ -111,15 +123,12 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
     json_t *res = json_object();
     json_object_set_new(res, "bytes", int_or_null(f->resident_known, f->resident));
     json_object_set_new(res, "source", f->resident_known ? json_string(f->resident_source) : json_null());
-    json_t *split = json_object();
-    const struct pyh_memory_split *s = &f->split;
-    json_object_set_new(split, "pymalloc_used", json_integer((json_int_t)s->pymalloc_used));
-    json_object_set_new(split, "pymalloc_free", json_integer((json_int_t)s->pymalloc_free));
-    json_object_set_new(split, "glibc_used", json_integer((json_int_t)s->glibc_used));
-    json_object_set_new(split, "glibc_free", json_integer((json_int_t)s->glibc_free));
-    json_object_set_new(split, "stacks", json_integer((json_int_t)s->stacks));
-    json_object_set_new(split, "other", json_integer((json_int_t)s->other));
-    json_object_set_new(res, "split", split);
+    json_object_set_new(res, "how", f->resident_known ? json_string(f->resident_how) : json_null());
+    json_object_set_new(res, "exact", json_boolean(f->resident_known && f->resident_exact));
+    json_object_set_new(res, "mapped", json_integer((json_int_t)f->mapped));
+    if (f->resident_known) json_object_set_new(res, "split", split_json(&f->split));
+    else json_object_set_new(res, "split", json_null());
+    json_object_set_new(res, "mapped_split", split_json(&f->mapped_split));
     json_object_set_new(root, "resident", res);
     json_object_set_new(root, "pymalloc", pymalloc_json(f));
     json_object_set_new(root, "glibc", glibc_json(f));
@@ -128,11 +137,16 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
 }
 
 /* "  label   1.50 MiB  12.3%" */
-static void split_line(FILE *out, const char *label, uint64_t bytes, uint64_t total)
+/* "  label   1.50 MiB  12.3%   of 2.00 MiB": the resident bytes of a part, its share of
+ * the total, and what it holds in all when that is more (not all of it resident). */
+static void split_line(FILE *out, const char *label, uint64_t bytes, uint64_t total,
+                       uint64_t mapped)
 {
-    char b[32];
-    fprintf(out, "  %-26s %12s  %5.1f%%\n", label, pyh_format_bytes(bytes, b, sizeof(b)),
+    char b[32], m[32];
+    fprintf(out, "  %-22s %11s %5.1f%%", label, pyh_format_bytes(bytes, b, sizeof(b)),
             total ? 100.0 * (double)bytes / (double)total : 0.0);
+    if (mapped > bytes) fprintf(out, "   of %s", pyh_format_bytes(mapped, m, sizeof(m)));
+    fprintf(out, "\n");
 }
 
 static void pymalloc_text(const struct pyh_fragmentation *f, FILE *out)
@@ -207,22 +221,23 @@ struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context 
 {
     (void)ctx;
     char a[32];
-    const struct pyh_memory_split *s = &f->split;
+    const struct pyh_memory_split *s = f->resident_known ? &f->split : &f->mapped_split;
+    const struct pyh_memory_split *m = &f->mapped_split;
     if (f->resident_known)
         fprintf(out, "Resident memory %s (%s)\n", pyh_format_bytes(f->resident, a, sizeof(a)),
-                strcmp(f->resident_source, "smaps") == 0
-                    ? "Rss from /proc/PID/smaps"
-                    : "core: the anonymous writable memory it holds");
+                f->resident_how);
     else
         fprintf(out, "Resident memory unknown; allocator totals:\n");
     uint64_t total = f->resident_known ? f->resident
                                        : s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
-    split_line(out, "pymalloc, live blocks", s->pymalloc_used, total);
-    split_line(out, "pymalloc, free", s->pymalloc_free, total);
-    split_line(out, "malloc, in use", s->glibc_used, total);
-    split_line(out, "malloc, free", s->glibc_free, total);
-    split_line(out, "thread stacks", s->stacks, total);
-    if (f->resident_known) split_line(out, "other", s->other, total);
+    split_line(out, "pymalloc, live blocks", s->pymalloc_used, total, m->pymalloc_used);
+    split_line(out, "pymalloc, free", s->pymalloc_free, total, m->pymalloc_free);
+    split_line(out, "malloc, in use", s->glibc_used, total, m->glibc_used);
+    split_line(out, "malloc, free", s->glibc_free, total, m->glibc_free);
+    if (f->resident_known) {
+        split_line(out, "thread stacks", s->stacks, total, m->stacks);
+        split_line(out, "other", s->other, total, m->other);
+    }
     fprintf(out, "\n");
     pymalloc_text(f, out);
     glibc_text(f, out);

@@ -16,6 +16,7 @@
 
 #include "target/elf_util.h"
 #include "target/internal.h"
+#include "util/interrupt.h"
 #include "util/mem.h"
 
 /* One PT_LOAD: [start, end) in the target; the first `avail` bytes are in the core file at
@@ -161,35 +162,115 @@ static void core_close(struct pyh_target *t)
     t->impl = NULL;
 }
 
-/* A mapping's "resident" bytes in a core: what the core holds of it. */
-static struct pyh_error *core_fill_rss(struct pyh_target *t)
+#define PAGE 4096u
+#define ZERO_SCAN (1u << 20) /* bytes read at once when looking for zero pages */
+
+/* Whether the page at p is all zeros. Words, and out at the first that is not: a page of
+ * data rarely starts with more than a few zero words. */
+static bool zero_page(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    for (size_t i = 0; i < PAGE / 8; i += 4)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3]) return false;
+    return true;
+}
+
+/* Adds to out the resident pages of [start, start + len) — core bytes at file offset off,
+ * of an anonymous mapping. A sparse core (the kernel's: it skips the pages that were never
+ * touched, which a file makes holes of) says it by its holes: every page of data counts,
+ * zeros too (a page the process wrote zeros to is memory all the same). A core without holes
+ * (gdb's gcore writes every page, untouched ones as zeros) says nothing: its pages that hold
+ * only zeros are left out. */
+static struct pyh_error *nonzero_pages(struct core_state *c, uint64_t start, uint64_t off,
+                                       uint64_t len, bool sparse, uint8_t *buf,
+                                       struct pyh_ranges *out)
+{
+    struct pyh_error *err = NULL;
+    for (uint64_t done = 0; done < len && !err;) {
+        uint64_t upto = len; /* the end of the run of data that starts at done */
+        off_t data = lseek(c->fd, (off_t)(off + done), SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break; /* nothing but a hole is left */
+        if (data >= 0) {
+            uint64_t skip_to = ((uint64_t)data - off) & ~(uint64_t)(PAGE - 1);
+            if (skip_to > done) {
+                done = skip_to;
+                continue;
+            }
+            off_t hole = lseek(c->fd, data, SEEK_HOLE);
+            if (hole > data) {
+                uint64_t h = ((uint64_t)hole - off + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+                if (h < upto) upto = h;
+            }
+        } /* else the file system cannot tell: everything is data */
+        if (sparse) {
+            err = pyh_ranges_add(out, start + done, start + upto);
+            done = upto;
+            continue;
+        }
+        while (done < upto && !err) {
+            size_t n = upto - done < ZERO_SCAN ? (size_t)(upto - done) : ZERO_SCAN;
+            ssize_t r = pread(c->fd, buf, n, (off_t)(off + done));
+            if (r <= 0)
+                return pyh_error_errno(r < 0 ? errno : EIO, "reading core file %s at offset %llu",
+                                       c->path, (unsigned long long)(off + done));
+            n = (size_t)r;
+            for (size_t p = 0; p < n && !err; p += PAGE) {
+                size_t k = n - p < PAGE ? n - p : PAGE;
+                bool zero = true;
+                if (k == PAGE) zero = zero_page(buf + p);
+                else
+                    for (size_t i = 0; i < k && zero; i++) zero = buf[p + i] == 0;
+                if (!zero) err = pyh_ranges_add(out, start + done + p, start + done + p + k);
+            }
+            done += n;
+            if (!err) err = pyh_check_interrupt();
+        }
+    }
+    return err;
+}
+
+/* What a core says of residency: the pages it holds data for, anonymous ones by its holes
+ * or, without holes, their contents (nonzero_pages). Reads every anonymous page of a core
+ * without holes once. */
+static struct pyh_error *core_residency(struct pyh_target *t, struct pyh_residency *out)
 {
     struct core_state *c = t->impl;
-    for (size_t i = 0; i < t->nmaps; i++) {
-        struct pyh_mapping *m = &t->maps[i];
-        uint64_t held = 0, pos = m->start;
-        while (pos < m->end) {
+    out->source = "core";
+    out->by_page = true;
+    uint8_t *buf = malloc(ZERO_SCAN);
+    if (!buf) return pyh_error_nomem();
+    off_t hole = lseek(c->fd, 0, SEEK_HOLE);
+    bool sparse = hole >= 0 && (uint64_t)hole < c->size;
+    out->how = sparse ? "pages the core holds, its holes left out"
+                      : "pages the core holds, zero pages left out";
+    struct pyh_error *err = NULL;
+    for (size_t i = 0; i < t->nmaps && !err; i++) {
+        const struct pyh_mapping *m = &t->maps[i];
+        for (uint64_t pos = m->start; pos < m->end && !err;) {
             const struct core_load *load = find_load(c, pos);
             if (!load) {
-                uint64_t next = next_core_bytes(c, pos);
-                if (next >= m->end) break;
-                pos = next;
+                pos = next_core_bytes(c, pos);
                 continue;
             }
             uint64_t avail_end = load->start + load->avail;
-            if (pos < avail_end) held += (avail_end < m->end ? avail_end : m->end) - pos;
+            uint64_t end = avail_end < m->end ? avail_end : m->end;
+            if (pos < end) {
+                uint64_t off = load->offset + (pos - load->start);
+                err = m->path ? pyh_ranges_add(&out->runs, pos, end)
+                              : nonzero_pages(c, pos, off, end - pos, sparse, buf, &out->runs);
+            }
             pos = load->end;
         }
-        m->rss = held;
     }
-    return NULL;
+    free(buf);
+    return err;
 }
 
 static const struct pyh_target_ops core_ops = {
     .read = core_read,
     .cached = true, /* each uncached read is a pread */
     .close = core_close,
-    .fill_rss = core_fill_rss,
+    .residency = core_residency,
 };
 
 static uint32_t prot_of(uint32_t p_flags)

@@ -53,9 +53,14 @@ static void host_close(struct pyh_target *t)
     t->impl = NULL;
 }
 
-static struct pyh_error *host_fill_rss(struct pyh_target *t)
+/* Through gdbserver or rr nothing tells pages apart: the host's smaps text gives each
+ * mapping's Rss, no more. */
+static struct pyh_error *host_residency(struct pyh_target *t, struct pyh_residency *out)
 {
     struct host_state *h = t->impl;
+    out->source = "smaps";
+    out->how = "Rss from smaps; the parts estimated";
+    out->by_page = false;
     if (!h->smaps)
         return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
                                 t->description);
@@ -71,7 +76,7 @@ static const struct pyh_target_ops host_ops = {
     .cached = true, /* each host read is a round trip through gdb */
     .cache_all = true,
     .close = host_close,
-    .fill_rss = host_fill_rss,
+    .residency = host_residency,
 };
 
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,

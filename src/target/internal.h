@@ -19,6 +19,9 @@ struct pyh_error *pyh_target_init_cache(struct pyh_target *t, size_t nslots);
  * itself; host: the host's copy of it). Mappings it does not list keep theirs. */
 void pyh_target_parse_smaps(struct pyh_target *t, FILE *smaps);
 
+/* Frees a residency (NULL is fine). */
+void pyh_residency_free(struct pyh_residency *r);
+
 /* Sorts t->maps by start and checks they do not overlap (drops later overlapping ones with
  * a warning: untrusted input). */
 void pyh_target_sort_maps(struct pyh_target *t);

@@ -316,6 +316,7 @@ void pyh_target_close(struct pyh_target *t)
     free(t->truncation);
     free(t->mismatch);
     free(t->description);
+    pyh_residency_free(t->residency);
     if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);
     free(t->cache.block);
     free(t->cache.pages);
@@ -429,21 +430,45 @@ void pyh_target_parse_smaps(struct pyh_target *t, FILE *smaps)
     free(line);
 }
 
-struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, const char **source)
+void pyh_residency_free(struct pyh_residency *r)
 {
-    *total = 0;
-    /* Live and host targets (a process) say it with smaps; a core by what it holds. */
-    bool smaps = t->kind != PYH_TARGET_CORE;
-    *source = smaps ? "smaps" : "core";
-    if (!t->ops->fill_rss)
-        return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
-                                t->description);
-    struct pyh_error *err = t->ops->fill_rss(t);
-    if (err) return err;
-    for (size_t i = 0; i < t->nmaps; i++) {
-        const struct pyh_mapping *m = &t->maps[i];
-        if (m->rss == UINT64_MAX) continue;
-        if (smaps || (!m->path && (m->prot & PYH_PROT_W))) *total += m->rss;
+    if (!r) return;
+    pyh_ranges_free(&r->runs);
+    free(r->below);
+    free(r);
+}
+
+struct pyh_error *pyh_target_residency(struct pyh_target *t, const struct pyh_residency **out)
+{
+    *out = NULL;
+    if (!t->residency) {
+        if (!t->ops->residency)
+            return pyh_error_create(PYH_ERR_UNSUPPORTED, "%s cannot tell its resident memory",
+                                    t->description);
+        struct pyh_residency *r = calloc(1, sizeof(*r));
+        if (!r) return pyh_error_nomem();
+        for (size_t i = 0; i < t->nmaps; i++) t->maps[i].rss = UINT64_MAX;
+        struct pyh_error *err = t->ops->residency(t, r);
+        if (!err && r->by_page && r->runs.n && !(r->below = pyh_ranges_index(&r->runs)))
+            err = pyh_error_nomem();
+        if (err) {
+            pyh_residency_free(r);
+            return err;
+        }
+        /* Each mapping's rss from the same evidence; the total is the sum of the parts. */
+        r->total = 0;
+        for (size_t i = 0; i < t->nmaps; i++) {
+            struct pyh_mapping *m = &t->maps[i];
+            if (r->by_page) m->rss = pyh_ranges_covered(&r->runs, r->below, m->start, m->end);
+            if (m->rss != UINT64_MAX) r->total += m->rss;
+        }
+        t->residency = r;
     }
+    *out = t->residency;
     return NULL;
+}
+
+uint64_t pyh_residency_bytes(const struct pyh_residency *r, uint64_t start, uint64_t end)
+{
+    return pyh_ranges_covered(&r->runs, r->below, start, end);
 }

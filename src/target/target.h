@@ -15,6 +15,7 @@
 #include "pyheap.h"
 #include "util/diag.h"
 #include "util/error.h"
+#include "util/ranges.h"
 
 enum pyh_target_kind { PYH_TARGET_CORE, PYH_TARGET_LIVE, PYH_TARGET_HOST };
 
@@ -31,8 +32,8 @@ struct pyh_mapping {
     char *label;          /* "[heap]", "[stack]", "[vdso]"... when the OS names it (live) */
     /* The local file behind path (after --sysroot/--lib-path), NULL if none was found. */
     struct pyh_local_file *file;
-    /* Resident bytes once pyh_target_resident ran: live and host, Rss from /proc/PID/smaps;
-     * core, the bytes of the mapping the core holds. UINT64_MAX when unknown. */
+    /* Resident bytes once pyh_target_residency ran (from its evidence); UINT64_MAX when
+     * unknown. */
     uint64_t rss;
 };
 
@@ -55,6 +56,27 @@ struct pyh_local_file {
 };
 
 struct pyh_target_ops;
+
+/* Which pages of the target were resident in memory: the one piece of evidence every
+ * resident figure is made of, so that the parts of a split add up to the whole by
+ * construction. */
+struct pyh_residency {
+    /* "pagemap": the process's page tables, read while it was stopped — present pages,
+     *            the shared zero page left out (as the kernel's Rss does);
+     * "core":    the pages a core holds data for; of anonymous mappings, in a sparse core
+     *            (the kernel's) the pages that are not holes — it leaves out the pages never
+     *            touched — and in a core without holes (gdb's gcore, which writes such pages,
+     *            and pages given back with MADV_DONTNEED, as zeros) the pages that are not
+     *            all zeros;
+     * "smaps":   Rss per mapping only, when nothing tells pages apart (a host target). */
+    const char *source;
+    const char *how;        /* the evidence in words, for reports ("pages present while the
+                               process was stopped", ...); static */
+    bool by_page;           /* runs hold the resident pages; false: only each mapping's rss */
+    uint64_t total;         /* resident bytes */
+    struct pyh_ranges runs; /* the resident bytes, page-aligned runs (by_page) */
+    uint64_t *below;        /* prefix sums of runs (pyh_ranges_index), NULL when empty */
+};
 
 /* A direct-mapped cache of target blocks, for targets whose reads are system calls. A
  * block is cached page by page (a block may cross mappings, or the end of the memory). */
@@ -91,6 +113,7 @@ struct pyh_target {
     bool stopped;   /* live: all threads are stopped for the read */
     bool copied;    /* live: read from a copy of its writable memory (PYH_LIVE_COPY) */
     double pause_seconds; /* PYH_LIVE_COPY: how long the process was stopped */
+    struct pyh_residency *residency; /* once pyh_target_residency measured it; owned */
 
     struct pyh_local_file **files; /* every local file opened for this target */
     size_t nfiles, files_cap;
@@ -130,8 +153,9 @@ struct pyh_target_ops {
     bool cache_all;
     /* Releases the kind's state (live: resumes and detaches). */
     void (*close)(struct pyh_target *t);
-    /* Fills every mapping's rss; NULL when the kind cannot tell. */
-    struct pyh_error *(*fill_rss)(struct pyh_target *t);
+    /* Measures which pages are resident: fills out's source, by_page and runs (by_page) or
+     * every mapping's rss (not by_page). NULL when the kind cannot tell. */
+    struct pyh_error *(*residency)(struct pyh_target *t, struct pyh_residency *out);
     /* Whether the target has gone away (a live process that exited); NULL for kinds that
      * cannot. Called only when something failed: it may cost a few reads of /proc. */
     bool (*gone)(struct pyh_target *t);
@@ -200,13 +224,15 @@ const struct pyh_mapping *pyh_target_mapping_at(const struct pyh_target *t, uint
 /* The thread with LWP id tid, or NULL. */
 const struct pyh_thread *pyh_target_thread(const struct pyh_target *t, int32_t tid);
 
-/* Resident memory: fills each mapping's rss and stores in *total the process's resident
- * bytes — live and host, the sum of /proc/PID/smaps Rss (host: of the smaps text the host
- * gave; PYH_ERR_UNSUPPORTED when it gave none); core, the bytes the core holds of anonymous
- * writable mappings (a core says nothing of residency: those are the pages that can be).
- * *source is "smaps" or "core". Costs one read of /proc/PID/smaps (live) or a pass over
- * the mappings (core). */
-struct pyh_error *pyh_target_resident(struct pyh_target *t, uint64_t *total, const char **source);
+/* Which pages of t are resident, measured on the first call and kept (owned by t): live,
+ * from /proc/PID/pagemap while the process is stopped (with PYH_LIVE_COPY, in the copy's own
+ * stop); core, from the pages it holds (see struct pyh_residency); host, from the host's
+ * smaps text (PYH_ERR_UNSUPPORTED when it gave none). Fills every mapping's rss. Costs a
+ * pagemap read (~2-20 ms per GiB mapped), or on a core a read of its anonymous pages. */
+struct pyh_error *pyh_target_residency(struct pyh_target *t, const struct pyh_residency **out);
+
+/* Resident bytes of [start, end) (r->by_page); O(log n). */
+uint64_t pyh_residency_bytes(const struct pyh_residency *r, uint64_t start, uint64_t end);
 
 /* The value of auxv entry type, or 0 when absent. */
 uint64_t pyh_target_auxv(const struct pyh_target *t, uint64_t type);

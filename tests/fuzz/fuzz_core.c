@@ -51,9 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char name[256];
         fuzz_ignore(pyh_read_cstr(t, execfn, name, sizeof(name)));
     }
-    uint64_t total;
-    const char *source;
-    fuzz_ignore(pyh_target_resident(t, &total, &source));
+    const struct pyh_residency *res = NULL;
+    fuzz_ignore(pyh_target_residency(t, &res));
+    if (res && res->by_page) {
+        for (size_t i = 0; i < t->nmaps; i++)
+            (void)pyh_residency_bytes(res, t->maps[i].start, t->maps[i].end);
+    }
     struct pyh_images *images = NULL;
     err = pyh_images_load(t, "", &diag, &images);
     if (!err) {

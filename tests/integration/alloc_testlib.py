@@ -466,43 +466,69 @@ def smaps_rollup_rss(pid):
     return None
 
 
-def core_anonymous_writable_bytes(core):
-    """Bytes of the anonymous writable PT_LOAD segments of a core (resident.bytes of a core,
-    per docs/json-schema.md)."""
+PAGE = 4096
+_ZERO_PAGE = bytes(PAGE)
+
+
+def core_resident_bytes(core):
+    """The resident bytes of a core by py-heap's documented rule (docs/json-schema.md,
+    `resident.bytes`), computed here on its own: the bytes of every PT_LOAD that the core
+    holds data for, where a page of an anonymous mapping (not in NT_FILE) counts only if it
+    is not all zeros (gcore writes pages never touched as zeros). A sparse core (holes where
+    the kernel skipped pages) is not made by gcore and not handled here."""
+    total = 0
     with CoreFile(core) as c:
-        return sum(ph.filesz for ph in c.anonymous_writable())
+        for ph in c.segments:
+            if ph.filesz == 0:
+                continue
+            if c.file_backed(ph):
+                total += ph.filesz
+                continue
+            data = c.map[ph.offset:ph.offset + ph.filesz]
+            for off in range(0, len(data), PAGE):
+                page = data[off:off + PAGE]
+                if page != _ZERO_PAGE[:len(page)]:
+                    total += len(page)
+    return total
+
+
+SPLIT_KEYS = ("pymalloc_used", "pymalloc_free", "glibc_used", "glibc_free", "stacks", "other")
 
 
 def compare_resident(c, live, resident_bytes=None):
-    """resident: the schema's source, the split adding up, and resident.bytes against
-    resident_bytes (the test's own reading: smaps_rollup's Rss, or the core's anonymous
-    writable segments) when given."""
+    """resident: the source of the evidence, the split adding up exactly to the total (both
+    measured from the one residency of the target), no part resident beyond what it holds,
+    and resident.bytes against resident_bytes (the test's own reading: smaps_rollup's Rss of
+    the sleeping process, or core_resident_bytes) when given."""
     res = c.field("resident")
     if not isinstance(res, dict):
         return
-    total, split = res.get("bytes"), res.get("split")
-    want_source = "smaps" if live else "core"
+    total, split, mapped = res.get("bytes"), res.get("split"), res.get("mapped_split")
+    want_source = "pagemap" if live else "core"
     if res.get("source") != want_source:
         c.bad.append("resident.source: py-heap says %r, docs/json-schema.md says %r"
                      % (res.get("source"), want_source))
+    c.eq("resident.exact", res.get("exact"), True, "page-level evidence for %s"
+         % ("a process" if live else "a core"))
     if resident_bytes is not None:
         c.eq("resident.bytes", total, resident_bytes,
              "Rss of /proc/PID/smaps_rollup" if live else
-             "sum of the core's anonymous writable PT_LOAD segments")
-    if not isinstance(split, dict) or not isinstance(total, int):
-        c.bad.append("resident: bytes %r, split %r" % (total, split))
+             "core_resident_bytes: the core's data, zero pages of anonymous mappings left out")
+    if not isinstance(split, dict) or not isinstance(total, int) or not isinstance(mapped, dict):
+        c.bad.append("resident: bytes %r, split %r, mapped_split %r" % (total, split, mapped))
         return
-    keys = ("pymalloc_used", "pymalloc_free", "glibc_used", "glibc_free", "stacks", "other")
-    vals = [split.get(k) for k in keys]
+    vals = [split.get(k) for k in SPLIT_KEYS]
     if not all(isinstance(v, int) and v >= 0 for v in vals):
         c.bad.append("resident.split: every member an int >= 0: %r" % (split,))
         return
-    if live:
-        c.true("resident.split adds up: sum %d <= resident.bytes %d" % (sum(vals), total),
-               sum(vals) <= total, "split %r" % (split,))
-    if split["other"] > 0:
-        c.eq("resident.split: sum when other > 0", sum(vals), total,
-             "other is the rest of resident.bytes")
+    c.eq("resident.split adds up to resident.bytes", sum(vals), total, "split %r" % (split,))
+    for k in SPLIT_KEYS:
+        if not isinstance(mapped.get(k), int) or split[k] > mapped[k]:
+            c.bad.append("resident.split.%s %r is more than resident.mapped_split.%s %r"
+                         % (k, split[k], k, mapped.get(k)))
+    if isinstance(res.get("mapped"), int):
+        c.eq("resident.mapped_split adds up to resident.mapped", sum(mapped.values()),
+             res["mapped"], "mapped_split %r" % (mapped,))
 
 
 def compare_fragmentation(report, gt, run, live, resident_bytes=None):

@@ -58,7 +58,7 @@ class FragmentationTest(unittest.TestCase):
             target = ["--pid", str(w.pid)] if live else [A.alloc_core(run.interp)]
             # The resident size as the test sees it: smaps_rollup's Rss around the run (used
             # only if it did not move: the process sleeps, but the kernel may still reclaim
-            # or collapse pages), or the core's anonymous writable segments.
+            # or collapse pages), or the core's data by the documented rule.
             before = A.smaps_rollup_rss(w.pid) if live else None
             res = A.run_fragmentation(target, run.args)
             if live:
@@ -67,7 +67,7 @@ class FragmentationTest(unittest.TestCase):
                 self.assertEqual([], T.not_stopped_problems(w.pid),
                                  "the target was left stopped or traced after " + res.cmdline())
             else:
-                resident = A.core_anonymous_writable_bytes(target[0])
+                resident = A.core_resident_bytes(target[0])
             self.assertIn(res.returncode, (0, 1), res.describe())
             _reports[key] = (res, res.json(), resident)
         res, rep, resident = _reports[key]

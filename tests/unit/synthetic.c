@@ -170,3 +170,22 @@ void syn_memory_free(struct syn_memory *m)
     for (size_t i = 0; i < m->nregions; i++) free(m->regions[i].bytes);
     m->nregions = 0;
 }
+
+long syn_segment_offset(const char *path, uint64_t vaddr)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    Elf64_Ehdr eh;
+    long found = -1;
+    if (fread(&eh, sizeof(eh), 1, f) == 1) {
+        for (unsigned i = 0; i < eh.e_phnum && found < 0; i++) {
+            Elf64_Phdr ph;
+            if (fseek(f, (long)(eh.e_phoff + i * sizeof(ph)), SEEK_SET) != 0 ||
+                fread(&ph, sizeof(ph), 1, f) != 1)
+                break;
+            if (ph.p_type == PT_LOAD && ph.p_vaddr == vaddr) found = (long)ph.p_offset;
+        }
+    }
+    fclose(f);
+    return found;
+}

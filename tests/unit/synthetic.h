@@ -49,6 +49,9 @@ const char *syn_write_core(const struct syn_core *c, const char *name);
 /* Writes size bytes to a file in the temporary directory; returns its path. */
 const char *syn_write_file(const char *name, const void *data, size_t size);
 
+/* The file offset of the data of the PT_LOAD at vaddr in the core at path; -1 if none. */
+long syn_segment_offset(const char *path, uint64_t vaddr);
+
 /* Truncates a file to size bytes. */
 void syn_truncate(const char *path, size_t size);
 

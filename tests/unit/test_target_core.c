@@ -1,6 +1,9 @@
 /* The core target on synthetic cores: reads inside and across segments, bytes the core left
  * out read from the mapped file, truncation, and files that are not cores. */
 #include <elf.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -261,6 +264,67 @@ static void test_bad_nt_file(void **state)
     expect_open_error(path, PYH_ERR_FORMAT, "NT_FILE");
 }
 
+/* Residency from a core: file-backed pages the core holds count whole; anonymous pages
+ * count unless all zeros (a core without holes: gcore's); the pages a core leaves out
+ * (p_filesz 0, kernel style) do not. A sparse core says it with its holes instead: every page
+ * of data counts, zeros too, and a hole does not. */
+static void test_residency(void **state)
+{
+    (void)state;
+    enum { P = 4096 };
+    static uint8_t anon[6 * P], data[2 * P], lib[4 * P];
+    memset(anon, 0, sizeof(anon));
+    fill(anon, P, 5);               /* page 0: data */
+    anon[3 * P + P - 1] = 1;        /* page 3: one byte */
+    fill(anon + 5 * P, P / 2, 6);   /* page 5: half */
+    memset(data, 0, sizeof(data));  /* file-backed zeros: the core's word is taken */
+    fill(lib, sizeof(lib), 7);
+    const char *lib_path = syn_write_file("libres.so", lib, sizeof(lib));
+    struct syn_segment segs[] = {
+        {0x100000, anon, sizeof(anon), 0, PF_R | PF_W},
+        {0x200000, NULL, 2 * P, 2 * P, PF_R | PF_X}, /* left out: p_filesz 0 */
+        {0x202000, data, sizeof(data), 0, PF_R | PF_W},
+    };
+    struct syn_file files[] = {{0x200000, 0x202000, 0, lib_path}, {0x202000, 0x204000, 2 * P, lib_path}};
+    struct syn_core c = {segs, 3, files, 2, NULL, 0, NULL, 0};
+    const char *path = syn_write_core(&c, "residency.core");
+    for (int sparse = 0; sparse < 2; sparse++) {
+        struct pyh_diag diag = {0};
+        struct pyh_target *t = NULL;
+        assert_null(pyh_target_open_core(path, &no_search, &diag, &t));
+        const struct pyh_residency *r;
+        assert_null(pyh_target_residency(t, &r));
+        assert_string_equal(r->source, "core");
+        assert_true(r->by_page);
+        if (!sparse) {
+            assert_int_equal(pyh_residency_bytes(r, 0x100000, 0x100000 + 6 * P), 3 * P);
+            assert_int_equal(pyh_residency_bytes(r, 0x100000 + P, 0x100000 + 3 * P), 0);
+            assert_int_equal(pyh_residency_bytes(r, 0x100000 + 3 * P + 100, 0x100000 + 4 * P), P - 100);
+            assert_int_equal(r->total, 3 * P + 2 * P);
+        } else {
+            /* Pages 1 and 4 of anon are holes; page 2, zeros written, counts. */
+            assert_int_equal(pyh_residency_bytes(r, 0x100000, 0x100000 + 6 * P), 4 * P);
+            assert_int_equal(pyh_residency_bytes(r, 0x100000 + 2 * P, 0x100000 + 3 * P), P);
+            assert_int_equal(pyh_residency_bytes(r, 0x100000 + 4 * P, 0x100000 + 5 * P), 0);
+        }
+        assert_int_equal(pyh_residency_bytes(r, 0x200000, 0x202000), 0);
+        assert_int_equal(pyh_residency_bytes(r, 0x202000, 0x204000), 2 * P);
+        assert_int_equal(pyh_target_mapping_at(t, 0x202000)->rss, 2 * P);
+        pyh_target_close(t);
+        pyh_diag_free(&diag);
+        if (sparse) break;
+        /* Punch holes where pages 1 and 4 of anon are in the file. */
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        off_t anon_off = syn_segment_offset(path, 0x100000);
+        assert_true(anon_off > 0);
+        int punched = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, anon_off + P, P) == 0 &&
+                      fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, anon_off + 4 * P, P) == 0;
+        close(fd);
+        if (!punched) break; /* a file system without holes: nothing more to test */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_explain_joins_what_is_wrong),
         cmocka_unit_test(test_not_a_core),
         cmocka_unit_test(test_bad_nt_file),
+        cmocka_unit_test(test_residency),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     syn_cleanup();

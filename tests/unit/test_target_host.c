@@ -273,17 +273,17 @@ static void test_resident_from_host_smaps(void **state)
     struct fake_host h = {0};
     struct pyh_diag diag = {0};
     struct pyh_target *t = open_fake(&h, &diag, SMAPS);
-    uint64_t total;
-    const char *source;
-    assert_null(pyh_target_resident(t, &total, &source));
-    assert_string_equal(source, "smaps");
-    assert_int_equal(total, (40 + 12) * 1024);
+    const struct pyh_residency *r;
+    assert_null(pyh_target_residency(t, &r));
+    assert_string_equal(r->source, "smaps");
+    assert_false(r->by_page);
+    assert_int_equal(r->total, (40 + 12) * 1024);
     assert_int_equal(pyh_target_mapping_at(t, HEAP)->rss, 40 * 1024);
     assert_int_equal(pyh_target_mapping_at(t, STACK)->rss, 12 * 1024);
     pyh_target_close(t);
 
     t = open_fake(&h, &diag, NULL);
-    struct pyh_error *err = pyh_target_resident(t, &total, &source);
+    struct pyh_error *err = pyh_target_residency(t, &r);
     assert_int_equal(pyh_error_code(err), PYH_ERR_UNSUPPORTED);
     pyh_error_free(err);
     pyh_target_close(t);

@@ -184,16 +184,16 @@ static struct pyh_target *open_copy(struct pyh_diag *diag, bool change_in_betwee
     return t;
 }
 
-/* Every page of [off, off + len) reads as generation's bytes (0: zeros). */
+/* Every page of [off, off + len) reads as generation's bytes (0: zeros; -1: readable). */
 static void assert_pages(struct pyh_target *t, uint64_t off, uint64_t len, int generation)
 {
     static uint8_t got[PAGE], want[PAGE];
     for (uint64_t p = off; p < off + len; p += PAGE) {
         uint64_t addr = (uint64_t)(uintptr_t)(base + p);
-        memset(want, generation ? byte_at(addr, generation) : 0, PAGE);
+        memset(want, generation > 0 ? byte_at(addr, generation) : 0, PAGE);
         struct pyh_error *err = pyh_target_read(t, addr, got, PAGE);
         if (err) fail_msg("offset 0x%llx: %s", (unsigned long long)p, pyh_error_message(err));
-        if (memcmp(got, want, PAGE) != 0)
+        if (generation >= 0 && memcmp(got, want, PAGE) != 0)
             fail_msg("offset 0x%llx: 0x%02x, not 0x%02x", (unsigned long long)p, got[0], want[0]);
     }
 }
@@ -266,6 +266,28 @@ static void assert_maps_are_the_childs(struct pyh_target *t)
     assert_int_equal(ours, listed);
 }
 
+/* The residency of [off, off + len) is want bytes (from pagemap: by page), or, without
+ * pagemap (pagemap == 2), only known per mapping, from smaps. */
+static void assert_residency(struct pyh_target *t, int pagemap, uint64_t off, uint64_t len,
+                             uint64_t want)
+{
+    const struct pyh_residency *r;
+    struct pyh_error *err = pyh_target_residency(t, &r);
+    if (err) fail_msg("%s", pyh_error_message(err));
+    uint64_t addr = (uint64_t)(uintptr_t)(base + off);
+    if (pagemap == 2) {
+        assert_string_equal(r->source, "smaps");
+        assert_false(r->by_page);
+        return;
+    }
+    assert_string_equal(r->source, "pagemap");
+    assert_true(r->by_page);
+    assert_int_equal(pyh_residency_bytes(r, addr, addr + len), want);
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    assert_non_null(m);
+    assert_int_equal(m->rss, pyh_residency_bytes(r, m->start, m->end));
+}
+
 /* pagemap and mem_fd: the switches pyh_live_test_pagemap and pyh_live_test_mem_fd. */
 static void changes_between_prepare_and_stop(int pagemap, bool mem_fd)
 {
@@ -301,6 +323,9 @@ static void changes_between_prepare_and_stop(int pagemap, bool mem_fd)
     assert_maps_are_the_childs(t);
     assert_false(child_traced());
     tell_child('z'); /* the process runs again: what it writes now is not in the copy */
+    /* Residency from the copy's stop: A grown and written whole, E's four written pages. */
+    assert_residency(t, pagemap, A, 12 * MiB, 12 * MiB);
+    assert_residency(t, pagemap, E, 8 * MiB, 4 * PAGE);
 
     assert_pages(t, A, 12 * MiB, 1); /* grown */
     assert_unmapped(t, B, 4 * MiB);  /* removed */
@@ -386,6 +411,59 @@ static void test_copy_of_unchanged_mappings(void **state)
     stop_child();
 }
 
+/* A stopped process: its residency is measured in the stop, before any read — reads of
+ * pages it never wrote (which map the shared zero page there) change nothing; with the
+ * pagemap read of kernels before 6.7 as well. */
+static void residency_while_stopped(int pagemap)
+{
+    start_child();
+    struct pyh_diag diag = {0};
+    struct pyh_target *t = NULL;
+    pyh_live_test_pagemap = pagemap;
+    struct pyh_error *err = pyh_target_open_live(child, PYH_LIVE_STOP, NULL, 0, &diag, &t);
+    pyh_live_test_pagemap = 0;
+    if (err && strstr(pyh_error_message(err), "cannot trace")) {
+        pyh_error_free(err);
+        stop_child();
+        skip();
+    }
+    if (err) fail_msg("%s", pyh_error_message(err));
+    assert_pages(t, E, 8 * MiB, -1); /* every page of E read */
+    assert_residency(t, pagemap, A, 8 * MiB, 8 * MiB);
+    assert_residency(t, pagemap, E, 8 * MiB, 3 * PAGE);
+    assert_residency(t, pagemap, E + 5 * PAGE, PAGE / 2, PAGE / 2);
+    assert_residency(t, pagemap, F, 4 * MiB, 4 * MiB);
+    pyh_target_close(t);
+    /* Again: the reads above left the shared zero page mapped over E's unwritten pages,
+     * present in the page tables but not resident memory (not in Rss). */
+    pyh_live_test_pagemap = pagemap;
+    err = pyh_target_open_live(child, PYH_LIVE_STOP, NULL, 0, &diag, &t);
+    pyh_live_test_pagemap = 0;
+    if (err) fail_msg("%s", pyh_error_message(err));
+    assert_residency(t, pagemap, E, 8 * MiB, 3 * PAGE);
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+    stop_child();
+}
+
+static void test_residency_while_stopped(void **state)
+{
+    (void)state;
+    residency_while_stopped(0);
+}
+
+static void test_residency_with_pagemap_read(void **state)
+{
+    (void)state;
+    residency_while_stopped(1);
+}
+
+static void test_residency_without_pagemap(void **state)
+{
+    (void)state;
+    residency_while_stopped(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +472,9 @@ int main(void)
         cmocka_unit_test(test_changes_without_pagemap),
         cmocka_unit_test(test_changes_through_proc_mem),
         cmocka_unit_test(test_copy_of_unchanged_mappings),
+        cmocka_unit_test(test_residency_while_stopped),
+        cmocka_unit_test(test_residency_with_pagemap_read),
+        cmocka_unit_test(test_residency_without_pagemap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

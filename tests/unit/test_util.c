@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -10,6 +11,7 @@
 #include "util/chain.h"
 #include "util/diag.h"
 #include "util/error.h"
+#include "util/ranges.h"
 #include "util/hashmap.h"
 
 static void test_u64map(void **state)
@@ -99,6 +101,41 @@ static void test_diag_and_errors(void **state)
     pyh_error_free(pyh_error_nomem()); /* static: a no-op */
 }
 
+/* Sorted ranges: merging as they are added, set operations, and covered bytes with and
+ * without the prefix sums. */
+static void test_ranges(void **state)
+{
+    (void)state;
+    struct pyh_ranges a = {0}, b = {0}, out = {0};
+    assert_null(pyh_ranges_add(&a, 100, 200));
+    assert_null(pyh_ranges_add(&a, 200, 300)); /* touching: merged */
+    assert_null(pyh_ranges_add(&a, 250, 280)); /* inside: nothing */
+    assert_null(pyh_ranges_add(&a, 400, 500));
+    assert_null(pyh_ranges_add(&a, 600, 600)); /* empty */
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.bytes, 300);
+    assert_null(pyh_ranges_add(&b, 150, 450));
+    assert_null(pyh_ranges_combine(&a, &b, PYH_RANGES_AND_NOT, &out));
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.v[0].start, 100);
+    assert_int_equal(out.v[0].end, 150);
+    assert_int_equal(out.v[1].start, 450);
+    assert_int_equal(out.bytes, 100);
+    uint64_t *below = pyh_ranges_index(&a);
+    assert_non_null(below);
+    const uint64_t q[][3] = {{0, 1000, 300}, {0, 100, 0}, {150, 420, 170}, {300, 400, 0},
+                             {450, 451, 1}, {499, 10000, 1}, {120, 110, 0}, {500, 600, 0}};
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        assert_int_equal(pyh_ranges_covered(&a, below, q[i][0], q[i][1]), q[i][2]);
+        assert_int_equal(pyh_ranges_covered(&a, NULL, q[i][0], q[i][1]), q[i][2]);
+    }
+    free(below);
+    pyh_ranges_free(&a);
+    pyh_ranges_free(&b);
+    pyh_ranges_free(&out);
+    assert_int_equal(pyh_ranges_covered(&a, NULL, 0, 100), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_chain_guard_finds_cycles_and_caps),
         cmocka_unit_test(test_diag_and_errors),
+        cmocka_unit_test(test_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
