@@ -217,9 +217,9 @@ def rows_by_name(types_report):
 
 
 def fragmentation_heap_total(frag):
-    """The heap total of `fragmentation --json`: what pymalloc and glibc hold, used or free
-    (docs/json-schema.md: resident.split)."""
-    s = frag["resident"]["split"]
+    """The heap total of `fragmentation --json`: what pymalloc and glibc hold, used or free,
+    resident or not (docs/json-schema.md: resident.mapped_split)."""
+    s = frag["resident"]["mapped_split"]
     return s["pymalloc_used"] + s["pymalloc_free"] + s["glibc_used"] + s["glibc_free"]
 
 
