@@ -99,6 +99,13 @@ struct pm_scan {
 #define PM_ENTRY_SWAPPED (1ull << 62)
 #define PM_ENTRY_PFN ((1ull << 55) - 1)
 
+/* Reading pagemap costs 8 bytes a page of the mapping, present or not: 28 GiB for ASan's
+ * 14 TiB shadow. Past this size a mapping is not read so: the residency takes its Rss from
+ * smaps (placed at its start: the parts of the split are allocator ranges, never in such a
+ * mapping; only `other`, the rest, takes it), and a copy, which needs to know the pages
+ * themselves, is refused. */
+#define PAGEMAP_READ_MAX (16ull << 30)
+
 /* The page frame of the shared zero page, for pagemap entries (PAGEMAP_SCAN has a category
  * for it; pagemap has only the frame number): found by mapping a page of our own, reading
  * it (which maps the zero page) and reading our own pagemap entry. 0 when unknown — the
@@ -172,6 +179,14 @@ static struct pyh_error *scan_pages(struct pyh_live_state *s, uint64_t start, ui
         else
             at = next;
     }
+    if (s->pagemap_fd >= 0 && s->pagemap_scan < 0 && end - at > PAGEMAP_READ_MAX && !err)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                "cannot copy process %d: its mapping 0x%llx-0x%llx (%.1f GiB) "
+                                "would take reading %.1f GiB of /proc/PID/pagemap (this kernel "
+                                "has no PAGEMAP_SCAN, Linux 6.7); read it without --copy",
+                                s->pid, (unsigned long long)start, (unsigned long long)end,
+                                (double)(end - start) / (1u << 30),
+                                (double)(end - at) / PAGE * 8 / (1u << 30));
     uint64_t *entries = s->pagemap_buf;
     size_t max = PYH_LIVE_PAGEMAP_BUF / sizeof(uint64_t);
     uint64_t bits = PM_ENTRY_PRESENT | (swapped_too ? PM_ENTRY_SWAPPED : 0);
@@ -229,6 +244,20 @@ static bool never_resident(const struct pyh_mapping *m)
     return m->start >= (1ull << 56) || (m->label && strncmp(m->label, "[vvar", 5) == 0);
 }
 
+/* Before Linux 6.7 (pagemap read page by page): smaps says which mappings need it at all —
+ * none resident, all resident — and stands in for the huge ones. False when smaps cannot be
+ * read. */
+static bool read_rss(struct pyh_target *t, int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return false;
+    pyh_target_parse_smaps(t, f);
+    fclose(f);
+    return true;
+}
+
 struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_live_state *s)
 {
     pyh_ranges_free(&s->resident);
@@ -236,18 +265,28 @@ struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_liv
     bool was_open = s->pagemap_fd >= 0;
     if (!pyh_live_open_pagemap(s)) return NULL;
     struct pyh_error *err = NULL;
-    bool whole = true;
+    bool whole = true, have_rss = false;
     for (size_t i = 0; i < t->nmaps && !err && whole; i++) {
         const struct pyh_mapping *m = &t->maps[i];
         if (never_resident(m)) continue;
+        if (s->pagemap_scan < 0) {
+            if (!have_rss && !(have_rss = read_rss(t, s->pid))) {
+                whole = false;
+                break;
+            }
+            uint64_t size = m->end - m->start;
+            if (m->rss == UINT64_MAX || m->rss == 0) continue;
+            if (m->rss == size || size > PAGEMAP_READ_MAX) {
+                err = pyh_ranges_add(&s->resident, m->start, m->start + m->rss);
+                continue;
+            }
+        }
         uint64_t upto;
         err = scan_pages(s, m->start, m->end, false, &s->resident, &upto);
         whole = upto == m->end;
     }
     if (!was_open) pyh_live_close_pagemap(s);
-    if (err || !whole)
-        pyh_ranges_free(&s->resident);
-    else
-        s->resident_by_page = true;
+    if (err || !whole) pyh_ranges_free(&s->resident);
+    else s->resident_by_page = true;
     return err;
 }

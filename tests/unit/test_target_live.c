@@ -296,16 +296,19 @@ static void changes_between_prepare_and_stop(int pagemap, bool mem_fd)
     pyh_live_test_mem_fd = mem_fd;
     struct pyh_diag diag = {0};
 #if defined(__SANITIZE_ADDRESS__)
-    if (pagemap == 2) {
+    if (pagemap != 0) {
         /* The child of an ASan program has terabytes of shadow mappings: copied whole,
-         * they cannot fit, and the copy is refused before the child is stopped. */
+         * they cannot fit; found page by page in pagemap (8 bytes a page, 28 GiB), they would
+         * take minutes. The copy is refused before the child is stopped. */
         struct pyh_target *t = NULL;
         pyh_live_test_pagemap = pagemap;
         struct pyh_error *err = pyh_target_open_live(child, PYH_LIVE_COPY, NULL, 0, &diag, &t);
         pyh_live_test_pagemap = 0;
         assert_non_null(err);
         assert_null(t);
-        assert_non_null(strstr(pyh_error_message(err), "is more than the memory available"));
+        assert_non_null(strstr(pyh_error_message(err), pagemap == 2
+                                                           ? "is more than the memory available"
+                                                           : "would take reading"));
         pyh_error_free(err);
         assert_false(child_traced());
         pyh_diag_free(&diag);
