@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/garbage.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
@@ -303,7 +304,13 @@ struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struc
     }
     /* References from objects only: a root is not a reference count. */
     for (uint64_t e = 0; e < g->offsets[g->n]; e++) indegree[PYH_EDGE_INDEX(g->targets[e])]++;
-    struct pyh_error *err = NULL;
+    struct pyh_garbage gb;
+    struct pyh_error *err = pyh_garbage_compute(g, r, &gb);
+    if (err) {
+        free(indegree);
+        free(types);
+        return err;
+    }
     for (uint32_t v = 0; v < g->n && !err; v++) {
         if (r->parent[v] != PYH_UNREACHED || heap->locations[v] == PYH_LOC_STATIC) continue;
         struct pyh_unreachable_type *t = &types[heap->objects[v].type];
@@ -314,12 +321,18 @@ struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struc
         t->size += pyh_heap_object_size(heap, v);
         t->native_refs += native;
         t->immortal += immortal;
-        t->garbage += !immortal && native == 0;
+        if (pyh_garbage_is(&gb, v)) {
+            t->garbage++;
+            t->garbage_size += pyh_heap_object_size(heap, v);
+        }
         out->count++;
         out->size += pyh_heap_object_size(heap, v);
         if ((v & 0xffff) == 0) err = pyh_check_interrupt();
     }
     free(indegree);
+    out->garbage = gb.count;
+    out->garbage_size = gb.bytes;
+    pyh_garbage_free(&gb);
     if (err) {
         free(types);
         return err;

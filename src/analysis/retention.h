@@ -41,7 +41,8 @@ struct pyh_unreachable_type {
     uint32_t type;
     uint64_t count, size;
     uint64_t native_refs; /* refcounts minus the references found, summed */
-    uint64_t garbage;     /* objects with no reference from outside the heap: cycles */
+    uint64_t garbage;     /* objects a collection would free (analysis/garbage.h) */
+    uint64_t garbage_size;
     uint64_t immortal;    /* 3.12+ immortal objects (no meaningful count) */
 };
 
@@ -49,9 +50,12 @@ struct pyh_unreachable {
     struct pyh_unreachable_type *types; /* most objects first; owned */
     size_t ntypes;
     uint64_t count, size;
+    uint64_t garbage, garbage_size; /* of those, cyclic garbage; the rest is held by
+                                       references py-heap could not follow */
 };
 
-/* Objects no root reaches, by type, with their native reference counts. */
+/* Objects no root reaches, by type, with their native reference counts, told apart: cyclic
+ * garbage (analysis/garbage.h) and objects held by references not followed. */
 struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struct pyh_reach *r,
                                           struct pyh_unreachable *out);
 void pyh_unreachable_free(struct pyh_unreachable *u);

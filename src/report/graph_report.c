@@ -2,11 +2,13 @@
  * docs/json-schema.md. */
 #include "report/report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "heap/preview.h"
+#include "util/interrupt.h"
 
 static const char *type_of(const struct pyh_graph *g, uint32_t node)
 {
@@ -188,6 +190,7 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
             json_object_set_new(e, "size", json_integer((json_int_t)t->size));
             json_object_set_new(e, "native_refs", json_integer((json_int_t)t->native_refs));
             json_object_set_new(e, "garbage", json_integer((json_int_t)t->garbage));
+            json_object_set_new(e, "garbage_size", json_integer((json_int_t)t->garbage_size));
             json_object_set_new(e, "immortal", json_integer((json_int_t)t->immortal));
             json_array_append_new(types, e);
         }
@@ -195,12 +198,20 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
         json_t *totals = json_object();
         json_object_set_new(totals, "objects", json_integer((json_int_t)u->count));
         json_object_set_new(totals, "size", json_integer((json_int_t)u->size));
+        json_object_set_new(totals, "garbage", json_integer((json_int_t)u->garbage));
+        json_object_set_new(totals, "garbage_size", json_integer((json_int_t)u->garbage_size));
         json_object_set_new(root, "totals", totals);
         return pyh_report_json_print(ctx, root, out);
     }
-    fprintf(out, "%s objects (%s) are alive but reachable from no root: held by native code,\n"
-                 "leaked, or garbage cycles the collector has not freed yet.\n\n",
+    fprintf(out, "%s objects (%s) are alive but reachable from no root:\n",
             pyh_format_count(u->count, a, sizeof(a)), pyh_format_bytes(u->size, b, sizeof(b)));
+    fprintf(out, "  garbage: %s objects (%s) in reference cycles nothing else holds, their counts\n"
+                 "    explained by the cycles: a gc.collect() would free them;\n",
+            pyh_format_count(u->garbage, a, sizeof(a)), pyh_format_bytes(u->garbage_size, b, sizeof(b)));
+    fprintf(out, "  held: %s objects (%s) by references py-heap could not follow (native code,\n"
+                 "    leaked references, C fields it has no reader for).\n\n",
+            pyh_format_count(u->count - u->garbage, a, sizeof(a)),
+            pyh_format_bytes(u->size - u->garbage_size, b, sizeof(b)));
     fprintf(out, "  %-36s %10s %10s %12s %10s\n", "type", "count", "size", "native refs", "garbage");
     for (size_t i = 0; i < u->ntypes; i++) {
         const struct pyh_unreachable_type *t = &u->types[i];
@@ -208,5 +219,46 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
                 pyh_format_count(t->count, a, sizeof(a)), pyh_format_bytes(t->size, b, sizeof(b)),
                 pyh_format_count(t->native_refs, c, sizeof(c)), pyh_format_count(t->garbage, d, sizeof(d)));
     }
+    return NULL;
+}
+
+struct pyh_error *pyh_report_edges(const struct pyh_report_context *ctx, const struct pyh_graph *g,
+                                   const char *path, enum pyh_format format, FILE *out)
+{
+    const struct pyh_heap *heap = g->heap;
+    FILE *f = fopen(path, "wb");
+    if (!f) return pyh_error_errno(errno, "cannot write %s", path);
+    struct pyh_error *err = NULL;
+    uint64_t buf[2 * 1024];
+    size_t k = 0;
+    if (fwrite("PYHEDGE1", 8, 1, f) != 1) err = pyh_error_errno(errno, "cannot write %s", path);
+    for (uint32_t v = 0; v < g->n && !err; v++) {
+        for (uint64_t e = g->offsets[v]; e < g->offsets[v + 1] && !err; e++) {
+            uint32_t t = g->targets[e];
+            buf[k++] = heap->objects[v].addr;
+            buf[k++] = heap->objects[PYH_EDGE_INDEX(t)].addr | (t & PYH_EDGE_CONSERVATIVE ? 1ULL << 63 : 0);
+            if (k == sizeof(buf) / sizeof(buf[0])) {
+                if (fwrite(buf, 8, k, f) != k) err = pyh_error_errno(errno, "cannot write %s", path);
+                k = 0;
+            }
+        }
+        if (!err && (v & 0xffff) == 0) err = pyh_check_interrupt();
+    }
+    if (!err && k && fwrite(buf, 8, k, f) != k) err = pyh_error_errno(errno, "cannot write %s", path);
+    if (fclose(f) != 0 && !err) err = pyh_error_errno(errno, "cannot write %s", path);
+    if (err) return err;
+    uint64_t edges = g->offsets[g->n];
+    if (format == PYH_FORMAT_JSON) {
+        json_t *root = pyh_report_json_envelope(ctx);
+        json_object_set_new(root, "file", json_string(path));
+        json_object_set_new(root, "objects", json_integer((json_int_t)g->n));
+        json_object_set_new(root, "edges", json_integer((json_int_t)edges));
+        json_object_set_new(root, "conservative", json_integer((json_int_t)g->nconservative));
+        return pyh_report_json_print(ctx, root, out);
+    }
+    char a[32], b[32], c[32];
+    fprintf(out, "%s references between %s objects written to %s (%s found by a conservative scan)\n",
+            pyh_format_count(edges, a, sizeof(a)), pyh_format_count(g->n, b, sizeof(b)), path,
+            pyh_format_count(g->nconservative, c, sizeof(c)));
     return NULL;
 }
