@@ -140,6 +140,19 @@ static const struct pyh_verb verbs[] = {
         .run = pyh_cmd_unreachable,
     },
     {
+        .name = "edges",
+        .summary = "every reference between objects, as address pairs, to a file",
+        .usage = "-o FILE [--json]",
+        .help = "Writes every reference py-heap found between two live objects (the graph that\n"
+                "referrers, path and retained use; roots left out) to FILE: the 8 bytes\n"
+                "\"PYHEDGE1\", then 16 bytes per reference, the referrer's and the referent's\n"
+                "addresses as little-endian 64-bit words, bit 63 of the second set when the\n"
+                "reference was found by a conservative scan. A reference held twice (a tuple\n"
+                "(x, x)) is written twice. For comparing py-heap's view with another tool's.\n",
+        .options = {JSON_OPTION, {"output", true, "the file to write", 'o'}},
+        .run = pyh_cmd_edges,
+    },
+    {
         .name = "snapshot",
         .summary = "a compact JSON snapshot of the heap, for diff and trend once the core is gone",
         .usage = "-o FILE [--no-retainers]",

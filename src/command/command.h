@@ -70,6 +70,8 @@ struct pyh_error *pyh_cmd_info(struct pyh_session *s, const struct pyh_parsed *p
 struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_parsed *p,
                                         const struct pyh_command_defaults *defaults, FILE *out);
 
+struct pyh_error *pyh_cmd_edges(struct pyh_session *s, const struct pyh_parsed *p,
+                                const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parsed *p,
                                    const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_diff(const struct pyh_parsed *p, const struct pyh_target_options *o,

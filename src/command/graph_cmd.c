@@ -137,3 +137,16 @@ struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_pa
     pyh_unreachable_free(&u);
     return err;
 }
+
+struct pyh_error *pyh_cmd_edges(struct pyh_session *s, const struct pyh_parsed *p,
+                                const struct pyh_command_defaults *defaults, FILE *out)
+{
+    (void)defaults;
+    const char *path = pyh_parsed_option(pyh_verb_of(p), p, "output");
+    if (!path) return pyh_error_create(PYH_ERR_USAGE, "edges: -o FILE is required");
+    struct pyh_graph *g;
+    struct pyh_error *err = pyh_session_graph(s, &g, NULL);
+    if (err) return err;
+    struct pyh_report_context ctx = context(s, "edges");
+    return pyh_report_edges(&ctx, g, path, p->format, out);
+}

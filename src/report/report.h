@@ -116,4 +116,9 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
                                          const struct pyh_graph *g, const struct pyh_unreachable *u,
                                          enum pyh_format format, FILE *out);
 
+/* Writes g's object-to-object references to path (format: `edges --help`) and a one-line
+ * summary (or JSON) to out. */
+struct pyh_error *pyh_report_edges(const struct pyh_report_context *ctx, const struct pyh_graph *g,
+                                   const char *path, enum pyh_format format, FILE *out);
+
 #endif
