@@ -219,6 +219,7 @@ struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
     g->offsets = malloc(((size_t)g->n + 2) * sizeof(*g->offsets));
     struct build b = {.g = g};
     struct pyh_error *err = g->offsets ? page_index_build(heap, &b.index) : pyh_error_nomem();
+    if (!err) err = pyh_referents_count_native(heap);
     for (uint32_t i = 0; i < g->n && !err; i++) {
         g->offsets[i] = (uint32_t)g->nedges;
         err = pyh_referents(heap, heap->objects[i].addr, heap->objects[i].type, collect, &b);

@@ -3,6 +3,7 @@
 #include "graph/referents.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "heap/preview.h"
@@ -13,6 +14,9 @@
 #define CHUNK 512              /* pointers read at once from item arrays */
 #define CONSERVATIVE_MAX 4096  /* bytes of an unknown object scanned for pointers */
 #define DEQUE_BLOCK 64
+#define BLOCK_SCAN_MAX 16384  /* bytes of a native block read one level down */
+#define MAX_LINKS (1 << 24)    /* an lru_cache list longer than this is corrupt */
+#define NDARRAY_OBJECT 17      /* NPY_OBJECT: the type number of object arrays */
 
 struct walk {
     struct pyh_heap *heap;
@@ -190,6 +194,14 @@ static void code(struct walk *w, uint64_t obj)
     field(w, obj, L->code_lnotab, "co_lnotab");
     field(w, obj, L->code_linetable, "co_linetable");
     field(w, obj, L->code_exceptiontable, "co_exceptiontable");
+    field(w, obj, L->code_localspluskinds, "co_localspluskinds");
+    field(w, obj, L->code_co_code, "co_code"); /* 3.11: the bytes co_code made, kept */
+    if (L->code_co_cached < 0) return;
+    /* 3.12+: _PyCoCached {_co_code, _co_varnames, _co_cellvars, _co_freevars}, malloc'ed
+     * when one of them is first asked for. */
+    uint64_t cached = read_ptr(w, obj + (uint64_t)L->code_co_cached);
+    static const char *const names[4] = {"co_code", "co_varnames", "co_cellvars", "co_freevars"};
+    for (int k = 0; cached && k < 4; k++) field(w, cached, 8 * k, names[k]);
 }
 
 static void type_object(struct walk *w, uint64_t obj)
@@ -263,8 +275,10 @@ static void iframe(struct walk *w, uint64_t f, bool thread_frame)
     uint64_t co = read_ptr(w, f + (uint64_t)L->iframe_code);
     field(w, f, L->iframe_code, "f_code");
     field(w, f, L->iframe_func, "f_func");
-    field(w, f, L->iframe_globals, "f_globals");
-    field(w, f, L->iframe_builtins, "f_builtins");
+    if (thread_frame) { /* borrowed from the function: a reference of the thread's only */
+        field(w, f, L->iframe_globals, "f_globals");
+        field(w, f, L->iframe_builtins, "f_builtins");
+    }
     field(w, f, L->iframe_locals, "f_locals");
     field(w, f, L->iframe_frame_obj, "frame_obj");
     int32_t stacktop = 0, nlocalsplus = 0;
@@ -304,13 +318,16 @@ static void frame_object_311(struct walk *w, uint64_t obj)
 static void generator(struct walk *w, uint64_t obj)
 {
     const struct pyh_layout *L = &w->heap->rt->layout;
-    if (L->gen_iframe < 0) { /* 3.8-3.10: PyGenObject fields */
-        field(w, obj, 16, "gi_frame");
-        field(w, obj, 24, "gi_code");
-        field(w, obj, 40, "__name__");
-        field(w, obj, 48, "__qualname__");
-        return;
-    }
+    /* What gen_traverse visits besides the frame: the code (to 3.11), the names, the
+     * exception being handled. */
+    field(w, obj, L->gen_frame, "gi_frame");
+    field(w, obj, L->gen_code, "gi_code");
+    field(w, obj, L->gen_name, "__name__");
+    field(w, obj, L->gen_qualname, "__qualname__");
+    field(w, obj, L->gen_exc_type, "<exc_type>");
+    field(w, obj, L->gen_exc_value, "<exc_value>");
+    field(w, obj, L->gen_exc_traceback, "<exc_traceback>");
+    if (L->gen_iframe < 0) return;
     /* 3.11+: the frame is embedded; gi_frame_state, the byte 5 before it (3.11-3.13), says
      * whether it is cleared (FRAME_CLEARED = 4): then its slots are stale, as gen_traverse
      * knows. */
@@ -337,28 +354,241 @@ static void deque(struct walk *w, uint64_t obj)
     }
 }
 
-/* Every word of an unknown object that is the address of an object. */
-static void conservative(struct walk *w, uint64_t obj, const struct pyh_type *t)
+/* ---- C fields no reader knows --------------------------------------------------------
+ *
+ * The part of an object's struct that its kind's reader does not read: from known_size to
+ * c_size (the C layout of its nearest base that adds C fields; heap/heap.h), and the items
+ * of a variable-size object of an unknown kind. A word there is a reference when it is the
+ * address of a live object (other than the object itself); its __weakref__ list head (a
+ * borrowed pointer) and its __dict__ word (read as __dict__) are left out. A word that is
+ * the start of a native block that this object alone points to (native_refs, counted over
+ * every object first) is followed one level down: the block's words that are objects are
+ * references of this object too (a module's state, a C struct's malloc'ed part). Edges
+ * found so are conservative (PYH_REF_OFFSET), labelled by the member name the type declares
+ * for that offset (tp_members) when it declares one. */
+
+/* The C region of an object: [*from, returned end), both offsets from obj. */
+static uint64_t c_region(struct walk *w, uint64_t obj, const struct pyh_type *t, uint64_t *from)
+{
+    uint64_t end = t->c_size;
+    *from = t->known_size;
+    if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) {
+        int64_t n = (int64_t)read_ptr(w, obj + (uint64_t)w->heap->rt->layout.var_size);
+        uint64_t items = (uint64_t)(n < 0 ? -n : n);
+        if (items < MAX_ITEMS) end = (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
+    }
+    if (end > CONSERVATIVE_MAX) end = CONSERVATIVE_MAX;
+    return end > *from ? end : *from;
+}
+
+/* Whether a word of the C region at off is a C field to follow (not the weakref list head,
+ * not the __dict__ word). */
+static bool c_word_followed(const struct pyh_type *t, uint64_t off)
+{
+    return (int64_t)off != t->weaklistoffset && (int64_t)off != t->dictoffset;
+}
+
+static bool is_object(const struct pyh_heap *heap, uint64_t v)
+{
+    return v && !(v & 7) && pyh_heap_object_at(heap, v) != SIZE_MAX;
+}
+
+/* The words of a native block that obj alone points to (from its word at offset off). */
+static void native_block(struct walk *w, uint64_t obj, const struct pyh_type *t, uint64_t off,
+                         uint64_t block)
+{
+    const struct pyh_heap *heap = w->heap;
+    if (!heap->native_refs) return;
+    size_t b = pyh_heap_native_at(heap, block);
+    if (b == SIZE_MAX || heap->native_refs[b] != 1) return;
+    uint64_t size = heap->native_blocks[b].size < BLOCK_SCAN_MAX ? heap->native_blocks[b].size : BLOCK_SCAN_MAX;
+    uint64_t buf[CHUNK];
+    for (uint64_t at = 0; at + 8 <= size && !w->stop; at += sizeof(buf)) {
+        size_t k = size - at < sizeof(buf) ? (size_t)((size - at) / 8) : CHUNK;
+        struct pyh_error *err = pyh_target_read(heap->rt->target, block + at, buf, 8 * k);
+        if (err) {
+            pyh_error_free(err);
+            return;
+        }
+        for (size_t j = 0; j < k && !w->stop; j++) {
+            if (buf[j] == obj || !is_object(heap, buf[j])) continue;
+            struct pyh_ref ref = {.kind = PYH_REF_OFFSET, .index = off, .key = t->addr, .code = at + 8 * j + 1};
+            emit(w, buf[j], &ref);
+        }
+    }
+}
+
+static void c_fields(struct walk *w, uint64_t obj, const struct pyh_type *t)
 {
     struct pyh_heap *heap = w->heap;
-    uint64_t size = (uint64_t)t->basicsize;
-    if (t->itemsize > 0 && t->kind != PYH_KIND_GENERATOR && t->kind != PYH_KIND_FRAME) {
-        int64_t n = (int64_t)read_ptr(w, obj + (uint64_t)heap->rt->layout.var_size);
-        size += (uint64_t)(n < 0 ? -n : n) * (uint64_t)t->itemsize;
+    uint64_t from, end = c_region(w, obj, t, &from);
+    if (!t->heap && t->dictoffset > 0 && (uint64_t)t->dictoffset >= from && (uint64_t)t->dictoffset < end) {
+        struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "__dict__"};
+        emit(w, read_ptr(w, obj + (uint64_t)t->dictoffset), &ref);
     }
-    if (size > CONSERVATIVE_MAX) size = CONSERVATIVE_MAX;
+    if (end - from < 8) return;
     uint64_t buf[CONSERVATIVE_MAX / 8];
-    if (size <= 16) return;
-    struct pyh_error *err = pyh_target_read(heap->rt->target, obj + 16, buf, size - 16);
+    struct pyh_error *err = pyh_target_read(heap->rt->target, obj + from, buf, (size_t)(end - from) & ~(size_t)7);
     if (err) {
         pyh_error_free(err);
         return;
     }
-    for (uint64_t i = 0; i < (size - 16) / 8 && !w->stop; i++) {
-        if (!buf[i] || (buf[i] & 7) || pyh_heap_object_at(heap, buf[i]) == SIZE_MAX) continue;
-        struct pyh_ref ref = {.kind = PYH_REF_OFFSET, .index = 16 + 8 * i};
-        emit(w, buf[i], &ref);
+    for (uint64_t i = 0; i < (end - from) / 8 && !w->stop; i++) {
+        uint64_t off = from + 8 * i, v = buf[i];
+        if (!v || (v & 7) || v == obj || !c_word_followed(t, off)) continue;
+        if (pyh_heap_object_at(heap, v) != SIZE_MAX) {
+            struct pyh_ref ref = {.kind = PYH_REF_OFFSET, .index = off, .key = t->addr};
+            emit(w, v, &ref);
+        } else {
+            native_block(w, obj, t, off, v);
+        }
     }
+}
+
+/* Adds 1 (saturating at 2) to the count of the native block starting at v, once per
+ * object (seen: the blocks this object counted already). */
+static void count_native(struct pyh_heap *heap, uint64_t v, size_t *seen, size_t *nseen)
+{
+    if (!v || (v & 7)) return;
+    size_t b = pyh_heap_native_at(heap, v);
+    if (b == SIZE_MAX) return;
+    for (size_t k = 0; k < *nseen; k++)
+        if (seen[k] == b) return;
+    if (*nseen < CONSERVATIVE_MAX / 8) seen[(*nseen)++] = b;
+    if (heap->native_refs[b] < 2) heap->native_refs[b]++;
+}
+
+struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap)
+{
+    if (heap->native_refs || !heap->nnative_blocks) return NULL;
+    heap->native_refs = calloc(heap->nnative_blocks, 1);
+    if (!heap->native_refs) return pyh_error_nomem();
+    struct walk w = {heap, NULL, NULL, false};
+    const struct pyh_layout *L = &heap->rt->layout;
+    uint64_t buf[CONSERVATIVE_MAX / 8];
+    size_t seen[CONSERVATIVE_MAX / 8], nseen;
+    for (size_t i = 0; i < heap->nobjects; i++) {
+        const struct pyh_object *o = &heap->objects[i];
+        const struct pyh_type *t = &heap->types[o->type];
+        nseen = 0;
+        if (t->kind == PYH_KIND_MODULE)
+            count_native(heap, read_ptr(&w, o->addr + (uint64_t)L->module_state), seen, &nseen);
+        if (t->c_size <= t->known_size && !(t->kind == PYH_KIND_OTHER && t->itemsize > 0)) continue;
+        uint64_t from, end = c_region(&w, o->addr, t, &from);
+        if (end - from < 8) continue;
+        struct pyh_error *err = pyh_target_read(heap->rt->target, o->addr + from, buf, (size_t)(end - from) & ~(size_t)7);
+        if (err) {
+            pyh_error_free(err);
+            continue;
+        }
+        for (uint64_t k = 0; k < (end - from) / 8; k++)
+            if (c_word_followed(t, from + 8 * k)) count_native(heap, buf[k], seen, &nseen);
+        if ((i & 0xffff) == 0 && pyh_interrupted())
+            return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    }
+    return NULL;
+}
+
+/* ---- Readers of common C types ------------------------------------------------------ */
+
+static void exception(struct walk *w, uint64_t obj)
+{
+    const struct pyh_layout *L = &w->heap->rt->layout;
+    field(w, obj, L->exc_dict, "__dict__");
+    field(w, obj, L->exc_args, "args");
+    field(w, obj, L->exc_notes, "__notes__");
+    field(w, obj, L->exc_traceback, "__traceback__");
+    field(w, obj, L->exc_context, "__context__");
+    field(w, obj, L->exc_cause, "__cause__");
+}
+
+/* functools.lru_cache's wrapper: the function, the cache dict, its own types and __dict__,
+ * and, for a bounded cache, the key and result of each link of its list (the links are
+ * the cache's values; lru_cache_tp_traverse visits key and result through them). */
+static void lru_cache(struct walk *w, uint64_t obj)
+{
+    const struct pyh_layout *L = &w->heap->rt->layout;
+    field(w, obj, L->lru_func, "__wrapped__");
+    field(w, obj, L->lru_cache, "<cache>");
+    field(w, obj, L->lru_kwd_mark, "<kwd_mark>");
+    field(w, obj, L->lru_elem_type, "<lru_list_elem type>");
+    field(w, obj, L->lru_cache_info_type, "<cache_info type>");
+    field(w, obj, L->lru_dict, "__dict__");
+    uint64_t link = read_ptr(w, obj + (uint64_t)L->lru_root_next);
+    for (uint64_t n = 0; link && link != obj && n < MAX_LINKS && !w->stop; n++) {
+        uint64_t key = read_ptr(w, link + (uint64_t)L->lru_elem_key);
+        struct pyh_ref ref = {.kind = PYH_REF_DICT_VALUE, .key = key, .name = "<cache>"};
+        emit(w, key, &(struct pyh_ref){.kind = PYH_REF_ATTR, .name = "<cache key>"});
+        emit(w, read_ptr(w, link + (uint64_t)L->lru_elem_result), &ref);
+        link = read_ptr(w, link + (uint64_t)L->lru_elem_next);
+    }
+}
+
+/* xml.etree.ElementTree.Element (_elementtree.c, every version): tag, text and tail (whose
+ * bit 0 is the JOIN flag), then an ElementObjectExtra block {attrib, length, allocated,
+ * children} when it has attributes or children. */
+#define ELEMENT_TAG 16
+#define ELEMENT_TEXT 24
+#define ELEMENT_TAIL 32
+#define ELEMENT_EXTRA 40
+#define EXTRA_ATTRIB 0
+#define EXTRA_LENGTH 8
+#define EXTRA_CHILDREN 24
+
+static void element(struct walk *w, uint64_t obj)
+{
+    struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "tag"};
+    emit(w, read_ptr(w, obj + ELEMENT_TAG), &ref);
+    ref.name = "text";
+    emit(w, read_ptr(w, obj + ELEMENT_TEXT) & ~(uint64_t)1, &ref);
+    ref.name = "tail";
+    emit(w, read_ptr(w, obj + ELEMENT_TAIL) & ~(uint64_t)1, &ref);
+    uint64_t extra = read_ptr(w, obj + ELEMENT_EXTRA);
+    if (!extra) return;
+    ref.name = "attrib";
+    emit(w, read_ptr(w, extra + EXTRA_ATTRIB), &ref);
+    items(w, read_ptr(w, extra + EXTRA_CHILDREN), read_ptr(w, extra + EXTRA_LENGTH), PYH_REF_ITEM, 0, 0);
+}
+
+/* numpy.ndarray (PyArrayObject_fields, numpy 1.x): its base and dtype, the memory handler
+ * capsule (numpy >= 1.22) and, for an object array that owns its data, the elements. */
+#define NDARRAY_DATA 16
+#define NDARRAY_ND 24
+#define NDARRAY_DIMS 32
+#define NDARRAY_BASE 48
+#define NDARRAY_DESCR 56
+#define NDARRAY_FLAGS 64
+#define NDARRAY_MEM_HANDLER 88
+#define NDARRAY_OWNDATA 0x4
+#define NDARRAY_C_CONTIGUOUS 0x1
+#define DESCR_TYPE_NUM 28
+#define NDARRAY_MAX_DIMS 64
+
+static void ndarray(struct walk *w, uint64_t obj, const struct pyh_type *t)
+{
+    struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "base"};
+    emit(w, read_ptr(w, obj + NDARRAY_BASE), &ref);
+    uint64_t descr = read_ptr(w, obj + NDARRAY_DESCR);
+    ref.name = "dtype";
+    emit(w, descr, &ref);
+    if (t->basicsize >= NDARRAY_MEM_HANDLER + 8) {
+        ref.name = "<mem_handler>";
+        uint64_t h = read_ptr(w, obj + NDARRAY_MEM_HANDLER);
+        if (is_object(w->heap, h)) emit(w, h, &ref);
+    }
+    int32_t type_num = 0, nd = 0, flags = 0;
+    pyh_error_free(pyh_target_read(w->heap->rt->target, descr + DESCR_TYPE_NUM, &type_num, 4));
+    pyh_error_free(pyh_target_read(w->heap->rt->target, obj + NDARRAY_ND, &nd, 4));
+    pyh_error_free(pyh_target_read(w->heap->rt->target, obj + NDARRAY_FLAGS, &flags, 4));
+    if (type_num != NDARRAY_OBJECT || !(flags & NDARRAY_OWNDATA) || !(flags & NDARRAY_C_CONTIGUOUS) ||
+        nd < 0 || nd > NDARRAY_MAX_DIMS)
+        return;
+    uint64_t dims = read_ptr(w, obj + NDARRAY_DIMS), n = 1;
+    for (int k = 0; k < nd && n < MAX_ITEMS; k++) {
+        uint64_t d = read_ptr(w, dims + 8 * (uint64_t)k);
+        n = d >= MAX_ITEMS ? MAX_ITEMS : n * d;
+    }
+    items(w, read_ptr(w, obj + NDARRAY_DATA), n, PYH_REF_ITEM, 0, 0);
 }
 
 struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti,
@@ -377,8 +607,8 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
     case PYH_KIND_BYTEARRAY:
     case PYH_KIND_INT:
     case PYH_KIND_FLOAT:
-    case PYH_KIND_WEAKREF:
         break;
+    case PYH_KIND_WEAKREF: field(&w, obj, L->weakref_callback, "__callback__"); break;
     case PYH_KIND_TUPLE:
         items(&w, obj + (uint64_t)L->tuple_items, read_ptr(&w, obj + (uint64_t)L->var_size), PYH_REF_ITEM, 0, 0);
         break;
@@ -413,10 +643,12 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
         field(&w, obj, L->property_get + 8, "fset");
         field(&w, obj, L->property_get + 16, "fdel");
         field(&w, obj, L->property_get + 24, "__doc__");
+        field(&w, obj, L->property_name, "__name__");
         break;
     case PYH_KIND_MODULE:
         field(&w, obj, L->module_dict, "__dict__");
         field(&w, obj, L->module_name, "__name__");
+        native_block(&w, obj, t, (uint64_t)L->module_state, read_ptr(&w, obj + (uint64_t)L->module_state));
         break;
     case PYH_KIND_TYPE: type_object(&w, obj); break;
     case PYH_KIND_CODE: code(&w, obj); break;
@@ -426,10 +658,15 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
         break;
     case PYH_KIND_GENERATOR: generator(&w, obj); break;
     case PYH_KIND_DEQUE: deque(&w, obj); break;
-    default:
-        if (!t->heap) conservative(&w, obj, t);
-        break;
+    case PYH_KIND_EXCEPTION: exception(&w, obj); break;
+    case PYH_KIND_LRU_CACHE: lru_cache(&w, obj); break;
+    case PYH_KIND_ELEMENT: element(&w, obj); break;
+    case PYH_KIND_NDARRAY: ndarray(&w, obj, t); break;
+    case PYH_KIND_OTHER: break;
     }
+    /* The C fields past what the reader knows (a C subclass's, an unknown type's). */
+    if ((t->c_size > t->known_size || (t->kind == PYH_KIND_OTHER && t->itemsize > 0)) && !w.stop)
+        c_fields(&w, obj, t);
     /* What instances of classes add: their __dict__ (or inline values) and __slots__. */
     if (t->heap && !w.stop) {
         instance_dict(&w, obj, t);
@@ -487,6 +724,41 @@ static void key_repr(struct pyh_heap *heap, uint64_t key, char *buf, size_t cap)
              (unsigned long long)key);
 }
 
+/* The name a type (or a base) declares for an object field at offset off in its tp_members
+ * (PyMemberDef: name, type, offset, flags, doc; T_OBJECT 6 or T_OBJECT_EX 16), into buf;
+ * false if none does. */
+#define MEMBER_SIZE 40
+#define MEMBER_TYPE 8
+#define MEMBER_OFFSET 16
+#define T_OBJECT 6
+#define T_OBJECT_EX 16
+#define MAX_MEMBERS 512
+
+static bool member_name(struct pyh_heap *heap, uint64_t type, uint64_t off, char *buf, size_t cap)
+{
+    for (int depth = 0; type && depth < 64; depth++) {
+        uint32_t ti = pyh_heap_type_at(heap, type);
+        if (ti == UINT32_MAX) return false;
+        const struct pyh_type *t = &heap->types[ti];
+        for (uint64_t m = t->members, k = 0; m && k < MAX_MEMBERS; m += MEMBER_SIZE, k++) {
+            uint64_t def[3];
+            struct pyh_error *err = pyh_target_read(heap->rt->target, m, def, sizeof(def));
+            if (err || !def[0]) {
+                pyh_error_free(err);
+                break;
+            }
+            uint32_t kind = (uint32_t)def[1];
+            if ((kind == T_OBJECT || kind == T_OBJECT_EX) && def[2] == off) {
+                err = pyh_read_cstr(heap->rt->target, def[0], buf, cap);
+                pyh_error_free(err);
+                return !err;
+            }
+        }
+        type = t->base;
+    }
+    return false;
+}
+
 void pyh_ref_format(struct pyh_heap *heap, const struct pyh_ref *ref, char *buf, size_t cap)
 {
     char text[256];
@@ -494,7 +766,7 @@ void pyh_ref_format(struct pyh_heap *heap, const struct pyh_ref *ref, char *buf,
     case PYH_REF_ITEM: snprintf(buf, cap, "[%llu]", (unsigned long long)ref->index); break;
     case PYH_REF_DICT_VALUE:
         key_repr(heap, ref->key, text, sizeof(text));
-        snprintf(buf, cap, "[%s]", text);
+        snprintf(buf, cap, "%s[%s]", ref->name ? ref->name : "", text);
         break;
     case PYH_REF_DICT_KEY:
         key_repr(heap, ref->key, text, sizeof(text));
@@ -516,6 +788,17 @@ void pyh_ref_format(struct pyh_heap *heap, const struct pyh_ref *ref, char *buf,
         break;
     case PYH_REF_STACK: snprintf(buf, cap, ", stack[%llu]", (unsigned long long)ref->index); break;
     case PYH_REF_TYPE: snprintf(buf, cap, ".__class__"); break;
-    case PYH_REF_OFFSET: snprintf(buf, cap, "->(+0x%llx)", (unsigned long long)ref->index); break;
+    case PYH_REF_OFFSET: {
+        char field[300];
+        if (member_name(heap, ref->key, ref->index, text, sizeof(text)))
+            snprintf(field, sizeof(field), ".%s", text);
+        else
+            snprintf(field, sizeof(field), "->(+0x%llx)", (unsigned long long)ref->index);
+        if (ref->code)
+            snprintf(buf, cap, "%s->(+0x%llx)", field, (unsigned long long)(ref->code - 1));
+        else
+            snprintf(buf, cap, "%s", field);
+        break;
+    }
     }
 }

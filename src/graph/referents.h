@@ -19,24 +19,34 @@ enum pyh_ref_kind {
     PYH_REF_LOCAL,      /* a frame's local variable number index (name from the code) */
     PYH_REF_STACK,      /* a frame's value stack entry */
     PYH_REF_TYPE,       /* ob_type of an instance of a heap type */
-    PYH_REF_OFFSET,     /* conservative: a word at byte offset index */
+    PYH_REF_OFFSET,     /* a C field no reader knows, at byte offset index (conservative) */
 };
 
 struct pyh_ref {
     enum pyh_ref_kind kind;
     uint64_t index;   /* ITEM, LOCAL, STACK, OFFSET */
-    uint64_t key;     /* DICT_VALUE, ATTR_KEY: the key (str) object */
-    const char *name; /* ATTR */
-    uint64_t code;    /* LOCAL: the code object whose names index refers to */
+    uint64_t key;     /* DICT_VALUE, ATTR_KEY: the key (str) object; OFFSET: the referrer's
+                         type, whose tp_members may name the field */
+    const char *name; /* ATTR; DICT_VALUE: the field holding the dict when it is no object
+                         of its own ("<cache>") */
+    uint64_t code;    /* LOCAL: the code object whose names index refers to; OFFSET: 1 + the
+                         offset inside the native block the field points to, 0 if none */
 };
 
 /* Called for every referent; return false to stop. */
 typedef bool (*pyh_ref_visit)(void *ctx, uint64_t target, const struct pyh_ref *ref);
 
+/* Counts, for every native block (heap->native_blocks), how many objects' C fields point to
+ * its start, into heap->native_refs: a block one object alone points to is read one level
+ * down as part of that object. One pass over the objects of types with C fields no reader
+ * knows; called once before the graph is built (pyh_referents then reads no native block
+ * without it). */
+struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap);
+
 /* Visits the referents of the object at obj of type index type. Unreadable parts are
  * skipped (a corrupt object yields fewer edges, never an error); only an interruption is
- * returned. Conservative edges are reported with PYH_REF_OFFSET and only when they point at
- * a known object (is_object). */
+ * returned. Edges of C fields that no reader knows are reported with PYH_REF_OFFSET and only
+ * when they point at a known object. */
 struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t type,
                                 pyh_ref_visit visit, void *ctx);
 

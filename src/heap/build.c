@@ -343,6 +343,20 @@ static void mark_buffers(struct builder *b)
     }
 }
 
+/* Keeps the native blocks (in address order, as the blocks are) for the referents of C
+ * fields and the native memory objects own. */
+static struct pyh_error *keep_native_blocks(struct builder *b)
+{
+    struct pyh_heap *heap = b->heap;
+    if (!heap->native.count) return NULL;
+    heap->native_blocks = malloc(heap->native.count * sizeof(*heap->native_blocks));
+    if (!heap->native_blocks) return pyh_error_nomem();
+    for (size_t i = 0; i < b->nblocks; i++)
+        if (!b->blocks[i].owned)
+            heap->native_blocks[heap->nnative_blocks++] = (struct pyh_native_block){b->blocks[i].addr, b->blocks[i].size};
+    return NULL;
+}
+
 /* The index of the object at addr, or SIZE_MAX, searched from *finger outwards (the GC
  * lists go mostly in address order: most steps are short); *finger becomes where it ended. */
 static size_t object_near(const struct pyh_heap *heap, uint64_t addr, size_t *finger)
@@ -469,6 +483,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     if ((err = sort_objects(&b))) goto fail;
     if (b.nblocks > 1) qsort(b.blocks, b.nblocks, sizeof(*b.blocks), compare_blocks);
     mark_buffers(&b);
+    if ((err = keep_native_blocks(&b))) goto fail;
     if ((err = pyh_check_interrupt())) goto fail;
     if ((err = check_gc_lists(&b))) goto fail;
     free_builder(&b);
@@ -495,7 +510,20 @@ void pyh_heap_free(struct pyh_heap *heap)
         free(heap->locations);
     }
     pyh_u64map_free(&heap->big_sizes);
+    free(heap->native_blocks);
+    free(heap->native_refs);
     free(heap);
+}
+
+size_t pyh_heap_native_at(const struct pyh_heap *heap, uint64_t addr)
+{
+    size_t lo = 0, hi = heap->nnative_blocks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (heap->native_blocks[mid].addr < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < heap->nnative_blocks && heap->native_blocks[lo].addr == addr ? lo : SIZE_MAX;
 }
 
 size_t pyh_heap_object_in(const struct pyh_heap *heap, size_t lo, size_t hi, uint64_t addr)

@@ -46,6 +46,10 @@ enum pyh_type_kind {
     PYH_KIND_PROPERTY,
     PYH_KIND_WEAKREF,     /* weakref.ref and proxies: no strong reference */
     PYH_KIND_DEQUE,       /* collections.deque */
+    PYH_KIND_EXCEPTION,   /* BaseException and its subclasses */
+    PYH_KIND_ELEMENT,     /* xml.etree.ElementTree.Element (the C one of _elementtree) */
+    PYH_KIND_NDARRAY,     /* numpy.ndarray */
+    PYH_KIND_LRU_CACHE,   /* functools._lru_cache_wrapper */
 };
 
 /* One type object of the target. */
@@ -53,8 +57,14 @@ struct pyh_type {
     uint64_t addr;
     uint64_t metatype; /* its ob_type */
     uint64_t flags;
-    int64_t basicsize, itemsize, dictoffset;
+    int64_t basicsize, itemsize, dictoffset, weaklistoffset;
     uint64_t base;
+    uint64_t members; /* tp_members: its PyMemberDef array (named C fields), 0 if none */
+    /* The instance struct, for the referents of what no reader knows: its first known_size
+     * bytes are read by the reader of its kind (16 for PYH_KIND_OTHER: the header), and
+     * C code lays it out up to c_size (the basic size of the nearest type in the base chain
+     * that adds C fields: not a class statement's __slots__, __dict__, __weakref__). */
+    uint32_t known_size, c_size;
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */
     bool heap;               /* a heap type (class statement, PyType_FromSpec) */
     bool is_metatype;        /* type or a subclass of it: its instances are types */
@@ -82,6 +92,12 @@ struct pyh_block_stats {
     uint64_t count, bytes;
 };
 
+/* An in-use block that holds no object and is no buffer of a core type: memory of C code
+ * (an extension's struct, a library's data), which an object's C fields may point to. */
+struct pyh_native_block {
+    uint64_t addr, size; /* the allocation's start (what malloc returned) and usable bytes */
+};
+
 struct pyh_heap {
     struct pyh_runtime *rt; /* borrowed */
 
@@ -102,6 +118,11 @@ struct pyh_heap {
     uint64_t object_block_bytes;
     struct pyh_block_stats buffers; /* blocks an object owns: list items, dict tables, ... */
     struct pyh_block_stats native;  /* in-use blocks that are neither */
+    struct pyh_native_block *native_blocks; /* those blocks, sorted by address */
+    size_t nnative_blocks;
+    /* Per native block, how many objects' C fields point to its start (2: two or more):
+     * filled by the graph layer (pyh_referents_count_native), NULL until then. */
+    uint8_t *native_refs;
     uint64_t static_objects;
 
     /* The GC lists against the objects found. */
@@ -136,6 +157,9 @@ size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr);
 
 /* The same, among objects [lo, hi) of the table only. */
 size_t pyh_heap_object_in(const struct pyh_heap *heap, size_t lo, size_t hi, uint64_t addr);
+
+/* The index of the native block that starts at addr, or SIZE_MAX. O(log n). */
+size_t pyh_heap_native_at(const struct pyh_heap *heap, uint64_t addr);
 
 /* sys.getsizeof of object i. */
 uint64_t pyh_heap_object_size(const struct pyh_heap *heap, size_t i);

@@ -45,7 +45,9 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
     memcpy(&t.basicsize, buf + L->type_basicsize, 8);
     memcpy(&t.itemsize, buf + L->type_itemsize, 8);
     memcpy(&t.dictoffset, buf + L->type_dictoffset, 8);
+    memcpy(&t.weaklistoffset, buf + L->type_weaklistoffset, 8);
     memcpy(&t.base, buf + L->type_base, 8);
+    memcpy(&t.members, buf + L->type_members, 8);
     if (refcnt <= 0 || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
         t.basicsize > MAX_BASICSIZE || t.itemsize < 0 || t.itemsize > MAX_ITEMSIZE)
         return NULL;
@@ -265,38 +267,105 @@ static enum pyh_type_kind core_kind(const struct pyh_static_types *st, uint64_t 
     return PYH_KIND_OTHER;
 }
 
+/* Whether heap type t, over base b, is a class statement's layer: all it adds to its base's
+ * instance struct is its __slots__ (ht_slots, less __dict__ and __weakref__), a __dict__
+ * word and a __weakref__ word (none of them inside the struct when 3.11+ manage them before
+ * the object). A type made by C (PyType_FromSpec, mypyc's templates) adds C fields. */
+static bool python_layer(struct pyh_heap *heap, const struct pyh_type *t, const struct pyh_type *b)
+{
+    const struct pyh_layout *L = &heap->rt->layout;
+    if (t->itemsize != b->itemsize) return false;
+    int64_t explained = 0;
+    uint64_t slots = 0, n = 0;
+    struct pyh_error *err = pyh_read_u64(heap->rt->target, t->addr + (uint64_t)L->heaptype_slots, &slots);
+    if (!err && slots) err = pyh_read_u64(heap->rt->target, slots + (uint64_t)L->var_size, &n);
+    for (uint64_t i = 0; !err && slots && i < n && i < 4096; i++) {
+        uint64_t name;
+        if ((err = pyh_read_u64(heap->rt->target, slots + (uint64_t)L->tuple_items + 8 * i, &name))) break;
+        if (!pyh_str_equals(heap->rt, name, "__dict__") && !pyh_str_equals(heap->rt, name, "__weakref__"))
+            explained += 8;
+    }
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    if (t->dictoffset && !b->dictoffset && !(t->flags & PYH_TPFLAGS_MANAGED_DICT)) explained += 8;
+    if (t->weaklistoffset > 0 && b->weaklistoffset <= 0) explained += 8;
+    return t->basicsize - b->basicsize == explained;
+}
+
+/* The C types of extension modules that have a reader (by tp_name; their subclasses follow
+ * them through their bases), and BaseException, which no exported symbol of the static types
+ * table names. Only a C type is matched: the pure-Python class of the same name (the
+ * ElementTree module defines one before importing the C one) is not. */
+static const struct {
+    const char *name;
+    enum pyh_type_kind kind;
+} named_kinds[] = {
+    {"BaseException", PYH_KIND_EXCEPTION},
+    {"collections.deque", PYH_KIND_DEQUE},
+    {"xml.etree.ElementTree.Element", PYH_KIND_ELEMENT},
+    {"numpy.ndarray", PYH_KIND_NDARRAY},
+    {"functools._lru_cache_wrapper", PYH_KIND_LRU_CACHE},
+};
+#define NNAMED (sizeof(named_kinds) / sizeof(named_kinds[0]))
+
 void pyh_heap_assign_kinds(struct pyh_heap *heap)
 {
     const struct pyh_static_types *st = &heap->rt->types;
+    uint64_t named[NNAMED] = {0};
+    /* c_size, base first: a type's value is known once its base's is (index order need not
+     * be base order: each round settles at least the types whose bases are settled). */
+    bool *done = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(bool));
+    for (int round = 0; done && round < MAX_BASE_DEPTH; round++) {
+        bool progress = false;
+        for (size_t i = 0; i < heap->ntypes; i++) {
+            struct pyh_type *t = &heap->types[i];
+            if (done[i]) continue;
+            uint32_t bi = pyh_heap_type_at(heap, t->base);
+            if (!t->heap || bi == UINT32_MAX) {
+                t->c_size = (uint32_t)t->basicsize;
+            } else if (!done[bi]) {
+                continue;
+            } else {
+                const struct pyh_type *b = &heap->types[bi];
+                t->c_size = python_layer(heap, t, b) ? b->c_size : (uint32_t)t->basicsize;
+            }
+            done[i] = progress = true;
+        }
+        if (!progress) break;
+    }
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        struct pyh_type *t = &heap->types[i];
+        if (!done || !done[i]) t->c_size = (uint32_t)t->basicsize;
+        if (t->c_size != t->basicsize && t->heap) continue; /* a class statement's layer */
+        for (size_t k = 0; k < NNAMED; k++)
+            if (!named[k] && core_kind(st, t->addr) == PYH_KIND_OTHER &&
+                strcmp(pyh_heap_type_name(heap, (uint32_t)i), named_kinds[k].name) == 0)
+                named[k] = t->addr;
+    }
+    free(done);
     for (size_t i = 0; i < heap->ntypes; i++) {
         struct pyh_type *t = &heap->types[i];
         enum pyh_type_kind kind = PYH_KIND_OTHER;
         uint64_t addr = t->addr;
+        uint32_t known = 16;
         for (int depth = 0; addr && depth < MAX_BASE_DEPTH && kind == PYH_KIND_OTHER; depth++) {
             kind = core_kind(st, addr);
+            for (size_t k = 0; k < NNAMED && kind == PYH_KIND_OTHER; k++)
+                if (addr == named[k]) kind = named_kinds[k].kind;
             uint32_t j = pyh_heap_type_at(heap, addr);
+            if (kind != PYH_KIND_OTHER && j != UINT32_MAX) known = (uint32_t)heap->types[j].basicsize;
             addr = j == UINT32_MAX ? 0 : heap->types[j].base;
         }
         t->kind = kind;
-        if (t->is_metatype) t->kind = PYH_KIND_TYPE;
-    }
-    /* collections.deque is static in an extension module with no exported symbol: by name,
-     * then its subclasses through their bases. */
-    uint64_t deque = 0;
-    for (size_t i = 0; i < heap->ntypes && !deque; i++)
-        if (!heap->types[i].heap && heap->types[i].kind == PYH_KIND_OTHER &&
-            strcmp(pyh_heap_type_name(heap, (uint32_t)i), "collections.deque") == 0)
-            deque = heap->types[i].addr;
-    for (size_t i = 0; i < heap->ntypes && deque; i++) {
-        uint64_t addr = heap->types[i].addr;
-        for (int depth = 0; addr && depth < MAX_BASE_DEPTH; depth++) {
-            if (addr == deque) {
-                heap->types[i].kind = PYH_KIND_DEQUE;
-                break;
-            }
-            uint32_t j = pyh_heap_type_at(heap, addr);
-            addr = j == UINT32_MAX ? 0 : heap->types[j].base;
+        if (t->is_metatype) {
+            t->kind = PYH_KIND_TYPE;
+            uint32_t j = pyh_heap_type_at(heap, st->type);
+            known = j == UINT32_MAX ? (uint32_t)heap->rt->layout.heaptype_size : (uint32_t)heap->types[j].basicsize;
         }
+        if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) known = 24; /* ob_size */
+        t->known_size = known;
     }
 }
 

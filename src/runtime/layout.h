@@ -83,6 +83,16 @@
     X(code_firsttraceable,      "PyCodeObject",         "_co_firsttraceable",          -1,  -1,  -1,   168,  176,  184)  \
     X(code_stacksize,           "PyCodeObject",         "co_stacksize",                32,  32,  32,   68,   64,   64)   \
     X(code_nlocalsplus,         "PyCodeObject",         "co_nlocalsplus",              -1,  -1,  -1,   76,   72,   72)   \
+    X(code_localspluskinds,     "PyCodeObject",         "co_localspluskinds",          -1,  -1,  -1,   104,  104,  104)  \
+    X(code_co_code,             "PyCodeObject",         "_co_code",                    -1,  -1,  -1,   152,  -1,   -1)   \
+    X(code_co_cached,           "PyCodeObject",         "_co_cached",                  -1,  -1,  -1,   -1,   152,  160)  \
+    X(gen_frame,                "PyGenObject",          "gi_frame",                    16,  16,  16,   -1,   -1,   -1)   \
+    X(gen_code,                 "PyGenObject",          "gi_code",                     32,  32,  24,   16,   -1,   -1)   \
+    X(gen_name,                 "PyGenObject",          "gi_name",                     48,  48,  40,   32,   24,   24)   \
+    X(gen_qualname,             "PyGenObject",          "gi_qualname",                 56,  56,  48,   40,   32,   32)   \
+    X(gen_exc_type,             "PyGenObject",          "gi_exc_state.exc_type",       64,  64,  56,   -1,   -1,   -1)   \
+    X(gen_exc_value,            "PyGenObject",          "gi_exc_state.exc_value",      72,  72,  64,   48,   40,   40)   \
+    X(gen_exc_traceback,        "PyGenObject",          "gi_exc_state.exc_traceback",  80,  80,  72,   -1,   -1,   -1)   \
     X(gen_iframe,               "PyGenObject",          "gi_iframe",                   -1,  -1,  -1,   80,   72,   72)   \
     X(code_code_adaptive,       "PyCodeObject",         "co_code_adaptive",            -1,  -1,  -1,   184,  192,  200)  \
     X(code_cell2arg,            "PyCodeObject",         "co_cell2arg",                 96,  96,  96,   -1,   -1,   -1)   \
@@ -164,6 +174,26 @@
     X(method_self,              "PyMethodObject",       "im_self",                     24,  24,  24,   24,   24,   24)   \
     X(cfunction_self,           "PyCFunctionObject",    "m_self",                      24,  24,  24,   24,   24,   24)   \
     X(cfunction_module,         "PyCFunctionObject",    "m_module",                    32,  32,  32,   32,   32,   32)   \
+    X(exc_dict,                 "PyBaseExceptionObject","dict",                        16,  16,  16,   16,   16,   16)   \
+    X(exc_args,                 "PyBaseExceptionObject","args",                        24,  24,  24,   24,   24,   24)   \
+    X(exc_notes,                "PyBaseExceptionObject","notes",                       -1,  -1,  -1,   32,   32,   32)   \
+    X(exc_traceback,            "PyBaseExceptionObject","traceback",                   32,  32,  32,   40,   40,   40)   \
+    X(exc_context,              "PyBaseExceptionObject","context",                     40,  40,  40,   48,   48,   48)   \
+    X(exc_cause,                "PyBaseExceptionObject","cause",                       48,  48,  48,   56,   56,   56)   \
+    X(weakref_callback,         "PyWeakReference",      "wr_callback",                 24,  24,  24,   24,   24,   24)   \
+    X(property_name,            "propertyobject",       "prop_name",                   -1,  -1,  48,   48,   48,   48)   \
+    X(type_members,             "PyTypeObject",         "tp_members",                  240, 240, 240,  240,  240,  240)  \
+    X(module_state,             "PyModuleObject",       "md_state",                    32,  32,  32,   32,   32,   32)   \
+    X(lru_root_next,            "lru_cache_object",     "root.next",                   24,  24,  24,   24,   24,   24)   \
+    X(lru_cache,                "lru_cache_object",     "cache",                       72,  72,  72,   72,   72,   72)   \
+    X(lru_func,                 "lru_cache_object",     "func",                        88,  88,  88,   88,   88,   88)   \
+    X(lru_kwd_mark,             "lru_cache_object",     "kwd_mark",                    -1,  -1,  112,  112,  112,  112)  \
+    X(lru_elem_type,            "lru_cache_object",     "lru_list_elem_type",          -1,  -1,  120,  120,  120,  120)  \
+    X(lru_cache_info_type,      "lru_cache_object",     "cache_info_type",             112, 112, 128,  128,  128,  128)  \
+    X(lru_dict,                 "lru_cache_object",     "dict",                        120, 120, 136,  136,  136,  136)  \
+    X(lru_elem_next,            "lru_list_elem",        "next",                        24,  24,  24,   24,   24,   24)   \
+    X(lru_elem_key,             "lru_list_elem",        "key",                         40,  40,  40,   40,   40,   40)   \
+    X(lru_elem_result,          "lru_list_elem",        "result",                      48,  48,  48,   48,   48,   48)   \
     X(cell_ref,                 "PyCellObject",         "ob_ref",                      16,  16,  16,   16,   16,   16)   \
     X(property_get,             "propertyobject",       "prop_get",                    16,  16,  16,   16,   16,   16)   \
     X(classmethod_callable,     "classmethod",          "cm_callable",                 16,  16,  16,   16,   16,   16)   \
