@@ -14,6 +14,7 @@
 #define CHUNK 512              /* pointers read at once from item arrays */
 #define CONSERVATIVE_MAX 4096  /* bytes of an unknown object scanned for pointers */
 #define DEQUE_BLOCK 64
+#define DATETIME_HASTZINFO 24 /* _PyDateTime_TIMEHEAD: after the header and the hash */
 #define BLOCK_SCAN_MAX 16384  /* bytes of a native block read one level down */
 #define MAX_LINKS (1 << 24)    /* an lru_cache list longer than this is corrupt */
 #define NDARRAY_OBJECT 17      /* NPY_OBJECT: the type number of object arrays */
@@ -131,9 +132,18 @@ static void instance_dict(struct walk *w, uint64_t obj, const struct pyh_type *t
         pyh_error_free(it.err);
         return;
     }
+    struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "__dict__"};
     if (t->dictoffset > 0) {
-        struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "__dict__"};
         emit(w, read_ptr(w, obj + (uint64_t)t->dictoffset), &ref);
+    } else if (t->dictoffset < -1) {
+        /* A variable-size base (int, tuple, bytes): the dict word ends the items, where
+         * _PyObject_ComputedDictPointer finds it from ob_size (the word at var_size, read
+         * as CPython reads it) and the basic and item sizes, 8-aligned. */
+        int64_t n = (int64_t)read_ptr(w, obj + (uint64_t)rt->layout.var_size);
+        uint64_t items = (uint64_t)(n < 0 ? -n : n);
+        if (items >= MAX_ITEMS) return;
+        uint64_t size = ((uint64_t)t->basicsize + items * (uint64_t)t->itemsize + 7) & ~(uint64_t)7;
+        emit(w, read_ptr(w, obj + size + (uint64_t)t->dictoffset), &ref);
     }
 }
 
@@ -660,8 +670,18 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
     case PYH_KIND_DEQUE: deque(&w, obj); break;
     case PYH_KIND_EXCEPTION: exception(&w, obj); break;
     case PYH_KIND_LRU_CACHE: lru_cache(&w, obj); break;
+    case PYH_KIND_LRU_ELEM: /* its key and result; prev and next are the list's links */
+        field(&w, obj, L->lru_elem_key, "<key>");
+        field(&w, obj, L->lru_elem_result, "<result>");
+        break;
     case PYH_KIND_ELEMENT: element(&w, obj); break;
     case PYH_KIND_NDARRAY: ndarray(&w, obj, t); break;
+    case PYH_KIND_DATETIME: { /* an aware one: its tzinfo, the last field */
+        uint8_t aware = 0;
+        pyh_error_free(pyh_read_u8(heap->rt->target, obj + DATETIME_HASTZINFO, &aware));
+        if (aware) field(&w, obj, (int32_t)t->basicsize - 8, "tzinfo");
+        break;
+    }
     case PYH_KIND_OTHER: break;
     }
     /* The C fields past what the reader knows (a C subclass's, an unknown type's). */

@@ -58,6 +58,8 @@ static inline bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_
     return n >= 7 && ((n + 1) & n) == 0;
 }
 
+#define DATETIME_HASTZINFO 24 /* _PyDateTime_TIMEHEAD: after the object header and the hash */
+
 /* The least memory the object at `at` (in bytes) occupies, from its type and own fields;
  * UINT64_MAX when its fields are implausible. */
 static inline uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
@@ -85,6 +87,10 @@ static inline uint64_t least_size(const struct pyh_heap *heap, const struct pyh_
      * have a real ob_size: the slots allocated.) */
     bool sized_by_code =
         heap->rt->minor >= 11 && (t->kind == PYH_KIND_GENERATOR || t->kind == PYH_KIND_FRAME);
+    /* _datetimemodule.c allocates a naive time or datetime (hastzinfo, the byte after the
+     * hash, 0) without its last field, the tzinfo pointer. */
+    if (t->kind == PYH_KIND_DATETIME && avail > DATETIME_HASTZINFO && !obj[DATETIME_HASTZINFO])
+        return (uint64_t)t->basicsize - 8;
     if (t->itemsize <= 0 || sized_by_code) return (uint64_t)t->basicsize;
     if (avail < 24) return UINT64_MAX;
     int64_t n = (int64_t)word(obj, (size_t)L->var_size);

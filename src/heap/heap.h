@@ -50,6 +50,9 @@ enum pyh_type_kind {
     PYH_KIND_ELEMENT,     /* xml.etree.ElementTree.Element (the C one of _elementtree) */
     PYH_KIND_NDARRAY,     /* numpy.ndarray */
     PYH_KIND_LRU_CACHE,   /* functools._lru_cache_wrapper */
+    PYH_KIND_LRU_ELEM,    /* a link of a bounded lru_cache: the cache's values */
+    PYH_KIND_DATETIME,    /* datetime.time and datetime.datetime: a naive one (no tzinfo) is
+                             allocated 8 bytes short of its basic size */
 };
 
 /* One type object of the target. */

@@ -307,6 +307,9 @@ static const struct {
     {"xml.etree.ElementTree.Element", PYH_KIND_ELEMENT},
     {"numpy.ndarray", PYH_KIND_NDARRAY},
     {"functools._lru_cache_wrapper", PYH_KIND_LRU_CACHE},
+    {"functools._lru_list_elem", PYH_KIND_LRU_ELEM},
+    {"datetime.time", PYH_KIND_DATETIME},
+    {"datetime.datetime", PYH_KIND_DATETIME},
 };
 #define NNAMED (sizeof(named_kinds) / sizeof(named_kinds[0]))
 
