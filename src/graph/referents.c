@@ -403,6 +403,14 @@ static bool is_object(const struct pyh_heap *heap, uint64_t v)
     return v && !(v & 7) && pyh_heap_object_at(heap, v) != SIZE_MAX;
 }
 
+/* Whether v is an int object: mypyc keeps an int attribute (CPyTagged) as the value shifted
+ * left when it is small, else as the address of an int object with bit 0 set. */
+static bool tagged_int(const struct pyh_heap *heap, uint64_t v)
+{
+    size_t i = v && !(v & 7) ? pyh_heap_object_at(heap, v) : SIZE_MAX;
+    return i != SIZE_MAX && heap->types[heap->objects[i].type].kind == PYH_KIND_INT;
+}
+
 /* The words of a native block that obj alone points to (from its word at offset off). */
 static void native_block(struct walk *w, uint64_t obj, const struct pyh_type *t, uint64_t off,
                          uint64_t block)
@@ -445,6 +453,7 @@ static void c_fields(struct walk *w, uint64_t obj, const struct pyh_type *t)
     }
     for (uint64_t i = 0; i < (end - from) / 8 && !w->stop; i++) {
         uint64_t off = from + 8 * i, v = buf[i];
+        if ((v & 7) == 1 && tagged_int(heap, v - 1)) v--; /* mypyc's boxed int: pointer | 1 */
         if (!v || (v & 7) || v == obj || !c_word_followed(t, off)) continue;
         if (pyh_heap_object_at(heap, v) != SIZE_MAX) {
             struct pyh_ref ref = {.kind = PYH_REF_OFFSET, .index = off, .key = t->addr};
@@ -619,9 +628,11 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
     case PYH_KIND_FLOAT:
         break;
     case PYH_KIND_WEAKREF: field(&w, obj, L->weakref_callback, "__callback__"); break;
-    case PYH_KIND_TUPLE:
-        items(&w, obj + (uint64_t)L->tuple_items, read_ptr(&w, obj + (uint64_t)L->var_size), PYH_REF_ITEM, 0, 0);
+    case PYH_KIND_TUPLE: { /* a struct sequence has fields past ob_size (os.stat_result's) */
+        uint64_t n = read_ptr(&w, obj + (uint64_t)L->var_size);
+        items(&w, obj + (uint64_t)L->tuple_items, n > t->structseq_fields ? n : t->structseq_fields, PYH_REF_ITEM, 0, 0);
         break;
+    }
     case PYH_KIND_LIST:
         items(&w, read_ptr(&w, obj + (uint64_t)L->list_items), read_ptr(&w, obj + (uint64_t)L->var_size),
               PYH_REF_ITEM, 0, 0);

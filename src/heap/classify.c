@@ -22,6 +22,12 @@
 #define MAX_ITEMS (1ULL << 40)      /* a count above this is not a count */
 #define IMMORTAL_MIN (1ULL << 31)   /* 3.12+: immortal counts start at 2^32 - 1 (see below) */
 #define MAX_MODULE_INDEX (1 << 20)  /* PyModuleDef.m_index: one per module ever initialized */
+/* 3.11's statically allocated objects (the _Py_ID strings, small ints, singletons of
+ * _PyRuntime) start at 999999999 (_PyObject_IMMORTAL_INIT) and move by what references come
+ * and go: in a non-PIE executable, whose brk heap starts near 2^30, such a count is also an
+ * address of the heap, and the word after it there may be a type. */
+#define STATIC_311_MIN 999999999ULL
+#define STATIC_311_SPAN (1ULL << 30)
 
 static uint64_t word(const uint8_t *bytes, size_t off)
 {
@@ -166,6 +172,7 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
          * PyModuleDef_Init. */
         return false;
     }
+    if (heap->rt->minor == 11 && refcnt - STATIC_311_MIN < STATIC_311_SPAN) return true;
     return !pyh_heap_count_is_address(heap, refcnt);
 }
 

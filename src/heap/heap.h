@@ -68,6 +68,7 @@ struct pyh_type {
      * C code lays it out up to c_size (the basic size of the nearest type in the base chain
      * that adds C fields: not a class statement's __slots__, __dict__, __weakref__). */
     uint32_t known_size, c_size;
+    uint32_t structseq_fields; /* a struct sequence's n_fields (its items, hidden ones too) */
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */
     bool heap;               /* a heap type (class statement, PyType_FromSpec) */
     bool is_metatype;        /* type or a subclass of it: its instances are types */

@@ -294,6 +294,18 @@ static bool python_layer(struct pyh_heap *heap, const struct pyh_type *t, const 
     return t->basicsize - b->basicsize == explained;
 }
 
+/* A struct sequence type (os.stat_result, time.struct_time ...): its n_fields, the items
+ * each instance has (ob_size counts only the visible ones); 0 for another tuple type. */
+static uint32_t structseq_fields(struct pyh_heap *heap, const struct pyh_type *t)
+{
+    uint64_t dict, value, n = 0;
+    struct pyh_error *err = pyh_rt_read_ptr(heap->rt, t->addr, heap->rt->layout.type_dict, &dict);
+    if (!err && dict) err = pyh_dict_get_str(heap->rt, dict, "n_fields", &value);
+    if (!err && dict) err = pyh_long_read(heap->rt, value, (int64_t *)&n);
+    pyh_error_free(err);
+    return !err && dict && n < 1024 ? (uint32_t)n : 0;
+}
+
 /* The C types of extension modules that have a reader (by tp_name; their subclasses follow
  * them through their bases), and BaseException, which no exported symbol of the static types
  * table names. Only a C type is matched: the pure-Python class of the same name (the
@@ -369,6 +381,8 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         }
         if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) known = 24; /* ob_size */
         t->known_size = known;
+        if (t->kind == PYH_KIND_TUPLE && t->c_size == t->basicsize && t->addr != st->tuple)
+            t->structseq_fields = structseq_fields(heap, t);
     }
 }
 
