@@ -765,6 +765,52 @@ static void key_repr(struct pyh_heap *heap, uint64_t key, char *buf, size_t cap)
 #define T_OBJECT_EX 16
 #define MAX_MEMBERS 512
 
+/* The offset a getter reads its field from: mypyc's attribute getters (and many C getters)
+ * start by loading it from their first argument, `mov r64, [rdi + disp]` (REX.W 8B, ModRM
+ * rm = rdi with an 8- or 32-bit displacement), after an optional endbr64. -1 if the first
+ * instruction is not that. */
+static int64_t getter_offset(struct pyh_heap *heap, uint64_t get)
+{
+    uint8_t code[16];
+    struct pyh_error *err = pyh_target_read(heap->rt->target, get, code, sizeof(code));
+    if (err) {
+        pyh_error_free(err);
+        return -1;
+    }
+    size_t at = memcmp(code, "\xf3\x0f\x1e\xfa", 4) == 0 ? 4 : 0;
+    if ((code[at] != 0x48 && code[at] != 0x4c) || code[at + 1] != 0x8b) return -1;
+    uint8_t modrm = code[at + 2];
+    if ((modrm & 0xc7) == 0x47) return (int8_t)code[at + 3];
+    if ((modrm & 0xc7) == 0x87) {
+        int32_t d;
+        memcpy(&d, code + at + 3, 4);
+        return d;
+    }
+    return -1;
+}
+
+/* The name of the getset whose getter reads offset off (PyGetSetDef: name, get, set, doc,
+ * closure): how mypyc's native classes expose their attributes. */
+#define GETSET_SIZE 40
+
+static bool getset_name(struct pyh_heap *heap, uint64_t getsets, uint64_t off, char *buf, size_t cap)
+{
+    for (uint64_t g = getsets, k = 0; g && k < MAX_MEMBERS; g += GETSET_SIZE, k++) {
+        uint64_t def[2];
+        struct pyh_error *err = pyh_target_read(heap->rt->target, g, def, sizeof(def));
+        if (err || !def[0]) {
+            pyh_error_free(err);
+            return false;
+        }
+        if (def[1] && getter_offset(heap, def[1]) == (int64_t)off) {
+            err = pyh_read_cstr(heap->rt->target, def[0], buf, cap);
+            pyh_error_free(err);
+            return !err;
+        }
+    }
+    return false;
+}
+
 static bool member_name(struct pyh_heap *heap, uint64_t type, uint64_t off, char *buf, size_t cap)
 {
     for (int depth = 0; type && depth < 64; depth++) {
@@ -785,6 +831,10 @@ static bool member_name(struct pyh_heap *heap, uint64_t type, uint64_t off, char
                 return !err;
             }
         }
+        uint64_t getsets = 0;
+        struct pyh_error *err = pyh_read_u64(heap->rt->target, t->addr + (uint64_t)heap->rt->layout.type_getset, &getsets);
+        pyh_error_free(err);
+        if (!err && getsets && getset_name(heap, getsets, off, buf, cap)) return true;
         type = t->base;
     }
     return false;

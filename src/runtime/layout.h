@@ -183,6 +183,7 @@
     X(weakref_callback,         "PyWeakReference",      "wr_callback",                 24,  24,  24,   24,   24,   24)   \
     X(property_name,            "propertyobject",       "prop_name",                   -1,  -1,  48,   48,   48,   48)   \
     X(type_members,             "PyTypeObject",         "tp_members",                  240, 240, 240,  240,  240,  240)  \
+    X(type_getset,              "PyTypeObject",         "tp_getset",                   248, 248, 248,  248,  248,  248)  \
     X(module_state,             "PyModuleObject",       "md_state",                    32,  32,  32,   32,   32,   32)   \
     X(lru_root_next,            "lru_cache_object",     "root.next",                   24,  24,  24,   24,   24,   24)   \
     X(lru_cache,                "lru_cache_object",     "cache",                       72,  72,  72,   72,   72,   72)   \
