@@ -215,9 +215,12 @@ struct pyh_error *pyh_retention_compute(const struct pyh_graph *g, const struct 
                 err = pyh_u64map_put(&heavy, p, v);
         }
         /* A run of same-type objects each retaining nearly all of the one above (a linked
-         * list) is listed once, at its head; a dict inside a dict is listed. */
-        if (p != g->n && heap->objects[p].type == heap->objects[v].type &&
-            (uint64_t)count * 100 >= (uint64_t)p_count * 95)
+         * list) is listed once, at its head. A dict or list inside another is no such run:
+         * a module-level dict cache holds nearly all of its module's __dict__, and it is the
+         * answer, not its module. */
+        enum pyh_type_kind kind = heap->types[heap->objects[v].type].kind;
+        if (p != g->n && heap->objects[p].type == heap->objects[v].type && kind != PYH_KIND_DICT &&
+            kind != PYH_KIND_LIST && (uint64_t)count * 100 >= (uint64_t)p_count * 95)
             continue;
         struct pyh_retainer r = {v, retained, count};
         top_offer(&top, &r);

@@ -795,20 +795,26 @@ static int64_t getter_offset(struct pyh_heap *heap, uint64_t get)
 
 static bool getset_name(struct pyh_heap *heap, uint64_t getsets, uint64_t off, char *buf, size_t cap)
 {
+    /* Only a getter alone in reading that field names it: a getter that first checks
+     * another field (asyncio's check the loop first) would name the wrong one. */
+    uint64_t name = 0;
+    int found = 0;
     for (uint64_t g = getsets, k = 0; g && k < MAX_MEMBERS; g += GETSET_SIZE, k++) {
         uint64_t def[2];
         struct pyh_error *err = pyh_target_read(heap->rt->target, g, def, sizeof(def));
         if (err || !def[0]) {
             pyh_error_free(err);
-            return false;
+            break;
         }
         if (def[1] && getter_offset(heap, def[1]) == (int64_t)off) {
-            err = pyh_read_cstr(heap->rt->target, def[0], buf, cap);
-            pyh_error_free(err);
-            return !err;
+            name = def[0];
+            found++;
         }
     }
-    return false;
+    if (found != 1) return false;
+    struct pyh_error *err = pyh_read_cstr(heap->rt->target, name, buf, cap);
+    pyh_error_free(err);
+    return !err;
 }
 
 static bool member_name(struct pyh_heap *heap, uint64_t type, uint64_t off, char *buf, size_t cap)

@@ -172,6 +172,15 @@ static bool inside_static_type(const struct builder *b, uint64_t addr)
 
 /* Static objects: in the binaries' data, objects of registered types with a plausible
  * count (static types themselves, None, True, 3.12+ static strings and small ints). */
+/* Whether a static object of type ti at addr is a type object the registry did not take: a
+ * template that C code copies to make a type (mypyc's, PyType_FromSpec's callers) carries
+ * `type` as its type but was never readied, and its fields (a heap type's flags, no heap
+ * type struct) read as a type of terabytes. */
+static bool unready_type(const struct pyh_heap *heap, uint32_t ti, uint64_t addr)
+{
+    return heap->types[ti].is_metatype && pyh_heap_type_at(heap, addr) == UINT32_MAX;
+}
+
 static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint64_t end, void *ctx)
 {
     struct builder *b = ctx;
@@ -196,7 +205,7 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
         if (off < pyh_heap_header_position(heap->rt, heap->types[ti].flags) ||
             !pyh_heap_object_fits(heap, ti, buf + off, len - off, len - off) ||
             !pyh_heap_static_object_plausible(heap, ti, buf + off, len - off) ||
-            inside_static_type(b, start + off))
+            inside_static_type(b, start + off) || unready_type(heap, ti, start + off))
             continue;
         err = add_object(b, start + off, ti, PYH_LOC_STATIC, buf + off, len - off, 0);
         if (!err) heap->static_objects++;
