@@ -103,6 +103,7 @@ struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parse
     if (err) return err;
     struct pyh_retention ret;
     if ((err = pyh_retention_compute(g, d, (size_t)limit, &ret))) return err;
+    ret.native_bytes = s->native.owned_bytes;
     size_t npaths = ret.ntop + ret.nsuspects;
     char **paths = calloc(npaths ? npaths : 1, sizeof(char *));
     if (!paths) err = pyh_error_nomem();

@@ -464,16 +464,54 @@ static void c_fields(struct walk *w, uint64_t obj, const struct pyh_type *t)
     }
 }
 
-/* Adds 1 (saturating at 2) to the count of the native block starting at v, once per
- * object (seen: the blocks this object counted already). */
-static void count_native(struct pyh_heap *heap, uint64_t v, size_t *seen, size_t *nseen)
+/* The kinds whose struct may point to C memory of its own (a core type's buffers — list
+ * items, dict keys, set tables — are no native blocks: heap/build.c marks them). */
+static bool holds_native_pointers(const struct pyh_type *t)
 {
-    if (!v || (v & 7)) return;
-    size_t b = pyh_heap_native_at(heap, v);
-    if (b == SIZE_MAX) return;
-    for (size_t k = 0; k < *nseen; k++)
-        if (seen[k] == b) return;
-    if (*nseen < CONSERVATIVE_MAX / 8) seen[(*nseen)++] = b;
+    switch (t->kind) {
+    case PYH_KIND_OTHER:
+    case PYH_KIND_MODULE:
+    case PYH_KIND_CODE:
+    case PYH_KIND_DEQUE:
+    case PYH_KIND_ELEMENT:
+    case PYH_KIND_NDARRAY: return true;
+    default: return t->c_size > t->known_size;
+    }
+}
+
+void pyh_referents_native_fields(struct pyh_heap *heap, size_t i, void (*fn)(void *ctx, size_t block),
+                                 void *ctx)
+{
+    const struct pyh_object *o = &heap->objects[i];
+    const struct pyh_type *t = &heap->types[o->type];
+    if (!holds_native_pointers(t) || !heap->nnative_blocks) return;
+    struct walk w = {heap, NULL, NULL, false};
+    uint64_t from, end = c_region(&w, o->addr, t, &from);
+    if (end < (uint64_t)t->basicsize) end = (uint64_t)t->basicsize < CONSERVATIVE_MAX ? (uint64_t)t->basicsize : CONSERVATIVE_MAX;
+    from = 16;
+    if (end <= from) return;
+    uint64_t buf[CONSERVATIVE_MAX / 8];
+    size_t seen[CONSERVATIVE_MAX / 8], nseen = 0;
+    struct pyh_error *err = pyh_target_read(heap->rt->target, o->addr + from, buf, (size_t)(end - from) & ~(size_t)7);
+    if (err) {
+        pyh_error_free(err);
+        return;
+    }
+    for (uint64_t k = 0; k < (end - from) / 8; k++) {
+        uint64_t v = buf[k];
+        if (!v || (v & 7) || !c_word_followed(t, from + 8 * k)) continue;
+        size_t b = pyh_heap_native_at(heap, v);
+        bool again = false;
+        for (size_t j = 0; j < nseen && !again; j++) again = seen[j] == b;
+        if (b == SIZE_MAX || again) continue;
+        seen[nseen++] = b;
+        fn(ctx, b);
+    }
+}
+
+static void count_native(void *ctx, size_t b)
+{
+    struct pyh_heap *heap = ctx;
     if (heap->native_refs[b] < 2) heap->native_refs[b]++;
 }
 
@@ -482,26 +520,8 @@ struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap)
     if (heap->native_refs || !heap->nnative_blocks) return NULL;
     heap->native_refs = calloc(heap->nnative_blocks, 1);
     if (!heap->native_refs) return pyh_error_nomem();
-    struct walk w = {heap, NULL, NULL, false};
-    const struct pyh_layout *L = &heap->rt->layout;
-    uint64_t buf[CONSERVATIVE_MAX / 8];
-    size_t seen[CONSERVATIVE_MAX / 8], nseen;
     for (size_t i = 0; i < heap->nobjects; i++) {
-        const struct pyh_object *o = &heap->objects[i];
-        const struct pyh_type *t = &heap->types[o->type];
-        nseen = 0;
-        if (t->kind == PYH_KIND_MODULE)
-            count_native(heap, read_ptr(&w, o->addr + (uint64_t)L->module_state), seen, &nseen);
-        if (t->c_size <= t->known_size && !(t->kind == PYH_KIND_OTHER && t->itemsize > 0)) continue;
-        uint64_t from, end = c_region(&w, o->addr, t, &from);
-        if (end - from < 8) continue;
-        struct pyh_error *err = pyh_target_read(heap->rt->target, o->addr + from, buf, (size_t)(end - from) & ~(size_t)7);
-        if (err) {
-            pyh_error_free(err);
-            continue;
-        }
-        for (uint64_t k = 0; k < (end - from) / 8; k++)
-            if (c_word_followed(t, from + 8 * k)) count_native(heap, buf[k], seen, &nseen);
+        pyh_referents_native_fields(heap, i, count_native, heap);
         if ((i & 0xffff) == 0 && pyh_interrupted())
             return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     }

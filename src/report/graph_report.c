@@ -112,6 +112,7 @@ struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, cons
         json_t *root = pyh_report_json_envelope(ctx);
         json_object_set_new(root, "live_bytes", json_integer((json_int_t)r->live_bytes));
         json_object_set_new(root, "live_objects", json_integer((json_int_t)r->live_objects));
+        json_object_set_new(root, "native_bytes", json_integer((json_int_t)r->native_bytes));
         json_t *top = json_array();
         for (size_t i = 0; i < r->ntop; i++) {
             json_t *e = json_object();
@@ -147,8 +148,11 @@ struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, cons
         json_object_set_new(root, "suspects", sus);
         return pyh_report_json_print(ctx, root, out);
     }
-    fprintf(out, "Live: %s in %s objects reachable from the roots\n\n",
-            pyh_format_bytes(r->live_bytes, a, sizeof(a)), pyh_format_count(r->live_objects, b, sizeof(b)));
+    fprintf(out, "Live: %s in %s objects reachable from the roots", pyh_format_bytes(r->live_bytes, a, sizeof(a)),
+            pyh_format_count(r->live_objects, b, sizeof(b)));
+    if (r->native_bytes)
+        fprintf(out, ", %s of it native memory they own", pyh_format_bytes(r->native_bytes, a, sizeof(a)));
+    fprintf(out, "\n\n");
     if (r->nsuspects) fprintf(out, "Leak suspects\n");
     for (size_t i = 0; i < r->nsuspects; i++)
         fprintf(out, "  %s retains %.0f%% of live bytes (%s) in %s objects\n",

@@ -163,8 +163,13 @@ struct pyh_error *pyh_session_dominators(struct pyh_session *s, const struct pyh
     struct pyh_graph *g;
     const struct pyh_reach *r;
     struct pyh_error *err = pyh_session_graph(s, &g, &r);
-    if (!err && !s->dominators_done && !(err = pyh_dominators_compute(g, r, &s->dominators)))
-        s->dominators_done = true;
+    if (!err && !s->dominators_done && !(err = pyh_dominators_compute(g, r, &s->dominators))) {
+        /* Native memory with an owner counts in its owner's retained size. */
+        if ((err = pyh_native_owners_compute(g, &s->dominators, &s->native)))
+            pyh_dominators_free(&s->dominators);
+        else
+            s->dominators_done = true;
+    }
     if (err) return err;
     *d = &s->dominators;
     return NULL;
@@ -174,6 +179,7 @@ void pyh_session_close(struct pyh_session *s)
 {
     if (!s) return;
     pyh_dominators_free(&s->dominators);
+    pyh_native_owners_free(&s->native);
     pyh_reach_free(&s->reach);
     pyh_graph_free(s->graph);
     pyh_heap_free(s->heap);

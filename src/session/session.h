@@ -4,6 +4,7 @@
 #define PYH_SESSION_SESSION_H
 
 #include "allocators/glibc.h"
+#include "analysis/native.h"
 #include "analysis/paths.h"
 #include "allocators/pymalloc.h"
 #include "heap/heap.h"
@@ -29,6 +30,7 @@ struct pyh_session {
     bool reach_done, dominators_done;
     struct pyh_reach reach;
     struct pyh_dominators dominators;
+    struct pyh_native_owners native; /* set with the dominators (their retained sizes hold it) */
 };
 
 /* The allocator walks, done once per session; either may come back NULL (not found: a
