@@ -58,5 +58,6 @@ struct pyh_error *pyh_census_gather(struct pyh_heap *heap, const struct pyh_frag
 void pyh_census_free(struct pyh_census *c)
 {
     free(c->rows);
+    free(c->native_owners);
     memset(c, 0, sizeof(*c));
 }

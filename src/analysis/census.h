@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "analysis/fragmentation.h"
+#include "analysis/native.h"
 #include "heap/heap.h"
 
 struct pyh_census_row {
@@ -28,6 +29,12 @@ struct pyh_census {
     uint64_t native_bytes, native_blocks;
     int64_t rounding; /* object and buffer blocks beyond what getsizeof counts */
     uint64_t free_bytes;
+
+    /* Of the native allocations, those one object owns, by its type (analysis/native.h:
+     * pyh_native_by_type); set by `types`, NULL otherwise; owned. */
+    struct pyh_native_type *native_owners;
+    size_t nnative_owners;
+    uint64_t native_owned_bytes;
 };
 
 /* Counts heap by type and accounts for the rest of the allocators' memory (fragmentation

@@ -13,8 +13,9 @@
 #define MAX_CLIMB (1u << 20) /* steps up the dominator tree for one join; past it: the root */
 
 struct flood {
-    const struct pyh_graph *g;
+    const struct pyh_graph *g;       /* NULL: the strict rule, without dominators */
     const struct pyh_dominators *d;
+    uint32_t shared;                 /* the label of a block with no single owner */
     struct pyh_heap *heap;
     uint32_t *label;  /* per native block: its owner so far (a node), NONE when unreached */
     uint32_t *queue;  /* blocks whose label changed, to scan */
@@ -50,7 +51,9 @@ static uint32_t common_dominator(struct flood *f, uint32_t a, uint32_t b)
 static void join(struct flood *f, size_t b, uint32_t owner)
 {
     uint32_t old = f->label[b];
-    uint32_t now = old == NONE ? owner : common_dominator(f, old, owner);
+    uint32_t now = old == NONE || old == owner ? owner
+                   : !f->d                     ? f->shared
+                                               : common_dominator(f, old, owner);
     if (now == old || f->err) return;
     f->label[b] = now;
     if (f->nqueue == f->queue_cap && (f->err = PYH_GROW(f->queue, f->queue_cap, f->nqueue + 1))) return;
@@ -80,29 +83,87 @@ static void scan(struct flood *f, uint32_t b)
     }
 }
 
+static int more_native(const void *a, const void *b)
+{
+    const struct pyh_native_type *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* Labels every native block reached from the objects' C fields (all objects, or those d
+ * reaches) with its owner, to a fixed point: a label only climbs (the dominator tree, or to
+ * shared), so each block is queued a bounded number of times. f->label is the caller's. */
+static struct pyh_error *flood(struct flood *f)
+{
+    struct pyh_heap *heap = f->heap;
+    f->label = malloc(heap->nnative_blocks * sizeof(uint32_t));
+    if (!f->label) return pyh_error_nomem();
+    memset(f->label, 0xff, heap->nnative_blocks * sizeof(uint32_t));
+    for (size_t v = 0; v < heap->nobjects && !f->err; v++) {
+        if (f->d && pyh_dom_idom(f->d, (uint32_t)v) == PYH_UNREACHED) continue;
+        f->seed = (uint32_t)v;
+        pyh_referents_native_fields(heap, v, seed, f);
+        if ((v & 0xffff) == 0 && !f->err) f->err = pyh_check_interrupt();
+    }
+    while (f->nqueue && !f->err) {
+        uint32_t b = f->queue[--f->nqueue];
+        scan(f, b);
+        if ((f->nqueue & 0xffff) == 0 && !f->err) f->err = pyh_check_interrupt();
+    }
+    free(f->queue);
+    pyh_u64map_free(&f->marks);
+    f->queue = NULL;
+    if (f->err) {
+        free(f->label);
+        f->label = NULL;
+    }
+    return f->err;
+}
+
+struct pyh_error *pyh_native_by_type(struct pyh_heap *heap, struct pyh_native_type **out, size_t *n,
+                                     uint64_t *owned_bytes)
+{
+    *out = NULL;
+    *n = 0;
+    *owned_bytes = 0;
+    if (!heap->nnative_blocks) return NULL;
+    struct flood f = {.heap = heap, .shared = UINT32_MAX - 1};
+    struct pyh_error *err = flood(&f);
+    if (err) return err;
+    struct pyh_native_type *types = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(*types));
+    if (!types) {
+        free(f.label);
+        return pyh_error_nomem();
+    }
+    for (size_t b = 0; b < heap->nnative_blocks; b++) {
+        uint32_t owner = f.label[b];
+        if (owner >= f.shared) continue;
+        struct pyh_native_type *t = &types[heap->objects[owner].type];
+        t->bytes += heap->native_blocks[b].size;
+        t->blocks++;
+        *owned_bytes += heap->native_blocks[b].size;
+    }
+    free(f.label);
+    size_t k = 0;
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        types[i].type = (uint32_t)i;
+        if (types[i].blocks) types[k++] = types[i];
+    }
+    qsort(types, k, sizeof(*types), more_native);
+    *out = types;
+    *n = k;
+    return NULL;
+}
+
 struct pyh_error *pyh_native_owners_compute(const struct pyh_graph *g, struct pyh_dominators *d,
                                             struct pyh_native_owners *out)
 {
     memset(out, 0, sizeof(*out));
     struct pyh_heap *heap = g->heap;
     if (!heap->nnative_blocks) return NULL;
-    struct flood f = {.g = g, .d = d, .heap = heap};
-    f.label = malloc(heap->nnative_blocks * sizeof(uint32_t));
-    if (!f.label) return pyh_error_nomem();
-    memset(f.label, 0xff, heap->nnative_blocks * sizeof(uint32_t));
-    for (uint32_t v = 0; v < g->n && !f.err; v++) {
-        if (pyh_dom_idom(d, v) == PYH_UNREACHED) continue;
-        f.seed = v;
-        pyh_referents_native_fields(heap, v, seed, &f);
-        if ((v & 0xffff) == 0 && !f.err) f.err = pyh_check_interrupt();
-    }
-    /* To a fixed point: a label only climbs the dominator tree, so each block is queued a
-     * bounded number of times. */
-    while (f.nqueue && !f.err) {
-        uint32_t b = f.queue[--f.nqueue];
-        scan(&f, b);
-        if ((f.nqueue & 0xffff) == 0 && !f.err) f.err = pyh_check_interrupt();
-    }
+    struct flood f = {.g = g, .d = d, .heap = heap, .shared = g->n};
+    struct pyh_error *err = flood(&f);
+    if (err) return err;
     for (size_t b = 0; b < heap->nnative_blocks && !f.err; b++) {
         uint32_t owner = f.label[b];
         uint64_t size = heap->native_blocks[b].size, had = 0;
@@ -119,8 +180,6 @@ struct pyh_error *pyh_native_owners_compute(const struct pyh_graph *g, struct py
         f.err = pyh_u64map_put(&out->bytes, owner, had + size);
     }
     free(f.label);
-    free(f.queue);
-    pyh_u64map_free(&f.marks);
     if (f.err) {
         pyh_native_owners_free(out);
         return f.err;

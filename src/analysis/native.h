@@ -34,4 +34,17 @@ struct pyh_error *pyh_native_owners_compute(const struct pyh_graph *g, struct py
 
 void pyh_native_owners_free(struct pyh_native_owners *o);
 
+/* Native memory by the type of its owner, without the graph (for `types`): the strict rule,
+ * a block all of whose ways in come from one object (its C fields, or blocks only it
+ * reaches). A block two objects reach has no owner here even when one holds the other
+ * (`retained`'s dominators give it to the one that holds). */
+struct pyh_native_type {
+    uint32_t type;
+    uint64_t bytes, blocks;
+};
+
+/* *out (malloc'ed, most bytes first, n of them) and the owned total. */
+struct pyh_error *pyh_native_by_type(struct pyh_heap *heap, struct pyh_native_type **out, size_t *n,
+                                     uint64_t *owned_bytes);
+
 #endif

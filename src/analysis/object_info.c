@@ -28,6 +28,45 @@ static size_t containing(const struct pyh_heap *heap, uint64_t addr)
     return addr < heap->objects[i].addr + (size ? size : 16) ? i : SIZE_MAX;
 }
 
+/* An error saying what addr is when it lies in no binary's data (its writable mappings and
+ * the anonymous one right after each, .bss), where no static object can be; NULL otherwise. */
+static struct pyh_error *outside_binaries(const struct pyh_heap *heap, uint64_t addr)
+{
+    const struct pyh_target *t = heap->rt->target;
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    if (m && (m->path || (m > t->maps && m[-1].end == m->start && m[-1].path))) return NULL;
+    size_t b = heap->nnative_blocks, lo = 0, hi = heap->nnative_blocks;
+    while (lo < hi) { /* the last native block starting at or before addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (heap->native_blocks[mid].addr <= addr) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo) b = lo - 1;
+    if (b < heap->nnative_blocks && addr < heap->native_blocks[b].addr + heap->native_blocks[b].size)
+        return pyh_error_create(PYH_ERR_NOT_FOUND,
+                                "no object at 0x%llx: it is %llu bytes into a native allocation of "
+                                "%llu bytes at 0x%llx (no Python object)",
+                                (unsigned long long)addr, (unsigned long long)(addr - heap->native_blocks[b].addr),
+                                (unsigned long long)heap->native_blocks[b].size,
+                                (unsigned long long)heap->native_blocks[b].addr);
+    lo = 0, hi = heap->nobjects;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (heap->objects[mid].addr <= addr) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo && m)
+        return pyh_error_create(PYH_ERR_NOT_FOUND,
+                                "no object at 0x%llx: it is in no object's sys.getsizeof extent nor "
+                                "in a native allocation (the nearest object before it: 0x%llx, %s, "
+                                "%llu bytes; a buffer it owns or its block's slack)",
+                                (unsigned long long)addr, (unsigned long long)heap->objects[lo - 1].addr,
+                                pyh_heap_type_name((struct pyh_heap *)heap, heap->objects[lo - 1].type),
+                                (unsigned long long)pyh_heap_object_size(heap, lo - 1));
+    return pyh_error_create(PYH_ERR_NOT_FOUND, "no object at 0x%llx: it is in no object%s",
+                            (unsigned long long)addr, m ? "" : " (and in no mapping of the target)");
+}
+
 struct pyh_error *pyh_object_info(struct pyh_heap *heap, uint64_t addr, struct pyh_object_info *info)
 {
     struct pyh_runtime *rt = heap->rt;
@@ -42,8 +81,13 @@ struct pyh_error *pyh_object_info(struct pyh_heap *heap, uint64_t addr, struct p
         info->location = (enum pyh_location)heap->locations[i];
         info->in_table = true;
     } else {
+        /* Not in an object's extent: a static object if addr is in a binary's data, never
+         * an object read from the middle of a heap block (what lies past an object's
+         * sys.getsizeof extent, a native block, a buffer: its words are no header). */
+        struct pyh_error *err = outside_binaries(heap, addr);
+        if (err) return err;
         uint64_t type;
-        struct pyh_error *err = pyh_obj_type(rt, addr, &type);
+        err = pyh_obj_type(rt, addr, &type);
         if (err) return pyh_error_wrap(err, "no object at 0x%llx", (unsigned long long)addr);
         uint32_t ti = pyh_heap_type_at(heap, type);
         if (ti == UINT32_MAX)

@@ -55,6 +55,16 @@ enum pyh_type_kind {
                              allocated 8 bytes short of its basic size */
 };
 
+/* Types whose C __sizeof__ counts memory past the struct (set by name, with subclasses). */
+enum pyh_sizeof_rule {
+    PYH_SIZEOF_DEFAULT,
+    PYH_SIZEOF_ODICT,    /* collections.OrderedDict: + its fast-nodes array and list nodes */
+    PYH_SIZEOF_ELEMENT,  /* xml.etree.ElementTree.Element: + its extra block and children */
+    PYH_SIZEOF_BUFFERED, /* _io.BufferedReader/Writer/Random: + the buffer */
+    PYH_SIZEOF_STRUCT,   /* _struct.Struct: + its format codes */
+    PYH_SIZEOF_ARRAY,    /* array.array: + the items allocated */
+};
+
 /* One type object of the target. */
 struct pyh_type {
     uint64_t addr;
@@ -69,6 +79,7 @@ struct pyh_type {
      * that adds C fields: not a class statement's __slots__, __dict__, __weakref__). */
     uint32_t known_size, c_size;
     uint32_t structseq_fields; /* a struct sequence's n_fields (its items, hidden ones too) */
+    uint8_t sizeof_rule;       /* enum pyh_sizeof_rule */
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */
     bool heap;               /* a heap type (class statement, PyType_FromSpec) */
     bool is_metatype;        /* type or a subclass of it: its instances are types */

@@ -325,10 +325,25 @@ static const struct {
 };
 #define NNAMED (sizeof(named_kinds) / sizeof(named_kinds[0]))
 
+/* The C types whose __sizeof__ sizes.c follows (their C subclasses and classes inherit it). */
+static const struct {
+    const char *name;
+    enum pyh_sizeof_rule rule;
+} named_sizeofs[] = {
+    {"collections.OrderedDict", PYH_SIZEOF_ODICT},
+    {"xml.etree.ElementTree.Element", PYH_SIZEOF_ELEMENT},
+    {"_io.BufferedReader", PYH_SIZEOF_BUFFERED},
+    {"_io.BufferedWriter", PYH_SIZEOF_BUFFERED},
+    {"_io.BufferedRandom", PYH_SIZEOF_BUFFERED},
+    {"_struct.Struct", PYH_SIZEOF_STRUCT},
+    {"array.array", PYH_SIZEOF_ARRAY},
+};
+#define NSIZEOFS (sizeof(named_sizeofs) / sizeof(named_sizeofs[0]))
+
 void pyh_heap_assign_kinds(struct pyh_heap *heap)
 {
     const struct pyh_static_types *st = &heap->rt->types;
-    uint64_t named[NNAMED] = {0};
+    uint64_t named[NNAMED] = {0}, sized[NSIZEOFS] = {0};
     /* c_size, base first: a type's value is known once its base's is (index order need not
      * be base order: each round settles at least the types whose bases are settled). */
     bool *done = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(bool));
@@ -354,10 +369,12 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         struct pyh_type *t = &heap->types[i];
         if (!done || !done[i]) t->c_size = (uint32_t)t->basicsize;
         if (t->c_size != t->basicsize && t->heap) continue; /* a class statement's layer */
+        if (core_kind(st, t->addr) != PYH_KIND_OTHER) continue;
+        const char *name = pyh_heap_type_name(heap, (uint32_t)i);
         for (size_t k = 0; k < NNAMED; k++)
-            if (!named[k] && core_kind(st, t->addr) == PYH_KIND_OTHER &&
-                strcmp(pyh_heap_type_name(heap, (uint32_t)i), named_kinds[k].name) == 0)
-                named[k] = t->addr;
+            if (!named[k] && strcmp(name, named_kinds[k].name) == 0) named[k] = t->addr;
+        for (size_t k = 0; k < NSIZEOFS; k++)
+            if (!sized[k] && strcmp(name, named_sizeofs[k].name) == 0) sized[k] = t->addr;
     }
     free(done);
     for (size_t i = 0; i < heap->ntypes; i++) {
@@ -365,6 +382,13 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         enum pyh_type_kind kind = PYH_KIND_OTHER;
         uint64_t addr = t->addr;
         uint32_t known = 16;
+        uint64_t a = t->addr;
+        for (int depth = 0; a && depth < MAX_BASE_DEPTH && !t->sizeof_rule; depth++) {
+            for (size_t k = 0; k < NSIZEOFS; k++)
+                if (a == sized[k]) t->sizeof_rule = (uint8_t)named_sizeofs[k].rule;
+            uint32_t j = pyh_heap_type_at(heap, a);
+            a = j == UINT32_MAX ? 0 : heap->types[j].base;
+        }
         for (int depth = 0; addr && depth < MAX_BASE_DEPTH && kind == PYH_KIND_OTHER; depth++) {
             kind = core_kind(st, addr);
             for (size_t k = 0; k < NNAMED && kind == PYH_KIND_OTHER; k++)

@@ -1,7 +1,10 @@
 /* The `types` report (the census) in text and JSON; schema in docs/json-schema.md. */
 #include "report/report.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#define NATIVE_OWNERS_SHOWN 5 /* owner types listed under the native allocations */
 
 /* The rows shown: at most limit, with at least min_count objects. */
 static bool shown(const struct pyh_census *c, size_t i, const struct pyh_census_view *v)
@@ -41,6 +44,16 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
     json_object_set_new(acc, "objects_size", json_integer((json_int_t)c->size));
     json_object_set_new(acc, "native_bytes", json_integer((json_int_t)c->native_bytes));
     json_object_set_new(acc, "native_blocks", json_integer((json_int_t)c->native_blocks));
+    json_object_set_new(acc, "native_owned_bytes", json_integer((json_int_t)c->native_owned_bytes));
+    json_t *owners = json_array();
+    for (size_t i = 0; i < c->nnative_owners; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "type", json_string(pyh_heap_type_name(c->heap, c->native_owners[i].type)));
+        json_object_set_new(e, "bytes", json_integer((json_int_t)c->native_owners[i].bytes));
+        json_object_set_new(e, "blocks", json_integer((json_int_t)c->native_owners[i].blocks));
+        json_array_append_new(owners, e);
+    }
+    json_object_set_new(acc, "native_owners", owners);
     json_object_set_new(acc, "rounding_bytes", json_integer((json_int_t)c->rounding));
     json_object_set_new(acc, "free_bytes", json_integer((json_int_t)c->free_bytes));
     json_object_set_new(acc, "heap_total", json_integer((json_int_t)c->heap_total));
@@ -94,6 +107,12 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
         total, "");
     row(out, "native allocations (no Python object)",
         pyh_format_count(c->native_blocks, n, sizeof(n)), c->native_bytes, total, "");
+    for (size_t i = 0; i < c->nnative_owners && i < NATIVE_OWNERS_SHOWN; i++) {
+        char label[300];
+        snprintf(label, sizeof(label), "  owned by %s", pyh_heap_type_name(c->heap, c->native_owners[i].type));
+        row(out, label, pyh_format_count(c->native_owners[i].blocks, n, sizeof(n)), c->native_owners[i].bytes,
+            total, "");
+    }
     if (c->rounding >= 0)
         row(out, "allocator rounding, buffers not in getsizeof", "", (uint64_t)c->rounding, total, "");
     else

@@ -159,7 +159,7 @@ class RealProgramBase(unittest.TestCase):
                    "unreachable": ["unreachable", "--json"],
                    "types": ["types", "--limit", "1000000", "--json"]}
         for name in cls.gt["extra"]["held"]:
-            queries["held " + name] = ["path", "--type", name, "--max", "1", "--json"]
+            queries["held " + name] = ["path", "--type", name, "--max", "10", "--json"]
         cls.results = {}
         for key, argv in queries.items():
             t0 = time.monotonic()
@@ -235,6 +235,28 @@ class RealProgramBase(unittest.TestCase):
                 got = self.result("held " + name)
                 self.assertGreaterEqual(got.get("objects", 0), count, got)
                 self.assertEqual(got.get("unreachable"), 0, got)
+
+    def test_labels(self):
+        """The paths through C fields read as Python expressions: '.__traceback__.tb_frame',
+        '.__callback__', an lru_cache's '<cache>', a mypyc attribute's name."""
+        for name, via in sorted(self.gt["extra"].get("via", {}).items()):
+            with self.subTest(type=name):
+                got = self.result("held " + name)
+                paths = [g["expression"] for g in got.get("paths", [])]
+                self.assertTrue(any(via in p for p in paths), "%r in none of %s" % (via, paths))
+
+    def test_c_sizeof(self):
+        """Types with a C __sizeof__ (OrderedDict, Element, BufferedReader, Struct, array,
+        naive datetime.time): py-heap's count and bytes are the interpreter's."""
+        rows = collections.defaultdict(lambda: [0, 0])
+        for t in self.result("types").get("types", []):
+            rows[t["name"]][0] += t["count"]
+            rows[t["name"]][1] += t["size"]
+        for name in self.gt["extra"].get("sizes", []):
+            with self.subTest(type=name):
+                c = self.gt["census"][name]
+                self.assertEqual(rows[name], [c[0] - c[2], c[1]] if not c[2] else rows[name],
+                                 "%s: py-heap (count, bytes) vs sys.getsizeof" % name)
 
     def test_retained_suspect(self):
         """retained: the leaking container is a leak suspect."""
