@@ -569,7 +569,6 @@ static void lru_cache(struct walk *w, uint64_t obj)
 #define ELEMENT_TAG 16
 #define ELEMENT_TEXT 24
 #define ELEMENT_TAIL 32
-#define ELEMENT_EXTRA 40
 #define EXTRA_ATTRIB 0
 #define EXTRA_LENGTH 8
 #define EXTRA_CHILDREN 24
@@ -582,7 +581,7 @@ static void element(struct walk *w, uint64_t obj)
     emit(w, read_ptr(w, obj + ELEMENT_TEXT) & ~(uint64_t)1, &ref);
     ref.name = "tail";
     emit(w, read_ptr(w, obj + ELEMENT_TAIL) & ~(uint64_t)1, &ref);
-    uint64_t extra = read_ptr(w, obj + ELEMENT_EXTRA);
+    uint64_t extra = read_ptr(w, obj + PYH_ELEMENT_EXTRA);
     if (!extra) return;
     ref.name = "attrib";
     emit(w, read_ptr(w, extra + EXTRA_ATTRIB), &ref);

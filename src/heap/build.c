@@ -326,13 +326,24 @@ static void mark_buffers(struct builder *b)
         /* Before split_locations: the location is in the type index's top bits. */
         if (((o->type >> LOC_SHIFT) & LOC_MASK) == PYH_LOC_STATIC) continue;
         int32_t fields[2] = {-1, -1};
-        switch (heap->types[o->type & (MAX_TYPES - 1)].kind) {
+        const struct pyh_type *type = &heap->types[o->type & (MAX_TYPES - 1)];
+        switch (type->kind) {
         case PYH_KIND_LIST: fields[0] = L->list_items; break;
         case PYH_KIND_DICT: fields[0] = L->dict_keys; fields[1] = L->dict_values; break;
         case PYH_KIND_SET: fields[0] = L->set_table; break;
         case PYH_KIND_BYTEARRAY: fields[0] = L->bytearray_bytes; break;
-        default: continue;
+        default: break;
         }
+        /* The blocks a C __sizeof__ counts (sizeof.c) are the object's buffers too. */
+        switch ((enum pyh_sizeof_rule)type->sizeof_rule) {
+        case PYH_SIZEOF_ODICT: fields[1] = PYH_ODICT_FAST_NODES; break;
+        case PYH_SIZEOF_ELEMENT: fields[0] = PYH_ELEMENT_EXTRA; break;
+        case PYH_SIZEOF_BUFFERED: fields[0] = PYH_BUFFERED_BUFFER; break;
+        case PYH_SIZEOF_STRUCT: fields[0] = PYH_STRUCT_CODES; break;
+        case PYH_SIZEOF_ARRAY: fields[0] = PYH_ARRAY_ITEMS; break;
+        case PYH_SIZEOF_DEFAULT: break;
+        }
+        if (fields[0] < 0 && fields[1] < 0) continue;
         for (int k = 0; k < 2; k++) {
             uint64_t p;
             if (fields[k] < 0) continue;

@@ -65,6 +65,14 @@ enum pyh_sizeof_rule {
     PYH_SIZEOF_ARRAY,    /* array.array: + the items allocated */
 };
 
+/* Where those types keep the blocks their __sizeof__ counts (the same in 3.8-3.13; sizeof.c
+ * says where they come from). */
+#define PYH_ODICT_FAST_NODES 64 /* PyODictObject.od_fast_nodes */
+#define PYH_ELEMENT_EXTRA 40    /* ElementObject.extra */
+#define PYH_BUFFERED_BUFFER 56  /* buffered.buffer */
+#define PYH_STRUCT_CODES 32     /* PyStructObject.s_codes */
+#define PYH_ARRAY_ITEMS 24      /* arrayobject.ob_item */
+
 /* One type object of the target. */
 struct pyh_type {
     uint64_t addr;
@@ -78,6 +86,7 @@ struct pyh_type {
      * C code lays it out up to c_size (the basic size of the nearest type in the base chain
      * that adds C fields: not a class statement's __slots__, __dict__, __weakref__). */
     uint32_t known_size, c_size;
+    bool python_class; /* a class statement's type (its own layer adds no C field) */
     uint32_t structseq_fields; /* a struct sequence's n_fields (its items, hidden ones too) */
     uint8_t sizeof_rule;       /* enum pyh_sizeof_rule */
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */

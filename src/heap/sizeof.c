@@ -296,14 +296,11 @@ static inline uint64_t preheader(const struct pyh_heap *heap, const struct pyh_t
  * arraymodule.c allocated at 32, ob_descr at 40, its itemsize (int) at 4. */
 #define ODICT_FAST_NODES_SIZE 72
 #define ODICT_NODE 32
-#define ELEMENT_EXTRA 40
 #define ELEMENT_EXTRA_SIZE 64
 #define EXTRA_ALLOCATED 16
 #define EXTRA_CHILDREN 24
 #define EXTRA_STATIC_CHILDREN 32
-#define BUFFERED_BUFFER 56
 #define BUFFERED_BUFFER_SIZE 120
-#define STRUCT_CODES 32
 #define STRUCT_CODE_SIZE 32
 #define MAX_STRUCT_CODES (1 << 20)
 #define ARRAY_ALLOCATED 32
@@ -324,7 +321,7 @@ static struct pyh_error *c_sizeof(const struct pyh_heap *heap, const struct pyh_
             *size += 8 * a + ODICT_NODE * b;
         break;
     case PYH_SIZEOF_ELEMENT:
-        if ((err = field(heap, obj, bytes, avail, ELEMENT_EXTRA, 8, &a)) || !a) break;
+        if ((err = field(heap, obj, bytes, avail, PYH_ELEMENT_EXTRA, 8, &a)) || !a) break;
         *size += ELEMENT_EXTRA_SIZE;
         if ((err = field(heap, a, NULL, 0, EXTRA_CHILDREN, 8, &b))) break;
         if (b != a + EXTRA_STATIC_CHILDREN) {
@@ -334,12 +331,12 @@ static struct pyh_error *c_sizeof(const struct pyh_heap *heap, const struct pyh_
         }
         break;
     case PYH_SIZEOF_BUFFERED:
-        if (!(err = field(heap, obj, bytes, avail, BUFFERED_BUFFER, 8, &a)) && a &&
+        if (!(err = field(heap, obj, bytes, avail, PYH_BUFFERED_BUFFER, 8, &a)) && a &&
             !(err = field(heap, obj, bytes, avail, BUFFERED_BUFFER_SIZE, 8, &b)) && b < MAX_ITEMS)
             *size += b;
         break;
     case PYH_SIZEOF_STRUCT: {
-        if ((err = field(heap, obj, bytes, avail, STRUCT_CODES, 8, &a)) || !a) break;
+        if ((err = field(heap, obj, bytes, avail, PYH_STRUCT_CODES, 8, &a)) || !a) break;
         uint64_t n = 0;
         for (; n < MAX_STRUCT_CODES; n++) { /* the codes, then the end marker: all counted */
             if ((err = field(heap, a + STRUCT_CODE_SIZE * n, NULL, 0, 0, 8, &b))) break;

@@ -306,6 +306,28 @@ static uint32_t structseq_fields(struct pyh_heap *heap, const struct pyh_type *t
     return !err && dict && n < 1024 ? (uint32_t)n : 0;
 }
 
+/* A module that imports a C implementation over its pure-Python one (datetime, ElementTree,
+ * OrderedDict ...) leaves the Python class alive when anything still holds it (its own
+ * class attributes do): both are named module.QualName. The Python class's name gets
+ * " (Python)" so that the census's rows and `--type` tell them apart. */
+static void name_shadowed_classes(struct pyh_heap *heap)
+{
+    struct pyh_strmap c_names = {0};
+    for (size_t i = 0; i < heap->ntypes; i++)
+        if (!heap->types[i].python_class && heap->types[i].kind != PYH_KIND_TYPE)
+            pyh_error_free(pyh_strmap_put(&c_names, pyh_heap_type_name(heap, (uint32_t)i), 1, false));
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        struct pyh_type *t = &heap->types[i];
+        if (!t->python_class || !pyh_strmap_get(&c_names, pyh_heap_type_name(heap, (uint32_t)i), NULL))
+            continue;
+        char *renamed = NULL;
+        if (asprintf(&renamed, "%s (Python)", t->name) < 0) continue;
+        free(t->name);
+        t->name = renamed;
+    }
+    pyh_strmap_free(&c_names);
+}
+
 /* The C types of extension modules that have a reader (by tp_name; their subclasses follow
  * them through their bases), and BaseException, which no exported symbol of the static types
  * table names. Only a C type is matched: the pure-Python class of the same name (the
@@ -359,7 +381,8 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
                 continue;
             } else {
                 const struct pyh_type *b = &heap->types[bi];
-                t->c_size = python_layer(heap, t, b) ? b->c_size : (uint32_t)t->basicsize;
+                t->python_class = python_layer(heap, t, b);
+                t->c_size = t->python_class ? b->c_size : (uint32_t)t->basicsize;
             }
             done[i] = progress = true;
         }
@@ -368,7 +391,7 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
     for (size_t i = 0; i < heap->ntypes; i++) {
         struct pyh_type *t = &heap->types[i];
         if (!done || !done[i]) t->c_size = (uint32_t)t->basicsize;
-        if (t->c_size != t->basicsize && t->heap) continue; /* a class statement's layer */
+        if (t->python_class) continue;
         if (core_kind(st, t->addr) != PYH_KIND_OTHER) continue;
         const char *name = pyh_heap_type_name(heap, (uint32_t)i);
         for (size_t k = 0; k < NNAMED; k++)
@@ -377,6 +400,7 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
             if (!sized[k] && strcmp(name, named_sizeofs[k].name) == 0) sized[k] = t->addr;
     }
     free(done);
+    name_shadowed_classes(heap);
     for (size_t i = 0; i < heap->ntypes; i++) {
         struct pyh_type *t = &heap->types[i];
         enum pyh_type_kind kind = PYH_KIND_OTHER;
