@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-dev libjansson-dev
-          python3 python3-dev elfutils strace gdbserver)
+          python3 python3-dev elfutils strace gdbserver
+          # the real programs of tests/integration/test_real_programs.py, for /usr/bin/python3
+          python3-flask python3-sqlalchemy python3-lxml python3-numpy python3-pandas python3-mypy
+          python3-sphinx)
 sanitize=0 build=1
 for arg in "$@"; do
   case "$arg" in

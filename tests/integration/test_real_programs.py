@@ -2,7 +2,7 @@
 
 The programs (fixtures/workloads/real/) are services built on real libraries, each holding a
 known leak: Flask + SQLAlchemy, mypy (compiled with mypyc), Sphinx, lxml, numpy + pandas
-(Debian's packages for /usr/bin/python3, installed by `scripts/setup.sh --real-programs`),
+(Debian's packages for /usr/bin/python3, installed by scripts/setup.sh),
 and a standard-library service for every interpreter of the machine. Just before the dump
 each writes its ground truth (fixtures/workloads/real/heap_truth.py): the census and every
 reference the interpreter sees -- gc.get_referents of every object plus the strong references
@@ -60,7 +60,7 @@ class Program:
         res = subprocess.run([self.interp.path, "-c", "import " + ", ".join(self.modules)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if res.returncode != 0:
-            return ("%s cannot import %s: install %s (scripts/setup.sh --real-programs)"
+            return ("%s cannot import %s: install %s (scripts/setup.sh does)"
                     % (self.interp.path, ", ".join(self.modules), " ".join(self.packages)))
         return None
 
@@ -257,6 +257,25 @@ class RealProgramBase(unittest.TestCase):
                 c = self.gt["census"][name]
                 self.assertEqual(rows[name], [c[0] - c[2], c[1]] if not c[2] else rows[name],
                                  "%s: py-heap (count, bytes) vs sys.getsizeof" % name)
+
+    def test_shadowed_names(self):
+        """A pure-Python class that a C type of the same name shadows has a row of its own,
+        named "... (Python)"."""
+        rows = collections.Counter()
+        for t in self.result("types").get("types", []):
+            rows[t["name"]] += t["count"]
+        for name, count in self.gt["extra"].get("shadowed", {}).items():
+            self.assertEqual(rows[name], count, name)
+
+    def test_show_not_an_object(self):
+        """show of an address inside a heap block that holds no object says so, and names
+        no object there (the item buffer of a list starting with an address and a type)."""
+        addr = self.gt["extra"].get("not_an_object")
+        if addr is None:
+            self.skipTest("the program has no such address")
+        res = T.run_pyheap(["show", self.core, "0x%x" % addr] + T.pyheap_args(self.PROGRAM.interp))
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("no object at 0x%x" % addr, res.stderr, res.describe())
 
     def test_retained_suspect(self):
         """retained: the leaking container is a leak suspect."""
