@@ -51,8 +51,10 @@ struct pyh_error *pyh_garbage_compute(const struct pyh_graph *g, const struct py
         struct pyh_error *e = pyh_target_read(heap->rt->target, heap->objects[v].addr, &refcnt, 8);
         bool immortal = heap->rt->minor >= 12 && (uint64_t)refcnt >= (1ULL << 31);
         if (e) {
-            if (e->code == PYH_ERR_INTERRUPTED) err = e;
-            else pyh_error_free(e);
+            if (e->code == PYH_ERR_INTERRUPTED)
+                err = e;
+            else
+                pyh_error_free(e);
         }
         if (e || immortal || refcnt != (int64_t)ext[v]) {
             ext[v] = HELD;

@@ -28,8 +28,8 @@ struct pyh_garbage_type {
 };
 
 struct pyh_garbage {
-    uint32_t n;     /* the graph's objects */
-    uint64_t *bits; /* bitmap over the n objects: set for garbage; owned */
+    uint32_t n;                      /* the graph's objects */
+    uint64_t *bits;                  /* bitmap over the n objects: set for garbage; owned */
     uint64_t count, bytes;           /* garbage */
     uint64_t held_count, held_bytes; /* unreachable, not garbage (static objects left out) */
     struct pyh_garbage_type *types;  /* garbage by type, most bytes first; owned */

@@ -13,14 +13,14 @@
 #define MAX_CLIMB (1u << 20) /* steps up the dominator tree for one join; past it: the root */
 
 struct flood {
-    const struct pyh_graph *g;       /* NULL: the strict rule, without dominators */
+    const struct pyh_graph *g; /* NULL: the strict rule, without dominators */
     const struct pyh_dominators *d;
-    uint32_t shared;                 /* the label of a block with no single owner */
+    uint32_t shared; /* the label of a block with no single owner */
     struct pyh_heap *heap;
-    uint32_t *label;  /* per native block: its owner so far (a node), NONE when unreached */
-    uint32_t *queue;  /* blocks whose label changed, to scan */
+    uint32_t *label; /* per native block: its owner so far (a node), NONE when unreached */
+    uint32_t *queue; /* blocks whose label changed, to scan */
     size_t nqueue, queue_cap;
-    uint32_t seed;    /* the object whose fields are being read */
+    uint32_t seed;           /* the object whose fields are being read */
     struct pyh_u64map marks; /* the ancestors of one side of a join */
     struct pyh_error *err;
 };
@@ -56,7 +56,8 @@ static void join(struct flood *f, size_t b, uint32_t owner)
                                                : common_dominator(f, old, owner);
     if (now == old || f->err) return;
     f->label[b] = now;
-    if (f->nqueue == f->queue_cap && (f->err = PYH_GROW(f->queue, f->queue_cap, f->nqueue + 1))) return;
+    if (f->nqueue == f->queue_cap && (f->err = PYH_GROW(f->queue, f->queue_cap, f->nqueue + 1)))
+        return;
     f->queue[f->nqueue++] = (uint32_t)b;
 }
 
@@ -71,7 +72,8 @@ static void scan(struct flood *f, uint32_t b)
 {
     const struct pyh_native_block *blk = &f->heap->native_blocks[b];
     uint64_t buf[SCAN_MAX / 8], size = blk->size < SCAN_MAX ? blk->size : SCAN_MAX;
-    struct pyh_error *err = pyh_target_read(f->heap->rt->target, blk->addr, buf, (size_t)size & ~(size_t)7);
+    struct pyh_error *err =
+        pyh_target_read(f->heap->rt->target, blk->addr, buf, (size_t)size & ~(size_t)7);
     if (err) {
         pyh_error_free(err);
         return;

@@ -21,7 +21,7 @@
 #include "util/hashmap.h"
 
 struct pyh_native_owners {
-    struct pyh_u64map bytes;       /* owner node -> bytes of the blocks it owns */
+    struct pyh_u64map bytes; /* owner node -> bytes of the blocks it owns */
     uint64_t owned_bytes, owned_blocks;
     uint64_t shared_bytes, shared_blocks; /* reached from objects, no single owner */
 };

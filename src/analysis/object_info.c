@@ -38,33 +38,41 @@ static struct pyh_error *outside_binaries(const struct pyh_heap *heap, uint64_t 
     size_t b = heap->nnative_blocks, lo = 0, hi = heap->nnative_blocks;
     while (lo < hi) { /* the last native block starting at or before addr */
         size_t mid = lo + (hi - lo) / 2;
-        if (heap->native_blocks[mid].addr <= addr) lo = mid + 1;
-        else hi = mid;
+        if (heap->native_blocks[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo) b = lo - 1;
-    if (b < heap->nnative_blocks && addr < heap->native_blocks[b].addr + heap->native_blocks[b].size)
+    if (b < heap->nnative_blocks &&
+        addr < heap->native_blocks[b].addr + heap->native_blocks[b].size)
         return pyh_error_create(PYH_ERR_NOT_FOUND,
                                 "no object at 0x%llx: it is %llu bytes into a native allocation of "
                                 "%llu bytes at 0x%llx (no Python object)",
-                                (unsigned long long)addr, (unsigned long long)(addr - heap->native_blocks[b].addr),
+                                (unsigned long long)addr,
+                                (unsigned long long)(addr - heap->native_blocks[b].addr),
                                 (unsigned long long)heap->native_blocks[b].size,
                                 (unsigned long long)heap->native_blocks[b].addr);
     lo = 0, hi = heap->nobjects;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (heap->objects[mid].addr <= addr) lo = mid + 1;
-        else hi = mid;
+        if (heap->objects[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo && m)
-        return pyh_error_create(PYH_ERR_NOT_FOUND,
-                                "no object at 0x%llx: it is in no object's sys.getsizeof extent nor "
-                                "in a native allocation (the nearest object before it: 0x%llx, %s, "
-                                "%llu bytes; a buffer it owns or its block's slack)",
-                                (unsigned long long)addr, (unsigned long long)heap->objects[lo - 1].addr,
-                                pyh_heap_type_name((struct pyh_heap *)heap, heap->objects[lo - 1].type),
-                                (unsigned long long)pyh_heap_object_size(heap, lo - 1));
+        return pyh_error_create(
+            PYH_ERR_NOT_FOUND,
+            "no object at 0x%llx: it is in no object's sys.getsizeof extent nor "
+            "in a native allocation (the nearest object before it: 0x%llx, %s, "
+            "%llu bytes; a buffer it owns or its block's slack)",
+            (unsigned long long)addr, (unsigned long long)heap->objects[lo - 1].addr,
+            pyh_heap_type_name((struct pyh_heap *)heap, heap->objects[lo - 1].type),
+            (unsigned long long)pyh_heap_object_size(heap, lo - 1));
     return pyh_error_create(PYH_ERR_NOT_FOUND, "no object at 0x%llx: it is in no object%s",
-                            (unsigned long long)addr, m ? "" : " (and in no mapping of the target)");
+                            (unsigned long long)addr,
+                            m ? "" : " (and in no mapping of the target)");
 }
 
 struct pyh_error *pyh_object_info(struct pyh_heap *heap, uint64_t addr, struct pyh_object_info *info)

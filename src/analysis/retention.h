@@ -21,7 +21,7 @@ struct pyh_type_retained {
 };
 
 struct pyh_retention {
-    uint64_t live_bytes;   /* reachable from the roots, with the native memory they own */
+    uint64_t live_bytes; /* reachable from the roots, with the native memory they own */
     uint64_t live_objects;
     uint64_t native_bytes; /* of live_bytes, native blocks with an owner (analysis/native.h) */
     struct pyh_retainer *top;      /* largest retained first; owned */

@@ -29,7 +29,8 @@ struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *
         err = pyh_census_gather(heap, &frag, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE,
                                 &census);
     if (!err)
-        err = pyh_native_by_type(heap, &census.native_owners, &census.nnative_owners, &census.native_owned_bytes);
+        err = pyh_native_by_type(heap, &census.native_owners, &census.nnative_owners,
+                                 &census.native_owned_bytes);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
         struct pyh_report_context ctx = {"types", s->target, s->core_path, &s->diag};

@@ -16,8 +16,8 @@
 #define DEQUE_BLOCK 64
 #define DATETIME_HASTZINFO 24 /* _PyDateTime_TIMEHEAD: after the header and the hash */
 #define BLOCK_SCAN_MAX 16384  /* bytes of a native block read one level down */
-#define MAX_LINKS (1 << 24)    /* an lru_cache list longer than this is corrupt */
-#define NDARRAY_OBJECT 17      /* NPY_OBJECT: the type number of object arrays */
+#define MAX_LINKS (1 << 24)   /* an lru_cache list longer than this is corrupt */
+#define NDARRAY_OBJECT 17     /* NPY_OBJECT: the type number of object arrays */
 
 struct walk {
     struct pyh_heap *heap;
@@ -211,7 +211,8 @@ static void code(struct walk *w, uint64_t obj)
      * when one of them is first asked for. */
     uint64_t cached = read_ptr(w, obj + (uint64_t)L->code_co_cached);
     static const char *const names[4] = {"co_code", "co_varnames", "co_cellvars", "co_freevars"};
-    for (int k = 0; cached && k < 4; k++) field(w, cached, 8 * k, names[k]);
+    for (int k = 0; cached && k < 4; k++)
+        field(w, cached, 8 * k, names[k]);
 }
 
 static void type_object(struct walk *w, uint64_t obj)
@@ -419,7 +420,8 @@ static void native_block(struct walk *w, uint64_t obj, const struct pyh_type *t,
     if (!heap->native_refs) return;
     size_t b = pyh_heap_native_at(heap, block);
     if (b == SIZE_MAX || heap->native_refs[b] != 1) return;
-    uint64_t size = heap->native_blocks[b].size < BLOCK_SCAN_MAX ? heap->native_blocks[b].size : BLOCK_SCAN_MAX;
+    uint64_t size =
+        heap->native_blocks[b].size < BLOCK_SCAN_MAX ? heap->native_blocks[b].size : BLOCK_SCAN_MAX;
     uint64_t buf[CHUNK];
     for (uint64_t at = 0; at + 8 <= size && !w->stop; at += sizeof(buf)) {
         size_t k = size - at < sizeof(buf) ? (size_t)((size - at) / 8) : CHUNK;
@@ -430,7 +432,8 @@ static void native_block(struct walk *w, uint64_t obj, const struct pyh_type *t,
         }
         for (size_t j = 0; j < k && !w->stop; j++) {
             if (buf[j] == obj || !is_object(heap, buf[j])) continue;
-            struct pyh_ref ref = {.kind = PYH_REF_OFFSET, .index = off, .key = t->addr, .code = at + 8 * j + 1};
+            struct pyh_ref ref = {
+                .kind = PYH_REF_OFFSET, .index = off, .key = t->addr, .code = at + 8 * j + 1};
             emit(w, buf[j], &ref);
         }
     }
@@ -440,13 +443,15 @@ static void c_fields(struct walk *w, uint64_t obj, const struct pyh_type *t)
 {
     struct pyh_heap *heap = w->heap;
     uint64_t from, end = c_region(w, obj, t, &from);
-    if (!t->heap && t->dictoffset > 0 && (uint64_t)t->dictoffset >= from && (uint64_t)t->dictoffset < end) {
+    if (!t->heap && t->dictoffset > 0 && (uint64_t)t->dictoffset >= from &&
+        (uint64_t)t->dictoffset < end) {
         struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "__dict__"};
         emit(w, read_ptr(w, obj + (uint64_t)t->dictoffset), &ref);
     }
     if (end - from < 8) return;
     uint64_t buf[CONSERVATIVE_MAX / 8];
-    struct pyh_error *err = pyh_target_read(heap->rt->target, obj + from, buf, (size_t)(end - from) & ~(size_t)7);
+    struct pyh_error *err =
+        pyh_target_read(heap->rt->target, obj + from, buf, (size_t)(end - from) & ~(size_t)7);
     if (err) {
         pyh_error_free(err);
         return;
@@ -474,25 +479,29 @@ static bool holds_native_pointers(const struct pyh_type *t)
     case PYH_KIND_CODE:
     case PYH_KIND_DEQUE:
     case PYH_KIND_ELEMENT:
-    case PYH_KIND_NDARRAY: return true;
-    default: return t->c_size > t->known_size;
+    case PYH_KIND_NDARRAY:
+        return true;
+    default:
+        return t->c_size > t->known_size;
     }
 }
 
-void pyh_referents_native_fields(struct pyh_heap *heap, size_t i, void (*fn)(void *ctx, size_t block),
-                                 void *ctx)
+void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
+                                 void (*fn)(void *ctx, size_t block), void *ctx)
 {
     const struct pyh_object *o = &heap->objects[i];
     const struct pyh_type *t = &heap->types[o->type];
     if (!holds_native_pointers(t) || !heap->nnative_blocks) return;
     struct walk w = {heap, NULL, NULL, false};
     uint64_t from, end = c_region(&w, o->addr, t, &from);
-    if (end < (uint64_t)t->basicsize) end = (uint64_t)t->basicsize < CONSERVATIVE_MAX ? (uint64_t)t->basicsize : CONSERVATIVE_MAX;
+    if (end < (uint64_t)t->basicsize)
+        end = (uint64_t)t->basicsize < CONSERVATIVE_MAX ? (uint64_t)t->basicsize : CONSERVATIVE_MAX;
     from = 16;
     if (end <= from) return;
     uint64_t buf[CONSERVATIVE_MAX / 8];
     size_t seen[CONSERVATIVE_MAX / 8], nseen = 0;
-    struct pyh_error *err = pyh_target_read(heap->rt->target, o->addr + from, buf, (size_t)(end - from) & ~(size_t)7);
+    struct pyh_error *err =
+        pyh_target_read(heap->rt->target, o->addr + from, buf, (size_t)(end - from) & ~(size_t)7);
     if (err) {
         pyh_error_free(err);
         return;
@@ -502,7 +511,8 @@ void pyh_referents_native_fields(struct pyh_heap *heap, size_t i, void (*fn)(voi
         if (!v || (v & 7) || !c_word_followed(t, from + 8 * k)) continue;
         size_t b = pyh_heap_native_at(heap, v);
         bool again = false;
-        for (size_t j = 0; j < nseen && !again; j++) again = seen[j] == b;
+        for (size_t j = 0; j < nseen && !again; j++)
+            again = seen[j] == b;
         if (b == SIZE_MAX || again) continue;
         seen[nseen++] = b;
         fn(ctx, b);
@@ -585,7 +595,8 @@ static void element(struct walk *w, uint64_t obj)
     if (!extra) return;
     ref.name = "attrib";
     emit(w, read_ptr(w, extra + EXTRA_ATTRIB), &ref);
-    items(w, read_ptr(w, extra + EXTRA_CHILDREN), read_ptr(w, extra + EXTRA_LENGTH), PYH_REF_ITEM, 0, 0);
+    items(w, read_ptr(w, extra + EXTRA_CHILDREN), read_ptr(w, extra + EXTRA_LENGTH), PYH_REF_ITEM,
+          0, 0);
 }
 
 /* numpy.ndarray (PyArrayObject_fields, numpy 1.x): its base and dtype, the memory handler
@@ -618,8 +629,8 @@ static void ndarray(struct walk *w, uint64_t obj, const struct pyh_type *t)
     pyh_error_free(pyh_target_read(w->heap->rt->target, descr + DESCR_TYPE_NUM, &type_num, 4));
     pyh_error_free(pyh_target_read(w->heap->rt->target, obj + NDARRAY_ND, &nd, 4));
     pyh_error_free(pyh_target_read(w->heap->rt->target, obj + NDARRAY_FLAGS, &flags, 4));
-    if (type_num != NDARRAY_OBJECT || !(flags & NDARRAY_OWNDATA) || !(flags & NDARRAY_C_CONTIGUOUS) ||
-        nd < 0 || nd > NDARRAY_MAX_DIMS)
+    if (type_num != NDARRAY_OBJECT || !(flags & NDARRAY_OWNDATA) ||
+        !(flags & NDARRAY_C_CONTIGUOUS) || nd < 0 || nd > NDARRAY_MAX_DIMS)
         return;
     uint64_t dims = read_ptr(w, obj + NDARRAY_DIMS), n = 1;
     for (int k = 0; k < nd && n < MAX_ITEMS; k++) {
@@ -646,10 +657,13 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
     case PYH_KIND_INT:
     case PYH_KIND_FLOAT:
         break;
-    case PYH_KIND_WEAKREF: field(&w, obj, L->weakref_callback, "__callback__"); break;
+    case PYH_KIND_WEAKREF:
+        field(&w, obj, L->weakref_callback, "__callback__");
+        break;
     case PYH_KIND_TUPLE: { /* a struct sequence has fields past ob_size (os.stat_result's) */
         uint64_t n = read_ptr(&w, obj + (uint64_t)L->var_size);
-        items(&w, obj + (uint64_t)L->tuple_items, n > t->structseq_fields ? n : t->structseq_fields, PYH_REF_ITEM, 0, 0);
+        items(&w, obj + (uint64_t)L->tuple_items, n > t->structseq_fields ? n : t->structseq_fields,
+              PYH_REF_ITEM, 0, 0);
         break;
     }
     case PYH_KIND_LIST:
@@ -688,7 +702,8 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
     case PYH_KIND_MODULE:
         field(&w, obj, L->module_dict, "__dict__");
         field(&w, obj, L->module_name, "__name__");
-        native_block(&w, obj, t, (uint64_t)L->module_state, read_ptr(&w, obj + (uint64_t)L->module_state));
+        native_block(&w, obj, t, (uint64_t)L->module_state,
+                     read_ptr(&w, obj + (uint64_t)L->module_state));
         break;
     case PYH_KIND_TYPE: type_object(&w, obj); break;
     case PYH_KIND_CODE: code(&w, obj); break;
@@ -698,21 +713,30 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
         break;
     case PYH_KIND_GENERATOR: generator(&w, obj); break;
     case PYH_KIND_DEQUE: deque(&w, obj); break;
-    case PYH_KIND_EXCEPTION: exception(&w, obj); break;
-    case PYH_KIND_LRU_CACHE: lru_cache(&w, obj); break;
+    case PYH_KIND_EXCEPTION:
+        exception(&w, obj);
+        break;
+    case PYH_KIND_LRU_CACHE:
+        lru_cache(&w, obj);
+        break;
     case PYH_KIND_LRU_ELEM: /* its key and result; prev and next are the list's links */
         field(&w, obj, L->lru_elem_key, "<key>");
         field(&w, obj, L->lru_elem_result, "<result>");
         break;
-    case PYH_KIND_ELEMENT: element(&w, obj); break;
-    case PYH_KIND_NDARRAY: ndarray(&w, obj, t); break;
+    case PYH_KIND_ELEMENT:
+        element(&w, obj);
+        break;
+    case PYH_KIND_NDARRAY:
+        ndarray(&w, obj, t);
+        break;
     case PYH_KIND_DATETIME: { /* an aware one: its tzinfo, the last field */
         uint8_t aware = 0;
         pyh_error_free(pyh_read_u8(heap->rt->target, obj + DATETIME_HASTZINFO, &aware));
         if (aware) field(&w, obj, (int32_t)t->basicsize - 8, "tzinfo");
         break;
     }
-    case PYH_KIND_OTHER: break;
+    case PYH_KIND_OTHER:
+        break;
     }
     /* The C fields past what the reader knows (a C subclass's, an unknown type's). */
     if ((t->c_size > t->known_size || (t->kind == PYH_KIND_OTHER && t->itemsize > 0)) && !w.stop)
@@ -812,7 +836,8 @@ static int64_t getter_offset(struct pyh_heap *heap, uint64_t get)
  * closure): how mypyc's native classes expose their attributes. */
 #define GETSET_SIZE 40
 
-static bool getset_name(struct pyh_heap *heap, uint64_t getsets, uint64_t off, char *buf, size_t cap)
+static bool getset_name(struct pyh_heap *heap, uint64_t getsets, uint64_t off, char *buf,
+                        size_t cap)
 {
     /* Only a getter alone in reading that field names it: a getter that first checks
      * another field (asyncio's check the loop first) would name the wrong one. */
@@ -857,7 +882,8 @@ static bool member_name(struct pyh_heap *heap, uint64_t type, uint64_t off, char
             }
         }
         uint64_t getsets = 0;
-        struct pyh_error *err = pyh_read_u64(heap->rt->target, t->addr + (uint64_t)heap->rt->layout.type_getset, &getsets);
+        struct pyh_error *err = pyh_read_u64(
+            heap->rt->target, t->addr + (uint64_t)heap->rt->layout.type_getset, &getsets);
         pyh_error_free(err);
         if (!err && getsets && getset_name(heap, getsets, off, buf, cap)) return true;
         type = t->base;

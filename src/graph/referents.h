@@ -47,8 +47,8 @@ struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap);
  * word of object i's struct holds: its C fields pointing to C memory (a module's state, an
  * ndarray's data, an extension's malloc'ed struct). Objects whose kind holds no such field
  * (str, tuple, dict, class instances ...) are not read. */
-void pyh_referents_native_fields(struct pyh_heap *heap, size_t i, void (*fn)(void *ctx, size_t block),
-                                 void *ctx);
+void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
+                                 void (*fn)(void *ctx, size_t block), void *ctx);
 
 /* Visits the referents of the object at obj of type index type. Unreadable parts are
  * skipped (a corrupt object yields fewer edges, never an error); only an interruption is

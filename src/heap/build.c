@@ -332,16 +332,28 @@ static void mark_buffers(struct builder *b)
         case PYH_KIND_DICT: fields[0] = L->dict_keys; fields[1] = L->dict_values; break;
         case PYH_KIND_SET: fields[0] = L->set_table; break;
         case PYH_KIND_BYTEARRAY: fields[0] = L->bytearray_bytes; break;
-        default: break;
+        default:
+            break;
         }
         /* The blocks a C __sizeof__ counts (sizeof.c) are the object's buffers too. */
         switch ((enum pyh_sizeof_rule)type->sizeof_rule) {
-        case PYH_SIZEOF_ODICT: fields[1] = PYH_ODICT_FAST_NODES; break;
-        case PYH_SIZEOF_ELEMENT: fields[0] = PYH_ELEMENT_EXTRA; break;
-        case PYH_SIZEOF_BUFFERED: fields[0] = PYH_BUFFERED_BUFFER; break;
-        case PYH_SIZEOF_STRUCT: fields[0] = PYH_STRUCT_CODES; break;
-        case PYH_SIZEOF_ARRAY: fields[0] = PYH_ARRAY_ITEMS; break;
-        case PYH_SIZEOF_DEFAULT: break;
+        case PYH_SIZEOF_ODICT:
+            fields[1] = PYH_ODICT_FAST_NODES;
+            break;
+        case PYH_SIZEOF_ELEMENT:
+            fields[0] = PYH_ELEMENT_EXTRA;
+            break;
+        case PYH_SIZEOF_BUFFERED:
+            fields[0] = PYH_BUFFERED_BUFFER;
+            break;
+        case PYH_SIZEOF_STRUCT:
+            fields[0] = PYH_STRUCT_CODES;
+            break;
+        case PYH_SIZEOF_ARRAY:
+            fields[0] = PYH_ARRAY_ITEMS;
+            break;
+        case PYH_SIZEOF_DEFAULT:
+            break;
         }
         if (fields[0] < 0 && fields[1] < 0) continue;
         for (int k = 0; k < 2; k++) {
@@ -373,7 +385,8 @@ static struct pyh_error *keep_native_blocks(struct builder *b)
     if (!heap->native_blocks) return pyh_error_nomem();
     for (size_t i = 0; i < b->nblocks; i++)
         if (!b->blocks[i].owned)
-            heap->native_blocks[heap->nnative_blocks++] = (struct pyh_native_block){b->blocks[i].addr, b->blocks[i].size};
+            heap->native_blocks[heap->nnative_blocks++] =
+                (struct pyh_native_block){b->blocks[i].addr, b->blocks[i].size};
     return NULL;
 }
 
@@ -540,8 +553,10 @@ size_t pyh_heap_native_at(const struct pyh_heap *heap, uint64_t addr)
     size_t lo = 0, hi = heap->nnative_blocks;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (heap->native_blocks[mid].addr < addr) lo = mid + 1;
-        else hi = mid;
+        if (heap->native_blocks[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < heap->nnative_blocks && heap->native_blocks[lo].addr == addr ? lo : SIZE_MAX;
 }

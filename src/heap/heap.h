@@ -24,7 +24,7 @@
 /* The core types whose size or referents need their own code. */
 enum pyh_type_kind {
     PYH_KIND_OTHER,
-    PYH_KIND_TYPE,  /* type and metatypes */
+    PYH_KIND_TYPE, /* type and metatypes */
     PYH_KIND_STR,
     PYH_KIND_BYTES,
     PYH_KIND_BYTEARRAY,
@@ -44,15 +44,15 @@ enum pyh_type_kind {
     PYH_KIND_CFUNCTION,   /* builtin function or method */
     PYH_KIND_CLASSMETHOD, /* classmethod and staticmethod */
     PYH_KIND_PROPERTY,
-    PYH_KIND_WEAKREF,     /* weakref.ref and proxies: no strong reference */
-    PYH_KIND_DEQUE,       /* collections.deque */
-    PYH_KIND_EXCEPTION,   /* BaseException and its subclasses */
-    PYH_KIND_ELEMENT,     /* xml.etree.ElementTree.Element (the C one of _elementtree) */
-    PYH_KIND_NDARRAY,     /* numpy.ndarray */
-    PYH_KIND_LRU_CACHE,   /* functools._lru_cache_wrapper */
-    PYH_KIND_LRU_ELEM,    /* a link of a bounded lru_cache: the cache's values */
-    PYH_KIND_DATETIME,    /* datetime.time and datetime.datetime: a naive one (no tzinfo) is
-                             allocated 8 bytes short of its basic size */
+    PYH_KIND_WEAKREF,   /* weakref.ref and proxies: no strong reference */
+    PYH_KIND_DEQUE,     /* collections.deque */
+    PYH_KIND_EXCEPTION, /* BaseException and its subclasses */
+    PYH_KIND_ELEMENT,   /* xml.etree.ElementTree.Element (the C one of _elementtree) */
+    PYH_KIND_NDARRAY,   /* numpy.ndarray */
+    PYH_KIND_LRU_CACHE, /* functools._lru_cache_wrapper */
+    PYH_KIND_LRU_ELEM,  /* a link of a bounded lru_cache: the cache's values */
+    PYH_KIND_DATETIME,  /* datetime.time and datetime.datetime: a naive one (no tzinfo) is
+                           allocated 8 bytes short of its basic size */
 };
 
 /* Types whose C __sizeof__ counts memory past the struct (set by name, with subclasses). */
@@ -86,7 +86,7 @@ struct pyh_type {
      * C code lays it out up to c_size (the basic size of the nearest type in the base chain
      * that adds C fields: not a class statement's __slots__, __dict__, __weakref__). */
     uint32_t known_size, c_size;
-    bool python_class; /* a class statement's type (its own layer adds no C field) */
+    bool python_class;         /* a class statement's type (its own layer adds no C field) */
     uint32_t structseq_fields; /* a struct sequence's n_fields (its items, hidden ones too) */
     uint8_t sizeof_rule;       /* enum pyh_sizeof_rule */
     enum pyh_type_kind kind; /* of the nearest core base type, for sizes and referents */

@@ -307,17 +307,19 @@ static inline uint64_t preheader(const struct pyh_heap *heap, const struct pyh_t
 #define ARRAY_DESCR 40
 #define DESCR_ITEMSIZE 4
 
-static struct pyh_error *c_sizeof(const struct pyh_heap *heap, const struct pyh_type *t, uint64_t obj,
-                                  const uint8_t *bytes, size_t avail, uint64_t *size)
+static struct pyh_error *c_sizeof(const struct pyh_heap *heap, const struct pyh_type *t,
+                                  uint64_t obj, const uint8_t *bytes, size_t avail, uint64_t *size)
 {
     const struct pyh_layout *L = &heap->rt->layout;
     uint64_t a = 0, b = 0;
     struct pyh_error *err = NULL;
     switch ((enum pyh_sizeof_rule)t->sizeof_rule) {
-    case PYH_SIZEOF_DEFAULT: break;
+    case PYH_SIZEOF_DEFAULT:
+        break;
     case PYH_SIZEOF_ODICT:
         if (!(err = field(heap, obj, bytes, avail, ODICT_FAST_NODES_SIZE, 8, &a)) &&
-            !(err = field(heap, obj, bytes, avail, L->dict_used, 8, &b)) && a < MAX_ITEMS && b < MAX_ITEMS)
+            !(err = field(heap, obj, bytes, avail, L->dict_used, 8, &b)) && a < MAX_ITEMS &&
+            b < MAX_ITEMS)
             *size += 8 * a + ODICT_NODE * b;
         break;
     case PYH_SIZEOF_ELEMENT:
@@ -326,7 +328,8 @@ static struct pyh_error *c_sizeof(const struct pyh_heap *heap, const struct pyh_
         if ((err = field(heap, a, NULL, 0, EXTRA_CHILDREN, 8, &b))) break;
         if (b != a + EXTRA_STATIC_CHILDREN) {
             uint64_t allocated;
-            if (!(err = field(heap, a, NULL, 0, EXTRA_ALLOCATED, 8, &allocated)) && allocated < MAX_ITEMS)
+            if (!(err = field(heap, a, NULL, 0, EXTRA_ALLOCATED, 8, &allocated)) &&
+                allocated < MAX_ITEMS)
                 *size += 8 * allocated;
         }
         break;

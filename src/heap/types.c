@@ -277,12 +277,15 @@ static bool python_layer(struct pyh_heap *heap, const struct pyh_type *t, const 
     if (t->itemsize != b->itemsize) return false;
     int64_t explained = 0;
     uint64_t slots = 0, n = 0;
-    struct pyh_error *err = pyh_read_u64(heap->rt->target, t->addr + (uint64_t)L->heaptype_slots, &slots);
+    struct pyh_error *err =
+        pyh_read_u64(heap->rt->target, t->addr + (uint64_t)L->heaptype_slots, &slots);
     if (!err && slots) err = pyh_read_u64(heap->rt->target, slots + (uint64_t)L->var_size, &n);
     for (uint64_t i = 0; !err && slots && i < n && i < 4096; i++) {
         uint64_t name;
-        if ((err = pyh_read_u64(heap->rt->target, slots + (uint64_t)L->tuple_items + 8 * i, &name))) break;
-        if (!pyh_str_equals(heap->rt, name, "__dict__") && !pyh_str_equals(heap->rt, name, "__weakref__"))
+        if ((err = pyh_read_u64(heap->rt->target, slots + (uint64_t)L->tuple_items + 8 * i, &name)))
+            break;
+        if (!pyh_str_equals(heap->rt, name, "__dict__") &&
+            !pyh_str_equals(heap->rt, name, "__weakref__"))
             explained += 8;
     }
     if (err) {
@@ -315,10 +318,12 @@ static void name_shadowed_classes(struct pyh_heap *heap)
     struct pyh_strmap c_names = {0};
     for (size_t i = 0; i < heap->ntypes; i++)
         if (!heap->types[i].python_class && heap->types[i].kind != PYH_KIND_TYPE)
-            pyh_error_free(pyh_strmap_put(&c_names, pyh_heap_type_name(heap, (uint32_t)i), 1, false));
+            pyh_error_free(
+                pyh_strmap_put(&c_names, pyh_heap_type_name(heap, (uint32_t)i), 1, false));
     for (size_t i = 0; i < heap->ntypes; i++) {
         struct pyh_type *t = &heap->types[i];
-        if (!t->python_class || !pyh_strmap_get(&c_names, pyh_heap_type_name(heap, (uint32_t)i), NULL))
+        if (!t->python_class ||
+            !pyh_strmap_get(&c_names, pyh_heap_type_name(heap, (uint32_t)i), NULL))
             continue;
         char *renamed = NULL;
         if (asprintf(&renamed, "%s (Python)", t->name) < 0) continue;
@@ -418,14 +423,16 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
             for (size_t k = 0; k < NNAMED && kind == PYH_KIND_OTHER; k++)
                 if (addr == named[k]) kind = named_kinds[k].kind;
             uint32_t j = pyh_heap_type_at(heap, addr);
-            if (kind != PYH_KIND_OTHER && j != UINT32_MAX) known = (uint32_t)heap->types[j].basicsize;
+            if (kind != PYH_KIND_OTHER && j != UINT32_MAX)
+                known = (uint32_t)heap->types[j].basicsize;
             addr = j == UINT32_MAX ? 0 : heap->types[j].base;
         }
         t->kind = kind;
         if (t->is_metatype) {
             t->kind = PYH_KIND_TYPE;
             uint32_t j = pyh_heap_type_at(heap, st->type);
-            known = j == UINT32_MAX ? (uint32_t)heap->rt->layout.heaptype_size : (uint32_t)heap->types[j].basicsize;
+            known = j == UINT32_MAX ? (uint32_t)heap->rt->layout.heaptype_size
+                                    : (uint32_t)heap->types[j].basicsize;
         }
         if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) known = 24; /* ob_size */
         t->known_size = known;

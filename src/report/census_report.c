@@ -48,7 +48,8 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
     json_t *owners = json_array();
     for (size_t i = 0; i < c->nnative_owners; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "type", json_string(pyh_heap_type_name(c->heap, c->native_owners[i].type)));
+        json_object_set_new(e, "type",
+                            json_string(pyh_heap_type_name(c->heap, c->native_owners[i].type)));
         json_object_set_new(e, "bytes", json_integer((json_int_t)c->native_owners[i].bytes));
         json_object_set_new(e, "blocks", json_integer((json_int_t)c->native_owners[i].blocks));
         json_array_append_new(owners, e);
@@ -109,9 +110,10 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
         pyh_format_count(c->native_blocks, n, sizeof(n)), c->native_bytes, total, "");
     for (size_t i = 0; i < c->nnative_owners && i < NATIVE_OWNERS_SHOWN; i++) {
         char label[300];
-        snprintf(label, sizeof(label), "  owned by %s", pyh_heap_type_name(c->heap, c->native_owners[i].type));
-        row(out, label, pyh_format_count(c->native_owners[i].blocks, n, sizeof(n)), c->native_owners[i].bytes,
-            total, "");
+        snprintf(label, sizeof(label), "  owned by %s",
+                 pyh_heap_type_name(c->heap, c->native_owners[i].type));
+        row(out, label, pyh_format_count(c->native_owners[i].blocks, n, sizeof(n)),
+            c->native_owners[i].bytes, total, "");
     }
     if (c->rounding >= 0)
         row(out, "allocator rounding, buffers not in getsizeof", "", (uint64_t)c->rounding, total, "");

@@ -148,10 +148,12 @@ struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, cons
         json_object_set_new(root, "suspects", sus);
         return pyh_report_json_print(ctx, root, out);
     }
-    fprintf(out, "Live: %s in %s objects reachable from the roots", pyh_format_bytes(r->live_bytes, a, sizeof(a)),
+    fprintf(out, "Live: %s in %s objects reachable from the roots",
+            pyh_format_bytes(r->live_bytes, a, sizeof(a)),
             pyh_format_count(r->live_objects, b, sizeof(b)));
     if (r->native_bytes)
-        fprintf(out, ", %s of it native memory they own", pyh_format_bytes(r->native_bytes, a, sizeof(a)));
+        fprintf(out, ", %s of it native memory they own",
+                pyh_format_bytes(r->native_bytes, a, sizeof(a)));
     fprintf(out, "\n\n");
     if (r->nsuspects) fprintf(out, "Leak suspects\n");
     for (size_t i = 0; i < r->nsuspects; i++)
@@ -209,11 +211,14 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
     }
     fprintf(out, "%s objects (%s) are alive but reachable from no root:\n",
             pyh_format_count(u->count, a, sizeof(a)), pyh_format_bytes(u->size, b, sizeof(b)));
-    fprintf(out, "  garbage: %s objects (%s) in reference cycles nothing else holds, their counts\n"
-                 "    explained by the cycles: a gc.collect() would free them;\n",
-            pyh_format_count(u->garbage, a, sizeof(a)), pyh_format_bytes(u->garbage_size, b, sizeof(b)));
-    fprintf(out, "  held: %s objects (%s) by references py-heap could not follow (native code,\n"
-                 "    leaked references, C fields it has no reader for).\n\n",
+    fprintf(out,
+            "  garbage: %s objects (%s) in reference cycles nothing else holds, their counts\n"
+            "    explained by the cycles: a gc.collect() would free them;\n",
+            pyh_format_count(u->garbage, a, sizeof(a)),
+            pyh_format_bytes(u->garbage_size, b, sizeof(b)));
+    fprintf(out,
+            "  held: %s objects (%s) by references py-heap could not follow (native code,\n"
+            "    leaked references, C fields it has no reader for).\n\n",
             pyh_format_count(u->count - u->garbage, a, sizeof(a)),
             pyh_format_bytes(u->size - u->garbage_size, b, sizeof(b)));
     fprintf(out, "  %-36s %10s %10s %12s %10s\n", "type", "count", "size", "native refs", "garbage");
@@ -240,15 +245,18 @@ struct pyh_error *pyh_report_edges(const struct pyh_report_context *ctx, const s
         for (uint64_t e = g->offsets[v]; e < g->offsets[v + 1] && !err; e++) {
             uint32_t t = g->targets[e];
             buf[k++] = heap->objects[v].addr;
-            buf[k++] = heap->objects[PYH_EDGE_INDEX(t)].addr | (t & PYH_EDGE_CONSERVATIVE ? 1ULL << 63 : 0);
+            buf[k++] = heap->objects[PYH_EDGE_INDEX(t)].addr |
+                       (t & PYH_EDGE_CONSERVATIVE ? 1ULL << 63 : 0);
             if (k == sizeof(buf) / sizeof(buf[0])) {
-                if (fwrite(buf, 8, k, f) != k) err = pyh_error_errno(errno, "cannot write %s", path);
+                if (fwrite(buf, 8, k, f) != k)
+                    err = pyh_error_errno(errno, "cannot write %s", path);
                 k = 0;
             }
         }
         if (!err && (v & 0xffff) == 0) err = pyh_check_interrupt();
     }
-    if (!err && k && fwrite(buf, 8, k, f) != k) err = pyh_error_errno(errno, "cannot write %s", path);
+    if (!err && k && fwrite(buf, 8, k, f) != k)
+        err = pyh_error_errno(errno, "cannot write %s", path);
     if (fclose(f) != 0 && !err) err = pyh_error_errno(errno, "cannot write %s", path);
     if (err) return err;
     uint64_t edges = g->offsets[g->n];
@@ -261,7 +269,8 @@ struct pyh_error *pyh_report_edges(const struct pyh_report_context *ctx, const s
         return pyh_report_json_print(ctx, root, out);
     }
     char a[32], b[32], c[32];
-    fprintf(out, "%s references between %s objects written to %s (%s found by a conservative scan)\n",
+    fprintf(out,
+            "%s references between %s objects written to %s (%s found by a conservative scan)\n",
             pyh_format_count(edges, a, sizeof(a)), pyh_format_count(g->n, b, sizeof(b)), path,
             pyh_format_count(g->nconservative, c, sizeof(c)));
     return NULL;
