@@ -172,13 +172,17 @@ static bool inside_static_type(const struct builder *b, uint64_t addr)
 
 /* Static objects: in the binaries' data, objects of registered types with a plausible
  * count (static types themselves, None, True, 3.12+ static strings and small ints). */
-/* Whether a static object of type ti at addr is a type object the registry did not take: a
- * template that C code copies to make a type (mypyc's, PyType_FromSpec's callers) carries
- * `type` as its type but was never readied, and its fields (a heap type's flags, no heap
- * type struct) read as a type of terabytes. */
-static bool unready_type(const struct pyh_heap *heap, uint32_t ti, uint64_t addr)
+/* Whether a static object of type ti (bytes: a copy of it, avail bytes) is a type object
+ * flagged as a heap type: a template that C code copies to make a heap type (mypyc's) carries
+ * `type` as its type and a heap type's flags, but no heap type's struct: read as a type it
+ * was 2 TiB. A static object is no heap type. (A static type not readied yet is a type.) */
+static bool heap_type_template(const struct pyh_heap *heap, uint32_t ti, const uint8_t *bytes, size_t avail)
 {
-    return heap->types[ti].is_metatype && pyh_heap_type_at(heap, addr) == UINT32_MAX;
+    size_t at = (size_t)heap->rt->layout.type_flags;
+    uint64_t flags;
+    if (!heap->types[ti].is_metatype || at + 8 > avail) return false;
+    memcpy(&flags, bytes + at, 8);
+    return (flags & PYH_TPFLAGS_HEAPTYPE) != 0;
 }
 
 static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint64_t end, void *ctx)
@@ -205,7 +209,7 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
         if (off < pyh_heap_header_position(heap->rt, heap->types[ti].flags) ||
             !pyh_heap_object_fits(heap, ti, buf + off, len - off, len - off) ||
             !pyh_heap_static_object_plausible(heap, ti, buf + off, len - off) ||
-            inside_static_type(b, start + off) || unready_type(heap, ti, start + off))
+            inside_static_type(b, start + off) || heap_type_template(heap, ti, buf + off, len - off))
             continue;
         err = add_object(b, start + off, ti, PYH_LOC_STATIC, buf + off, len - off, 0);
         if (!err) heap->static_objects++;
