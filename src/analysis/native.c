@@ -107,10 +107,10 @@ static struct pyh_error *flood(struct flood *f)
         pyh_referents_native_fields(heap, v, seed, f);
         if ((v & 0xffff) == 0 && !f->err) f->err = pyh_check_interrupt();
     }
-    while (f->nqueue && !f->err) {
+    for (uint64_t scanned = 1; f->nqueue && !f->err; scanned++) {
         uint32_t b = f->queue[--f->nqueue];
         scan(f, b);
-        if ((f->nqueue & 0xffff) == 0 && !f->err) f->err = pyh_check_interrupt();
+        if ((scanned & 0xfff) == 0 && !f->err) f->err = pyh_check_interrupt();
     }
     free(f->queue);
     pyh_u64map_free(&f->marks);

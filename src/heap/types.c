@@ -34,6 +34,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
     if (need > sizeof(buf)) need = sizeof(buf);
     struct pyh_error *err = pyh_target_read(heap->rt->target, addr, buf, need);
     if (err) {
+        if (err->code == PYH_ERR_INTERRUPTED) return err;
         pyh_error_free(err);
         return NULL; /* not a readable type: not an error of the registry */
     }
@@ -102,6 +103,10 @@ static struct pyh_error *scan_for_types(struct pyh_heap *heap, uint64_t start, u
     for (uint64_t pos = start; pos < end && !err; pos += 1 << 20) {
         size_t len = end - pos < (1 << 20) ? (size_t)(end - pos) : 1 << 20;
         struct pyh_error *rerr = pyh_target_read(heap->rt->target, pos, buf, len);
+        if (rerr && rerr->code == PYH_ERR_INTERRUPTED) {
+            err = rerr;
+            break;
+        }
         if (rerr) { /* a region the core lacks: nothing to find there */
             pyh_error_free(rerr);
             continue;
