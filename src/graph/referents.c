@@ -493,9 +493,11 @@ void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
     const struct pyh_type *t = &heap->types[o->type];
     if (!holds_native_pointers(t) || !heap->nnative_blocks) return;
     struct walk w = {heap, NULL, NULL, false};
+    /* The C struct: past the header, to the end of the C layout or of the core type's
+     * struct (a module's, a code object's). A class statement's layers (slots, __dict__,
+     * __weakref__) hold objects only: a plain class's instances are not read at all. */
     uint64_t from, end = c_region(&w, o->addr, t, &from);
-    if (end < (uint64_t)t->basicsize)
-        end = (uint64_t)t->basicsize < CONSERVATIVE_MAX ? (uint64_t)t->basicsize : CONSERVATIVE_MAX;
+    if (end < t->known_size) end = t->known_size < CONSERVATIVE_MAX ? t->known_size : CONSERVATIVE_MAX;
     from = 16;
     if (end <= from) return;
     uint64_t buf[CONSERVATIVE_MAX / 8];
