@@ -105,12 +105,12 @@ static struct pyh_error *flood(struct flood *f)
         if (f->d && pyh_dom_idom(f->d, (uint32_t)v) == PYH_UNREACHED) continue;
         f->seed = (uint32_t)v;
         pyh_referents_native_fields(heap, v, seed, f);
-        if ((v & 0xffff) == 0 && !f->err) f->err = pyh_check_interrupt();
+        if (!f->err && pyh_interrupted()) f->err = pyh_check_interrupt(); /* a flag load */
     }
-    for (uint64_t scanned = 1; f->nqueue && !f->err; scanned++) {
+    while (f->nqueue && !f->err) {
         uint32_t b = f->queue[--f->nqueue];
         scan(f, b);
-        if ((scanned & 0xfff) == 0 && !f->err) f->err = pyh_check_interrupt();
+        if (!f->err && pyh_interrupted()) f->err = pyh_check_interrupt();
     }
     free(f->queue);
     pyh_u64map_free(&f->marks);
