@@ -430,6 +430,30 @@ static bool free_blocks(const uint8_t *pool_bytes, uint64_t pool, const struct p
     return true;
 }
 
+/* The blocks of one pool in use (pool_bytes, its copy): their size, how many are carved,
+ * and the free ones marked in bitmap; false when the free list does not check out. */
+struct pool_blocks {
+    uint32_t size;
+    uint64_t carved;
+    uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64];
+};
+
+static bool pool_blocks(const struct pyh_pymalloc *pm, uint64_t pool, const struct pool_header *h,
+                        const uint8_t *pool_bytes, struct pool_blocks *b)
+{
+    b->size = pyh_pymalloc_block_size(h->szidx);
+    uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / b->size;
+    b->carved = (h->nextoffset - PYH_POOL_OVERHEAD) / b->size;
+    if (b->carved > nblocks) b->carved = nblocks;
+    memset(b->bitmap, 0, sizeof(b->bitmap));
+    return free_blocks(pool_bytes, pool, h, b->size, nblocks, b->bitmap);
+}
+
+static bool block_free(const struct pool_blocks *b, uint64_t i)
+{
+    return b->bitmap[i / 64] & (1ULL << (i % 64));
+}
+
 /* A pool whose free list is corrupt, for the warning. */
 struct bad_free_list {
     size_t arena; /* position in pm->arenas: table order */
@@ -459,12 +483,8 @@ static bool visit_pool(struct pyh_runtime *rt, const struct pyh_pymalloc *pm, si
                        pyh_block_visitor visit, void *ctx, struct bad_free_list **bad,
                        size_t *nbad, size_t *bad_cap)
 {
-    uint32_t size = pyh_pymalloc_block_size(h->szidx);
-    uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
-    uint64_t carved = (h->nextoffset - PYH_POOL_OVERHEAD) / size;
-    if (carved > nblocks) carved = nblocks;
-    uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
-    if (!free_blocks(pool_bytes, pool, h, size, nblocks, bitmap)) {
+    struct pool_blocks blocks;
+    if (!pool_blocks(pm, pool, h, pool_bytes, &blocks)) {
         struct bad_free_list b = {arena, pool};
         struct pyh_error *err = PYH_APPEND(*bad, *nbad, *bad_cap, &b);
         if (err) {
@@ -474,10 +494,10 @@ static bool visit_pool(struct pyh_runtime *rt, const struct pyh_pymalloc *pm, si
         }
         return true;
     }
-    for (uint64_t i = 0; i < carved; i++) {
-        uint64_t off = PYH_POOL_OVERHEAD + i * size;
-        bool used = !(bitmap[i / 64] & (1ULL << (i % 64)));
-        if (!visit(ctx, pool + off, size, used, pool_bytes + off)) return false;
+    for (uint64_t i = 0; i < blocks.carved; i++) {
+        uint64_t off = PYH_POOL_OVERHEAD + i * blocks.size;
+        if (!visit(ctx, pool + off, blocks.size, !block_free(&blocks, i), pool_bytes + off))
+            return false;
     }
     return true;
 }
@@ -538,20 +558,16 @@ static uint64_t pool_used_resident(const struct pyh_pymalloc *pm, const struct p
                                    uint64_t pool, const struct pool_header *h,
                                    const uint8_t *pool_bytes, uint64_t resident)
 {
-    uint32_t size = pyh_pymalloc_block_size(h->szidx);
-    uint64_t nblocks = (pm->pool_size - PYH_POOL_OVERHEAD) / size;
-    uint64_t carved = (h->nextoffset - PYH_POOL_OVERHEAD) / size;
-    if (carved > nblocks) carved = nblocks;
-    uint64_t bitmap[PYH_MAX_POOL_BLOCKS / 64] = {0};
-    if (!free_blocks(pool_bytes, pool, h, size, nblocks, bitmap)) {
-        uint64_t bytes = (uint64_t)h->count * size;
+    struct pool_blocks b;
+    if (!pool_blocks(pm, pool, h, pool_bytes, &b)) {
+        uint64_t bytes = (uint64_t)h->count * b.size;
         return bytes < resident ? bytes : resident;
     }
     uint64_t used = 0;
-    for (uint64_t i = 0; i < carved; i++) {
-        if (bitmap[i / 64] & (1ULL << (i % 64))) continue;
-        uint64_t block = pool + PYH_POOL_OVERHEAD + i * size;
-        used += pyh_residency_bytes(r, block, block + size);
+    for (uint64_t i = 0; i < b.carved; i++) {
+        if (block_free(&b, i)) continue;
+        uint64_t block = pool + PYH_POOL_OVERHEAD + i * b.size;
+        used += pyh_residency_bytes(r, block, block + b.size);
     }
     return used;
 }
