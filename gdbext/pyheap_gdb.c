@@ -316,15 +316,36 @@ static PyObject *open_host(PyObject *self, PyObject *args)
     return err ? raise_error(err) : wrap(s, reader);
 }
 
-/* verbs() -> [(name, summary, help, max_positionals), ...] */
+static const char *const kind_names[] = {"flag", "int", "size", "text", "choice",
+                                         "file", "dir", "type", "pid", "address"};
+
+/* verbs() -> [(name, summary, help, arg_kind, max_args, own_targets,
+ *              [(option, short, kind, choices), ...]), ...]: the verbs of the table that run
+ * in gdb, with gdb's help text and the options gdb completes. */
 static PyObject *verbs(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
     PyObject *list = PyList_New(0);
-    for (const char *const *v = pyh_command_names(); list && *v; v++) {
-        PyObject *item = Py_BuildValue("(sssi)", *v, pyh_command_summary(*v), pyh_command_help(*v),
-                                       pyh_command_max_positionals(*v));
+    for (size_t i = 0; list && pyh_verb_at(i); i++) {
+        const struct pyh_verb_info *v = pyh_verb_at(i);
+        if (!(v->frontends & PYH_FRONTEND_GDB)) continue;
+        PyObject *options = PyList_New(0);
+        for (size_t k = 0; options && k < v->noptions; k++) {
+            const struct pyh_option *o = &v->options[k];
+            if (o->frontends && !(o->frontends & PYH_FRONTEND_GDB)) continue;
+            char short_name[3] = {o->short_name ? '-' : 0, o->short_name, 0};
+            PyObject *item = Py_BuildValue("(sssz)", o->name, short_name, kind_names[o->kind],
+                                           o->choices);
+            if (!item || PyList_Append(options, item) < 0) Py_CLEAR(options);
+            Py_XDECREF(item);
+        }
+        PyObject *item = options ? Py_BuildValue("(ssssiOO)", v->name, v->summary,
+                                                 pyh_command_help(v->name, PYH_FRONTEND_GDB),
+                                                 kind_names[v->arg_kind], v->max_args,
+                                                 v->own_targets ? Py_True : Py_False, options)
+                                 : NULL;
+        Py_XDECREF(options);
         if (!item || PyList_Append(list, item) < 0) Py_CLEAR(list);
         Py_XDECREF(item);
     }
@@ -338,6 +359,58 @@ static PyObject *option_arity(PyObject *self, PyObject *args)
     const char *verb, *option;
     if (!PyArg_ParseTuple(args, "ss", &verb, &option)) return NULL;
     return PyLong_FromLong(pyh_command_option_arity(verb, option));
+}
+
+/* run_offline(argv, json, limit, debug_dirs) -> output: diff and trend, which open the
+ * snapshots, cores or processes they are given. */
+static PyObject *run_offline(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *list;
+    int json;
+    long limit;
+    const char *debug_dirs = NULL;
+    if (!PyArg_ParseTuple(args, "O!pl|z", &PyList_Type, &list, &json, &limit, &debug_dirs))
+        return NULL;
+    Py_ssize_t argc = PyList_Size(list);
+    char **argv = calloc((size_t)argc + 1, sizeof(char *));
+    if (!argv) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < argc; i++) {
+        argv[i] = (char *)PyUnicode_AsUTF8(PyList_GetItem(list, i));
+        if (!argv[i]) {
+            free(argv);
+            return NULL;
+        }
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    if (!out) {
+        free(argv);
+        return PyErr_NoMemory();
+    }
+    struct pyh_command_defaults defaults = {json ? PYH_FORMAT_JSON : PYH_FORMAT_TEXT, limit};
+    struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false, false};
+    begin_library_call();
+    struct pyh_error *err = pyh_command_run_offline((int)argc, argv, &o, &defaults, out);
+    end_library_call();
+    fclose(out);
+    free(argv);
+    /* A partial comparison still has its report: return it with the reason. */
+    if (err && pyh_error_code(err) == PYH_ERR_PARTIAL) {
+        PyObject *result = Py_BuildValue("(s#s)", text ? text : "", (Py_ssize_t)size,
+                                         pyh_error_message(err));
+        pyh_error_free(err);
+        free(text);
+        return result;
+    }
+    if (err) {
+        free(text);
+        return raise_error(err);
+    }
+    PyObject *result = Py_BuildValue("(s#z)", text ? text : "", (Py_ssize_t)size, NULL);
+    free(text);
+    return result;
 }
 
 static PyObject *version(PyObject *self, PyObject *unused)
@@ -354,7 +427,10 @@ static PyMethodDef module_methods[] = {
     {"open_host", open_host, METH_VARARGS,
      "open_host(reader, [(start, end, offset, prot, path)], threads, pid, exe, description, "
      "debug_dirs, stopped, smaps): memory read through reader(addr, len)"},
-    {"verbs", verbs, METH_NOARGS, "verbs() -> [(name, summary, help, max_positionals)]"},
+    {"verbs", verbs, METH_NOARGS,
+     "verbs() -> [(name, summary, help, arg_kind, max_args, own_targets, options)]"},
+    {"run_offline", run_offline, METH_VARARGS,
+     "run_offline(argv, json, limit, debug_dirs) -> (output, partial): diff and trend"},
     {"option_arity", option_arity, METH_VARARGS, "option_arity(verb, option)"},
     {"version", version, METH_NOARGS, "version() -> py-heap's version"},
     {NULL, NULL, 0, NULL},

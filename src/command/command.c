@@ -1,350 +1,285 @@
-/* The verb table, option parsing and help; see command.h. */
+/* Parsing a verb's words against the verb table (verbs.c), its help text, and running it;
+ * see command.h. */
 #include "command/command.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/interrupt.h"
 
-// clang-format off
-#define JSON_OPTION {"json", false, "print JSON instead of text (docs/json-schema.md)", 0}
-// clang-format on
-
-static const struct pyh_verb verbs[] = {
-    {
-        .name = "summary",
-        .summary = "the short answer: version, objects, top types, the allocators' verdict",
-        .usage = "[--json]",
-        .help = "One screen for the first minute of an incident: the Python version, how many\n"
-                "objects take how much of the heap, the five biggest types, and the\n"
-                "fragmentation verdict. (In gdb, `py-heap` alone.)\n",
-        .options = {JSON_OPTION},
-        .run = pyh_cmd_summary,
-    },
-    {
-        .name = "info",
-        .summary = "what the target is: Python version, binaries, threads, GC, memory",
-        .usage = "[--json]",
-        .help = "Prints the Python version (read from the target alone), the executable and\n"
-                "libpython with their build-ids, whether debug info was used, the number of\n"
-                "interpreters, every thread (thread id, native id, threading name and top\n"
-                "Python frame), the number of modules in sys.modules, the objects in each GC\n"
-                "generation, and mapped memory by kind.\n",
-        .options = {JSON_OPTION},
-        .run = pyh_cmd_info,
-    },
-    {
-        .name = "fragmentation",
-        .summary = "how much memory pymalloc and glibc malloc hold that no live object uses",
-        .usage = "[--json]",
-        .help = "Walks pymalloc (every arena, pool and block) and glibc malloc (every arena,\n"
-                "heap, bin, tcache, top and mmapped chunk) and sets them against the process's\n"
-                "resident memory: pymalloc per size class (pools, blocks used and free), arenas\n"
-                "kept alive by few live blocks, glibc per arena (system bytes, in use, free by\n"
-                "kind, top), mmapped chunks, what malloc_trim could give back, and a verdict.\n",
-        .options = {JSON_OPTION},
-        .run = pyh_cmd_fragmentation,
-    },
-    {
-        .name = "types",
-        .summary = "what takes the space: every live object counted and sized by type",
-        .usage = "[--json] [--limit N] [--sort size|count] [--min-count N]",
-        .help = "Counts every live Python object (found in pymalloc's blocks and glibc's\n"
-                "chunks, not only the GC lists: str, int, float, bytes and objects only\n"
-                "native code holds are counted too) and sums sys.getsizeof() per type. The\n"
-                "lines under the table account for the rest of the heap: allocations that are\n"
-                "no Python object, allocator rounding and free memory; they add up to the heap\n"
-                "total of `fragmentation`. Static objects in the binaries' data are counted on\n"
-                "their own line.\n",
-        .options = {JSON_OPTION,
-                    {"limit", true, "show the N biggest types (default 30; 0 for all)", 0},
-                    {"sort", true, "order by total size (default) or by count", 0},
-                    {"min-count", true, "leave out types with fewer than N objects", 0}},
-        .run = pyh_cmd_types,
-    },
-    {
-        .name = "objects",
-        .summary = "the instances of one type, largest first",
-        .usage = "--type NAME [--json] [--limit N] [--min-size N]",
-        .help = "Lists the objects of type NAME (as `types` shows it, e.g. dict or app.Request;\n"
-                "or the type's address) with their addresses, sizes and a preview, largest\n"
-                "first, to drill down from `types` to `show`.\n",
-        .options = {JSON_OPTION,
-                    {"type", true, "the type's name as `types` prints it, or its address", 0},
-                    {"limit", true, "list at most N objects (default 20; 0 for all)", 0},
-                    {"min-size", true, "leave out objects smaller than N bytes", 0}},
-        .run = pyh_cmd_objects,
-    },
-    {
-        .name = "show",
-        .summary = "one object: type, refcount, size, GC generation and its value",
-        .usage = "ADDR [--json]",
-        .help = "Shows the object at ADDR (hex, or an address inside it): its type, reference\n"
-                "count, size, where it lives, its GC generation, and a preview of its value:\n"
-                "the text of a str, the value of an int of any size, the first items of a\n"
-                "container, a module's or function's name, an instance's attributes.\n",
-        .options = {JSON_OPTION},
-        .min_positionals = 1,
-        .max_positionals = 1,
-        .run = pyh_cmd_show,
-    },
-    {
-        .name = "referrers",
-        .summary = "the objects that refer to one object, and how",
-        .usage = "ADDR [--json]",
-        .help = "Lists every object (and root) that refers to the object at ADDR and how: the\n"
-                "dict key, list index, attribute name, slot, tuple index, closure cell or frame\n"
-                "local. References found by a conservative scan of a type py-heap does not\n"
-                "know are marked so.\n",
-        .options = {JSON_OPTION},
-        .min_positionals = 1,
-        .max_positionals = 1,
-        .run = pyh_cmd_referrers,
-    },
-    {
-        .name = "path",
-        .summary = "why an object is alive: the shortest chains from a root",
-        .usage = "(ADDR | --type NAME) [--max N] [--json]",
-        .help = "Prints the shortest chains of references from a root (sys.modules, a thread's\n"
-                "frame, the interpreter) to the object at ADDR, as Python expressions such as\n"
-                "sys.modules['app'].cache['k'].session. With --type, the chains that hold the\n"
-                "instances of a type, grouped with wildcards and counted.\n",
-        .options = {JSON_OPTION,
-                    {"type", true, "every instance of this type (its name as `types` prints it)",
-                     0},
-                    {"max", true, "at most N paths (default 5; 10 with --type)", 0}},
-        .max_positionals = 1,
-        .run = pyh_cmd_path,
-    },
-    {
-        .name = "retained",
-        .summary = "what holds the most: retained sizes from the dominator tree, leak suspects",
-        .usage = "[--limit N] [--json]",
-        .help = "Builds the dominator tree of the reference graph and prints the objects that\n"
-                "retain the most memory (what would be freed with them) with their paths, the\n"
-                "retained size per type, and the leak suspects: the few objects that hold most\n"
-                "of the live heap.\n",
-        .options = {JSON_OPTION, {"limit", true, "show the N largest (default 20)", 0}},
-        .run = pyh_cmd_retained,
-    },
-    {
-        .name = "unreachable",
-        .summary = "objects alive but reachable from no root: native references, leaks, garbage",
-        .usage = "[--json]",
-        .help = "Lists, by type, the objects that are alive (reference count > 0) but that no\n"
-                "root reaches: held by native code, leaked references, or garbage cycles not\n"
-                "collected yet. Native references are the reference count minus the references\n"
-                "found in the heap.\n",
-        .options = {JSON_OPTION},
-        .run = pyh_cmd_unreachable,
-    },
-    {
-        .name = "edges",
-        .summary = "every reference between objects, as address pairs, to a file",
-        .usage = "-o FILE [--json]",
-        .help = "Writes every reference py-heap found between two live objects (the graph that\n"
-                "referrers, path and retained use; roots left out) to FILE: the 8 bytes\n"
-                "\"PYHEDGE1\", then 16 bytes per reference, the referrer's and the referent's\n"
-                "addresses as little-endian 64-bit words, bit 63 of the second set when the\n"
-                "reference was found by a conservative scan. A reference held twice (a tuple\n"
-                "(x, x)) is written twice. For comparing py-heap's view with another tool's.\n",
-        .options = {JSON_OPTION, {"output", true, "the file to write", 'o'}},
-        .run = pyh_cmd_edges,
-    },
-    {
-        .name = "snapshot",
-        .summary = "a compact JSON snapshot of the heap, for diff and trend once the core is gone",
-        .usage = "-o FILE [--no-retainers]",
-        .help = "Writes a small versioned JSON file (time, pid, Python version, resident\n"
-                "memory, the census by type, the fragmentation summary and the top retainers\n"
-                "with their paths): kilobytes, so that the core can be deleted.\n",
-        .options = {{"output", true, "the file to write (- for stdout)", 'o'},
-                    {"no-retainers", false, "leave out the retainers (no dominator tree: faster)",
-                     0}},
-        .run = pyh_cmd_snapshot,
-    },
-    {
-        .name = "diff",
-        .summary = "what grew between two snapshots, cores or live processes",
-        .usage = "A B [--json] [--limit N]",
-        .help = "Compares two heaps (each a snapshot file, a core file, or a PID as pid:N): per\n"
-                "type (count and size before, after and the change, biggest growth first), the\n"
-                "retainers whose retained size grew most, and the allocators' totals.\n",
-        .options = {JSON_OPTION,
-                    {"limit", true, "show the N types that grew most (default 30)", 0}},
-        .min_positionals = 2,
-        .max_positionals = 2,
-        .run_offline = pyh_cmd_diff,
-    },
-    {
-        .name = "trend",
-        .summary = "growing, plateau, transient or stable: each type across 3+ snapshots",
-        .usage = "S1 S2 S3 [...] [--json] [--limit N]",
-        .help = "Classifies each type (and each top retainer) across three or more snapshots,\n"
-                "cores or PIDs, in time order: growing (keeps growing: leak-like), plateau (grew,\n"
-                "then flat: cache-like), transient (rose and fell: a spike), or stable; with its\n"
-                "growth per snapshot and per hour.\n",
-        .options = {JSON_OPTION, {"limit", true, "show at most N types per class (default 20)", 0}},
-        .min_positionals = 3,
-        .max_positionals = PYH_MAX_POSITIONALS,
-        .run_offline = pyh_cmd_trend,
-    },
-    {
-        .name = "watch",
-        .summary = "watch a process's memory and snapshot (and dump) it when it crosses a limit",
-        .usage = "--pid PID --rss-limit SIZE [--growth-limit SIZE/min] --out DIR [--core] "
-                 "[--interval S] [--cooldown S] [--max-dumps N]",
-        .help = "Polls the resident memory of PID (cheaply, from /proc) and, when it goes over\n"
-                "--rss-limit or grows faster than --growth-limit per minute, takes a snapshot\n"
-                "(the target stopped only while it is read; the pause is measured and logged)\n"
-                "and with --core also a core file (gdb's gcore); then keeps watching. Exits when\n"
-                "the target exits; SIGINT/SIGTERM stop it cleanly. SIZE takes K, M, G suffixes.\n",
-        .options = {{"pid", true, "the process to watch", 0},
-                    {"rss-limit", true, "resident memory that triggers a snapshot (e.g. 2G)", 0},
-                    {"growth-limit", true, "growth per minute that triggers one (e.g. 100M)", 0},
-                    {"out", true, "directory for snapshots and cores", 0},
-                    {"core", false, "also write a core file (gcore) on each breach", 0},
-                    {"interval", true, "seconds between polls (default 1)", 0},
-                    {"cooldown", true, "seconds between two dumps (default 60)", 0},
-                    {"max-dumps", true, "stop after N dumps (default 10)", 0}},
-        .run_offline = pyh_cmd_watch,
-    },
-};
-
-#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+/* ---- The table -------------------------------------------------------------------- */
 
 const struct pyh_verb *pyh_verb_find(const char *name)
 {
-    for (size_t i = 0; name && i < NVERBS; i++)
-        if (strcmp(verbs[i].name, name) == 0) return &verbs[i];
+    for (size_t i = 0; name && i < pyh_nverbs; i++)
+        if (strcmp(pyh_verbs[i].info.name, name) == 0) return &pyh_verbs[i];
     return NULL;
 }
 
-const char *const *pyh_command_names(void)
+const struct pyh_verb_info *pyh_verb_at(size_t i)
 {
-    static const char *names[NVERBS + 1];
-    for (size_t i = 0; i < NVERBS; i++)
-        names[i] = verbs[i].name;
-    return names;
+    return i < pyh_nverbs ? &pyh_verbs[i].info : NULL;
+}
+
+const struct pyh_verb_info *pyh_verb_lookup(const char *name)
+{
+    const struct pyh_verb *v = pyh_verb_find(name);
+    return v ? &v->info : NULL;
+}
+
+const struct pyh_option *pyh_cli_options(size_t *n)
+{
+    *n = pyh_cli_noptions;
+    return pyh_cli_option_table;
+}
+
+const char *const *pyh_command_names(enum pyh_frontend frontend)
+{
+    static const char *names[2][64];
+    int k = frontend == PYH_FRONTEND_GDB;
+    size_t n = 0;
+    for (size_t i = 0; i < pyh_nverbs && n < 63; i++)
+        if (pyh_verbs[i].info.frontends & frontend) names[k][n++] = pyh_verbs[i].info.name;
+    names[k][n] = NULL;
+    return names[k];
 }
 
 const char *pyh_command_summary(const char *verb)
 {
     const struct pyh_verb *v = pyh_verb_find(verb);
-    return v ? v->summary : NULL;
+    return v ? v->info.summary : NULL;
 }
 
-const char *pyh_command_help(const char *verb)
+const struct pyh_option *pyh_verb_option(const struct pyh_verb_info *verb, const char *name,
+                                         size_t len, char c)
 {
-    /* Built once per verb and kept: help texts are small and asked for rarely. */
-    static char *texts[NVERBS];
-    const struct pyh_verb *v = pyh_verb_find(verb);
-    if (!v) return NULL;
-    size_t i = (size_t)(v - verbs);
-    if (texts[i]) return texts[i];
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f) return v->summary;
-    fprintf(f, "%s %s\n  %s\n\n%s", v->name, v->usage, v->summary, v->help);
-    if (v->options[0].name) fprintf(f, "\nOptions:\n");
-    for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++) {
-        char left[64];
-        if (v->options[k].short_name)
-            snprintf(left, sizeof(left), "-%c, --%s%s", v->options[k].short_name,
-                     v->options[k].name, v->options[k].has_value ? " X" : "");
-        else
-            snprintf(left, sizeof(left), "--%s%s", v->options[k].name,
-                     v->options[k].has_value ? " N" : "");
-        fprintf(f, "  %-20s %s\n", left, v->options[k].help);
+    for (size_t k = 0; k < verb->noptions; k++) {
+        const struct pyh_option *o = &verb->options[k];
+        if (name ? strlen(o->name) == len && strncmp(o->name, name, len) == 0
+                 : c && o->short_name == c)
+            return o;
     }
-    fclose(f);
-    texts[i] = buf;
-    return buf;
+    return NULL;
 }
 
-int pyh_command_option_arity(const char *verb, const char *option)
+/* ---- Values ----------------------------------------------------------------------- */
+
+bool pyh_parse_size(const char *text, bool per_minute, uint64_t *out)
 {
-    const struct pyh_verb *v = pyh_verb_find(verb);
-    if (v && option[0] == '-' && option[1] && option[1] != '-' && !option[2]) {
-        for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
-            if (v->options[k].short_name == option[1]) return v->options[k].has_value ? 1 : 0;
-        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    uint64_t unit = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': unit = 1ULL << 10; end++; break;
+    case 'M': unit = 1ULL << 20; end++; break;
+    case 'G': unit = 1ULL << 30; end++; break;
+    case 'T': unit = 1ULL << 40; end++; break;
+    default: break;
     }
-    if (!v || strncmp(option, "--", 2) != 0) return -1;
-    const char *name = option + 2;
-    size_t len = strcspn(name, "=");
-    for (int k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
-        if (strlen(v->options[k].name) == len && strncmp(v->options[k].name, name, len) == 0)
-            return v->options[k].has_value && !name[len] ? 1 : 0;
-    return -1;
+    if (unit > 1 && toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
+    if (toupper((unsigned char)*end) == 'B') end++;
+    if (per_minute && strcmp(end, "/min") == 0) end += 4;
+    /* strtod also takes "nan", "inf" and 1e30: none is a size, and converting them to an
+     * integer is undefined. */
+    if (errno || end == text || *end || !(v > 0) || v * (double)unit >= 0x1p64) return false;
+    *out = (uint64_t)(v * (double)unit);
+    return true;
 }
+
+static bool parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) return false;
+    *out = v;
+    return true;
+}
+
+static bool is_choice(const char *choices, const char *value)
+{
+    size_t len = strlen(value);
+    for (const char *c = choices; c && *c;) {
+        size_t n = strcspn(c, "|");
+        if (n == len && strncmp(c, value, n) == 0) return true;
+        c += n + (c[n] == '|');
+    }
+    return false;
+}
+
+struct pyh_error *pyh_option_check(const char *verb, const struct pyh_option *o, const char *value)
+{
+    long v;
+    uint64_t size;
+    switch (o->kind) {
+    case PYH_VALUE_INT:
+        if (!parse_long(value, &v) || v < o->min || v > o->max)
+            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a number from %ld to %ld, not '%s'",
+                                    verb, o->name, o->min, o->max, value);
+        return NULL;
+    case PYH_VALUE_PID:
+        if (!parse_long(value, &v) || v <= 0 || v > 0x7fffffff)
+            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a process ID, not '%s'", verb,
+                                    o->name, value);
+        return NULL;
+    case PYH_VALUE_SIZE:
+        if (!pyh_parse_size(value, false, &size))
+            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a size such as 2G or 500M, not '%s'",
+                                    verb, o->name, value);
+        return NULL;
+    case PYH_VALUE_CHOICE:
+        if (!is_choice(o->choices, value))
+            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s is %s, not '%s'", verb, o->name,
+                                    o->choices, value);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* ---- "Did you mean" --------------------------------------------------------------- */
+
+/* Optimal string alignment distance (Levenshtein with adjacent transpositions), capped. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 40 || m > 40) return 99;
+    size_t d[41][41];
+    for (size_t i = 0; i <= n; i++) d[i][0] = i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best) best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+const char *pyh_closest_name(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3, len = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(word, names[i]);
+        if (len >= 2 && strncmp(names[i], word, len) == 0) d = 1; /* a prefix: "frag" */
+        if (d < best_d && d <= (len + 1) / 2) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+/* " (did you mean --limit?)" for an unknown option of v, or "". */
+static void option_hint(const struct pyh_verb_info *v, const char *name, char *buf, size_t cap)
+{
+    const char *names[PYH_MAX_OPTIONS];
+    size_t n = 0;
+    for (size_t k = 0; k < v->noptions && n < PYH_MAX_OPTIONS; k++) names[n++] = v->options[k].name;
+    const char *best = pyh_closest_name(name, names, n);
+    if (best)
+        snprintf(buf, cap, " (did you mean --%s?)", best);
+    else
+        buf[0] = '\0';
+}
+
+/* ---- Parsing a verb's words ------------------------------------------------------- */
 
 const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_parsed *p,
                               const char *name)
 {
-    for (int k = 0; k < PYH_MAX_OPTIONS && verb->options[k].name; k++)
-        if (strcmp(verb->options[k].name, name) == 0) return p->values[k];
+    const struct pyh_verb_info *v = verb ? &verb->info : &p->verb->info;
+    for (size_t k = 0; k < v->noptions; k++)
+        if (strcmp(v->options[k].name, name) == 0) return p->values[k];
     return NULL;
 }
 
-/* Parses argv[1..] of a verb: --name, --name VALUE, --name=VALUE, and positionals. */
-static struct pyh_error *parse(const struct pyh_verb *v, int argc, char *const argv[],
+long pyh_parsed_int(const struct pyh_parsed *p, const char *name, long fallback)
+{
+    const struct pyh_verb_info *v = &p->verb->info;
+    for (size_t k = 0; k < v->noptions; k++) {
+        const struct pyh_option *o = &v->options[k];
+        if (strcmp(o->name, name) != 0) continue;
+        long value;
+        if (p->values[k] && parse_long(p->values[k], &value)) return value;
+        /* gdb's `set py-heap limit N` is every --limit's default. */
+        if (!strcmp(name, "limit") && p->defaults && p->defaults->limit > 0 &&
+            p->defaults->limit >= o->min && p->defaults->limit <= o->max)
+            return p->defaults->limit;
+        if (o->def && parse_long(o->def, &value)) return value;
+        return fallback;
+    }
+    return fallback;
+}
+
+/* Parses argv[1..] of a verb: --name, --name VALUE, --name=VALUE, -x VALUE, and
+ * positionals; values are checked against their options. */
+static struct pyh_error *parse(const struct pyh_verb *verb, int argc, char *const argv[],
                                const struct pyh_command_defaults *defaults, struct pyh_parsed *p)
 {
+    const struct pyh_verb_info *v = &verb->info;
     memset(p, 0, sizeof(*p));
     p->format = defaults ? defaults->format : PYH_FORMAT_TEXT;
+    p->defaults = defaults;
+    p->verb = verb;
+    bool only_positionals = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2]) { /* a one-letter alias */
-            int k;
-            for (k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
-                if (v->options[k].short_name == arg[1]) break;
-            if (k == PYH_MAX_OPTIONS || !v->options[k].name)
+        const struct pyh_option *o = NULL;
+        const char *value = NULL;
+        if (!only_positionals && arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2]) {
+            if (!(o = pyh_verb_option(v, NULL, 0, arg[1])))
                 return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'", v->name, arg);
-            if (v->options[k].has_value && i + 1 >= argc)
-                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name,
-                                        arg);
-            p->values[k] = v->options[k].has_value ? argv[++i] : "";
-            continue;
-        }
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-            if (strcmp(arg, "--") == 0) continue;
-            if (p->npositionals >= v->max_positionals)
-                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name,
-                                        arg);
+        } else if (!only_positionals && arg[0] == '-' && arg[1] == '-' && arg[2]) {
+            const char *name = arg + 2;
+            size_t len = strcspn(name, "=");
+            if (!(o = pyh_verb_option(v, name, len, 0))) {
+                char hint[64], word[64];
+                snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), name);
+                option_hint(v, word, hint, sizeof(hint));
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'%s", v->name, arg,
+                                        hint);
+            }
+            if (name[len] == '=') {
+                if (o->kind == PYH_VALUE_NONE)
+                    return pyh_error_create(PYH_ERR_USAGE, "%s: option '--%s' takes no value",
+                                            v->name, o->name);
+                value = name + len + 1;
+            }
+        } else {
+            if (!only_positionals && strcmp(arg, "--") == 0) {
+                only_positionals = true;
+                continue;
+            }
+            if (p->npositionals >= v->max_args || p->npositionals >= PYH_MAX_POSITIONALS)
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name, arg);
             p->positionals[p->npositionals++] = arg;
             continue;
         }
-        const char *name = arg + 2;
-        size_t len = strcspn(name, "=");
-        int k;
-        for (k = 0; k < PYH_MAX_OPTIONS && v->options[k].name; k++)
-            if (strlen(v->options[k].name) == len && strncmp(v->options[k].name, name, len) == 0)
-                break;
-        if (k == PYH_MAX_OPTIONS || !v->options[k].name)
-            return pyh_error_create(PYH_ERR_USAGE, "%s: unknown option '%s'", v->name, arg);
-        if (v->options[k].has_value) {
-            if (name[len] == '=')
-                p->values[k] = name + len + 1;
-            else if (i + 1 < argc)
-                p->values[k] = argv[++i];
-            else
-                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value", v->name,
-                                        arg);
-        } else {
-            if (name[len] == '=')
-                return pyh_error_create(PYH_ERR_USAGE, "%s: option '--%s' takes no value", v->name,
-                                        v->options[k].name);
-            p->values[k] = "";
+        if (o->kind != PYH_VALUE_NONE && !value) {
+            if (i + 1 >= argc)
+                return pyh_error_create(PYH_ERR_USAGE, "%s: option '%s' needs a value (%s)",
+                                        v->name, arg, o->metavar ? o->metavar : "a value");
+            value = argv[++i];
         }
+        struct pyh_error *err = o->kind == PYH_VALUE_NONE ? NULL : pyh_option_check(v->name, o, value);
+        if (err) return err;
+        p->values[o - v->options] = o->kind == PYH_VALUE_NONE ? "" : value;
     }
-    if (p->npositionals < v->min_positionals)
+    if (p->npositionals < v->min_args)
         return pyh_error_create(PYH_ERR_USAGE, "%s: missing argument (usage: %s %s)", v->name,
-                                v->name, v->usage);
-    if (pyh_parsed_option(v, p, "json")) p->format = PYH_FORMAT_JSON;
-    p->verb = v;
+                                v->name, v->args);
+    if (pyh_parsed_option(verb, p, "json")) p->format = PYH_FORMAT_JSON;
+    p->wide = pyh_parsed_option(verb, p, "wide") != NULL;
     return NULL;
 }
 
@@ -359,30 +294,52 @@ struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct py
     const char *s = pyh_parsed_option(verb, p, name);
     *out = def;
     if (!s) return NULL;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
+    long v;
+    if (!parse_long(s, &v) || v < min || v > max)
         return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a number from %ld to %ld, not '%s'",
-                                verb->name, name, min, max, s);
+                                verb->info.name, name, min, max, s);
     *out = v;
     return NULL;
+}
+
+int pyh_command_option_arity(const char *verb, const char *option)
+{
+    const struct pyh_verb *v = pyh_verb_find(verb);
+    if (!v || option[0] != '-') return -1;
+    const struct pyh_option *o;
+    if (option[1] && option[1] != '-' && !option[2]) {
+        o = pyh_verb_option(&v->info, NULL, 0, option[1]);
+        return o ? o->kind != PYH_VALUE_NONE : -1;
+    }
+    if (option[1] != '-') return -1;
+    const char *name = option + 2;
+    size_t len = strcspn(name, "=");
+    o = pyh_verb_option(&v->info, name, len, 0);
+    if (!o) return -1;
+    return o->kind != PYH_VALUE_NONE && !name[len];
+}
+
+static struct pyh_error *unknown_verb(const char *name)
+{
+    const char *const *names = pyh_command_names(PYH_FRONTEND_CLI);
+    size_t n = 0;
+    while (names[n]) n++;
+    const char *best = pyh_closest_name(name, names, n);
+    if (best)
+        return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s' (did you mean %s?)", name, best);
+    return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s'", name);
 }
 
 struct pyh_error *pyh_command_check(int argc, char *const argv[])
 {
     if (argc < 1) return pyh_error_create(PYH_ERR_USAGE, "no command given");
     const struct pyh_verb *v = pyh_verb_find(argv[0]);
-    if (!v) return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s'", argv[0]);
+    if (!v) return unknown_verb(argv[0]);
     struct pyh_parsed p;
     return parse(v, argc, argv, NULL, &p);
 }
 
-bool pyh_command_needs_target(const char *verb)
-{
-    const struct pyh_verb *v = pyh_verb_find(verb);
-    return !v || !v->run_offline;
-}
+/* ---- Running ---------------------------------------------------------------------- */
 
 struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
                                           const struct pyh_target_options *options,
@@ -392,7 +349,8 @@ struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
     if (err) return err;
     const struct pyh_verb *v = pyh_verb_find(argv[0]);
     if (!v->run_offline)
-        return pyh_error_create(PYH_ERR_USAGE, "%s needs a target (a core file or --pid)", v->name);
+        return pyh_error_create(PYH_ERR_USAGE, "%s needs a target (a core file or --pid)",
+                                v->info.name);
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     struct pyh_target_options none = {0};
@@ -411,7 +369,7 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
         return pyh_error_create(PYH_ERR_USAGE,
                                 "%s works on snapshots, cores or PIDs it is given, "
                                 "not on the current target",
-                                v->name);
+                                v->info.name);
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     err = v->run(session, &p, defaults, out);
@@ -430,10 +388,4 @@ struct pyh_error *pyh_parse_address(const char *verb, const char *text, uint64_t
         return pyh_error_create(PYH_ERR_USAGE, "%s: '%s' is not an address (hex 0x... or decimal)",
                                 verb, text);
     return NULL;
-}
-
-int pyh_command_max_positionals(const char *verb)
-{
-    const struct pyh_verb *v = pyh_verb_find(verb);
-    return v ? v->max_positionals : 0;
 }

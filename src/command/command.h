@@ -11,34 +11,23 @@
 #include "analysis/snapshot.h"
 #include "session/session.h"
 
-/* One option of a verb. */
-struct pyh_option_spec {
-    const char *name; /* long name without dashes: "json", "limit" */
-    bool has_value;
-    const char *help; /* one line, for --help */
-    char short_name;  /* a one-letter alias ("-o"), or 0 */
-};
-
-#define PYH_MAX_OPTIONS 16
+#define PYH_MAX_OPTIONS 24
 #define PYH_MAX_POSITIONALS 64
 
 /* A parsed command line of one verb. */
 struct pyh_parsed {
-    const char *values[PYH_MAX_OPTIONS]; /* by index in the verb's option specs; "" for flags */
+    const char *values[PYH_MAX_OPTIONS]; /* by index in the verb's options; "" for flags */
     const char *positionals[PYH_MAX_POSITIONALS];
     int npositionals;
     enum pyh_format format;
+    bool wide; /* --wide: text lines as long as they need (default 80 columns) */
     const struct pyh_verb *verb;
+    const struct pyh_command_defaults *defaults;
 };
 
-/* A verb. */
+/* A verb: its public description (the table's row) and the code that runs it. */
 struct pyh_verb {
-    const char *name;
-    const char *summary; /* one line */
-    const char *usage;   /* arguments after the verb, e.g. "[--json]" */
-    const char *help;    /* paragraphs after the usage line */
-    struct pyh_option_spec options[PYH_MAX_OPTIONS];
-    int min_positionals, max_positionals;
+    struct pyh_verb_info info;
     struct pyh_error *(*run)(struct pyh_session *s, const struct pyh_parsed *p,
                              const struct pyh_command_defaults *defaults, FILE *out);
     /* Verbs that open their own targets (diff, trend, watch) run here instead, with the
@@ -48,17 +37,53 @@ struct pyh_verb {
                                      const struct pyh_command_defaults *defaults, FILE *out);
 };
 
+/* The table (verbs.c) and its length. */
+extern const struct pyh_verb pyh_verbs[];
+extern const size_t pyh_nverbs;
+
+/* The CLI's own options (verbs.c): the target and --quiet. */
+extern const struct pyh_option pyh_cli_option_table[];
+extern const size_t pyh_cli_noptions;
+
 /* The verb called name, NULL if none. */
 const struct pyh_verb *pyh_verb_find(const char *name);
 
-/* The value of option name in p, NULL when absent. */
+/* The option of verb called name (long name) or with short name c (name NULL); NULL if
+ * none. */
+const struct pyh_option *pyh_verb_option(const struct pyh_verb_info *verb, const char *name,
+                                         size_t len, char c);
+
+/* Checks value against option o's kind (range, choices, size syntax); a usage error naming
+ * the verb and option otherwise. */
+struct pyh_error *pyh_option_check(const char *verb, const struct pyh_option *o,
+                                   const char *value);
+
+/* "2G", "512M", "100K", "1.5GiB", "1048576" in bytes; false when text is none of these. A
+ * rate (per_minute) may end in "/min". */
+bool pyh_parse_size(const char *text, bool per_minute, uint64_t *out);
+
+/* The closest of n candidate names to word (edit distance at most 2, or word a prefix of
+ * it), for "did you mean"; NULL when none is close. */
+const char *pyh_closest_name(const char *word, const char *const *names, size_t n);
+
+/* The value of option name in p (given, else NULL), and as an integer: given, else the
+ * table's default, else fallback. Values were checked when parsed. */
 const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_parsed *p,
                               const char *name);
+long pyh_parsed_int(const struct pyh_parsed *p, const char *name, long fallback);
 
 /* The numeric value of option name (def when absent); a usage error when it is not a
- * number in [min, max]. */
+ * number in [min, max]. (Older form of pyh_parsed_int, for ranges the table cannot say.) */
 struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct pyh_parsed *p,
                                     const char *name, long def, long min, long max, long *out);
+
+/* Help texts (help.c): text wrapped at 79 columns from column col, continuation lines
+ * indented to indent; an option's description with its default (and --json's schema); true
+ * when option o runs in frontend; the CLI's target options as --help lists them. */
+void pyh_help_wrap(FILE *f, const char *text, int col, int indent);
+void pyh_option_description(const char *verb, const struct pyh_option *o, char *buf, size_t cap);
+bool pyh_option_in(const struct pyh_option *o, enum pyh_frontend frontend);
+void pyh_write_cli_target_help(FILE *f);
 
 /* The verb being run (for its option table). */
 const struct pyh_verb *pyh_verb_of(const struct pyh_parsed *p);

@@ -35,7 +35,7 @@ struct pyh_error *pyh_cmd_referrers(struct pyh_session *s, const struct pyh_pars
 {
     (void)defaults;
     struct pyh_graph *g;
-    uint32_t node;
+    uint32_t node = 0;
     struct pyh_referrer *refs = NULL;
     size_t n = 0;
     struct pyh_error *err = pyh_session_graph(s, &g, NULL);
@@ -53,15 +53,13 @@ struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p
                                const struct pyh_command_defaults *defaults, FILE *out)
 {
     (void)defaults;
-    const struct pyh_verb *v = pyh_verb_of(p);
-    const char *type = pyh_parsed_option(v, p, "type");
+    const char *type = pyh_parsed_option(NULL, p, "type");
     if (!type == !p->npositionals)
         return pyh_error_create(PYH_ERR_USAGE, "path: give either ADDR or --type NAME");
-    long max;
-    struct pyh_error *err = pyh_parsed_number(v, p, "max", type ? 10 : 5, 1, 1L << 20, &max);
+    long max = pyh_parsed_int(p, "max", type ? 10 : 5);
     struct pyh_graph *g;
     const struct pyh_reach *r;
-    if (!err) err = pyh_session_graph(s, &g, &r);
+    struct pyh_error *err = pyh_session_graph(s, &g, &r);
     if (err) return err;
     struct pyh_path_group *groups = NULL;
     size_t n = 0;
@@ -71,7 +69,7 @@ struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p
         snprintf(what, sizeof(what), "%s", type);
         err = pyh_paths_to_type(g, r, type, (size_t)max, &groups, &n, &instances, &unreached);
     } else {
-        uint32_t node;
+        uint32_t node = 0;
         if (!(err = node_arg("path", g, p->positionals[0], &node))) {
             snprintf(what, sizeof(what), "0x%llx (%s)", (unsigned long long)g->heap->objects[node].addr,
                      pyh_heap_type_name(g->heap, g->heap->objects[node].type));
@@ -91,14 +89,12 @@ struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p
 struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parsed *p,
                                    const struct pyh_command_defaults *defaults, FILE *out)
 {
-    const struct pyh_verb *v = pyh_verb_of(p);
-    long limit;
-    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 20,
-                                              1, 1L << 20, &limit);
+    (void)defaults;
+    long limit = pyh_parsed_int(p, "limit", 20);
     struct pyh_graph *g;
     const struct pyh_reach *r;
     const struct pyh_dominators *d;
-    if (!err) err = pyh_session_graph(s, &g, &r);
+    struct pyh_error *err = pyh_session_graph(s, &g, &r);
     if (!err) err = pyh_session_dominators(s, &d);
     if (err) return err;
     struct pyh_retention ret;
@@ -148,6 +144,6 @@ struct pyh_error *pyh_cmd_edges(struct pyh_session *s, const struct pyh_parsed *
     struct pyh_graph *g;
     struct pyh_error *err = pyh_session_graph(s, &g, NULL);
     if (err) return err;
-    struct pyh_report_context ctx = context(s, "edges");
+    struct pyh_report_context ctx = context(s, "edges", p);
     return pyh_report_edges(&ctx, g, path, p->format, out);
 }

@@ -9,15 +9,12 @@
 struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed *p,
                                   const struct pyh_command_defaults *defaults, FILE *out)
 {
-    const struct pyh_verb *v = pyh_verb_of(p);
-    const char *name = pyh_parsed_option(v, p, "type");
-    long limit, min_size;
+    (void)defaults;
+    const char *name = pyh_parsed_option(NULL, p, "type");
     if (!name) return pyh_error_create(PYH_ERR_USAGE, "objects: --type NAME is required");
-    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 20,
-                                              0, 1L << 40, &limit);
-    if (!err) err = pyh_parsed_number(v, p, "min-size", 0, 0, 1L << 62, &min_size);
+    long limit = pyh_parsed_int(p, "limit", 20), min_size = pyh_parsed_int(p, "min-size", 0);
     struct pyh_heap *heap;
-    if (!err) err = pyh_session_heap(s, &heap);
+    struct pyh_error *err = pyh_session_heap(s, &heap);
     if (err) return err;
     size_t *indices = NULL, n = 0;
     uint64_t total = 0, total_size = 0;

@@ -281,12 +281,9 @@ static struct pyh_error *partial_inputs(struct pyh_snapshot *const *snaps, size_
 static struct pyh_error *compare(const struct pyh_parsed *p, const struct pyh_target_options *o,
                                  const struct pyh_command_defaults *defaults, FILE *out, bool trend)
 {
-    const struct pyh_verb *v = pyh_verb_of(p);
-    long limit;
-    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit
-                                                                                  : trend ? 20 : 30,
-                                              0, 1L << 30, &limit);
-    if (err) return err;
+    (void)defaults;
+    long limit = pyh_parsed_int(p, "limit", trend ? 20 : 30);
+    struct pyh_error *err;
     struct pyh_snapshot **snaps = NULL;
     struct pyh_series *types = NULL, *rets = NULL;
     size_t ntypes = 0, nrets = 0, n = (size_t)p->npositionals;

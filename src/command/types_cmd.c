@@ -9,15 +9,10 @@
 struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
                                 const struct pyh_command_defaults *defaults, FILE *out)
 {
-    const struct pyh_verb *v = pyh_verb_of(p);
-    long limit, min_count;
-    struct pyh_error *err = pyh_parsed_number(v, p, "limit", defaults && defaults->limit ? defaults->limit : 30,
-                                              0, 1L << 30, &limit);
-    if (!err) err = pyh_parsed_number(v, p, "min-count", 0, 0, 1L << 62, &min_count);
-    const char *sort = pyh_parsed_option(v, p, "sort");
-    if (!err && sort && strcmp(sort, "size") != 0 && strcmp(sort, "count") != 0)
-        err = pyh_error_create(PYH_ERR_USAGE, "types: --sort is size or count, not '%s'", sort);
-    if (err) return err;
+    (void)defaults;
+    long limit = pyh_parsed_int(p, "limit", 30), min_count = pyh_parsed_int(p, "min-count", 0);
+    const char *sort = pyh_parsed_option(NULL, p, "sort");
+    struct pyh_error *err;
 
     struct pyh_pymalloc *pm;
     struct pyh_glibc *glibc;

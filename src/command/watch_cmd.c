@@ -45,30 +45,13 @@ static void logf_(FILE *out, int pid, const char *fmt, ...)
     fflush(out);
 }
 
-/* "2G", "512M", "100K", "1.5GiB", "1048576"; a rate (per_minute) may end in "/min". */
+/* A --rss-limit or --growth-limit (per_minute: "100M/min" too) in bytes. */
 static struct pyh_error *parse_size(const char *option, const char *text, bool per_minute,
                                     uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    uint64_t unit = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': unit = 1ULL << 10; end++; break;
-    case 'M': unit = 1ULL << 20; end++; break;
-    case 'G': unit = 1ULL << 30; end++; break;
-    case 'T': unit = 1ULL << 40; end++; break;
-    default: break;
-    }
-    if (unit > 1 && toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
-    if (toupper((unsigned char)*end) == 'B') end++;
-    if (per_minute && strcmp(end, "/min") == 0) end += 4;
-    /* strtod also takes "nan", "inf" and 1e30: none is a size, and converting them to an
-     * integer is undefined. */
-    if (errno || end == text || *end || !(v > 0) || v * (double)unit >= 0x1p64)
+    if (!pyh_parse_size(text, per_minute, out))
         return pyh_error_create(PYH_ERR_USAGE, "watch: --%s wants a size such as %s, not '%s'",
                                 option, per_minute ? "100M or 100M/min" : "2G or 500M", text);
-    *out = (uint64_t)(v * (double)unit);
     return NULL;
 }
 
@@ -136,12 +119,11 @@ struct settings {
 static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settings *s)
 {
     const struct pyh_verb *v = pyh_verb_of(p);
-    long pid = 0, interval = 0, cooldown = 0; /* read below also when an option was bad */
-    struct pyh_error *err = pyh_parsed_number(v, p, "pid", 0, 1, 0x7fffffff, &pid);
-    if (!err && !pyh_parsed_option(v, p, "pid")) err = pyh_error_create(PYH_ERR_USAGE, "watch: --pid PID is required");
-    if (!err) err = pyh_parsed_number(v, p, "interval", 1, 1, 86400, &interval);
-    if (!err) err = pyh_parsed_number(v, p, "cooldown", 60, 0, 86400 * 365, &cooldown);
-    if (!err) err = pyh_parsed_number(v, p, "max-dumps", 10, 1, 1000000, &s->max_dumps);
+    struct pyh_error *err = NULL;
+    if (!pyh_parsed_option(v, p, "pid")) err = pyh_error_create(PYH_ERR_USAGE, "watch: --pid PID is required");
+    long pid = pyh_parsed_int(p, "pid", 0), interval = pyh_parsed_int(p, "interval", 1),
+         cooldown = pyh_parsed_int(p, "cooldown", 60);
+    s->max_dumps = pyh_parsed_int(p, "max-dumps", 10);
     const char *rss = pyh_parsed_option(v, p, "rss-limit"), *growth = pyh_parsed_option(v, p, "growth-limit");
     if (!err && rss) err = parse_size("rss-limit", rss, false, &s->rss_limit);
     if (!err && growth) err = parse_size("growth-limit", growth, true, &s->growth_limit);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "target/core_input.h"
 #include "util/mem.h"
 
 /* Builds images and runtime over an open target; on failure closes everything. */
@@ -45,6 +46,19 @@ struct pyh_error *pyh_session_open_core(const char *core_path,
         return err;
     }
     return finish_open(s, options, out);
+}
+
+struct pyh_error *pyh_session_open_coredump(const char *match,
+                                            const struct pyh_target_options *options,
+                                            struct pyh_session **out)
+{
+    *out = NULL;
+    char *path;
+    struct pyh_error *err = pyh_coredump_find(match, &path, NULL);
+    if (err) return err;
+    err = pyh_session_open_core(path, options, out);
+    free(path);
+    return err;
 }
 
 struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options *options,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "target/elf_util.h"
+#include "target/core_input.h"
 #include "target/internal.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -545,23 +546,19 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
                                        struct pyh_diag *diag, struct pyh_target **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pyh_error_errno(errno, "cannot open core file %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
+    /* Compressed (zstd, gzip, xz, lz4) and piped cores come as a temporary file. */
+    struct pyh_core_input in;
+    struct pyh_error *in_err = pyh_core_input_open(path, &in);
+    if (in_err) return in_err;
+    int fd = in.fd;
+    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    if (in.out_bytes < (uint64_t)sizeof(Elf64_Ehdr)) {
         close(fd);
-        return pyh_error_errno(e, "cannot stat core file %s", path);
+        return pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file (%llu bytes%s%s)", shown,
+                                (unsigned long long)in.out_bytes, in.temporary ? " once decompressed from " : "",
+                                in.temporary ? in.format : "");
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file", path);
-    }
-    if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
-        close(fd);
-        return pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file (%lld bytes)", path,
-                                (long long)st.st_size);
-    }
+    struct stat st = {.st_size = (off_t)in.out_bytes};
     struct pyh_target *t = pyh_target_alloc(PYH_TARGET_CORE, &core_ops, diag);
     struct core_state *c = calloc(1, sizeof(*c));
     if (!t || !c) {
@@ -573,12 +570,12 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     t->impl = c;
     c->fd = -1;
     c->size = (size_t)st.st_size;
-    c->path = pyh_strdup(path);
+    c->path = pyh_strdup(shown);
     c->fd = fd;
     void *image = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     struct pyh_error *err = NULL;
     if (image == MAP_FAILED) {
-        err = pyh_error_errno(errno, "cannot map core file %s", path);
+        err = pyh_error_errno(errno, "cannot map core file %s", shown);
         goto fail;
     }
     c->image = image;
@@ -586,7 +583,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
 
     Elf64_Ehdr *eh = image;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file", path);
+        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not an ELF file", shown);
         goto fail;
     }
     if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
@@ -600,7 +597,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     if (eh->e_type != ET_CORE) {
         static const char *const kinds[] = {"no type", "a relocatable object", "an executable",
                                             "a shared object or PIE executable"};
-        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not a core file: it is %s", path,
+        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not a core file: it is %s", shown,
                                eh->e_type < 4 ? kinds[eh->e_type] : "an ELF file of another type");
         goto fail;
     }
@@ -617,10 +614,11 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
         err = pyh_error_create(PYH_ERR_FORMAT,
                                "core file %s is truncated or corrupt: its program headers "
                                "cannot be read",
-                               path);
+                               shown);
         goto fail;
     }
-    if (asprintf(&t->description, "core file %s", path) < 0) {
+    if ((in.temporary ? asprintf(&t->description, "core file %s (%s)", shown, in.format)
+                      : asprintf(&t->description, "core file %s", shown)) < 0) {
         err = pyh_error_nomem();
         goto fail;
     }
@@ -629,7 +627,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     bool have_file_note = false;
     if ((err = parse_notes(t, phnum, &have_file_note))) goto fail;
     if (!have_file_note)
-        pyh_diag_warn(diag, "core file %s has no NT_FILE note: mapped files are unknown", path);
+        pyh_diag_warn(diag, "core file %s has no NT_FILE note: mapped files are unknown", shown);
     if (t->nthreads > 0) t->pid = t->threads[0].tid;
     if ((err = add_anonymous_maps(t))) goto fail;
     attach_files(t, search);

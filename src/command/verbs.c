@@ -1,0 +1,269 @@
+/* The verb table: every verb and option of py-heap, declared once. The CLI's parser and
+ * --help, gdb's commands, help and completion, the man page py-heap(1) and the bash, zsh
+ * and fish completions are made from it (command.c, cli.c, docs.c); adding an option is
+ * one line here, and the verb reads it by name (pyh_parsed_option, pyh_parsed_int). */
+#include "command/command.h"
+
+// clang-format off
+#define FLAG(n, s, h) {.name = n, .short_name = s, .kind = PYH_VALUE_NONE, .help = h}
+#define INT(n, mv, d, lo, hi, h) \
+    {.name = n, .kind = PYH_VALUE_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
+#define VALUE(n, s, k, mv, h) {.name = n, .short_name = s, .kind = k, .metavar = mv, .help = h}
+#define CHOICE(n, c, d, h) \
+    {.name = n, .kind = PYH_VALUE_CHOICE, .metavar = c, .choices = c, .def = d, .help = h}
+/* Every verb has these, after its own. */
+#define COMMON \
+    FLAG("json", 0, "print JSON instead of text (schema: docs/schemas/VERB.json)"), \
+    FLAG("wide", 0, "text lines as long as they need (default: 80 columns)")
+#define OPTIONS(...) \
+    .options = (const struct pyh_option[]){__VA_ARGS__, COMMON}, \
+    .noptions = sizeof((const struct pyh_option[]){__VA_ARGS__, COMMON}) / sizeof(struct pyh_option)
+#define NO_OPTIONS \
+    .options = (const struct pyh_option[]){COMMON}, \
+    .noptions = sizeof((const struct pyh_option[]){COMMON}) / sizeof(struct pyh_option)
+#define BOTH (PYH_FRONTEND_CLI | PYH_FRONTEND_GDB)
+#define LIMIT_MAX (1L << 30)
+#define COUNT_MAX (1L << 62)
+// clang-format on
+
+const struct pyh_verb pyh_verbs[] = {
+    {{
+         .name = "summary",
+         .summary = "the short answer: version, objects, top types, a verdict",
+         .help = "One screen for the first minute of an incident: the Python version, how\n"
+                 "many objects take how much of the heap, the five biggest types, and the\n"
+                 "fragmentation verdict. (In gdb, `py-heap` alone.)\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_summary},
+    {{
+         .name = "info",
+         .summary = "the target: Python version, binaries, threads, GC, memory",
+         .help = "Prints the Python version (read from the target alone), the executable and\n"
+                 "libpython with their build-ids, whether debug info was used, the number of\n"
+                 "interpreters, every thread (thread id, native id, threading name and top\n"
+                 "Python frame), the number of modules in sys.modules, the objects in each\n"
+                 "GC generation, and mapped memory by kind.\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_info},
+    {{
+         .name = "fragmentation",
+         .summary = "memory pymalloc and malloc hold that no live object uses",
+         .help = "Walks pymalloc (every arena, pool and block) and glibc malloc (every arena,\n"
+                 "heap, bin, tcache, top and mmapped chunk) and sets them against the\n"
+                 "process's resident memory: pymalloc per size class (pools, blocks used and\n"
+                 "free), arenas kept alive by few live blocks, glibc per arena (system bytes,\n"
+                 "in use, free by kind, top), mmapped chunks, what malloc_trim could give\n"
+                 "back, and a verdict.\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_fragmentation},
+    {{
+         .name = "types",
+         .summary = "what takes the space: live objects counted and sized by type",
+         .help = "Counts every live Python object (found in pymalloc's blocks and glibc's\n"
+                 "chunks, not only the GC lists: str, int, float, bytes and objects only\n"
+                 "native code holds are counted too) and sums sys.getsizeof() per type. The\n"
+                 "lines under the table account for the rest of the heap: allocations that\n"
+                 "are no Python object, allocator rounding and free memory; they add up to\n"
+                 "the heap total of `fragmentation`. Static objects in the binaries' data\n"
+                 "are counted on their own line.\n",
+         .frontends = BOTH,
+         OPTIONS(INT("limit", "N", "30", 0, LIMIT_MAX, "show the N biggest types (0: all)"),
+                 CHOICE("sort", "size|count", "size", "order by total size or by count"),
+                 INT("min-count", "N", "0", 0, COUNT_MAX,
+                     "leave out types with fewer than N objects")),
+     },
+     .run = pyh_cmd_types},
+    {{
+         .name = "objects",
+         .summary = "the instances of one type, largest first",
+         .help = "Lists the objects of type NAME (as `types` shows it, e.g. dict or\n"
+                 "app.Request; or the type's address) with their addresses, sizes and a\n"
+                 "preview, largest first, to drill down from `types` to `show`.\n",
+         .frontends = BOTH,
+         OPTIONS(VALUE("type", 0, PYH_VALUE_TYPE, "NAME",
+                       "the type's name as `types` prints it, or its address (required)"),
+                 INT("limit", "N", "20", 0, 1L << 40, "list at most N objects (0: all)"),
+                 INT("min-size", "N", "0", 0, COUNT_MAX, "leave out objects under N bytes")),
+     },
+     .run = pyh_cmd_objects},
+    {{
+         .name = "show",
+         .summary = "one object: type, refcount, size, GC generation, value",
+         .args = "ADDR",
+         .arg_kind = PYH_VALUE_ADDRESS,
+         .min_args = 1,
+         .max_args = 1,
+         .help = "Shows the object at ADDR (hex, or an address inside it): its type,\n"
+                 "reference count, size, where it lives, its GC generation, and a preview of\n"
+                 "its value: the text of a str, the value of an int of any size, the first\n"
+                 "items of a container, a module's or function's name, an instance's\n"
+                 "attributes.\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_show},
+    {{
+         .name = "referrers",
+         .summary = "the objects that refer to one object, and how",
+         .args = "ADDR",
+         .arg_kind = PYH_VALUE_ADDRESS,
+         .min_args = 1,
+         .max_args = 1,
+         .help = "Lists every object (and root) that refers to the object at ADDR and how:\n"
+                 "the dict key, list index, attribute name, slot, tuple index, closure cell\n"
+                 "or frame local. References found by a conservative scan of a type py-heap\n"
+                 "does not know are marked so.\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_referrers},
+    {{
+         .name = "path",
+         .summary = "why an object is alive: the shortest chains from a root",
+         .args = "[ADDR]",
+         .arg_kind = PYH_VALUE_ADDRESS,
+         .max_args = 1,
+         .help = "Prints the shortest chains of references from a root (sys.modules, a\n"
+                 "thread's frame, the interpreter) to the object at ADDR, as Python\n"
+                 "expressions such as sys.modules['app'].cache['k'].session. With --type\n"
+                 "instead of ADDR, the chains that hold the instances of a type, grouped\n"
+                 "with wildcards and counted.\n",
+         .frontends = BOTH,
+         OPTIONS(VALUE("type", 0, PYH_VALUE_TYPE, "NAME",
+                       "every instance of this type (its name as `types` prints it)"),
+                 INT("max", "N", NULL, 1, 1L << 20, "at most N paths (default 5; 10 with --type)")),
+     },
+     .run = pyh_cmd_path},
+    {{
+         .name = "retained",
+         .summary = "what holds the most: retained sizes, leak suspects",
+         .help = "Builds the dominator tree of the reference graph and prints the objects\n"
+                 "that retain the most memory (what would be freed with them) with their\n"
+                 "paths, the retained size per type, and the leak suspects: the few objects\n"
+                 "that hold most of the live heap.\n",
+         .frontends = BOTH,
+         OPTIONS(INT("limit", "N", "20", 1, 1L << 20, "show the N largest")),
+     },
+     .run = pyh_cmd_retained},
+    {{
+         .name = "unreachable",
+         .summary = "live objects no root reaches: native references, garbage",
+         .help = "Lists, by type, the objects that are alive (reference count > 0) but that\n"
+                 "no root reaches: held by native code, leaked references, or garbage cycles\n"
+                 "not collected yet. Native references are the reference count minus the\n"
+                 "references found in the heap.\n",
+         .frontends = BOTH,
+         NO_OPTIONS,
+     },
+     .run = pyh_cmd_unreachable},
+    {{
+         .name = "edges",
+         .summary = "every reference between objects, as address pairs, to a file",
+         .help = "Writes every reference py-heap found between two live objects (the graph\n"
+                 "that referrers, path and retained use; roots left out) to FILE: the 8\n"
+                 "bytes \"PYHEDGE1\", then 16 bytes per reference, the referrer's and the\n"
+                 "referent's addresses as little-endian 64-bit words, bit 63 of the second\n"
+                 "set when the reference was found by a conservative scan. A reference held\n"
+                 "twice (a tuple (x, x)) is written twice. For comparing py-heap's view\n"
+                 "with another tool's.\n",
+         .frontends = BOTH,
+         OPTIONS(VALUE("output", 'o', PYH_VALUE_FILE, "FILE", "the file to write (required)")),
+     },
+     .run = pyh_cmd_edges},
+    {{
+         .name = "snapshot",
+         .summary = "a small JSON snapshot of the heap, for diff and trend",
+         .help = "Writes a small versioned JSON file (time, pid, Python version, resident\n"
+                 "memory, the census by type, the fragmentation summary and the top\n"
+                 "retainers with their paths): kilobytes, so that the core can be deleted.\n"
+                 "With --json and no -o, the snapshot is printed inside the JSON output.\n",
+         .frontends = BOTH,
+         OPTIONS(VALUE("output", 'o', PYH_VALUE_FILE, "FILE",
+                       "the file to write (- for stdout); required without --json"),
+                 FLAG("no-retainers", 0, "leave out the retainers (no dominator tree: faster)")),
+     },
+     .run = pyh_cmd_snapshot},
+    {{
+         .name = "diff",
+         .summary = "what grew between two snapshots, cores or processes",
+         .args = "A B",
+         .arg_kind = PYH_VALUE_FILE,
+         .min_args = 2,
+         .max_args = 2,
+         .own_targets = true,
+         .help = "Compares two heaps (each a snapshot file, a core file, or a PID as pid:N):\n"
+                 "per type (count and size before, after and the change, biggest growth\n"
+                 "first), the retainers whose retained size grew most, and the allocators'\n"
+                 "totals.\n",
+         .frontends = BOTH,
+         OPTIONS(INT("limit", "N", "30", 0, LIMIT_MAX, "show the N types that grew most")),
+     },
+     .run_offline = pyh_cmd_diff},
+    {{
+         .name = "trend",
+         .summary = "growing, plateau, transient or stable across 3+ snapshots",
+         .args = "S1 S2 S3...",
+         .arg_kind = PYH_VALUE_FILE,
+         .min_args = 3,
+         .max_args = PYH_MAX_POSITIONALS,
+         .own_targets = true,
+         .help = "Classifies each type (and each top retainer) across three or more\n"
+                 "snapshots, cores or PIDs (pid:N), in time order: growing (keeps growing:\n"
+                 "leak-like), plateau (grew, then flat: cache-like), transient (rose and\n"
+                 "fell: a spike), or stable; with its growth per snapshot and per hour.\n",
+         .frontends = BOTH,
+         OPTIONS(INT("limit", "N", "20", 0, LIMIT_MAX, "show at most N types per class")),
+     },
+     .run_offline = pyh_cmd_trend},
+    {{
+         .name = "watch",
+         .summary = "snapshot (and dump) a process when its memory crosses a limit",
+         .own_targets = true,
+         .help = "Polls the resident memory of PID (cheaply, from /proc) and, when it goes\n"
+                 "over --rss-limit or grows faster than --growth-limit per minute, takes a\n"
+                 "snapshot (the target stopped only while it is read; the pause is measured\n"
+                 "and logged) and with --core also a core file (gdb's gcore); then keeps\n"
+                 "watching. Exits when the target exits; SIGINT/SIGTERM stop it cleanly.\n"
+                 "With --json, one JSON object per line for each event.\n",
+         .frontends = PYH_FRONTEND_CLI,
+         OPTIONS(VALUE("pid", 'p', PYH_VALUE_PID, "PID", "the process to watch (required)"),
+                 VALUE("rss-limit", 0, PYH_VALUE_SIZE, "SIZE",
+                       "resident memory that triggers a snapshot (e.g. 2G)"),
+                 VALUE("growth-limit", 0, PYH_VALUE_TEXT, "SIZE/min",
+                       "growth per minute that triggers one (e.g. 100M)"),
+                 VALUE("out", 0, PYH_VALUE_DIR, "DIR", "directory for snapshots and cores"),
+                 FLAG("core", 0, "also write a core file (gcore) on each breach"),
+                 INT("interval", "S", "1", 1, 86400, "seconds between polls"),
+                 INT("cooldown", "S", "60", 0, 86400L * 365, "seconds between two dumps"),
+                 INT("max-dumps", "N", "10", 1, 1000000, "stop after N dumps")),
+     },
+     .run_offline = pyh_cmd_watch},
+};
+
+const size_t pyh_nverbs = sizeof(pyh_verbs) / sizeof(pyh_verbs[0]);
+
+const struct pyh_option pyh_cli_option_table[] = {
+    VALUE("pid", 'p', PYH_VALUE_PID, "PID",
+          "a live process; its threads are stopped while it is read"),
+    VALUE("coredump", 0, PYH_VALUE_TEXT, "MATCH",
+          "the newest core of systemd-coredump's store whose PID, command name or "
+          "executable is MATCH (what coredumpctl lists)"),
+    VALUE("exe", 0, PYH_VALUE_FILE, "FILE", "the executable, when the core's own path cannot be used"),
+    VALUE("sysroot", 0, PYH_VALUE_DIR, "DIR", "look for every file the core names under DIR"),
+    VALUE("lib-path", 0, PYH_VALUE_TEXT, "DIR[:DIR]", "look for mapped files by name in these directories"),
+    VALUE("debug-dir", 0, PYH_VALUE_TEXT, "DIR[:DIR]",
+          "where separate debug files live (default /usr/lib/debug; '' for none)"),
+    FLAG("no-stop", 0, "live: read without stopping the process (best effort)"),
+    FLAG("copy", 0,
+         "live: stop the process only to copy its writable memory (about 1 s per GiB), then "
+         "resume it and analyse the copy"),
+    FLAG("quiet", 'q', "no progress line on stderr"),
+};
+
+const size_t pyh_cli_noptions = sizeof(pyh_cli_option_table) / sizeof(pyh_cli_option_table[0]);
