@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pyheap.h"
@@ -37,6 +39,76 @@ static void install_signal_handlers(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
+/* ---- Progress: one line on stderr while a read takes more than a second --------------- */
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double command_start;
+static bool progress_on, progress_shown;
+
+static const char *human(uint64_t v, enum pyh_progress_unit unit, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    if (unit != PYH_PROGRESS_BYTES) {
+        snprintf(buf, cap, "%llu", (unsigned long long)v);
+        return buf;
+    }
+    double x = (double)v;
+    int u = 0;
+    while (x >= 1024 && u < 4) {
+        x /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", x, units[u]);
+    return buf;
+}
+
+/* "py-heap: reading pymalloc's arenas: 120 of 310 (38%), 2.4 s", cut to the terminal. */
+static void on_progress(const struct pyh_progress *p, void *ctx)
+{
+    (void)ctx;
+    if (!p) return; /* a phase ended: its line stays until the next one or the end */
+    double elapsed = monotonic() - command_start;
+    if (elapsed < 1.0) return;
+    char line[256], a[32], b[32];
+    const char *what = p->unit == PYH_PROGRESS_OBJECTS ? " objects" : "";
+    if (p->total)
+        snprintf(line, sizeof(line), "py-heap: %s: %s of %s%s (%.0f%%), %.1f s", p->phase,
+                 human(p->done, p->unit, a, sizeof(a)), human(p->total, p->unit, b, sizeof(b)), what,
+                 100.0 * (double)p->done / (double)p->total, elapsed);
+    else
+        snprintf(line, sizeof(line), "py-heap: %s: %s%s, %.1f s", p->phase,
+                 human(p->done, p->unit, a, sizeof(a)), what, elapsed);
+    struct winsize ws;
+    size_t width = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 79;
+    if (strlen(line) > width && width < sizeof(line)) line[width] = '\0';
+    fprintf(stderr, "\r%s\033[K", line);
+    progress_shown = true;
+}
+
+/* Clears the progress line before anything else is written to the terminal. */
+static void progress_clear(void)
+{
+    if (progress_shown) fputs("\r\033[K", stderr);
+    progress_shown = false;
+}
+
+/* Progress is for a person watching: stderr a terminal, no --quiet, no --json. */
+static void progress_setup(const struct pyh_command_line *cl)
+{
+    command_start = monotonic();
+    progress_on = isatty(2) && !cl->quiet && !cl->json;
+    if (!progress_on) return;
+    /* The report comes whole after the progress line is cleared. */
+    if (isatty(1)) setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+    pyh_progress_set_listener(on_progress, NULL);
+}
+
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: py-heap VERB [options] (CORE | -p PID | --coredump MATCH)\n"
@@ -59,6 +131,7 @@ static int usage_error(const char *message)
 /* Prints warnings, then the error or partial-results line; returns the exit status. */
 static int finish(struct pyh_session *s, struct pyh_error *err)
 {
+    progress_clear();
     const char *partial = s ? pyh_session_partial_reason(s) : NULL;
     for (size_t i = 0; s && i < pyh_session_warning_count(s); i++) {
         const char *w = pyh_session_warning(s, i);
@@ -80,7 +153,12 @@ static int finish(struct pyh_session *s, struct pyh_error *err)
         fprintf(stderr, "py-heap: error: results are partial: %s\n", partial);
         status = 1;
     }
+    /* How long a live target was stopped, for the person at the terminal (JSON has it as
+     * target.stopped_seconds). */
+    double paused = s ? pyh_session_pause_seconds(s) : -1;
     pyh_session_close(s);
+    if (paused >= 0 && progress_on)
+        fprintf(stderr, "py-heap: the process was stopped for %.2f s\n", paused);
     return status;
 }
 
@@ -116,9 +194,11 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signal_handlers();
+    progress_setup(&cl);
     struct pyh_command_defaults defaults = {PYH_FORMAT_TEXT, 0};
     if (cl.verb->own_targets) {
         err = pyh_command_run_offline(cl.argc, cl.argv, &cl.target, &defaults, stdout);
+        progress_clear();
         fflush(stdout);
         pyh_command_line_free(&cl);
         return finish(NULL, err);
@@ -132,6 +212,7 @@ int main(int argc, char **argv)
         err = pyh_session_open_core(cl.core, &cl.target, &s);
     if (!err) {
         err = pyh_command_run(s, cl.argc, cl.argv, &defaults, stdout);
+        progress_clear();
         if (fflush(stdout) != 0 && !err) err = NULL; /* a closed pipe is the reader's choice */
     }
     pyh_command_line_free(&cl);

@@ -11,8 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Building the CLI and library needs only libelf, libdwarf and jansson (and, optionally, the
+# decompression libraries); the rest is for the tests, the gdb module and CI's clang build.
 packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-dev libjansson-dev
-          python3 python3-dev elfutils strace gdbserver
+          libzstd-dev zlib1g-dev liblzma-dev liblz4-dev zstd xz-utils lz4 gzip
+          python3 python3-dev python3-jsonschema elfutils strace gdbserver clang man-db groff-base
           # the real programs of tests/integration/test_real_programs.py, for /usr/bin/python3
           python3-flask python3-sqlalchemy python3-lxml python3-numpy python3-pandas python3-mypy
           python3-sphinx)
@@ -41,11 +44,13 @@ fi
 
 [ "$build" -eq 1 ] || exit 0
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYHEAP_BUILD_GDB=ON >/dev/null
+# The project's own builds turn warnings into errors (PYHEAP_WERROR); users' builds do not.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYHEAP_BUILD_GDB=ON -DPYHEAP_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 if [ "$sanitize" -eq 1 ]; then
   # The gdb module cannot be loaded with ASan's runtime into gdb: the sanitizer build
   # leaves it out (its tests skip), the release build has it.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYHEAP_SANITIZE=ON -DPYHEAP_BUILD_GDB=OFF >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPYHEAP_SANITIZE=ON -DPYHEAP_BUILD_GDB=OFF \
+    -DPYHEAP_WERROR=ON >/dev/null
   cmake --build build-asan -j"$jobs"
 fi

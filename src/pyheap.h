@@ -174,7 +174,10 @@ PYH_API struct pyh_error *pyh_session_open_host(const struct pyh_host_target *ho
                                         const struct pyh_target_options *options,
                                         struct pyh_session **out);
 
-/* With options->copy: how long the process was stopped (seconds); -1 otherwise. */
+/* How long a live process has been stopped by py-heap (seconds): with options->copy the
+ * whole pause (the copy); otherwise, for a process stopped while it is read, the time since
+ * it was stopped (it stays stopped until pyh_session_close); -1 for cores, --no-stop and
+ * processes a debugger holds. */
 PYH_API double pyh_session_pause_seconds(const struct pyh_session *session);
 
 /* Resumes and detaches a live target, frees everything. NULL is fine. */

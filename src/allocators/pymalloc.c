@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "allocators/pymalloc_layout.h"
+#include "util/progress.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
@@ -524,6 +525,7 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
     size_t nbad = 0, bad_cap = 0;
     struct pyh_error *err = NULL;
     for (size_t k = 0; k < pm->narenas && !err; k++) {
+        pyh_progress("reading pymalloc's arenas", PYH_PROGRESS_ITEMS, k, pm->narenas);
         const struct pyh_pymalloc_arena *ar = &pm->arenas[order[k]];
         bool whole = false;
         if (spans && (err = read_span(rt, pm, ar->first_pool, ar->pool_address, span, &whole))) break;

@@ -8,6 +8,7 @@
 #include "graph/referents.h"
 #include "heap/preview.h"
 #include "runtime/threads.h"
+#include "util/progress.h"
 #include "util/hashmap.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -221,10 +222,12 @@ struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
     struct pyh_error *err = g->offsets ? page_index_build(heap, &b.index) : pyh_error_nomem();
     if (!err) err = pyh_referents_count_native(heap);
     for (uint32_t i = 0; i < g->n && !err; i++) {
+        if ((i & 0xfff) == 0) pyh_progress("following references", PYH_PROGRESS_OBJECTS, i, g->n);
         g->offsets[i] = (uint32_t)g->nedges;
         err = pyh_referents(heap, heap->objects[i].addr, heap->objects[i].type, collect, &b);
         if (!err) err = b.err;
     }
+    pyh_progress_end();
     if (!err) {
         g->offsets[g->n] = (uint32_t)g->nedges;
         err = add_roots(&b);

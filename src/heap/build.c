@@ -8,6 +8,7 @@
 #include "heap/object_sort.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
+#include "util/progress.h"
 #include "util/chain.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -326,6 +327,7 @@ static void mark_buffers(struct builder *b)
     struct pyh_target *t = heap->rt->target;
     for (size_t i = 0; i < heap->nobjects; i++) {
         if ((i & 0xffff) == 0 && pyh_interrupted()) break;
+        if ((i & 0xffff) == 0) pyh_progress("sizing objects", PYH_PROGRESS_OBJECTS, i, heap->nobjects);
         const struct pyh_object *o = &heap->objects[i];
         /* Before split_locations: the location is in the type index's top bits. */
         if (((o->type >> LOC_SHIFT) & LOC_MASK) == PYH_LOC_STATIC) continue;

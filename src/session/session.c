@@ -2,11 +2,15 @@
  * bottom-up (target, images, runtime). */
 #include "session/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "target/core_input.h"
 #include "util/mem.h"
+#include "util/progress.h"
 
 /* Builds images and runtime over an open target; on failure closes everything. */
 static struct pyh_error *finish_open(struct pyh_session *s, const struct pyh_target_options *o,
@@ -48,6 +52,21 @@ struct pyh_error *pyh_session_open_core(const char *core_path,
     return finish_open(s, options, out);
 }
 
+/* A process py-heap may not trace: when it belongs to another user (and py-heap is not
+ * root), say so and what to do, rather than leave the user to guess at ptrace_scope. */
+static struct pyh_error *permission_hint(int pid, struct pyh_error *err)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d", pid);
+    uid_t me = geteuid();
+    if (!err || me == 0 || stat(path, &st) != 0 || st.st_uid == me) return err;
+    return pyh_error_append(err,
+                            "; process %d belongs to uid %u and py-heap runs as uid %u: run "
+                            "py-heap as root (sudo) or as the process's owner",
+                            pid, (unsigned)st.st_uid, (unsigned)me);
+}
+
 struct pyh_error *pyh_session_open_coredump(const char *match,
                                             const struct pyh_target_options *options,
                                             struct pyh_session **out)
@@ -70,11 +89,13 @@ struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options 
     enum pyh_live_mode mode = !options ? PYH_LIVE_STOP
                               : options->no_stop ? PYH_LIVE_NO_STOP
                               : options->copy ? PYH_LIVE_COPY : PYH_LIVE_STOP;
+    double started = pyh_monotonic();
     struct pyh_error *err = pyh_target_open_live(pid, mode, NULL, 0, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
-        return err;
+        return permission_hint(pid, err);
     }
+    if (mode == PYH_LIVE_STOP && s->target->stopped) s->target->stop_started = started;
     return finish_open(s, options, out);
 }
 
@@ -273,5 +294,5 @@ void pyh_session_free_names(char **names, size_t n)
 
 double pyh_session_pause_seconds(const struct pyh_session *s)
 {
-    return s->target->copied ? s->target->pause_seconds : -1;
+    return pyh_target_stopped_seconds(s->target);
 }

@@ -25,6 +25,7 @@
 
 #include "target/live_internal.h"
 #include "util/interrupt.h"
+#include "util/progress.h"
 #include "util/mem.h"
 
 void (*pyh_live_test_prepared)(int pid);
@@ -397,6 +398,7 @@ static struct pyh_error *copy_batches(struct pyh_target *t, struct pyh_live_stat
     while (i < n) {
         struct pyh_error *err = pyh_check_interrupt();
         if (err) return err;
+        pyh_progress("copying the stopped process", PYH_PROGRESS_ITEMS, i, n);
         if (s->use_mem_fd || s->exited) {
             for (; i < n; i++, off = 0)
                 if ((err = copy_slowly(t, s, x[i].remote + off, x[i].local + off, x[i].len - off)))

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "target/internal.h"
+#include "util/progress.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
@@ -471,4 +472,11 @@ struct pyh_error *pyh_target_residency(struct pyh_target *t, const struct pyh_re
 uint64_t pyh_residency_bytes(const struct pyh_residency *r, uint64_t start, uint64_t end)
 {
     return pyh_ranges_covered(&r->runs, r->below, start, end);
+}
+
+double pyh_target_stopped_seconds(const struct pyh_target *t)
+{
+    if (t->copied) return t->pause_seconds;
+    if (t->stopped && t->stop_started > 0) return pyh_monotonic() - t->stop_started;
+    return -1;
 }

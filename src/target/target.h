@@ -114,6 +114,8 @@ struct pyh_target {
     bool copied;    /* live: read from a copy of its writable memory (PYH_LIVE_COPY) */
     double pause_seconds; /* PYH_LIVE_COPY: how long the process was stopped */
     struct pyh_residency *residency; /* once pyh_target_residency measured it; owned */
+    double stop_started;  /* PYH_LIVE_STOP: CLOCK_MONOTONIC seconds when py-heap began to
+                             stop it (set by the session); 0 otherwise */
 
     struct pyh_local_file **files; /* every local file opened for this target */
     size_t nfiles, files_cap;
@@ -236,5 +238,9 @@ uint64_t pyh_residency_bytes(const struct pyh_residency *r, uint64_t start, uint
 
 /* The value of auxv entry type, or 0 when absent. */
 uint64_t pyh_target_auxv(const struct pyh_target *t, uint64_t type);
+
+/* How long py-heap has kept the process stopped (seconds): the copy's pause, or the time
+ * since a stopped read began; -1 for targets py-heap does not stop. */
+double pyh_target_stopped_seconds(const struct pyh_target *t);
 
 #endif

@@ -44,3 +44,10 @@ void pyh_progress_end(void)
     current_phase = NULL;
     listener(NULL, listener_ctx);
 }
+
+double pyh_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

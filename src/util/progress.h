@@ -13,6 +13,9 @@
  * times a second, and always for done == total. phase is a string literal. */
 void pyh_progress(const char *phase, enum pyh_progress_unit unit, uint64_t done, uint64_t total);
 
+/* CLOCK_MONOTONIC in seconds. */
+double pyh_monotonic(void);
+
 /* Says the current phase is over (the front end clears its line). */
 void pyh_progress_end(void);
 
