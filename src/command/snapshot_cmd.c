@@ -118,33 +118,53 @@ done:
     return NULL;
 }
 
+/* Writes snap to path whole: to a temporary name first, so a reader never sees half a
+ * snapshot. */
+static struct pyh_error *save_file(const struct pyh_snapshot *snap, const char *path)
+{
+    char *tmp = NULL;
+    FILE *f = NULL;
+    struct pyh_error *err = NULL;
+    if (asprintf(&tmp, "%s.tmp", path) < 0) tmp = NULL;
+    if (!tmp) err = pyh_error_nomem();
+    else if (!(f = fopen(tmp, "w"))) err = pyh_error_errno(errno, "cannot write %s", tmp);
+    if (!err) err = pyh_snapshot_save(snap, f);
+    if (f && fclose(f) != 0 && !err) err = pyh_error_errno(errno, "cannot write %s", tmp);
+    if (!err && rename(tmp, path) != 0) err = pyh_error_errno(errno, "cannot rename %s", tmp);
+    if (err && tmp) unlink(tmp);
+    free(tmp);
+    return err;
+}
+
 struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parsed *p,
                                    const struct pyh_command_defaults *defaults, FILE *out)
 {
     (void)defaults;
     const struct pyh_verb *v = pyh_verb_of(p);
     const char *path = pyh_parsed_option(v, p, "output");
-    if (!path) return pyh_error_create(PYH_ERR_USAGE, "snapshot: -o FILE is required (- for stdout)");
+    bool json = p->format == PYH_FORMAT_JSON;
+    if (!path && !json)
+        return pyh_error_create(PYH_ERR_USAGE, "snapshot: -o FILE is required (- for stdout)");
     struct pyh_snapshot *snap;
     struct pyh_error *err = pyh_snapshot_take(s, !pyh_parsed_option(v, p, "no-retainers"), &snap);
     if (err) return err;
-    if (strcmp(path, "-") == 0) {
-        err = pyh_snapshot_save(snap, out);
-    } else {
-        /* Written whole to a temporary name first: a reader never sees half a snapshot. */
-        char *tmp = NULL;
-        FILE *f = NULL;
-        if (asprintf(&tmp, "%s.tmp", path) < 0) tmp = NULL;
-        if (!tmp) err = pyh_error_nomem();
-        else if (!(f = fopen(tmp, "w"))) err = pyh_error_errno(errno, "cannot write %s", tmp);
-        if (!err) err = pyh_snapshot_save(snap, f);
-        if (f && fclose(f) != 0 && !err) err = pyh_error_errno(errno, "cannot write %s", tmp);
-        if (!err && rename(tmp, path) != 0) err = pyh_error_errno(errno, "cannot rename %s", tmp);
-        if (err && tmp) unlink(tmp);
-        free(tmp);
-        if (!err)
-            fprintf(out, "snapshot of %s written to %s: %llu objects in %zu types, %zu retainers\n",
-                    snap->source, path, (unsigned long long)snap->objects, snap->ntypes, snap->nretainers);
+    bool to_stdout = path && strcmp(path, "-") == 0;
+    if (to_stdout) err = pyh_snapshot_save(snap, out);
+    else if (path) err = save_file(snap, path);
+    if (!err && json && !to_stdout) {
+        /* The command's result: where the snapshot went and what it holds; the snapshot
+         * itself when it was written nowhere else. */
+        struct pyh_report_context ctx = {"snapshot", s->target, s->core_path, &s->diag};
+        json_t *root = pyh_report_json_envelope(&ctx);
+        json_object_set_new(root, "output", path ? json_string(path) : json_null());
+        json_object_set_new(root, "objects", json_integer((json_int_t)snap->objects));
+        json_object_set_new(root, "types", json_integer((json_int_t)snap->ntypes));
+        json_object_set_new(root, "retainers", json_integer((json_int_t)snap->nretainers));
+        json_object_set_new(root, "snapshot", path ? json_null() : pyh_snapshot_to_json(snap));
+        err = pyh_report_json_print(&ctx, root, out);
+    } else if (!err && !to_stdout) {
+        fprintf(out, "snapshot of %s written to %s: %llu objects in %zu types, %zu retainers\n",
+                snap->source, path, (unsigned long long)snap->objects, snap->ntypes, snap->nretainers);
     }
     pyh_snapshot_free(snap);
     return err;

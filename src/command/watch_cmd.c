@@ -28,20 +28,41 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One log line: "2026-11-24T10:00:00Z pid 1234: message". */
-static void logf_(FILE *out, int pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void logf_(FILE *out, int pid, const char *fmt, ...)
+/* One event of the log: in text, a line "2026-11-24T10:00:00Z pid 1234: message"; with
+ * --json, one JSON object per line (docs/schemas/watch.json): command, time, pid, event
+ * (start, breach, snapshot, snapshot_failed, partial, core, core_failed, exit, max_dumps,
+ * stopped), message (the text line's message) and the event's own numbers in fields
+ * (taken; NULL for none). */
+static void logf_(FILE *out, bool json, int pid, const char *event, json_t *fields, const char *fmt,
+                  ...) __attribute__((format(printf, 6, 7)));
+static void logf_(FILE *out, bool json, int pid, const char *event, json_t *fields, const char *fmt,
+                  ...)
 {
-    char stamp[32];
+    char stamp[32], *message = NULL;
     time_t t = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    fprintf(out, "%s pid %d: ", stamp, pid);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
+    if (vasprintf(&message, fmt, ap) < 0) message = NULL;
     va_end(ap);
-    fputc('\n', out);
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "command", json_string("watch"));
+        json_object_set_new(o, "pyheap_version", json_string(PYHEAP_VERSION));
+        json_object_set_new(o, "time", json_string(stamp));
+        json_object_set_new(o, "pid", json_integer(pid));
+        json_object_set_new(o, "event", json_string(event));
+        json_object_set_new(o, "message", json_string(message ? message : ""));
+        if (fields) json_object_update(o, fields);
+        json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        fputc('\n', out);
+        json_decref(o);
+    } else {
+        fprintf(out, "%s pid %d: %s\n", stamp, pid, message ? message : "");
+    }
+    json_decref(fields);
+    free(message);
     fflush(out);
 }
 
@@ -114,6 +135,7 @@ struct settings {
     bool core;
     double interval, cooldown;
     long max_dumps;
+    bool json; /* --json: one JSON object per event */
 };
 
 static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settings *s)
@@ -138,6 +160,7 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
     s->interval = (double)interval;
     s->cooldown = (double)cooldown;
     s->core = pyh_parsed_option(v, p, "core") != NULL;
+    s->json = p->format == PYH_FORMAT_JSON;
     return err;
 }
 
@@ -149,7 +172,7 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
     snprintf(path, sizeof(path), "%s/pyheap-%d-%s.json", s->dir, s->pid, stamp);
-    logf_(out, s->pid, "%s: taking a snapshot", why);
+    logf_(out, s->json, s->pid, "breach", NULL, "%s: taking a snapshot", why);
     /* The process is stopped only while its writable memory is copied; the snapshot is
      * taken from the copy. */
     struct pyh_target_options copy = *o;
@@ -169,14 +192,20 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
     if (f) fclose(f);
     char heap[32];
     if (err) {
-        logf_(out, s->pid, "snapshot failed after %.0f ms: %s", pause * 1000, pyh_error_message(err));
+        logf_(out, s->json, s->pid, "snapshot_failed", json_pack("{s:f}", "paused_seconds", pause),
+              "snapshot failed after %.0f ms: %s", pause * 1000, pyh_error_message(err));
         pyh_error_free(err);
     } else {
-        logf_(out, s->pid, "snapshot %s: %llu objects, heap %s; target paused %.0f ms (analysis %.0f ms)",
+        logf_(out, s->json, s->pid, "snapshot",
+              json_pack("{s:s,s:I,s:I,s:f,s:f}", "path", path, "objects", (json_int_t)snap->objects,
+                        "heap_total", (json_int_t)snap->frag.heap_total, "paused_seconds", pause,
+                        "analysis_seconds", took),
+              "snapshot %s: %llu objects, heap %s; target paused %.0f ms (analysis %.0f ms)",
               path, (unsigned long long)snap->objects,
               pyh_format_bytes(snap->frag.heap_total, heap, sizeof(heap)), pause * 1000, took * 1000);
         if (snap->partial)
-            logf_(out, s->pid, "snapshot %s is partial (%s): its counts are lower bounds", path,
+            logf_(out, s->json, s->pid, "partial", json_pack("{s:s}", "path", path),
+                  "snapshot %s is partial (%s): its counts are lower bounds", path,
                   snap->partial_reason ? snap->partial_reason : "no reason recorded");
     }
     pyh_snapshot_free(snap);
@@ -185,10 +214,12 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
         t0 = monotonic();
         err = gcore(s->pid, path);
         if (err) {
-            logf_(out, s->pid, "core failed: %s", pyh_error_message(err));
+            logf_(out, s->json, s->pid, "core_failed", NULL, "core failed: %s", pyh_error_message(err));
             pyh_error_free(err);
         } else {
-            logf_(out, s->pid, "core %s written by gcore in %.1f s", path, monotonic() - t0);
+            double seconds = monotonic() - t0;
+            logf_(out, s->json, s->pid, "core", json_pack("{s:s,s:f}", "path", path, "seconds", seconds),
+                  "core %s written by gcore in %.1f s", path, seconds);
         }
     }
 }
@@ -206,7 +237,10 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
     /* One buffer per number of a line: pyh_format_bytes returns its buffer, and the
      * arguments are all evaluated before logf_ formats any of them. */
     char a[32], b[32], c[32];
-    logf_(out, s.pid, "watching: rss %s, limit %s%s%s, every %.0f s",
+    logf_(out, s.json, s.pid, "start",
+          json_pack("{s:I,s:I,s:I,s:f}", "rss", (json_int_t)rss, "rss_limit", (json_int_t)s.rss_limit,
+                    "growth_limit", (json_int_t)s.growth_limit, "interval", s.interval),
+          "watching: rss %s, limit %s%s%s, every %.0f s",
           pyh_format_bytes(rss, a, sizeof(a)),
           s.rss_limit ? pyh_format_bytes(s.rss_limit, b, sizeof(b)) : "none",
           s.growth_limit ? ", growth limit per minute " : "",
@@ -218,7 +252,8 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
     long dumps = 0;
     while (!pyh_interrupted()) {
         if (!read_rss(s.pid, &rss)) {
-            logf_(out, s.pid, "the process exited; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+            logf_(out, s.json, s.pid, "exit", json_pack("{s:i}", "dumps", (int)dumps),
+                  "the process exited; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
             return NULL;
         }
         double t = monotonic();
@@ -244,13 +279,15 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
             dump(&s, o, out, why);
             last_dump = monotonic();
             if (++dumps >= s.max_dumps) {
-                logf_(out, s.pid, "%ld dumps taken: the limit of --max-dumps; stopping", dumps);
+                logf_(out, s.json, s.pid, "max_dumps", json_pack("{s:i}", "dumps", (int)dumps),
+                      "%ld dumps taken: the limit of --max-dumps; stopping", dumps);
                 return NULL;
             }
         }
         nap(s.interval);
     }
-    logf_(out, s.pid, "stopped by a signal; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+    logf_(out, s.json, s.pid, "stopped", json_pack("{s:i}", "dumps", (int)dumps),
+          "stopped by a signal; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
     pyh_interrupt_clear();
     return NULL;
 }
