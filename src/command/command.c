@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/fold.h"
 #include "util/interrupt.h"
 
 /* ---- The table -------------------------------------------------------------------- */
@@ -341,6 +342,20 @@ struct pyh_error *pyh_command_check(int argc, char *const argv[])
 
 /* ---- Running ---------------------------------------------------------------------- */
 
+#define TEXT_WIDTH 80
+
+/* Where a verb writes: text through the folding stream (80 columns) unless --wide; JSON
+ * (and watch's log, whose lines are records) as it is. NULL when out of memory. */
+static FILE *text_stream(const struct pyh_parsed *p, FILE *out)
+{
+    if (p->format == PYH_FORMAT_JSON || p->wide || p->verb->run_offline == pyh_cmd_watch ||
+        p->verb->run == pyh_cmd_snapshot) /* its text is a snapshot file with -o - */
+        return out;
+    FILE *f = pyh_fold_stream(out, TEXT_WIDTH);
+    if (f) setvbuf(f, NULL, _IOFBF, 1 << 16);
+    return f;
+}
+
 struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
                                           const struct pyh_target_options *options,
                                           const struct pyh_command_defaults *defaults, FILE *out)
@@ -354,7 +369,10 @@ struct pyh_error *pyh_command_run_offline(int argc, char *const argv[],
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
     struct pyh_target_options none = {0};
-    err = v->run_offline(&p, options ? options : &none, defaults, out);
+    FILE *text = text_stream(&p, out);
+    if (!text) return pyh_error_nomem();
+    err = v->run_offline(&p, options ? options : &none, defaults, text);
+    if (text != out) fclose(text);
     if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     return err;
 }
@@ -372,7 +390,10 @@ struct pyh_error *pyh_command_run(struct pyh_session *session, int argc, char *c
                                 v->info.name);
     struct pyh_parsed p;
     if ((err = parse(v, argc, argv, defaults, &p))) return err;
-    err = v->run(session, &p, defaults, out);
+    FILE *text = text_stream(&p, out);
+    if (!text) return pyh_error_nomem();
+    err = v->run(session, &p, defaults, text);
+    if (text != out) fclose(text);
     if (!err && pyh_interrupted()) err = pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
     /* Once here for every verb: a process that exited mid-command is the cause of whatever
      * failed after it, and a truncated core or a mismatched file is the likely one. */

@@ -15,7 +15,7 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
     if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &f);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
-        struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag};
+        struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag, p->wide};
         err = p->format == PYH_FORMAT_JSON ? pyh_report_fragmentation_json(&ctx, &f, out)
                                            : pyh_report_fragmentation_text(&ctx, &f, out);
     }

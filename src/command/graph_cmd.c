@@ -6,7 +6,9 @@
 #include "analysis/retention.h"
 #include "command/command.h"
 #include "report/report.h"
+#include "heap/preview.h"
 #include "util/interrupt.h"
+#include "util/mem.h"
 
 /* The node of the object at the address argument. */
 static struct pyh_error *node_arg(const char *verb, struct pyh_graph *g, const char *text, uint32_t *node)
@@ -24,9 +26,10 @@ static struct pyh_error *node_arg(const char *verb, struct pyh_graph *g, const c
     return NULL;
 }
 
-static struct pyh_report_context context(struct pyh_session *s, const char *verb)
+static struct pyh_report_context context(struct pyh_session *s, const char *verb,
+                                          const struct pyh_parsed *p)
 {
-    struct pyh_report_context ctx = {verb, s->target, s->core_path, &s->diag};
+    struct pyh_report_context ctx = {verb, s->target, s->core_path, &s->diag, p->wide};
     return ctx;
 }
 
@@ -41,10 +44,22 @@ struct pyh_error *pyh_cmd_referrers(struct pyh_session *s, const struct pyh_pars
     struct pyh_error *err = pyh_session_graph(s, &g, NULL);
     if (!err) err = node_arg("referrers", g, p->positionals[0], &node);
     if (!err) err = pyh_referrers(g, node, &refs, &n);
-    if (!err) {
-        struct pyh_report_context ctx = context(s, "referrers");
-        err = pyh_report_referrers(&ctx, g, node, refs, n, p->format, out);
+    /* The previews of the object and its referrers are part of the result: the report reads
+     * no target memory. */
+    char **previews = err ? NULL : calloc(n + 1, sizeof(char *));
+    if (!err && !previews) err = pyh_error_nomem();
+    for (size_t i = 0; !err && i <= n; i++) {
+        if (i > 0 && refs[i - 1].from == g->n) continue;
+        char preview[200];
+        pyh_preview(g->heap, g->heap->objects[i ? refs[i - 1].from : node].addr, 0, preview, sizeof(preview));
+        if (!(previews[i] = pyh_strdup(preview))) err = pyh_error_nomem();
     }
+    if (!err) {
+        struct pyh_report_context ctx = context(s, "referrers", p);
+        err = pyh_report_referrers(&ctx, g, node, refs, n, previews, p->format, out);
+    }
+    for (size_t i = 0; previews && i <= n; i++) free(previews[i]);
+    free(previews);
     free(refs);
     return err;
 }
@@ -79,7 +94,7 @@ struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p
     }
     if (!err) err = pyh_check_interrupt();
     if (!err) {
-        struct pyh_report_context ctx = context(s, "path");
+        struct pyh_report_context ctx = context(s, "path", p);
         err = pyh_report_paths(&ctx, g, what, groups, n, instances, unreached, p->format, out);
     }
     pyh_path_groups_free(groups, n);
@@ -110,7 +125,7 @@ struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parse
         else pyh_error_free(e);
     }
     if (!err) {
-        struct pyh_report_context ctx = context(s, "retained");
+        struct pyh_report_context ctx = context(s, "retained", p);
         err = pyh_report_retained(&ctx, g, &ret, paths, p->format, out);
     }
     for (size_t i = 0; paths && i < npaths; i++) free(paths[i]);
@@ -129,7 +144,7 @@ struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_pa
     if (err) return err;
     struct pyh_unreachable u;
     if ((err = pyh_unreachable_compute(g, r, &u))) return err;
-    struct pyh_report_context ctx = context(s, "unreachable");
+    struct pyh_report_context ctx = context(s, "unreachable", p);
     err = pyh_report_unreachable(&ctx, g, &u, p->format, out);
     pyh_unreachable_free(&u);
     return err;

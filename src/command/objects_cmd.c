@@ -5,6 +5,7 @@
 #include "command/command.h"
 #include "report/report.h"
 #include "util/interrupt.h"
+#include "util/mem.h"
 
 struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed *p,
                                   const struct pyh_command_defaults *defaults, FILE *out)
@@ -20,10 +21,20 @@ struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed
     uint64_t total = 0, total_size = 0;
     err = pyh_objects_of_type(heap, name, (uint64_t)min_size, (size_t)limit, &indices, &n, &total, &total_size);
     if (!err) err = pyh_check_interrupt();
-    if (!err) {
-        struct pyh_report_context ctx = {"objects", s->target, s->core_path, &s->diag};
-        err = pyh_report_objects(&ctx, heap, name, indices, n, total, total_size, p->format, out);
+    /* The previews are part of the result: the report reads no target memory. */
+    char **previews = err ? NULL : calloc(n ? n : 1, sizeof(char *));
+    if (!err && !previews) err = pyh_error_nomem();
+    for (size_t i = 0; !err && i < n; i++) {
+        char preview[160];
+        pyh_preview(heap, heap->objects[indices[i]].addr, 0, preview, sizeof(preview));
+        if (!(previews[i] = pyh_strdup(preview))) err = pyh_error_nomem();
     }
+    if (!err) {
+        struct pyh_report_context ctx = {"objects", s->target, s->core_path, &s->diag, p->wide};
+        err = pyh_report_objects(&ctx, heap, name, indices, n, total, total_size, previews, p->format, out);
+    }
+    for (size_t i = 0; previews && i < n; i++) free(previews[i]);
+    free(previews);
     free(indices);
     return err;
 }
@@ -39,6 +50,6 @@ struct pyh_error *pyh_cmd_show(struct pyh_session *s, const struct pyh_parsed *p
     if (err) return err;
     struct pyh_object_info info;
     if ((err = pyh_object_info(heap, addr, &info))) return err;
-    struct pyh_report_context ctx = {"show", s->target, s->core_path, &s->diag};
+    struct pyh_report_context ctx = {"show", s->target, s->core_path, &s->diag, p->wide};
     return pyh_report_show(&ctx, heap, &info, p->format, out);
 }

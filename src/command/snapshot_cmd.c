@@ -154,7 +154,7 @@ struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parse
     if (!err && json && !to_stdout) {
         /* The command's result: where the snapshot went and what it holds; the snapshot
          * itself when it was written nowhere else. */
-        struct pyh_report_context ctx = {"snapshot", s->target, s->core_path, &s->diag};
+        struct pyh_report_context ctx = {"snapshot", s->target, s->core_path, &s->diag, p->wide};
         json_t *root = pyh_report_json_envelope(&ctx);
         json_object_set_new(root, "output", path ? json_string(path) : json_null());
         json_object_set_new(root, "objects", json_integer((json_int_t)snap->objects));

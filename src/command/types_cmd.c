@@ -28,7 +28,7 @@ struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *
                                  &census.native_owned_bytes);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
-        struct pyh_report_context ctx = {"types", s->target, s->core_path, &s->diag};
+        struct pyh_report_context ctx = {"types", s->target, s->core_path, &s->diag, p->wide};
         struct pyh_census_view view = {limit, (uint64_t)min_count};
         err = p->format == PYH_FORMAT_JSON ? pyh_report_types_json(&ctx, &census, &view, out)
                                            : pyh_report_types_text(&ctx, &census, &view, out);
@@ -53,7 +53,7 @@ struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed
     if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
-        struct pyh_report_context ctx = {"summary", s->target, s->core_path, &s->diag};
+        struct pyh_report_context ctx = {"summary", s->target, s->core_path, &s->diag, p->wide};
         err = pyh_report_summary(&ctx, s->runtime, &census, &frag, p->format, out);
     }
     pyh_census_free(&census);

@@ -66,11 +66,13 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
     return pyh_report_json_print(ctx, root, out);
 }
 
-static void row(FILE *out, const char *name, const char *count, uint64_t size, uint64_t total,
-                const char *avg)
+#define NAME_COLUMN 33 /* the type column in 80 columns; --wide: the longest name */
+
+static void row(FILE *out, int w, const char *name, const char *count, uint64_t size,
+                uint64_t total, const char *avg)
 {
     char s[32];
-    fprintf(out, "%-44s %13s %11s %6.1f%% %10s\n", name, count, pyh_format_bytes(size, s, sizeof(s)),
+    fprintf(out, "%-*s %11s %10s %5.1f%% %9s\n", w, name, count, pyh_format_bytes(size, s, sizeof(s)),
             total ? 100.0 * (double)size / (double)total : 0.0, avg);
 }
 
@@ -78,18 +80,22 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
                                         const struct pyh_census *c,
                                         const struct pyh_census_view *v, FILE *out)
 {
-    (void)ctx;
-    char n[32], a[32], name[64];
+    char n[32], a[32], name[1024];
+    int w = NAME_COLUMN;
+    for (size_t i = 0; ctx->wide && i < c->nrows; i++) {
+        int len = (int)strlen(pyh_heap_type_name(c->heap, c->rows[i].type));
+        if (shown(c, i, v) && len > w) w = len < (int)sizeof(name) - 1 ? len : (int)sizeof(name) - 1;
+    }
     uint64_t total = c->heap_total ? c->heap_total : c->size;
-    fprintf(out, "%-44s %13s %11s %7s %10s\n", "type", "count", "size", "share", "avg size");
+    fprintf(out, "%-*s %11s %10s %6s %9s\n", w, "type", "count", "size", "share", "avg size");
     size_t listed = 0;
     for (size_t i = 0; i < c->nrows; i++) {
         if (!shown(c, i, v)) continue;
         const struct pyh_census_row *r = &c->rows[i];
         const char *tn = pyh_heap_type_name(c->heap, r->type);
-        snprintf(name, sizeof(name), "%s", tn);
-        if (strlen(tn) >= sizeof(name)) memcpy(name + sizeof(name) - 4, "...", 4);
-        row(out, name, pyh_format_count(r->count, n, sizeof(n)), r->size, total,
+        snprintf(name, (size_t)w + 1, "%s", tn);
+        if ((int)strlen(tn) > w) memcpy(name + w - 3, "...", 4); /* the whole name: --wide */
+        row(out, w, name, pyh_format_count(r->count, n, sizeof(n)), r->size, total,
             pyh_format_bytes(r->size / r->count, a, sizeof(a)));
         listed++;
     }
@@ -101,27 +107,28 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
                 size += c->rows[i].size;
             }
         snprintf(name, sizeof(name), "(%zu other types)", c->nrows - listed);
-        row(out, name, pyh_format_count(count, n, sizeof(n)), size, total, "");
+        row(out, w, name, pyh_format_count(count, n, sizeof(n)), size, total, "");
     }
     fprintf(out, "\n");
-    row(out, "Python objects (sys.getsizeof)", pyh_format_count(c->objects, n, sizeof(n)), c->size,
+    row(out, w, "Python objects (sys.getsizeof)", pyh_format_count(c->objects, n, sizeof(n)), c->size,
         total, "");
-    row(out, "native allocations (no Python object)",
-        pyh_format_count(c->native_blocks, n, sizeof(n)), c->native_bytes, total, "");
+    row(out, w, "native allocations (no object)", pyh_format_count(c->native_blocks, n, sizeof(n)),
+        c->native_bytes, total, "");
     for (size_t i = 0; i < c->nnative_owners && i < NATIVE_OWNERS_SHOWN; i++) {
-        char label[300];
+        char label[300], cell[300];
         snprintf(label, sizeof(label), "  owned by %s",
                  pyh_heap_type_name(c->heap, c->native_owners[i].type));
-        row(out, label, pyh_format_count(c->native_owners[i].blocks, n, sizeof(n)),
-            c->native_owners[i].bytes, total, "");
+        row(out, w, pyh_report_fit(ctx, label, w, cell, sizeof(cell)),
+            pyh_format_count(c->native_owners[i].blocks, n, sizeof(n)), c->native_owners[i].bytes,
+            total, "");
     }
     if (c->rounding >= 0)
-        row(out, "allocator rounding, buffers not in getsizeof", "", (uint64_t)c->rounding, total, "");
+        row(out, w, "allocator rounding, buffers", "", (uint64_t)c->rounding, total, "");
     else
-        fprintf(out, "%-44s %13s %10s-%s\n", "allocator rounding (getsizeof counts more)", "",
-                "", pyh_format_bytes((uint64_t)-c->rounding, a, sizeof(a)));
-    row(out, "free and allocator overhead", "", c->free_bytes, total, "");
-    row(out, "heap total (see `fragmentation`)", "", c->heap_total, total, "");
+        fprintf(out, "%-*s %11s %9s-%s\n", w, "rounding (getsizeof counts more)", "", "",
+                pyh_format_bytes((uint64_t)-c->rounding, a, sizeof(a)));
+    row(out, w, "free and allocator overhead", "", c->free_bytes, total, "");
+    row(out, w, "heap total (see fragmentation)", "", c->heap_total, total, "");
     fprintf(out, "\n%s static objects in the binaries' data (%s), not in the heap.\n",
             pyh_format_count(c->static_count, n, sizeof(n)),
             pyh_format_bytes(c->static_size, a, sizeof(a)));

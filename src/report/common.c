@@ -53,3 +53,20 @@ json_t *pyh_json_address(uint64_t addr)
     return json_string(buf);
 }
 
+
+const char *pyh_report_fit(const struct pyh_report_context *ctx, const char *s, int width,
+                           char *buf, size_t cap)
+{
+    if (ctx->wide || width < 4) return s;
+    /* Columns are UTF-8 characters: cut at the width-3th character, never inside one. */
+    int col = 0;
+    size_t i = 0, cut = 0;
+    for (; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xc0) == 0x80) continue;
+        if (col == width - 3) cut = i;
+        col++;
+    }
+    if (col <= width) return s;
+    snprintf(buf, cap, "%.*s...", (int)cut, s);
+    return buf;
+}

@@ -194,15 +194,19 @@ static void glibc_text(const struct pyh_fragmentation *f, FILE *out)
     fprintf(out, "glibc %u.%u malloc (main_arena found by %s): %zu arena%s\n", g->layout.version / 100,
             g->layout.version % 100, pyh_glibc_how_name(g->main_arena_how), g->narenas,
             g->narenas == 1 ? "" : "s");
-    fprintf(out, "  %-18s %10s %10s %10s %10s %10s %10s %10s\n", "arena", "system", "in use",
-            "tcache", "fastbins", "bins", "top", "free %");
+    /* 80 columns: the main arena by name, others by address (both in JSON); sizes fit 8. */
+    fprintf(out, "  %-14s %8s %8s %8s %8s %8s %8s %6s\n", "arena", "system", "in use", "tcache",
+            "fastbins", "bins", "top", "free %");
     for (size_t k = 0; k < g->narenas; k++) {
         const struct pyh_glibc_arena *ar = &g->arenas[k];
         struct pyh_glibc_count bins = bins_of(ar);
         uint64_t free_bytes = pyh_glibc_arena_free_bytes(ar);
         char name[32];
-        snprintf(name, sizeof(name), "%s0x%llx", ar->is_main ? "main " : "", (unsigned long long)ar->address);
-        fprintf(out, "  %-18s %10s %10s %10s %10s %10s %10s %9.1f%%\n", name,
+        if (ar->is_main)
+            snprintf(name, sizeof(name), "main");
+        else
+            snprintf(name, sizeof(name), "0x%llx", (unsigned long long)ar->address);
+        fprintf(out, "  %-14s %8s %8s %8s %8s %8s %8s %5.1f%%\n", name,
                 pyh_format_bytes(ar->system_mem, a, sizeof(a)),
                 pyh_format_bytes(ar->kinds[PYH_GLIBC_INUSE].bytes, b, sizeof(b)),
                 pyh_format_bytes(ar->kinds[PYH_GLIBC_TCACHE].bytes, c, sizeof(c)),

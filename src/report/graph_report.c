@@ -18,7 +18,7 @@ static const char *type_of(const struct pyh_graph *g, uint32_t node)
 struct pyh_error *pyh_report_referrers(const struct pyh_report_context *ctx,
                                        const struct pyh_graph *g, uint32_t node,
                                        const struct pyh_referrer *refs, size_t n,
-                                       enum pyh_format format, FILE *out)
+                                       char *const *previews, enum pyh_format format, FILE *out)
 {
     struct pyh_heap *heap = g->heap;
     uint64_t addr = heap->objects[node].addr;
@@ -40,19 +40,19 @@ struct pyh_error *pyh_report_referrers(const struct pyh_report_context *ctx,
         json_object_set_new(root, "referrers", list);
         return pyh_report_json_print(ctx, root, out);
     }
-    char preview[200];
-    pyh_preview(heap, addr, 0, preview, sizeof(preview));
-    fprintf(out, "0x%llx %s: %s\n", (unsigned long long)addr, type_of(g, node), preview);
+    char cell[200], head[300];
+    int used = snprintf(head, sizeof(head), "0x%llx %s: ", (unsigned long long)addr, type_of(g, node));
+    fprintf(out, "%s%s\n", head, pyh_report_fit(ctx, previews[0] ? previews[0] : "?", 80 - used, cell, sizeof(cell)));
     fprintf(out, "%zu referrer%s:\n", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++) {
         if (refs[i].from == g->n) {
             fprintf(out, "  root: %s\n", refs[i].how);
             continue;
         }
-        pyh_preview(heap, heap->objects[refs[i].from].addr, 0, preview, sizeof(preview));
-        fprintf(out, "  0x%-14llx %-24s via %s%s   %s\n",
-                (unsigned long long)heap->objects[refs[i].from].addr, type_of(g, refs[i].from),
-                refs[i].how, refs[i].conservative ? " (conservative)" : "", preview);
+        /* The referrer and how on one line, its value under it, fitted to 80 columns. */
+        fprintf(out, "  0x%llx %s via %s%s\n", (unsigned long long)heap->objects[refs[i].from].addr,
+                type_of(g, refs[i].from), refs[i].how, refs[i].conservative ? " (conservative)" : "");
+        fprintf(out, "      %s\n", pyh_report_fit(ctx, previews[i + 1] ? previews[i + 1] : "?", 80 - 6, cell, sizeof(cell)));
     }
     return NULL;
 }
@@ -221,10 +221,12 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
             "    leaked references, C fields it has no reader for).\n\n",
             pyh_format_count(u->count - u->garbage, a, sizeof(a)),
             pyh_format_bytes(u->size - u->garbage_size, b, sizeof(b)));
-    fprintf(out, "  %-36s %10s %10s %12s %10s\n", "type", "count", "size", "native refs", "garbage");
+    fprintf(out, "  %-32s %10s %9s %12s %9s\n", "type", "count", "size", "native refs", "garbage");
     for (size_t i = 0; i < u->ntypes; i++) {
         const struct pyh_unreachable_type *t = &u->types[i];
-        fprintf(out, "  %-36s %10s %10s %12s %10s\n", pyh_heap_type_name(heap, t->type),
+        char cell[300];
+        fprintf(out, "  %-32s %10s %9s %12s %9s\n",
+                pyh_report_fit(ctx, pyh_heap_type_name(heap, t->type), 32, cell, sizeof(cell)),
                 pyh_format_count(t->count, a, sizeof(a)), pyh_format_bytes(t->size, b, sizeof(b)),
                 pyh_format_count(t->native_refs, c, sizeof(c)), pyh_format_count(t->garbage, d, sizeof(d)));
     }

@@ -114,10 +114,10 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
     fprintf(out, "From %s (%s%s)\n  to %s (%s%s), %.0f s later\n\n", a->source, a->python,
             a->partial ? "; read only in part" : "", b->source, b->python,
             b->partial ? "; read only in part" : "", b->time - a->time);
-    fprintf(out, "%-44s %10s %10s %12s %12s\n", "type", "count", "change", "size", "change");
+    fprintf(out, "%-32s %10s %10s %12s %12s\n", "type", "count", "change", "size", "change");
     for (size_t i = 0; i < shown; i++) {
         const struct pyh_series *s = &types[i];
-        fprintf(out, "%-44.44s %10s %+10" PRId64 " %12s %12s\n", s->name, pyh_format_count(s->count[1], x, sizeof(x)),
+        fprintf(out, "%-32.32s %10s %+10" PRId64 " %12s %12s\n", s->name, pyh_format_count(s->count[1], x, sizeof(x)),
                 delta(s->count, 1), pyh_format_bytes(s->size[1], y, sizeof(y)),
                 signed_bytes(delta(s->size, 1), z, sizeof(z)));
     }
@@ -180,7 +180,7 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
             if (!shown++) fprintf(out, "%s\n", order[k] == PYH_TREND_GROWING ? "Growing (leak-like)"
                                                : order[k] == PYH_TREND_PLATEAU ? "Plateau (cache-like)"
                                                                               : "Transient (rose and fell)");
-            fprintf(out, "  %-44.44s %10s -> %-10s %12s/snapshot %12s/hour\n", types[i].name,
+            fprintf(out, "  %-26.26s %9s -> %-9s %10s/snap %10s/h\n", types[i].name,
                     pyh_format_count(types[i].count[0], a, sizeof(a)),
                     pyh_format_count(types[i].count[n - 1], b, sizeof(b)),
                     signed_bytes((int64_t)types[i].growth_per_snapshot, c, sizeof(c)),

@@ -5,8 +5,8 @@
 
 struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struct pyh_heap *heap,
                                      const char *name, const size_t *indices, size_t n,
-                                     uint64_t total, uint64_t total_size, enum pyh_format format,
-                                     FILE *out)
+                                     uint64_t total, uint64_t total_size, char *const *previews,
+                                     enum pyh_format format, FILE *out)
 {
     char a[32], b[32];
     if (format == PYH_FORMAT_JSON) {
@@ -29,14 +29,15 @@ struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struc
     }
     fprintf(out, "%s objects of type %s, %s in all; the %zu largest:\n",
             pyh_format_count(total, a, sizeof(a)), name, pyh_format_bytes(total_size, b, sizeof(b)), n);
-    fprintf(out, "  %-18s %10s  %-8s  %s\n", "address", "size", "in", "value");
+    fprintf(out, "  %-14s %9s  %-8s  %s\n", "address", "size", "in", "value");
     for (size_t i = 0; i < n; i++) {
         const struct pyh_object *o = &heap->objects[indices[i]];
-        char preview[160];
-        pyh_preview(heap, o->addr, 0, preview, sizeof(preview));
-        fprintf(out, "  0x%-16llx %10s  %-8s  %s\n", (unsigned long long)o->addr,
+        char cell[160];
+        /* 2 + 14 + 1 + 9 + 2 + 8 + 2 columns before the value. */
+        fprintf(out, "  0x%-12llx %9s  %-8s  %s\n", (unsigned long long)o->addr,
                 pyh_format_bytes(pyh_heap_object_size(heap, indices[i]), a, sizeof(a)),
-                pyh_location_name(heap->locations[indices[i]]), preview);
+                pyh_location_name(heap->locations[indices[i]]),
+                pyh_report_fit(ctx, previews[i] ? previews[i] : "?", 80 - 38, cell, sizeof(cell)));
     }
     return NULL;
 }

@@ -25,6 +25,7 @@ struct pyh_report_context {
     struct pyh_target *target;
     const char *core_path;        /* NULL unless a core */
     const struct pyh_diag *diag;
+    bool wide; /* --wide: text lines as long as they need; else tables fit 80 columns */
 };
 
 /* A new JSON object with the members every command's JSON has (command, pyheap_version,
@@ -89,11 +90,16 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
                                         const struct pyh_census_view *v, FILE *out);
 
 /* The `objects` report: the objects at indices (n of them) of the type called name, of
- * which there are total objects and total_size bytes. */
+ * which there are total objects and total_size bytes; previews[i] is the preview of the
+ * i-th (made by the command: no renderer reads target memory). */
 struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struct pyh_heap *heap,
                                      const char *name, const size_t *indices, size_t n,
-                                     uint64_t total, uint64_t total_size, enum pyh_format format,
-                                     FILE *out);
+                                     uint64_t total, uint64_t total_size, char *const *previews,
+                                     enum pyh_format format, FILE *out);
+
+/* A text cell of at most width columns: s, or its start and "..." (--wide: s whole). */
+const char *pyh_report_fit(const struct pyh_report_context *ctx, const char *s, int width,
+                           char *buf, size_t cap);
 
 /* The `show` report of one object. */
 struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct pyh_heap *heap,
@@ -101,10 +107,11 @@ struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct p
                                   FILE *out);
 
 /* The graph reports. paths (for `retained`): ntop + nsuspects expressions, NULL allowed. */
+/* previews: the object's first, then each referrer's (NULL for roots). */
 struct pyh_error *pyh_report_referrers(const struct pyh_report_context *ctx,
                                        const struct pyh_graph *g, uint32_t node,
                                        const struct pyh_referrer *refs, size_t n,
-                                       enum pyh_format format, FILE *out);
+                                       char *const *previews, enum pyh_format format, FILE *out);
 struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const struct pyh_graph *g,
                                    const char *what, const struct pyh_path_group *groups, size_t n,
                                    uint64_t instances, uint64_t unreached, enum pyh_format format,
