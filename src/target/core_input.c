@@ -47,6 +47,13 @@ const char *pyh_core_input_formats(void)
 
 /* ---- The sparse output -------------------------------------------------------------- */
 
+struct source {
+    int fd;
+    unsigned char *buf; /* CHUNK bytes */
+    size_t len, pos;    /* valid bytes in buf, and the next one to use */
+    bool eof;
+};
+
 /* The temporary file being written: pages of zeros are skipped (holes), the rest written. */
 struct sink {
     int fd;
@@ -54,6 +61,7 @@ struct sink {
     const char *name;  /* for messages: the input */
     uint64_t in_bytes; /* compressed bytes read, for progress */
     uint64_t in_total; /* the input's size, 0 for a stream */
+    const struct source *src; /* for the bytes of it decoded so far */
 };
 
 static struct pyh_error *open_temporary(const char *name, int *fd)
@@ -112,7 +120,9 @@ static struct pyh_error *sink_write(struct sink *s, const unsigned char *buf, si
         }
     }
     s->size += n;
-    pyh_progress("decompressing the core", PYH_PROGRESS_BYTES, s->in_bytes, s->in_total);
+    /* Progress in input bytes decoded (read, less what waits in the buffer). */
+    uint64_t done = s->in_bytes - (s->src ? s->src->len - s->src->pos : 0);
+    pyh_progress("decompressing the core", PYH_PROGRESS_BYTES, done, s->in_total);
     return pyh_check_interrupt();
 }
 
@@ -126,13 +136,6 @@ static struct pyh_error *sink_finish(struct sink *s)
 }
 
 /* ---- The input ---------------------------------------------------------------------- */
-
-struct source {
-    int fd;
-    unsigned char *buf; /* CHUNK bytes */
-    size_t len, pos;    /* valid bytes in buf, and the next one to use */
-    bool eof;
-};
 
 /* Refills src->buf (what was not used is moved to its start first). */
 static struct pyh_error *source_fill(struct source *src, struct sink *s)
@@ -332,7 +335,7 @@ static bool built_with(const char *format)
 static struct pyh_error *to_temporary(struct source *src, const char *name, const char *format,
                                       uint64_t in_total, struct pyh_core_input *out)
 {
-    struct sink s = {.fd = -1, .name = name, .in_bytes = src->len, .in_total = in_total};
+    struct sink s = {.fd = -1, .name = name, .in_bytes = src->len, .in_total = in_total, .src = src};
     struct pyh_error *err = open_temporary(name, &s.fd);
     if (err) return err;
     unsigned char *buf = strcmp(format, "elf") ? malloc(CHUNK) : NULL;

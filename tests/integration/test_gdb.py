@@ -421,14 +421,14 @@ HELP_VERBS = ["summary", "info", "fragmentation", "types", "objects", "show", "r
 
 
 def cli_verb_help(verb):
-    """What `py-heap VERB --help` says about the verb itself: from its usage line to its
-    options, without the target options (which gdb does not take)."""
+    """The options block of `py-heap VERB --help` ("Options:" and its lines): gdb's `help
+    py-heap VERB` has the same, both made from the library's verb table."""
     res = T.run_pyheap([verb, "--help"])
     text = res.stdout or res.stderr
-    m = re.match(r"usage: (py-heap .*?)\n\nTarget \(one of", text, re.S)
-    if not m:
+    m = re.search(r"\nOptions:\n.*?\n\n", text, re.S)
+    if not m or not text.startswith("usage: py-heap %s" % verb):
         raise AssertionError("unexpected `py-heap %s --help`:\n%s" % (verb, text))
-    return m.group(1)
+    return text.split("\n")[1].strip(), m.group(0).strip("\n")
 
 
 class CommandLineTest(unittest.TestCase):
@@ -445,6 +445,10 @@ class CommandLineTest(unittest.TestCase):
             return res
 
         names = [t["name"] for t in cli("types", core, "--limit", "0", "--json").json()["types"]]
+        tmp = T.make_temp_dir("pyheap-gdb-cli-")
+        snap = os.path.join(tmp, "cli.json")
+        gdb_snap = os.path.join(tmp, "gdb.json")
+        cli("snapshot", "-o", snap, core, "--no-retainers")
         # (key, gdb command), run in this order in one gdb; keys name the outputs below.
         steps = [("help " + v, "help py-heap " + v) for v in HELP_VERBS] + [
             ("complete fr", "complete py-heap fr"),
@@ -465,6 +469,13 @@ class CommandLineTest(unittest.TestCase):
             ("types text limit 3", "py-heap types"),
             ("set limit 0", "set py-heap limit 0"),
             ("unknown verb", "py-heap nosuchverb"),
+            # The verb table in gdb: `help py-heap` lists the verbs that run there, VERB --help,
+            # snapshot's -o, diff on snapshot files (not expressions), completion of choices.
+            ("help", "help py-heap"),
+            ("types --help", "py-heap types --help"),
+            ("snapshot -o", "py-heap snapshot -o %s --no-retainers" % gdb_snap),
+            ("diff", "py-heap diff %s %s" % (snap, gdb_snap)),
+            ("complete sort", "complete py-heap types --sort "),
         ]
         run = G.run_gdb_commands(G.core_target(interp, core), [c for _k, c in steps],
                                  gdb_setup(interp))
@@ -486,15 +497,14 @@ class CommandLineTest(unittest.TestCase):
                                                            want.cmdline(),
                                                            text_diff(got[key].out, want.stdout)))
 
-        # help py-heap VERB: the verb's summary, then its usage and options as the CLI's help.
+        # help py-heap VERB: the verb's summary, then its usage and options as the CLI's help
+        # (both from the verb table).
         for verb in HELP_VERBS:
             c = got["help " + verb]
-            want = cli_verb_help(verb)
-            summary = want.split("\n")[1].strip()
-            if not c.out.startswith(summary + "\n") or ("Usage: " + want) not in c.out:
-                bad.append("`%s` does not print the verb's help (summary %r, then `Usage: "
-                           "%s` and the CLI's text); it prints:\n%s"
-                           % (c.command, summary, want.split("\n")[0], c.out))
+            summary, options = cli_verb_help(verb)
+            if not c.out.startswith(summary + "\n") or options not in c.out:
+                bad.append("`%s` does not print the verb's help (summary %r, then the CLI's "
+                           "options:\n%s); it prints:\n%s" % (c.command, summary, options, c.out))
         # Completion: verbs, and type names after --type (every type with instances that
         # starts with the prefix; other type objects may be offered too).
         if got["complete fr"].out.splitlines() != ["py-heap fragmentation"]:
@@ -537,6 +547,30 @@ class CommandLineTest(unittest.TestCase):
                        % got["show limit"].out)
         same_json("types json limit 3", cli("types", core, "--limit", "3", "--json"))
         same_text("types text limit 3", cli("types", core, "--limit", "3"))
+        # help py-heap: every verb that runs in gdb, and watch (CLI only) not.
+        listed = got["help"].out
+        for verb in HELP_VERBS + ["snapshot", "diff", "trend"]:
+            if not re.search(r"^py-heap %s -- " % verb, listed, re.M):
+                bad.append("`help py-heap` does not list %s:\n%s" % (verb, listed))
+        if re.search(r"^py-heap watch\b", listed, re.M):
+            bad.append("`help py-heap` lists watch, which does not run in gdb:\n%s" % listed)
+        types_help = got["types --help"].out
+        if not types_help.startswith("usage: py-heap types") or cli_verb_help("types")[1] not in types_help:
+            bad.append("`py-heap types --help` in gdb prints:\n%s" % types_help)
+        try:
+            with open(gdb_snap) as fh, open(snap) as fh2:
+                mine, theirs = json.load(fh), json.load(fh2)
+            if mine["totals"] != theirs["totals"] or mine["types"] != theirs["types"]:
+                bad.append("gdb's `snapshot -o` differs from the CLI's: %r vs %r"
+                           % (mine["totals"], theirs["totals"]))
+        except (OSError, ValueError, KeyError) as e:
+            bad.append("gdb's `py-heap snapshot -o %s` wrote no snapshot: %s (%r)"
+                       % (gdb_snap, e, got["snapshot -o"].err))
+        same_text("diff", cli("diff", snap, gdb_snap))
+        if sorted(got["complete sort"].out.splitlines()) != ["py-heap types --sort count",
+                                                            "py-heap types --sort size"]:
+            bad.append("`complete py-heap types --sort ` offers %r"
+                       % got["complete sort"].out.splitlines())
         # An unknown verb: one clear line.
         c = got["unknown verb"]
         if c.out or c.err.splitlines() != ["py-heap: unknown command 'nosuchverb' (see `help "
