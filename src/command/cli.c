@@ -184,7 +184,9 @@ static struct pyh_error *parse_line(int argc, char *const argv[], struct pyh_com
             if ((err = take_option(v, argc, argv, &i, cl))) return err;
             continue;
         }
-        if (!v->own_targets && !cl->core && !process_given &&
+        /* A verb without arguments takes a word as the core even with -p, so that giving
+         * both is said as such. */
+        if (!v->own_targets && !cl->core && (!process_given || v->max_args == 0) &&
             !(v->arg_kind == PYH_VALUE_ADDRESS && looks_like_address(arg))) {
             cl->core = arg;
             continue;
