@@ -79,8 +79,8 @@ static void on_progress(const struct pyh_progress *p, void *ctx)
     const char *what = p->unit == PYH_PROGRESS_OBJECTS ? " objects" : "";
     if (p->total)
         snprintf(line, sizeof(line), "py-heap: %s: %s of %s%s (%.0f%%), %.1f s", p->phase,
-                 human(p->done, p->unit, a, sizeof(a)), human(p->total, p->unit, b, sizeof(b)), what,
-                 100.0 * (double)p->done / (double)p->total, elapsed);
+                 human(p->done, p->unit, a, sizeof(a)), human(p->total, p->unit, b, sizeof(b)),
+                 what, 100.0 * (double)p->done / (double)p->total, elapsed);
     else
         snprintf(line, sizeof(line), "py-heap: %s: %s%s, %.1f s", p->phase,
                  human(p->done, p->unit, a, sizeof(a)), what, elapsed);

@@ -41,7 +41,8 @@ static struct pyh_error *unknown_option(const struct pyh_verb_info *v, const cha
 {
     const char *names[PYH_MAX_OPTIONS + 16];
     size_t n = 0;
-    for (size_t k = 0; k < v->noptions && n < PYH_MAX_OPTIONS; k++) names[n++] = v->options[k].name;
+    for (size_t k = 0; k < v->noptions && n < PYH_MAX_OPTIONS; k++)
+        names[n++] = v->options[k].name;
     for (size_t k = 0; k < pyh_cli_noptions && n < PYH_MAX_OPTIONS + 16; k++)
         names[n++] = pyh_cli_option_table[k].name;
     const char *word = arg + strspn(arg, "-");
@@ -70,7 +71,8 @@ static struct pyh_error *take_cli_option(const struct pyh_verb_info *v, const st
         if (errno || end == value || *end || pid <= 0 || pid > 0x7fffffff)
             return pyh_error_create(PYH_ERR_USAGE, "invalid PID '%s'", value);
         if (cl->pid && cl->pid != (int)pid)
-            return pyh_error_create(PYH_ERR_USAGE, "give one process, not %d and %ld", cl->pid, pid);
+            return pyh_error_create(PYH_ERR_USAGE, "give one process, not %d and %ld", cl->pid,
+                                    pid);
         cl->pid = (int)pid;
     } else if (!strcmp(o->name, "coredump")) {
         cl->coredump = value;
@@ -137,11 +139,13 @@ static struct pyh_error *unknown_verb(const char *word)
 {
     const char *const *names = pyh_command_names(PYH_FRONTEND_CLI);
     size_t n = 0;
-    while (names[n]) n++;
+    while (names[n])
+        n++;
     const char *best = pyh_closest_name(word, names, n);
     struct stat st;
     if (best)
-        return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s' (did you mean %s?)", word, best);
+        return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s' (did you mean %s?)", word,
+                                best);
     if (stat(word, &st) == 0 || all_digits(word))
         return pyh_error_create(PYH_ERR_USAGE,
                                 "unknown command '%s': the verb comes first, as in `py-heap "
@@ -164,7 +168,8 @@ static struct pyh_error *parse_line(int argc, char *const argv[], struct pyh_com
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) break;
-        process_given |= !strcmp(a, "-p") || !strncmp(a, "--pid", 5) || !strncmp(a, "--coredump", 10) ||
+        process_given |= !strcmp(a, "-p") || !strncmp(a, "--pid", 5) ||
+                         !strncmp(a, "--coredump", 10) ||
                          (a[0] == '-' && a[1] == 'p' && all_digits(a + 2));
     }
     bool only_positionals = false;
@@ -180,7 +185,8 @@ static struct pyh_error *parse_line(int argc, char *const argv[], struct pyh_com
             cl->help = true;
             continue;
         }
-        if (!only_positionals && arg[0] == '-' && arg[1] && !(arg[1] != '-' && looks_like_address(arg))) {
+        if (!only_positionals && arg[0] == '-' && arg[1] &&
+            !(arg[1] != '-' && looks_like_address(arg))) {
             if ((err = take_option(v, argc, argv, &i, cl))) return err;
             continue;
         }
@@ -205,12 +211,13 @@ static struct pyh_error *parse_line(int argc, char *const argv[], struct pyh_com
                                     cl->core ? cl->core : "-");
         struct stat st;
         if (cl->core && all_digits(cl->core) && stat(cl->core, &st) != 0)
-            return pyh_error_create(PYH_ERR_USAGE,
-                                    "'%s' is not a file: to read the process with PID %s, use -p %s",
-                                    cl->core, cl->core, cl->core);
+            return pyh_error_create(
+                PYH_ERR_USAGE, "'%s' is not a file: to read the process with PID %s, use -p %s",
+                cl->core, cl->core, cl->core);
     }
     cl->json = false;
-    for (int i = 1; i < cl->argc; i++) cl->json |= !strcmp(cl->argv[i], "--json");
+    for (int i = 1; i < cl->argc; i++)
+        cl->json |= !strcmp(cl->argv[i], "--json");
     return pyh_command_check(cl->argc, cl->argv);
 }
 
@@ -221,8 +228,10 @@ struct pyh_error *pyh_command_line_parse(int argc, char *const argv[], struct py
     out->argv = calloc((size_t)argc + 1, sizeof(char *));
     if (!out->argv) return pyh_error_nomem();
     struct pyh_error *err = parse_line(argc, argv, out);
-    if (err && out->verb) err = pyh_error_append(err, " (see py-heap %s --help)", out->verb->name);
-    else if (err) err = pyh_error_append(err, " (see py-heap --help)");
+    if (err && out->verb)
+        err = pyh_error_append(err, " (see py-heap %s --help)", out->verb->name);
+    else if (err)
+        err = pyh_error_append(err, " (see py-heap --help)");
     return err;
 }
 

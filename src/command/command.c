@@ -74,11 +74,24 @@ bool pyh_parse_size(const char *text, bool per_minute, uint64_t *out)
     double v = strtod(text, &end);
     uint64_t unit = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': unit = 1ULL << 10; end++; break;
-    case 'M': unit = 1ULL << 20; end++; break;
-    case 'G': unit = 1ULL << 30; end++; break;
-    case 'T': unit = 1ULL << 40; end++; break;
-    default: break;
+    case 'K':
+        unit = 1ULL << 10;
+        end++;
+        break;
+    case 'M':
+        unit = 1ULL << 20;
+        end++;
+        break;
+    case 'G':
+        unit = 1ULL << 30;
+        end++;
+        break;
+    case 'T':
+        unit = 1ULL << 40;
+        end++;
+        break;
+    default:
+        break;
     }
     if (unit > 1 && toupper((unsigned char)*end) == 'I') end++; /* "GiB" */
     if (toupper((unsigned char)*end) == 'B') end++;
@@ -118,8 +131,9 @@ struct pyh_error *pyh_option_check(const char *verb, const struct pyh_option *o,
     switch (o->kind) {
     case PYH_VALUE_INT:
         if (!parse_long(value, &v) || v < o->min || v > o->max)
-            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a number from %ld to %ld, not '%s'",
-                                    verb, o->name, o->min, o->max, value);
+            return pyh_error_create(PYH_ERR_USAGE,
+                                    "%s: --%s wants a number from %ld to %ld, not '%s'", verb,
+                                    o->name, o->min, o->max, value);
         return NULL;
     case PYH_VALUE_PID:
         if (!parse_long(value, &v) || v <= 0 || v > 0x7fffffff)
@@ -128,8 +142,9 @@ struct pyh_error *pyh_option_check(const char *verb, const struct pyh_option *o,
         return NULL;
     case PYH_VALUE_SIZE:
         if (!pyh_parse_size(value, false, &size))
-            return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a size such as 2G or 500M, not '%s'",
-                                    verb, o->name, value);
+            return pyh_error_create(PYH_ERR_USAGE,
+                                    "%s: --%s wants a size such as 2G or 500M, not '%s'", verb,
+                                    o->name, value);
         return NULL;
     case PYH_VALUE_CHOICE:
         if (!is_choice(o->choices, value))
@@ -149,8 +164,10 @@ static size_t distance(const char *a, const char *b)
     size_t n = strlen(a), m = strlen(b);
     if (n > 40 || m > 40) return 99;
     size_t d[41][41];
-    for (size_t i = 0; i <= n; i++) d[i][0] = i;
-    for (size_t j = 0; j <= m; j++) d[0][j] = j;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
     for (size_t i = 1; i <= n; i++)
         for (size_t j = 1; j <= m; j++) {
             size_t cost = a[i - 1] != b[j - 1];
@@ -185,7 +202,8 @@ static void option_hint(const struct pyh_verb_info *v, const char *name, char *b
 {
     const char *names[PYH_MAX_OPTIONS];
     size_t n = 0;
-    for (size_t k = 0; k < v->noptions && n < PYH_MAX_OPTIONS; k++) names[n++] = v->options[k].name;
+    for (size_t k = 0; k < v->noptions && n < PYH_MAX_OPTIONS; k++)
+        names[n++] = v->options[k].name;
     const char *best = pyh_closest_name(name, names, n);
     if (best)
         snprintf(buf, cap, " (did you mean --%s?)", best);
@@ -262,7 +280,8 @@ static struct pyh_error *parse(const struct pyh_verb *verb, int argc, char *cons
                 continue;
             }
             if (p->npositionals >= v->max_args || p->npositionals >= PYH_MAX_POSITIONALS)
-                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name, arg);
+                return pyh_error_create(PYH_ERR_USAGE, "%s: unexpected argument '%s'", v->name,
+                                        arg);
             p->positionals[p->npositionals++] = arg;
             continue;
         }
@@ -272,7 +291,8 @@ static struct pyh_error *parse(const struct pyh_verb *verb, int argc, char *cons
                                         v->name, arg, o->metavar ? o->metavar : "a value");
             value = argv[++i];
         }
-        struct pyh_error *err = o->kind == PYH_VALUE_NONE ? NULL : pyh_option_check(v->name, o, value);
+        struct pyh_error *err =
+            o->kind == PYH_VALUE_NONE ? NULL : pyh_option_check(v->name, o, value);
         if (err) return err;
         p->values[o - v->options] = o->kind == PYH_VALUE_NONE ? "" : value;
     }
@@ -324,10 +344,12 @@ static struct pyh_error *unknown_verb(const char *name)
 {
     const char *const *names = pyh_command_names(PYH_FRONTEND_CLI);
     size_t n = 0;
-    while (names[n]) n++;
+    while (names[n])
+        n++;
     const char *best = pyh_closest_name(name, names, n);
     if (best)
-        return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s' (did you mean %s?)", name, best);
+        return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s' (did you mean %s?)", name,
+                                best);
     return pyh_error_create(PYH_ERR_USAGE, "unknown command '%s'", name);
 }
 

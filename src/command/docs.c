@@ -15,9 +15,12 @@ static void roff(FILE *f, const char *s)
     for (; *s; s++) {
         if (line_start && (*s == '.' || *s == '\'')) fputs("\\&", f);
         line_start = *s == '\n';
-        if (*s == '\\') fputs("\\e", f);
-        else if (*s == '-') fputs("\\-", f);
-        else fputc(*s, f);
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -80,7 +83,8 @@ static void write_man(FILE *f)
         roff(f, v->help);
         if (!(v->frontends & PYH_FRONTEND_GDB)) fputs(".PP\nNot available in gdb.\n", f);
         for (size_t k = 0; k < v->noptions; k++)
-            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI)) man_option(f, v->name, &v->options[k]);
+            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI))
+                man_option(f, v->name, &v->options[k]);
     }
     fputs(".SH TARGET\n.TP\n\\fICORE\\fR\nAn ELF core file (gdb's gcore, the kernel, "
           "systemd\\-coredump), also compressed with zstd, gzip, xz or lz4 (recognised by its "
@@ -105,11 +109,12 @@ static void write_man(FILE *f)
           "Loads the gdb commands in every gdb (installed under the prefix's etc/; copy or link "
           "it there), or `source' the module's py\\-heap\\-gdb.py from gdb.\n",
           f);
-    fputs(".SH EXAMPLES\n.nf\npy\\-heap summary core.1234\npy\\-heap types \\-p 1234 \\-\\-limit 10\n"
-          "coredumpctl dump 1234 | py\\-heap types \\-\npy\\-heap types \\-\\-coredump myservice\n"
-          "py\\-heap snapshot \\-o before.json \\-p 1234\npy\\-heap diff before.json pid:1234\n"
-          ".fi\n",
-          f);
+    fputs(
+        ".SH EXAMPLES\n.nf\npy\\-heap summary core.1234\npy\\-heap types \\-p 1234 \\-\\-limit 10\n"
+        "coredumpctl dump 1234 | py\\-heap types \\-\npy\\-heap types \\-\\-coredump myservice\n"
+        "py\\-heap snapshot \\-o before.json \\-p 1234\npy\\-heap diff before.json pid:1234\n"
+        ".fi\n",
+        f);
     fputs(".SH SEE ALSO\n\\fBlibpyheap\\fR(3), \\fBgdb\\fR(1), \\fBcoredumpctl\\fR(1), "
           "\\fBgcore\\fR(1)\n",
           f);
@@ -126,7 +131,8 @@ static const struct pyh_option *each_valued_option(size_t i)
             if (pyh_verbs[v].info.options[k].kind != PYH_VALUE_NONE && n++ == i)
                 return &pyh_verbs[v].info.options[k];
     for (size_t k = 0; k < pyh_cli_noptions; k++)
-        if (pyh_cli_option_table[k].kind != PYH_VALUE_NONE && n++ == i) return &pyh_cli_option_table[k];
+        if (pyh_cli_option_table[k].kind != PYH_VALUE_NONE && n++ == i)
+            return &pyh_cli_option_table[k];
     return NULL;
 }
 
@@ -154,7 +160,8 @@ static void write_bash(FILE *f)
           "    COMPREPLY=()\n",
           f);
     fputs("    local verbs='", f);
-    for (size_t i = 0; i < pyh_nverbs; i++) fprintf(f, "%s%s", i ? " " : "", pyh_verbs[i].info.name);
+    for (size_t i = 0; i < pyh_nverbs; i++)
+        fprintf(f, "%s%s", i ? " " : "", pyh_verbs[i].info.name);
     fputs(" help'\n    if [[ $COMP_CWORD -eq 1 ]]; then\n"
           "        COMPREPLY=($(compgen -W \"$verbs --help --version\" -- \"$cur\"))\n"
           "        return\n    fi\n    local verb=${COMP_WORDS[1]}\n"
@@ -169,10 +176,15 @@ static void write_bash(FILE *f)
         if (o->short_name) fprintf(f, "|-%c", o->short_name);
         fputs(")\n            ", f);
         switch (o->kind) {
-        case PYH_VALUE_FILE: fputs("COMPREPLY=($(compgen -f -- \"$cur\"))", f); break;
-        case PYH_VALUE_DIR: fputs("COMPREPLY=($(compgen -d -- \"$cur\"))", f); break;
+        case PYH_VALUE_FILE:
+            fputs("COMPREPLY=($(compgen -f -- \"$cur\"))", f);
+            break;
+        case PYH_VALUE_DIR:
+            fputs("COMPREPLY=($(compgen -d -- \"$cur\"))", f);
+            break;
         case PYH_VALUE_PID:
-            fputs("COMPREPLY=($(compgen -W \"$(cd /proc && compgen -G '[0-9]*')\" -- \"$cur\"))", f);
+            fputs("COMPREPLY=($(compgen -W \"$(cd /proc && compgen -G '[0-9]*')\" -- \"$cur\"))",
+                  f);
             break;
         case PYH_VALUE_CHOICE: {
             char words[128];
@@ -182,7 +194,8 @@ static void write_bash(FILE *f)
             fprintf(f, "COMPREPLY=($(compgen -W '%s' -- \"$cur\"))", words);
             break;
         }
-        default: break;
+        default:
+            break;
         }
         fputs("\n            return ;;\n", f);
     }
@@ -191,7 +204,8 @@ static void write_bash(FILE *f)
         const struct pyh_verb_info *v = &pyh_verbs[i].info;
         fprintf(f, "        %s) opts='", v->name);
         bash_words(f, v->options, v->noptions, PYH_FRONTEND_CLI);
-        if (!v->own_targets) bash_words(f, pyh_cli_option_table, pyh_cli_noptions, PYH_FRONTEND_CLI);
+        if (!v->own_targets)
+            bash_words(f, pyh_cli_option_table, pyh_cli_noptions, PYH_FRONTEND_CLI);
         fputs(" --help' ;;\n", f);
     }
     fputs("        *) return ;;\n    esac\n"
@@ -210,11 +224,16 @@ static void write_bash(FILE *f)
 static void quoted(FILE *f, const char *s, bool zsh_spec)
 {
     for (; *s; s++) {
-        if (*s == '\'') fputs("'\\''", f);
-        else if (zsh_spec && *s == '[') fputc('(', f);
-        else if (zsh_spec && *s == ']') fputc(')', f);
-        else if (zsh_spec && *s == ':') fputs("\\:", f);
-        else fputc(*s, f);
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else if (zsh_spec && *s == '[')
+            fputc('(', f);
+        else if (zsh_spec && *s == ']')
+            fputc(')', f);
+        else if (zsh_spec && *s == ':')
+            fputs("\\:", f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -225,21 +244,30 @@ static void zsh_option(FILE *f, const char *verb, const struct pyh_option *o)
     const char *action = "";
     char choices[160] = "";
     switch (o->kind) {
-    case PYH_VALUE_FILE: action = "_files"; break;
-    case PYH_VALUE_DIR: action = "_files -/"; break;
-    case PYH_VALUE_PID: action = "_pids"; break;
+    case PYH_VALUE_FILE:
+        action = "_files";
+        break;
+    case PYH_VALUE_DIR:
+        action = "_files -/";
+        break;
+    case PYH_VALUE_PID:
+        action = "_pids";
+        break;
     case PYH_VALUE_CHOICE:
         snprintf(choices, sizeof(choices), "(%s)", o->choices);
         for (char *c = choices; *c; c++)
             if (*c == '|') *c = ' ';
         action = choices;
         break;
-    default: break;
+    default:
+        break;
     }
     for (int pass = 0; pass < (o->short_name ? 2 : 1); pass++) {
         fputs("    '", f);
-        if (pass == 0) fprintf(f, "--%s", o->name);
-        else fprintf(f, "-%c", o->short_name);
+        if (pass == 0)
+            fprintf(f, "--%s", o->name);
+        else
+            fprintf(f, "-%c", o->short_name);
         fputc('[', f);
         quoted(f, desc, true);
         fputc(']', f);
@@ -270,9 +298,11 @@ static void write_zsh(FILE *f)
         const struct pyh_verb_info *v = &pyh_verbs[i].info;
         fprintf(f, "  %s) opts=(\n", v->name);
         for (size_t k = 0; k < v->noptions; k++)
-            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI)) zsh_option(f, v->name, &v->options[k]);
+            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI))
+                zsh_option(f, v->name, &v->options[k]);
         if (!v->own_targets)
-            for (size_t k = 0; k < pyh_cli_noptions; k++) zsh_option(f, v->name, &pyh_cli_option_table[k]);
+            for (size_t k = 0; k < pyh_cli_noptions; k++)
+                zsh_option(f, v->name, &pyh_cli_option_table[k]);
         fputs("    '*:file:_files'\n  ) ;;\n", f);
     }
     fputs("  *) return 1 ;;\n  esac\n  shift words\n  (( CURRENT-- ))\n  _arguments -s $opts\n}\n\n"
@@ -287,17 +317,25 @@ static void fish_option(FILE *f, const char *cond, const char *verb, const struc
     fprintf(f, "complete -c py-heap -n '%s' -l %s", cond, o->name);
     if (o->short_name) fprintf(f, " -s %c", o->short_name);
     switch (o->kind) {
-    case PYH_VALUE_NONE: break;
+    case PYH_VALUE_NONE:
+        break;
     case PYH_VALUE_FILE:
-    case PYH_VALUE_DIR: fputs(" -r -F", f); break;
-    case PYH_VALUE_PID: fputs(" -x -a '(__fish_complete_pids)'", f); break;
+    case PYH_VALUE_DIR:
+        fputs(" -r -F", f);
+        break;
+    case PYH_VALUE_PID:
+        fputs(" -x -a '(__fish_complete_pids)'", f);
+        break;
     case PYH_VALUE_CHOICE: {
         fputs(" -x -a '", f);
-        for (const char *c = o->choices; *c; c++) fputc(*c == '|' ? ' ' : *c, f);
+        for (const char *c = o->choices; *c; c++)
+            fputc(*c == '|' ? ' ' : *c, f);
         fputc('\'', f);
         break;
     }
-    default: fputs(" -x", f); break;
+    default:
+        fputs(" -x", f);
+        break;
     }
     fputs(" -d '", f);
     quoted(f, desc, false);
@@ -310,7 +348,8 @@ static void write_fish(FILE *f)
           "complete -c py-heap -f\n",
           f);
     for (size_t i = 0; i < pyh_nverbs; i++) {
-        fprintf(f, "complete -c py-heap -n __fish_use_subcommand -a %s -d '", pyh_verbs[i].info.name);
+        fprintf(f, "complete -c py-heap -n __fish_use_subcommand -a %s -d '",
+                pyh_verbs[i].info.name);
         quoted(f, pyh_verbs[i].info.summary, false);
         fputs("'\n", f);
     }
@@ -319,9 +358,11 @@ static void write_fish(FILE *f)
         char cond[96];
         snprintf(cond, sizeof(cond), "__fish_seen_subcommand_from %s", v->name);
         for (size_t k = 0; k < v->noptions; k++)
-            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI)) fish_option(f, cond, v->name, &v->options[k]);
+            if (pyh_option_in(&v->options[k], PYH_FRONTEND_CLI))
+                fish_option(f, cond, v->name, &v->options[k]);
         if (!v->own_targets) {
-            for (size_t k = 0; k < pyh_cli_noptions; k++) fish_option(f, cond, v->name, &pyh_cli_option_table[k]);
+            for (size_t k = 0; k < pyh_cli_noptions; k++)
+                fish_option(f, cond, v->name, &pyh_cli_option_table[k]);
             fprintf(f, "complete -c py-heap -n '%s' -F\n", cond);
         }
     }
@@ -329,12 +370,19 @@ static void write_fish(FILE *f)
 
 struct pyh_error *pyh_command_write_document(const char *kind, FILE *out)
 {
-    if (!strcmp(kind, "man")) write_man(out);
-    else if (!strcmp(kind, "targets")) pyh_write_cli_target_help(out);
-    else if (!strcmp(kind, "bash")) write_bash(out);
-    else if (!strcmp(kind, "zsh")) write_zsh(out);
-    else if (!strcmp(kind, "fish")) write_fish(out);
-    else return pyh_error_create(PYH_ERR_USAGE, "no document '%s' (man, targets, bash, zsh or fish)", kind);
+    if (!strcmp(kind, "man"))
+        write_man(out);
+    else if (!strcmp(kind, "targets"))
+        pyh_write_cli_target_help(out);
+    else if (!strcmp(kind, "bash"))
+        write_bash(out);
+    else if (!strcmp(kind, "zsh"))
+        write_zsh(out);
+    else if (!strcmp(kind, "fish"))
+        write_fish(out);
+    else
+        return pyh_error_create(PYH_ERR_USAGE, "no document '%s' (man, targets, bash, zsh or fish)",
+                                kind);
     if (ferror(out)) return pyh_error_create(PYH_ERR_OS, "writing the %s document failed", kind);
     return NULL;
 }

@@ -12,7 +12,8 @@
 static void option_left(const struct pyh_option *o, char *buf, size_t cap)
 {
     char value[64] = "";
-    if (o->kind != PYH_VALUE_NONE) snprintf(value, sizeof(value), " %s", o->metavar ? o->metavar : "X");
+    if (o->kind != PYH_VALUE_NONE)
+        snprintf(value, sizeof(value), " %s", o->metavar ? o->metavar : "X");
     if (o->short_name)
         snprintf(buf, cap, "-%c, --%s%s", o->short_name, o->name, value);
     else
@@ -25,7 +26,8 @@ void pyh_help_wrap(FILE *f, const char *text, int col, int indent)
 {
     const char *s = text;
     while (*s) {
-        while (*s == ' ') s++;
+        while (*s == ' ')
+            s++;
         size_t word = strcspn(s, " ");
         if (col > indent && col + 1 + (int)word > HELP_WIDTH) {
             fprintf(f, "\n%*s", indent, "");
@@ -115,7 +117,8 @@ const char *pyh_command_help(const char *verb, enum pyh_frontend frontend)
     fprintf(f, "  %s\n\n%s", info->summary, info->help);
     fprintf(f, "\nOptions:\n");
     for (size_t j = 0; j < info->noptions; j++)
-        if (pyh_option_in(&info->options[j], frontend)) option_line(f, info->name, &info->options[j]);
+        if (pyh_option_in(&info->options[j], frontend))
+            option_line(f, info->name, &info->options[j]);
     option_line(f, info->name,
                 &(struct pyh_option){.name = "help", .short_name = 'h', .help = "this help"});
     if (frontend == PYH_FRONTEND_GDB) {

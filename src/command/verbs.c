@@ -73,10 +73,10 @@ const struct pyh_verb pyh_verbs[] = {
                  "the heap total of `fragmentation`. Static objects in the binaries' data\n"
                  "are counted on their own line.\n",
          .frontends = BOTH,
-         OPTIONS(INT("limit", "N", "30", 0, LIMIT_MAX, "show the N biggest types (0: all)"),
-                 CHOICE("sort", "size|count", "size", "order by total size or by count"),
-                 INT("min-count", "N", "0", 0, COUNT_MAX,
-                     "leave out types with fewer than N objects")),
+         OPTIONS(
+             INT("limit", "N", "30", 0, LIMIT_MAX, "show the N biggest types (0: all)"),
+             CHOICE("sort", "size|count", "size", "order by total size or by count"),
+             INT("min-count", "N", "0", 0, COUNT_MAX, "leave out types with fewer than N objects")),
      },
      .run = pyh_cmd_types},
     {{
@@ -254,9 +254,11 @@ const struct pyh_option pyh_cli_option_table[] = {
     VALUE("coredump", 0, PYH_VALUE_TEXT, "MATCH",
           "the newest core of systemd-coredump's store whose PID, command name or "
           "executable is MATCH (what coredumpctl lists)"),
-    VALUE("exe", 0, PYH_VALUE_FILE, "FILE", "the executable, when the core's own path cannot be used"),
+    VALUE("exe", 0, PYH_VALUE_FILE, "FILE",
+          "the executable, when the core's own path cannot be used"),
     VALUE("sysroot", 0, PYH_VALUE_DIR, "DIR", "look for every file the core names under DIR"),
-    VALUE("lib-path", 0, PYH_VALUE_TEXT, "DIR[:DIR]", "look for mapped files by name in these directories"),
+    VALUE("lib-path", 0, PYH_VALUE_TEXT, "DIR[:DIR]",
+          "look for mapped files by name in these directories"),
     VALUE("debug-dir", 0, PYH_VALUE_TEXT, "DIR[:DIR]",
           "where separate debug files live (default /usr/lib/debug; '' for none)"),
     FLAG("no-stop", 0, "live: read without stopping the process (best effort)"),

@@ -57,10 +57,10 @@ struct source {
 /* The temporary file being written: pages of zeros are skipped (holes), the rest written. */
 struct sink {
     int fd;
-    uint64_t size;     /* bytes of the core so far */
-    const char *name;  /* for messages: the input */
-    uint64_t in_bytes; /* compressed bytes read, for progress */
-    uint64_t in_total; /* the input's size, 0 for a stream */
+    uint64_t size;            /* bytes of the core so far */
+    const char *name;         /* for messages: the input */
+    uint64_t in_bytes;        /* compressed bytes read, for progress */
+    uint64_t in_total;        /* the input's size, 0 for a stream */
     const struct source *src; /* for the bytes of it decoded so far */
 };
 
@@ -75,8 +75,9 @@ static struct pyh_error *open_temporary(const char *name, int *fd)
     snprintf(path, sizeof(path), "%s/py-heap-core-XXXXXX", dir);
     *fd = mkostemp(path, O_CLOEXEC);
     if (*fd < 0)
-        return pyh_error_errno(errno, "cannot create a temporary file in %s to decompress %s "
-                                      "(set TMPDIR to a directory with room for the core)",
+        return pyh_error_errno(errno,
+                               "cannot create a temporary file in %s to decompress %s "
+                               "(set TMPDIR to a directory with room for the core)",
                                dir, name);
     unlink(path);
     return NULL;
@@ -107,7 +108,8 @@ static struct pyh_error *sink_write(struct sink *s, const unsigned char *buf, si
             continue;
         }
         size_t start = i;
-        while (i < n && !all_zero(buf + i, (len = piece(s, i, n)))) i += len;
+        while (i < n && !all_zero(buf + i, (len = piece(s, i, n))))
+            i += len;
         for (size_t off = start; off < i;) {
             ssize_t w = pwrite(s->fd, buf + off, i - off, (off_t)(s->size + off));
             if (w < 0 && errno == EINTR) continue;
@@ -335,23 +337,30 @@ static bool built_with(const char *format)
 static struct pyh_error *to_temporary(struct source *src, const char *name, const char *format,
                                       uint64_t in_total, struct pyh_core_input *out)
 {
-    struct sink s = {.fd = -1, .name = name, .in_bytes = src->len, .in_total = in_total, .src = src};
+    struct sink s = {
+        .fd = -1, .name = name, .in_bytes = src->len, .in_total = in_total, .src = src};
     struct pyh_error *err = open_temporary(name, &s.fd);
     if (err) return err;
     unsigned char *buf = strcmp(format, "elf") ? malloc(CHUNK) : NULL;
-    if (strcmp(format, "elf") && !buf) err = pyh_error_nomem();
-    else if (!strcmp(format, "elf")) err = copy_plain(src, &s);
+    if (strcmp(format, "elf") && !buf)
+        err = pyh_error_nomem();
+    else if (!strcmp(format, "elf"))
+        err = copy_plain(src, &s);
 #ifdef PYH_HAVE_ZSTD
-    else if (!strcmp(format, "zstd")) err = decode_zstd(src, &s, buf);
+    else if (!strcmp(format, "zstd"))
+        err = decode_zstd(src, &s, buf);
 #endif
 #ifdef PYH_HAVE_ZLIB
-    else if (!strcmp(format, "gzip")) err = decode_gzip(src, &s, buf);
+    else if (!strcmp(format, "gzip"))
+        err = decode_gzip(src, &s, buf);
 #endif
 #ifdef PYH_HAVE_LZMA
-    else if (!strcmp(format, "xz")) err = decode_xz(src, &s, buf);
+    else if (!strcmp(format, "xz"))
+        err = decode_xz(src, &s, buf);
 #endif
 #ifdef PYH_HAVE_LZ4
-    else if (!strcmp(format, "lz4")) err = decode_lz4(src, &s, buf);
+    else if (!strcmp(format, "lz4"))
+        err = decode_lz4(src, &s, buf);
 #endif
     free(buf);
     if (!err) err = sink_finish(&s);
@@ -405,7 +414,8 @@ struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *o
     }
     struct pyh_error *err = NULL;
     /* The first bytes tell the format: 6 are enough for every magic. */
-    while (!err && src.len < 6 && !src.eof) err = source_fill(&src, &(struct sink){.name = name});
+    while (!err && src.len < 6 && !src.eof)
+        err = source_fill(&src, &(struct sink){.name = name});
     const char *format = "elf";
     size_t which = sizeof(formats) / sizeof(formats[0]);
     for (size_t i = 0; !err && i < sizeof(formats) / sizeof(formats[0]); i++)

@@ -16,7 +16,8 @@ struct fold {
 static int columns(const char *s, size_t n)
 {
     int c = 0;
-    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
     return c;
 }
 
@@ -47,7 +48,8 @@ static void emit(struct fold *f, const char *s, size_t n)
     bool first = true;
     while (n > 0) {
         if (!first) {
-            while (n > 0 && *s == ' ') s++, n--;
+            while (n > 0 && *s == ' ')
+                s++, n--;
             if (n == 0) break;
             fprintf(f->out, "%*s", hang, "");
         }
@@ -56,7 +58,8 @@ static void emit(struct fold *f, const char *s, size_t n)
         if (cut < n) {
             /* The last space within the width, past the indentation; else a hard cut. */
             size_t space = cut;
-            while (space > indent + 1 && s[space] != ' ') space--;
+            while (space > indent + 1 && s[space] != ' ')
+                space--;
             if (space > indent + 1) cut = space;
         }
         fwrite(s, 1, cut, f->out);
@@ -95,8 +98,10 @@ static int fold_close(void *cookie)
         /* A last line without a newline: folded, and still without one. */
         size_t n = f->len;
         f->len = 0;
-        if (columns(f->line, n) <= f->width) fwrite(f->line, 1, n, f->out);
-        else emit(f, f->line, n);
+        if (columns(f->line, n) <= f->width)
+            fwrite(f->line, 1, n, f->out);
+        else
+            emit(f, f->line, n);
     }
     int rc = fflush(f->out);
     free(f->line);

@@ -53,8 +53,9 @@ static void test_help_width(void **state)
             assert_non_null(text);
             for (const char *line = text; *line;) {
                 size_t n = strcspn(line, "\n");
-                if (n > 79) fail_msg("%s help: a line of %zu columns: %.*s", pyh_verb_at(i)->name, n,
-                                     (int)n, line);
+                if (n > 79)
+                    fail_msg("%s help: a line of %zu columns: %.*s", pyh_verb_at(i)->name, n,
+                             (int)n, line);
                 line += n + (line[n] == '\n');
             }
         }
@@ -69,10 +70,13 @@ static struct pyh_error *parse(struct pyh_command_line *cl, const char *line)
 {
     char *copy = strdup(line), *words[32];
     int n = 0;
-    for (char *w = strtok(copy, " "); w && n < 32; w = strtok(NULL, " ")) words[n++] = w;
+    for (char *w = strtok(copy, " "); w && n < 32; w = strtok(NULL, " "))
+        words[n++] = w;
     struct pyh_error *err = pyh_command_line_parse(n, words, cl);
-    if (nkept < 64) kept[nkept++] = copy;
-    else free(copy);
+    if (nkept < 64)
+        kept[nkept++] = copy;
+    else
+        free(copy);
     return err;
 }
 
@@ -141,7 +145,8 @@ static void test_documents(void **state)
         fclose(f);
         /* Every verb and every option of types is in each. */
         if (strcmp(kinds[i], "targets") != 0)
-            for (size_t v = 0; pyh_verb_at(v); v++) assert_non_null(strstr(buf, pyh_verb_at(v)->name));
+            for (size_t v = 0; pyh_verb_at(v); v++)
+                assert_non_null(strstr(buf, pyh_verb_at(v)->name));
         assert_non_null(strstr(buf, strcmp(kinds[i], "man") ? "coredump" : "coredump"));
         free(buf);
     }
@@ -160,20 +165,22 @@ static void test_fold(void **state)
     fprintf(f, "short line\n");
     fprintf(f, "  a line that is longer than twenty columns\n");
     fprintf(f, "abcdefghijklmnopqrstuvwxyz0123\n");
-    fprintf(f, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-               "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n");
+    fprintf(f,
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n");
     fclose(f);
     fclose(out);
-    assert_string_equal(buf, "short line\n"
-                             "  a line that is\n"
-                             "    longer than\n"
-                             "    twenty columns\n"
-                             "abcdefghijklmnopqrst\n"
-                             "  uvwxyz0123\n"
-                             /* 20 two-byte characters are 20 columns: one line */
-                             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                             "\xc3\xa9\xc3\xa9\n");
+    assert_string_equal(buf,
+                        "short line\n"
+                        "  a line that is\n"
+                        "    longer than\n"
+                        "    twenty columns\n"
+                        "abcdefghijklmnopqrst\n"
+                        "  uvwxyz0123\n"
+                        /* 20 two-byte characters are 20 columns: one line */
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\n");
     free(buf);
 }
 
@@ -219,16 +226,15 @@ static void test_gzip_sparse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_help_width),
-        cmocka_unit_test(test_command_line),
-        cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_table),        cmocka_unit_test(test_help_width),
+        cmocka_unit_test(test_command_line), cmocka_unit_test(test_documents),
         cmocka_unit_test(test_fold),
 #ifdef PYH_TEST_ZLIB
         cmocka_unit_test(test_gzip_sparse),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    for (size_t i = 0; i < nkept; i++) free(kept[i]);
+    for (size_t i = 0; i < nkept; i++)
+        free(kept[i]);
     return failed;
 }
