@@ -367,7 +367,9 @@ struct pyh_error *pyh_command_check(int argc, char *const argv[])
 #define TEXT_WIDTH 80
 
 /* Where a verb writes: text through the folding stream (80 columns) unless --wide; JSON
- * (and watch's log, whose lines are records) as it is. NULL when out of memory. */
+ * (and watch's log, whose lines are records, and snapshot's file on stdout) as it is. NULL
+ * when out of memory. (The sanitiser for strings from the target, i13's, belongs here too:
+ * fold over sanitised text, so that escapes count as the columns they print.) */
 static FILE *text_stream(const struct pyh_parsed *p, FILE *out)
 {
     if (p->format == PYH_FORMAT_JSON || p->wide || p->verb->run_offline == pyh_cmd_watch ||

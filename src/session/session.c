@@ -61,10 +61,14 @@ static struct pyh_error *permission_hint(int pid, struct pyh_error *err)
     snprintf(path, sizeof(path), "/proc/%d", pid);
     uid_t me = geteuid();
     if (!err || me == 0 || stat(path, &st) != 0 || st.st_uid == me) return err;
-    return pyh_error_append(err,
-                            "; process %d belongs to uid %u and py-heap runs as uid %u: run "
-                            "py-heap as root (sudo) or as the process's owner",
-                            pid, (unsigned)st.st_uid, (unsigned)me);
+    /* The ptrace error's guesses (another debugger, ptrace_scope) do not apply. */
+    struct pyh_error *hint =
+        pyh_error_create(pyh_error_code(err),
+                         "cannot read process %d: it belongs to uid %u and py-heap runs as uid "
+                         "%u: run py-heap as root (sudo) or as the process's owner",
+                         pid, (unsigned)st.st_uid, (unsigned)me);
+    pyh_error_free(err);
+    return hint;
 }
 
 struct pyh_error *pyh_session_open_coredump(const char *match,

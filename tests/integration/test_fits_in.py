@@ -126,6 +126,30 @@ class CompressedCoreTest(unittest.TestCase):
         self.assertEqual([], problems, res.describe())
 
 
+_big_cores = {}
+
+
+def big_core(interp):
+    """(directory, core) of a workload of ~3.6 M objects, made once per test process: 1.2 M
+    tuples of an int and a str, a core of ~200 MiB whose census takes seconds."""
+    if interp.label not in _big_cores:
+        tmp = T.make_temp_dir("pyheap-bigcore-")
+        script = ("import sys, time, json\n"
+                  "blob = [(i, str(i)) for i in range(1200000)]\n"
+                  "open(sys.argv[1] + '.tmp', 'w').write(json.dumps({'len': len(blob)}))\n"
+                  "import os; os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+                  "time.sleep(1000)\n")
+        path = os.path.join(tmp, "blob.py")
+        with open(path, "w") as fh:
+            fh.write(script)
+        w = T.Workload(interp, script=path, workdir=tmp).start()
+        try:
+            _big_cores[interp.label] = (tmp, T.gcore(w.pid, os.path.join(tmp, "core.%d" % w.pid)))
+        finally:
+            w.stop()
+    return _big_cores[interp.label]
+
+
 class CompressedMemoryTest(unittest.TestCase):
     """Decompressing costs a few buffers, not the core: on a core of about 200 MiB the peak
     memory of a run on its compressed form exceeds the plain run's by less than 20 % of the
@@ -135,22 +159,7 @@ class CompressedMemoryTest(unittest.TestCase):
     def setUpClass(cls):
         cls.interp = T.require_first_available()
         cls.extra = T.pyheap_args(cls.interp)
-        cls.tmp = T.make_temp_dir("pyheap-bigcore-")
-        # 1.2 M tuples of an int and a str: about 3.6 M objects, a core of ~200 MiB whose
-        # census takes seconds; then the ground truth after the last allocation.
-        script = ("import sys, time, json\n"
-                  "blob = [(i, str(i)) for i in range(1200000)]\n"
-                  "open(sys.argv[1] + '.tmp', 'w').write(json.dumps({'len': len(blob)}))\n"
-                  "import os; os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
-                  "time.sleep(1000)\n")
-        path = os.path.join(cls.tmp, "blob.py")
-        with open(path, "w") as fh:
-            fh.write(script)
-        w = T.Workload(cls.interp, script=path, workdir=cls.tmp).start()
-        try:
-            cls.core = T.gcore(w.pid, os.path.join(cls.tmp, "core.%d" % w.pid))
-        finally:
-            w.stop()
+        cls.tmp, cls.core = big_core(cls.interp)
 
     def test_peak_memory(self):
         size = os.path.getsize(self.core)
@@ -416,11 +425,13 @@ class TextAndHabitsTest(unittest.TestCase):
 class ProgressTest(unittest.TestCase):
     """A read of several seconds shows a progress line on a terminal (a pty), and nothing on a
     pipe, with --quiet or with --json. The read: the census of an xz core of ~3.6 M objects
-    (CompressedMemoryTest's workload, made again here), which takes seconds."""
+    (big_core(), shared with CompressedMemoryTest), which takes seconds."""
 
     @classmethod
     def setUpClass(cls):
-        CompressedMemoryTest.setUpClass.__func__(cls)
+        cls.interp = T.require_first_available()
+        cls.extra = T.pyheap_args(cls.interp)
+        cls.tmp, cls.core = big_core(cls.interp)
         cls.xz = compress(cls.core, "xz", cls.tmp)
 
     def run_on_pty(self, args):
