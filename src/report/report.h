@@ -1,5 +1,12 @@
 /* The report layer: text and JSON, the same for the CLI and gdb. Every command's output is
- * built here from the results of an analysis; nothing else prints. */
+ * built here from the results of an analysis; nothing else prints.
+ *
+ * Renderers take results, never the target: the analyses' result structures (census,
+ * fragmentation, info, object details, referrers, paths, retention, snapshots and series),
+ * the strings a command prepared for them (previews), and the heap's own tables for type
+ * names and addresses (py-heap's memory, not the target's). A renderer reads no target
+ * memory, so a third one (HTML) renders from the same arguments as these. Text is written in
+ * 80 columns (ctx->wide: as wide as it needs); command.c folds what no layout bounds. */
 #ifndef PYH_REPORT_REPORT_H
 #define PYH_REPORT_REPORT_H
 
