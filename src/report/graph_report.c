@@ -87,13 +87,22 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
     if (n == 0)
         fprintf(out, "No root reaches %s%s\n", what,
                 unreached ? ": it is held by native code, leaked, or garbage (see `unreachable`)" : "");
+    /* Expressions are printed whole, never folded (they are copied into a debugger); in 80
+     * columns one that does not fit after its count goes on a line of its own. */
     for (size_t i = 0; i < n; i++) {
-        if (instances > 1)
-            fprintf(out, "%s of %s %s held via %s%s%s%s\n", pyh_format_count(groups[i].count, a, sizeof(a)),
-                    pyh_format_count(instances, b, sizeof(b)), what, groups[i].expression,
-                    groups[i].chain[0] ? "(" : "", groups[i].chain, groups[i].chain[0] ? ")*" : "");
-        else
+        if (instances > 1) {
+            char head[400];
+            int used = snprintf(head, sizeof(head), "%s of %s %s held via",
+                                pyh_format_count(groups[i].count, a, sizeof(a)),
+                                pyh_format_count(instances, b, sizeof(b)), what);
+            size_t len = (size_t)used + 1 + strlen(groups[i].expression) +
+                         (groups[i].chain[0] ? strlen(groups[i].chain) + 3 : 0);
+            fprintf(out, "%s%s%s%s%s%s\n", head, ctx->wide || len <= 80 ? " " : "\n  ",
+                    groups[i].expression, groups[i].chain[0] ? "(" : "", groups[i].chain,
+                    groups[i].chain[0] ? ")*" : "");
+        } else {
             fprintf(out, "%s\n", groups[i].expression);
+        }
     }
     if (instances > 1 && unreached)
         fprintf(out, "%s of %s %s are reached by no root (see `unreachable`)\n",

@@ -149,10 +149,19 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
         const struct pyh_pythread *th = &info->threads[i];
         char native[24], frame[1400];
         snprintf(native, sizeof(native), th->native_id >= 0 ? "%lld" : "-", (long long)th->native_id);
-        if (th->has_frame)
-            snprintf(frame, sizeof(frame), "%s (%s:%d)", th->top.function, th->top.file, th->top.line);
-        else
+        if (th->has_frame) {
+            /* 80 columns: the frame starts at column 49; a long file keeps its end (the
+             * file's name and line), its start elided. */
+            const char *file = th->top.file;
+            char line_no[16];
+            int tail = snprintf(line_no, sizeof(line_no), ":%d)", th->top.line);
+            int room = 80 - 49 - (int)strlen(th->top.function) - 2 - tail - 3;
+            bool elide = !ctx->wide && (int)strlen(file) > room + 3 && room >= 12;
+            snprintf(frame, sizeof(frame), "%s (%s%s%s", th->top.function, elide ? "..." : "",
+                     elide ? file + strlen(file) - room : file, line_no);
+        } else {
             snprintf(frame, sizeof(frame), "-");
+        }
         fprintf(out, "  %-16llu %-8s %-20s %s\n", (unsigned long long)th->thread_id, native,
                 th->has_name ? th->name : "-", frame);
     }

@@ -56,11 +56,16 @@ static void emit(struct fold *f, const char *s, size_t n)
         int avail = first ? room : room - hang;
         size_t cut = offset_of_column(s, n, avail);
         if (cut < n) {
-            /* The last space within the width, past the indentation; else a hard cut. */
+            /* The last space within the width, past the indentation; else the word runs on
+             * to its end: a path or an expression longer than the line is never cut (it is
+             * copied, not read in pieces). */
             size_t space = cut;
             while (space > indent + 1 && s[space] != ' ')
                 space--;
-            if (space > indent + 1) cut = space;
+            if (space > indent + 1)
+                cut = space;
+            else
+                cut += strcspn(s + cut, " ");
         }
         fwrite(s, 1, cut, f->out);
         fputc('\n', f->out);

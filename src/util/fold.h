@@ -1,5 +1,6 @@
-/* 80-column text: a stream that folds every line longer than the width at a space (or, with
- * none, at the width), continuing under the line's own indentation plus two. Reports write
+/* 80-column text: a stream that folds every line longer than the width at a space (a word
+ * longer than the line is never cut: a path or an expression is copied whole), continuing
+ * under the line's own indentation plus two. Reports write
  * their text through it unless --wide is given; tables are laid out to fit, and this catches
  * the lines no layout can bound (verdicts, paths, file names from the target). */
 #ifndef PYH_UTIL_FOLD_H

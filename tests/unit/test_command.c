@@ -175,8 +175,7 @@ static void test_fold(void **state)
                         "  a line that is\n"
                         "    longer than\n"
                         "    twenty columns\n"
-                        "abcdefghijklmnopqrst\n"
-                        "  uvwxyz0123\n"
+                        "abcdefghijklmnopqrstuvwxyz0123\n"
                         /* 20 two-byte characters are 20 columns: one line */
                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
