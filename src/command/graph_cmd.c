@@ -46,9 +46,10 @@ struct pyh_error *pyh_cmd_referrers(struct pyh_session *s, const struct pyh_pars
     if (!err) err = pyh_referrers(g, node, &refs, &n);
     /* The previews of the object and its referrers are part of the result: the report reads
      * no target memory. */
+    bool text = p->format == PYH_FORMAT_TEXT; /* JSON has no previews */
     char **previews = err ? NULL : calloc(n + 1, sizeof(char *));
     if (!err && !previews) err = pyh_error_nomem();
-    for (size_t i = 0; !err && i <= n; i++) {
+    for (size_t i = 0; !err && text && i <= n; i++) {
         if (i > 0 && refs[i - 1].from == g->n) continue;
         char preview[200];
         pyh_preview(g->heap, g->heap->objects[i ? refs[i - 1].from : node].addr, 0, preview, sizeof(preview));

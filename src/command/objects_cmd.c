@@ -21,10 +21,12 @@ struct pyh_error *pyh_cmd_objects(struct pyh_session *s, const struct pyh_parsed
     uint64_t total = 0, total_size = 0;
     err = pyh_objects_of_type(heap, name, (uint64_t)min_size, (size_t)limit, &indices, &n, &total, &total_size);
     if (!err) err = pyh_check_interrupt();
-    /* The previews are part of the result: the report reads no target memory. */
+    /* The previews are part of the text's result (JSON has none): the report reads no
+     * target memory. */
+    bool text = p->format == PYH_FORMAT_TEXT;
     char **previews = err ? NULL : calloc(n ? n : 1, sizeof(char *));
     if (!err && !previews) err = pyh_error_nomem();
-    for (size_t i = 0; !err && i < n; i++) {
+    for (size_t i = 0; !err && text && i < n; i++) {
         char preview[160];
         pyh_preview(heap, heap->objects[indices[i]].addr, 0, preview, sizeof(preview));
         if (!(previews[i] = pyh_strdup(preview))) err = pyh_error_nomem();
