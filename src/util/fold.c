@@ -65,7 +65,8 @@ static void emit(struct fold *f, const char *s, size_t n)
             if (space > indent + 1)
                 cut = space;
             else
-                cut += strcspn(s + cut, " ");
+                while (cut < n && s[cut] != ' ') /* the line is not NUL-terminated */
+                    cut++;
         }
         fwrite(s, 1, cut, f->out);
         fputc('\n', f->out);
