@@ -373,8 +373,7 @@ struct pyh_error *pyh_command_check(int argc, char *const argv[])
 static FILE *text_stream(const struct pyh_parsed *p, FILE *out)
 {
     if (p->format == PYH_FORMAT_JSON || p->wide || p->verb->run_offline == pyh_cmd_watch ||
-        p->verb->run == pyh_cmd_snapshot || /* its text is a snapshot file with -o - */
-        p->verb->run == pyh_cmd_path)       /* expressions, laid out by the report, never cut */
+        p->verb->run == pyh_cmd_snapshot) /* its text is a snapshot file with -o - */
         return out;
     FILE *f = pyh_fold_stream(out, TEXT_WIDTH);
     if (f) setvbuf(f, NULL, _IOFBF, 1 << 16);

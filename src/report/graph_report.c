@@ -87,8 +87,9 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
     if (n == 0)
         fprintf(out, "No root reaches %s%s\n", what,
                 unreached ? ": it is held by native code, leaked, or garbage (see `unreachable`)" : "");
-    /* Expressions are printed whole, never folded (they are copied into a debugger); in 80
-     * columns one that does not fit after its count goes on a line of its own. */
+    /* In 80 columns an expression that does not fit after its count goes on a line of its
+     * own (and one longer than a line is folded at its spaces, never inside a word; --wide
+     * prints each on one line, to copy it). */
     for (size_t i = 0; i < n; i++) {
         if (instances > 1) {
             char head[400];
