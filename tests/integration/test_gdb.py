@@ -210,7 +210,13 @@ class CliComparison(unittest.TestCase):
             if res.returncode != 0:
                 bad.append("%s: the CLI failed: %s" % (label, res.describe()))
                 continue
-            text = cmd.out.replace(*descriptions) if descriptions else cmd.out
+            text = cmd.out
+            if descriptions:
+                # The description may be folded across lines (80 columns): each of its
+                # spaces may have become a newline and an indentation.
+                words = descriptions[0].split(" ")
+                text = re.sub(r"\s+".join(re.escape(w) for w in words),
+                              lambda _m: descriptions[1], text)
             if text != res.stdout:
                 bad.append("%s: differs:\n%s" % (label, text_diff(text, res.stdout)))
             if not cmd.out.strip():
