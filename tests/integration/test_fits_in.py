@@ -496,6 +496,10 @@ class InstallTest(unittest.TestCase):
         cls.extra = T.pyheap_args(cls.interp)
         cls.libdir = next(d for d in glob.glob(os.path.join(cls.prefix, "lib*"))
                           if glob.glob(os.path.join(d, "libpyheap.so*")))
+        # A sanitizer build's library loads only into a program built with the sanitizers.
+        with open(os.path.join(T.BUILD_DIR, "CMakeCache.txt")) as fh:
+            sanitized = re.search(r"^PYHEAP_SANITIZE:BOOL=ON$", fh.read(), re.M)
+        cls.cflags = ["-fsanitize=address,undefined"] if sanitized else []
 
     def run_ok(self, argv, env=None, **kw):
         full = dict(os.environ, **(env or {}))
@@ -524,7 +528,7 @@ class InstallTest(unittest.TestCase):
                                          "census.c"))
         self.assertTrue(example, "the example is not installed")
         exe = os.path.join(self.prefix, "census")
-        self.run_ok(["cc", "-Wall", "-Werror", example[0], "-o", exe] + flags
+        self.run_ok(["cc", "-Wall", "-Werror"] + self.cflags + [example[0], "-o", exe] + flags
                     + ["-Wl,-rpath," + self.libdir], env=env)
         out = self.run_ok([exe, self.core])
         res = T.run_pyheap(["types", self.core, "--json"] + self.extra)
@@ -553,7 +557,8 @@ class InstallTest(unittest.TestCase):
         shutil.copy(glob.glob(os.path.join(self.prefix, "share", "doc", "*", "examples",
                                            "census.c"))[0], src)
         build = os.path.join(src, "build")
-        self.run_ok(["cmake", "-S", src, "-B", build, "-DCMAKE_PREFIX_PATH=" + self.prefix])
+        self.run_ok(["cmake", "-S", src, "-B", build, "-DCMAKE_PREFIX_PATH=" + self.prefix,
+                     "-DCMAKE_C_FLAGS=" + " ".join(self.cflags)])
         self.run_ok(["cmake", "--build", build])
         out = self.run_ok([os.path.join(build, "census"), self.core],
                           env={"LD_LIBRARY_PATH": self.libdir})
