@@ -304,6 +304,11 @@ class JsonSchemaTest(unittest.TestCase):
         for verb, args in runs.items():
             with self.subTest(verb=verb):
                 self.check(verb, self.pyheap(verb, self.core, "--json", *args).json())
+        with self.subTest(verb="edges"):
+            edges = os.path.join(self.tmp, "edges.bin")
+            doc = self.pyheap("edges", "-o", edges, self.core, "--json").json()
+            self.check("edges", doc)
+            self.assertEqual(8 + 16 * doc["edges"], os.path.getsize(edges))
         with self.subTest(verb="path --type"):
             self.check("path", self.pyheap("path", "--type", "dict", self.core, "--json").json())
         snaps = []
