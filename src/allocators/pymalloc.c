@@ -20,6 +20,9 @@ struct located {
     uint64_t maxarenas_ptr; /* address of `maxarenas` (uint) */
     uint64_t counters[3];   /* ntimes_arena_allocated, narenas_highwater, current; 0 = unknown */
     uint64_t raw_blocks;    /* raw_allocated_blocks, 0 = unknown */
+    /* narenas_currently_allocated is the count of allocated arenas in the table (what the
+     * variable counts), not read (counters_by_disassembly) */
+    bool current_from_table;
     const char *found_by;
 };
 
@@ -79,37 +82,48 @@ static bool locate_by_name(struct pyh_runtime *rt, struct located *loc)
 static bool plausible_table(struct pyh_runtime *rt, uint64_t arenas_ptr, uint64_t maxarenas_ptr,
                             uint64_t arena_size, uint64_t pool_size);
 
+/* The targets of the RIP-relative loads `mov disp32(%rip), reg` (8b /r with mod=00 rm=101,
+ * optional REX) in len bytes of code at fn: 64-bit loads (REX.W) into loads64, the others
+ * into loads32, at most max of each, distinct. False when the code cannot be read. */
+static bool rip_loads(struct pyh_runtime *rt, uint64_t fn, size_t len, uint64_t *loads64,
+                      size_t *n64, uint64_t *loads32, size_t *n32, size_t max)
+{
+    uint8_t code[2048];
+    if (len > sizeof(code)) len = sizeof(code);
+    struct pyh_error *err = pyh_target_read(rt->target, fn, code, len);
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    *n64 = *n32 = 0;
+    for (size_t i = 0; i + 6 <= len; i++) {
+        bool rex = (code[i] & 0xf0) == 0x40;
+        size_t op = rex ? i + 1 : i;
+        if (op + 6 > len || code[op] != 0x8b || (code[op + 1] & 0xc7) != 0x05) continue;
+        int32_t disp;
+        memcpy(&disp, code + op + 2, 4);
+        uint64_t target = fn + op + 6 + (uint64_t)(int64_t)disp;
+        bool wide = rex && (code[i] & 0x08);
+        uint64_t *loads = wide ? loads64 : loads32;
+        size_t *n = wide ? n64 : n32, k = 0;
+        while (k < *n && loads[k] != target) k++;
+        if (k == *n && *n < max) loads[(*n)++] = target;
+        i = op + 5;
+    }
+    return true;
+}
+
 /* Stripped 3.9-3.11: the exported _Py_GetAllocatedBlocks starts by loading maxarenas (32
- * bits), raw_allocated_blocks and arenas (64 bits) RIP-relative. Its first bytes are decoded
- * for `mov disp32(%rip), reg` (8b /r with mod=00 rm=101, optional REX), and every pair of a
- * 64-bit and a 32-bit load target is tried as (arenas, maxarenas) against the table checks. */
+ * bits), raw_allocated_blocks and arenas (64 bits) RIP-relative: every pair of a 64-bit and
+ * a 32-bit load target is tried as (arenas, maxarenas) against the table checks. */
 static bool locate_by_disassembly(struct pyh_runtime *rt, struct located *loc, uint64_t arena_size,
                                   uint64_t pool_size)
 {
     uint64_t fn;
     if (!pyh_module_symbol(rt->images, rt->module, "_Py_GetAllocatedBlocks", &fn)) return false;
-    uint8_t code[96];
-    struct pyh_error *err = pyh_target_read(rt->target, fn, code, sizeof(code));
-    if (err) {
-        pyh_error_free(err);
-        return false;
-    }
     uint64_t loads64[8], loads32[8];
-    size_t n64 = 0, n32 = 0;
-    for (size_t i = 0; i + 6 <= sizeof(code); i++) {
-        bool rex = (code[i] & 0xf0) == 0x40;
-        size_t op = rex ? i + 1 : i;
-        if (op + 6 > sizeof(code) || code[op] != 0x8b || (code[op + 1] & 0xc7) != 0x05) continue;
-        int32_t disp;
-        memcpy(&disp, code + op + 2, 4);
-        uint64_t target = fn + op + 6 + (uint64_t)(int64_t)disp;
-        if (rex && (code[i] & 0x08)) {
-            if (n64 < 8) loads64[n64++] = target;
-        } else if (n32 < 8) {
-            loads32[n32++] = target;
-        }
-        i = op + 5;
-    }
+    size_t n64, n32;
+    if (!rip_loads(rt, fn, 96, loads64, &n64, loads32, &n32, 8)) return false;
     for (size_t a = 0; a < n64; a++) {
         for (size_t m = 0; m < n32; m++) {
             if (!plausible_table(rt, loads64[a], loads32[m], arena_size, pool_size)) continue;
@@ -123,6 +137,51 @@ static bool locate_by_disassembly(struct pyh_runtime *rt, struct located *loc, u
         }
     }
     return false;
+}
+
+/* The arena counters of a stripped 3.8-3.11 — file statics next to `arenas`, which no
+ * exported function but _PyObject_DebugMallocStats reads: it loads ntimes_arena_allocated
+ * (for "# arenas allocated total" and "reclaimed") and narenas_highwater (it counts the
+ * current arenas itself, as narenas_currently_allocated counts them: the table's count
+ * stands for it). Its 64-bit loads within 256 bytes of `arenas` are the candidates; a pair
+ * is taken only when its values order as the counters must (total >= highwater >= the
+ * arenas allocated now) and no other pair does so with other values. */
+#define COUNTER_REACH 256
+
+static void counters_by_disassembly(struct pyh_runtime *rt, struct located *loc, uint64_t current)
+{
+    uint64_t fn;
+    if (!pyh_module_symbol(rt->images, rt->module, "_PyObject_DebugMallocStats", &fn)) return;
+    uint64_t loads64[32], loads32[32];
+    size_t n64, n32;
+    if (!rip_loads(rt, fn, 2048, loads64, &n64, loads32, &n32, 32)) return;
+    uint64_t cand[32], value[32];
+    size_t n = 0;
+    for (size_t i = 0; i < n64; i++) {
+        uint64_t t = loads64[i];
+        if (t == loc->arenas_ptr || t == loc->raw_blocks || t + COUNTER_REACH < loc->arenas_ptr ||
+            t > loc->arenas_ptr + COUNTER_REACH)
+            continue;
+        struct pyh_error *err = pyh_read_u64(rt->target, t, &value[n]);
+        if (err) {
+            pyh_error_free(err);
+            continue;
+        }
+        cand[n++] = t;
+    }
+    uint64_t total = 0, high = 0;
+    size_t found = 0;
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++) {
+            /* Counts, not pointers: no process allocated 2^40 arenas. */
+            if (a == b || value[a] < value[b] || value[b] < current || value[a] >> 40) continue;
+            if (found && (value[a] != value[total] || value[b] != value[high])) return; /* ambiguous */
+            if (!found++) total = a, high = b;
+        }
+    if (!found) return;
+    loc->counters[0] = cand[total];
+    loc->counters[1] = cand[high];
+    loc->current_from_table = true;
 }
 
 /* ---- The table and its arenas -------------------------------------------------------- */
@@ -334,8 +393,8 @@ static void read_counters(struct pyh_runtime *rt, const struct located *loc, str
 {
     uint64_t *dest[3] = {&pm->ntimes_arena_allocated, &pm->narenas_highwater,
                          &pm->narenas_currently_allocated};
-    pm->have_counters = loc->counters[0] && loc->counters[1] && loc->counters[2];
-    for (int i = 0; i < 3 && pm->have_counters; i++) {
+    pm->have_counters = loc->counters[0] && loc->counters[1] && (loc->counters[2] || loc->current_from_table);
+    for (int i = 0; i < 3 && pm->have_counters && loc->counters[i]; i++) {
         struct pyh_error *err = pyh_read_u64(rt->target, loc->counters[i], dest[i]);
         if (err) {
             pm->have_counters = false;
@@ -376,6 +435,13 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     struct arena_object *objs = NULL;
     if ((err = read_table(rt, loc.arenas_ptr, loc.maxarenas_ptr, &pm->table, &pm->maxarenas, &objs)))
         goto fail;
+    uint64_t allocated = 0;
+    for (uint32_t i = 0; objs && i < pm->maxarenas; i++) allocated += objs[i].address != 0;
+    if (!pm->have_counters && rt->minor < 12 && !loc.counters[0]) {
+        counters_by_disassembly(rt, &loc, allocated);
+        read_counters(rt, &loc, pm);
+    }
+    if (loc.current_from_table) pm->narenas_currently_allocated = allocated;
     if (!objs) {
         pyh_diag_warn(rt->diag, "pymalloc has no arenas: this Python allocates objects with "
                                 "malloc (PYTHONMALLOC=malloc or a debug allocator)");
