@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,15 @@ struct pyh_error *pyh_dwarf_open(const char *path, struct pyh_dwarf **out)
         return pyh_error_nomem();
     }
     struct pyh_error *err = NULL;
-    dw->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Not a FIFO or a device: open() or libdwarf's reads would block (see files.c). */
+    dw->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (dw->fd < 0) {
         err = pyh_error_errno(errno, "opening %s", path);
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(dw->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        err = pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file", path);
         goto fail;
     }
     /* No error handler: with a Dwarf_Error pointer given, libdwarf returns DW_DLV_ERROR

@@ -259,6 +259,19 @@ static struct pyh_error *not_python(struct pyh_runtime *rt)
                                     m->path, rt->target->description,
                                     m->is_exe ? "" : " or --lib-path DIR");
     }
+    /* Any other module whose file is missing may be libpython under another name (a
+     * sysroot, a renamed copy): "not a Python process" would be a guess; say what is
+     * missing instead, the executable first. */
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < rt->images->nmods; i++) {
+            struct pyh_module *m = &rt->images->mods[i];
+            if (m->file || !m->path || m->path[0] != '/' || m->is_exe != (pass == 0)) continue;
+            return pyh_error_create(PYH_ERR_NOT_FOUND,
+                                    "cannot find %s%s, mapped by %s: use --exe PATH%s to point "
+                                    "at it (no module found defines _PyRuntime)",
+                                    m->is_exe ? "the executable " : "", m->path,
+                                    rt->target->description, m->is_exe ? "" : " or --lib-path DIR");
+        }
     /* Python 2 and 3.0-3.6 have no _PyRuntime: a module defining Py_Initialize with a
      * version in its name is one of those, not "no Python". */
     for (size_t i = 0; i < rt->images->nmods; i++) {

@@ -44,7 +44,12 @@ struct pyh_error *pyh_session_open_core(const char *core_path,
         search.lib_path = options->lib_path;
     }
     s->core_path = pyh_strdup(core_path);
-    struct pyh_error *err = pyh_target_open_core(core_path, &search, &s->diag, &s->target);
+    struct pyh_error *err = pyh_file_search_check(&search);
+    if (err) {
+        pyh_session_close(s);
+        return err;
+    }
+    err = pyh_target_open_core(core_path, &search, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
         return err;

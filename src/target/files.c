@@ -16,15 +16,24 @@
 struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,
                                       struct pyh_local_file **out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK and fstat before any read: a path named by a core (or by the user) may be
+     * a FIFO or a device, and open() of a FIFO with no writer blocks forever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return pyh_error_errno(errno, "cannot open %s", path);
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return S_ISREG(st.st_mode) ? pyh_error_errno(e, "cannot stat %s", path)
-                                   : pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file",
-                                                      path);
+        return pyh_error_errno(e, "cannot stat %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file%s", path,
+                                S_ISDIR(st.st_mode)    ? " (a directory)"
+                                : S_ISFIFO(st.st_mode) ? " (a FIFO)"
+                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? " (a device)"
+                                : S_ISSOCK(st.st_mode) ? " (a socket)"
+                                                       : "");
     }
     struct pyh_local_file *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -63,6 +72,24 @@ struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,
     }
     *out = f;
     return NULL;
+}
+
+struct pyh_error *pyh_file_search_check(const struct pyh_file_search *search)
+{
+    if (!search || !search->exe) return NULL;
+    struct pyh_local_file *f = NULL;
+    struct pyh_error *err = pyh_local_file_open(search->exe, NULL, &f);
+    if (err) {
+        struct pyh_error *e = pyh_error_create(pyh_error_code(err) == PYH_ERR_FORMAT
+                                                   ? PYH_ERR_FORMAT : PYH_ERR_NOT_FOUND,
+                                               "--exe: %s", pyh_error_message(err));
+        pyh_error_free(err);
+        return e;
+    }
+    bool elf = f->elf != NULL;
+    pyh_local_file_free(f);
+    return elf ? NULL : pyh_error_create(PYH_ERR_FORMAT, "--exe: %s is not an ELF file",
+                                         search->exe);
 }
 
 void pyh_local_file_free(struct pyh_local_file *f)
@@ -123,18 +150,27 @@ struct pyh_local_file *pyh_target_find_file(struct pyh_target *t,
     char *paths[64];
     size_t npaths = candidates(search, target_path, is_exe, paths, 64);
     struct pyh_local_file *chosen = NULL, *fallback = NULL;
+    size_t chosen_at = npaths;
     for (size_t i = 0; i < npaths && !chosen; i++) {
         if (!paths[i]) continue;
         struct pyh_local_file *f = NULL;
         struct pyh_error *err = pyh_local_file_open(paths[i], target_path, &f);
         if (err) {
+            /* A path that exists but cannot be used (a FIFO, a directory, no permission)
+             * is worth a warning; one that does not exist is the ordinary case. */
+            if (pyh_error_code(err) == PYH_ERR_FORMAT && !t->unusable) {
+                t->unusable = pyh_strdup(pyh_error_message(err));
+                pyh_diag_warn(t->diag, "%s: not used", pyh_error_message(err));
+            }
             pyh_error_free(err);
             continue;
         }
         bool matches = want_len == 0 || (f->build_id_len == want_len &&
                                          memcmp(f->build_id, want, want_len) == 0);
-        if (matches)
+        if (matches) {
             chosen = f;
+            chosen_at = i;
+        }
         else if (!fallback)
             fallback = f;
         else
@@ -142,7 +178,16 @@ struct pyh_local_file *pyh_target_find_file(struct pyh_target *t,
     }
     for (size_t i = 0; i < npaths; i++) free(paths[i]);
 
+    /* An --exe the user named that is not the target's executable must not be dropped in
+     * silence for the file the target recorded: say which was used, and why. */
     char want_hex[130], have_hex[130];
+    if (is_exe && search->exe && chosen && chosen_at > 0)
+        pyh_diag_warn(t->diag,
+                      "--exe %s is not the executable of this target (its build-id is not %s): "
+                      "using %s instead",
+                      search->exe, pyh_build_id_hex(want, want_len, want_hex, sizeof(want_hex)),
+                      chosen->path);
+
     if (!chosen && fallback) {
         char *warning = NULL;
         if ((needed || is_exe) &&

@@ -290,6 +290,8 @@ struct pyh_error *pyh_target_explain(struct pyh_target *t, struct pyh_error *err
     /* strstr: an error explained once (by the command, after the session) is not again. */
     if (t->truncation && !strstr(pyh_error_message(err), t->truncation))
         err = pyh_error_wrap(err, "%s", t->truncation);
+    if (t->unusable && !strstr(pyh_error_message(err), t->unusable))
+        err = pyh_error_append(err, " (warning: %s)", t->unusable);
     if (t->mismatch && !strstr(pyh_error_message(err), t->mismatch)) {
         if (t->nmismatches > 1)
             err = pyh_error_append(err, " (warning: %s; %zu other files mismatch as well)",
@@ -316,6 +318,7 @@ void pyh_target_close(struct pyh_target *t)
     free(t->exe_path);
     free(t->truncation);
     free(t->mismatch);
+    free(t->unusable);
     free(t->description);
     pyh_residency_free(t->residency);
     if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);

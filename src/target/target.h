@@ -129,6 +129,7 @@ struct pyh_target {
                            (the file has S bytes)" */
     char *mismatch;     /* the first build-id mismatch warning ("build-id mismatch for ...") */
     size_t nmismatches; /* how many files were used despite a build-id mismatch */
+    char *unusable;     /* the first file found but refused ("X is not a regular file (a FIFO)") */
 
     struct {
         size_t nslots;   /* 0 until pyh_target_init_cache */
@@ -170,6 +171,11 @@ struct pyh_file_search {
     const char *exe;      /* explicit executable, NULL for none */
 };
 
+/* NULL when the files search names (--exe; --sysroot and each --lib-path directory)
+ * can be used: an --exe that is missing or not a regular file (a FIFO would block) is an
+ * error, not a silent fall-back to the path the target recorded. */
+struct pyh_error *pyh_file_search_check(const struct pyh_file_search *search);
+
 /* Opens an ELF core. Missing files are warnings (diag); truncation marks diag partial. */
 struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_search *search,
                                        struct pyh_diag *diag, struct pyh_target **out);
@@ -201,6 +207,8 @@ void pyh_target_close(struct pyh_target *t);
  *    being read" — whatever failed after that read garbage, and saying what would mislead;
  *  - a truncated core: the truncation leads, "core file X is truncated: ...: <err>", as
  *    the likely cause (the structure that did not check out may lie in the lost bytes);
+ *  - a file that exists but was refused (a FIFO or a directory where a library should be):
+ *    the first follows as a warning, "<err> (warning: X is not a regular file (a FIFO))";
  *  - build-id mismatches: the first follows as a warning, "<err> (warning: build-id
  *    mismatch for ...)": symbols from another build are a suspect, not a certainty.
  * Usage errors, interruptions and out-of-memory pass unchanged (they are not about the

@@ -363,6 +363,46 @@ class NoteTest(HostileCase):
                     r"[0-9a-f]{40}; results may be wrong .*\)"
                     % (HEX, re.escape(moved), re.escape(link)), one_line=True)
 
+    def fifo_of_length(self, length):
+        """A FIFO (with no writer, ever) whose path has exactly length characters."""
+        d = T.make_temp_dir("pyheap-fifo-")
+        name = "f" * (length - len(d) - 1)
+        self.assertGreater(len(name), 0, "the temporary directory's path is too long")
+        path = os.path.join(d, name)
+        os.mkfifo(path)
+        return path
+
+    def test_fifo_in_nt_file(self):
+        # open() of a FIFO with no writer blocks forever: py-heap must look before it opens
+        # (issue 13, finding 3). libpython's entries name a FIFO of the same length.
+        core, _gt, (_desc, _size, _count, entries) = self.nt_file()
+        libs = [e for e in entries if "/libpython3.12.so" in e[3]]
+        self.assertTrue(libs, "the core maps no libpython3.12")
+        fifo = self.fifo_of_length(len(libs[0][3]))
+        path = self.edited(core, "fifo-lib.core", [(e[4], fifo.encode()) for e in libs])
+        started = time.monotonic()
+        self.expect(["info", path], FAIL,
+                    r"cannot find %s, mapped by core file \S+: use --exe PATH or --lib-path DIR "
+                    r"to point at it \(no module found defines _PyRuntime\) \(warning: %s is not a "
+                    r"regular file \(a FIFO\)\)"
+                    % (re.escape(fifo), re.escape(fifo)), one_line=True, timeout=60)
+        self.assertLess(time.monotonic() - started, 60)
+
+    def test_fifo_as_exe(self):
+        core, _gt = Targets.small()
+        fifo = self.fifo_of_length(40)
+        self.expect(["info", core, "--exe", fifo], FAIL,
+                    r"--exe: %s is not a regular file \(a FIFO\)" % re.escape(fifo),
+                    one_line=True, timeout=60)
+
+    def test_exe_of_another_program(self):
+        # A mismatching --exe is not dropped in silence for the file the core recorded
+        # (issue 13, finding 6): the warning names it and the file used instead.
+        core, _gt = Targets.small()
+        self.expect(["info", core, "--exe", "/bin/true"], OK,
+                    warning=r"^py-heap: warning: --exe /bin/true is not the executable of this "
+                    r"target \(its build-id is not [0-9a-f]+\): using \S+/python3\.12 instead$")
+
 
 class NotSupportedTest(HostileCase):
     """Processes py-heap does not read: not Python, or a Python older than 3.8."""
