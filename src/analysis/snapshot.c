@@ -2,6 +2,7 @@
 #include "analysis/snapshot.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,42 +23,6 @@ void pyh_snapshot_free(struct pyh_snapshot *s)
     free(s->retainers);
     free(s->frag.verdict);
     free(s);
-}
-
-const char *pyh_trend_class_name(enum pyh_trend_class c)
-{
-    static const char *const names[] = {"stable", "growing", "plateau", "transient"};
-    return names[c];
-}
-
-/* Changes below these are noise: 5% of the series' largest value, and at least 16 (objects
- * or bytes) so that tiny series stay stable. */
-#define NOISE_SHARE 0.05
-#define NOISE_FLOOR 16.0
-
-enum pyh_trend_class pyh_trend_classify(const double *v, size_t n)
-{
-    if (n < 2) return PYH_TREND_STABLE;
-    double lo = v[0], hi = v[0];
-    size_t at_max = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (v[i] < lo) lo = v[i];
-        if (v[i] > hi) {
-            hi = v[i];
-            at_max = i;
-        }
-    }
-    double noise = fmax(NOISE_SHARE * fabs(hi), NOISE_FLOOR);
-    double range = hi - lo, first = v[0], last = v[n - 1], step = last - v[n - 2];
-    if (range <= noise) return PYH_TREND_STABLE;
-    /* Rose and fell back: the peak stands well above where the series ends and starts. */
-    if (hi - last > range / 2 && hi - first > range / 2 && at_max > 0 && at_max < n - 1)
-        return PYH_TREND_TRANSIENT;
-    if (last - first <= noise) return PYH_TREND_STABLE;
-    /* It grew. Still rising at the end, or flat since it got there? */
-    if (step > noise) return PYH_TREND_GROWING;
-    if (n >= 3 && fabs(step) <= noise && hi - last <= noise) return PYH_TREND_PLATEAU;
-    return last >= hi - noise ? PYH_TREND_PLATEAU : PYH_TREND_TRANSIENT;
 }
 
 void pyh_series_free(struct pyh_series *s, size_t n)
@@ -116,31 +81,58 @@ struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, 
         return err;
     }
     double hours = n > 1 ? (snaps[n - 1]->time - snaps[0]->time) / 3600.0 : 0;
-    double *values = malloc((n ? n : 1) * sizeof(double));
-    if (!values) {
-        pyh_series_free(series, count);
-        return pyh_error_nomem();
-    }
-    for (size_t i = 0; i < count; i++) {
+    double heap = 0;
+    for (size_t k = 0; k < n; k++) heap = fmax(heap, (double)snaps[k]->objects_size);
+    double *values = malloc((n ? n : 1) * sizeof(double)), *times = malloc((n ? n : 1) * sizeof(double));
+    /* A retainer's absence says only that it was not among the top ones: there it retained
+     * at most the smallest one listed (the snapshot's cut-off), and is judged at that bound,
+     * never at 0 — one that merely enters the list has not grown from nothing. */
+    double *cutoff = calloc(n ? n : 1, sizeof(double));
+    for (size_t k = 0; retainers && cutoff && k < n; k++)
+        for (size_t i = 0; i < snaps[k]->nretainers; i++)
+            if (i == 0 || (double)snaps[k]->retainers[i].retained_size < cutoff[k])
+                cutoff[k] = (double)snaps[k]->retainers[i].retained_size;
+    for (size_t i = 0; i < count && values && times && cutoff && !err; i++) {
         struct pyh_series *s = &series[i];
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++) {
+            bool in = !retainers || s->count[k] || s->size[k];
+            m += in;
+            times[k] = snaps[k]->time;
+            values[k] = in ? (double)s->size[k] : cutoff[k];
+        }
+        s->present = m;
+        if (pyh_trend_judge(times, values, n, heap, &s->stats) != 0) err = pyh_error_nomem();
+        if (retainers && m < n) {
+            /* Rising into the list, or flat since, from fewer than three snapshots of it
+             * is not a verdict: the bound below the list may be far above what it held. A
+             * spike is one: the bound after it proves the fall. */
+            char why[2 * sizeof(s->stats.reason)];
+            if (m < 3 && s->stats.cls != PYH_TREND_TRANSIENT) {
+                s->stats.cls = PYH_TREND_STABLE;
+                snprintf(why, sizeof(why),
+                         "among the top retainers in only %zu of %zu snapshots: too few to judge", m, n);
+            } else {
+                snprintf(why, sizeof(why), "among the top retainers in %zu of %zu snapshots (at most the "
+                         "smallest listed in the others); %s", m, n, s->stats.reason);
+            }
+            /* cut to the reason's size (the prefix first) */
+            memcpy(s->stats.reason, why, sizeof(s->stats.reason) - 1);
+            s->stats.reason[sizeof(s->stats.reason) - 1] = 0;
+        }
+        s->cls = s->stats.cls;
         double growth = (double)s->size[n - 1] - (double)s->size[0];
         s->growth_per_snapshot = n > 1 ? growth / (double)(n - 1) : 0;
-        s->growth_per_hour = hours > 0 ? growth / hours : 0;
-        /* Counts classify better than sizes (one growing dict aside): use whichever moves
-         * more, relative to its own size. */
-        double cr = 0, sr = 0;
-        for (size_t k = 0; k < n; k++) {
-            cr = fmax(cr, (double)s->count[k]);
-            sr = fmax(sr, (double)s->size[k]);
-        }
-        enum pyh_trend_class by_count, by_size;
-        for (size_t k = 0; k < n; k++) values[k] = (double)s->count[k];
-        by_count = pyh_trend_classify(values, n);
-        for (size_t k = 0; k < n; k++) values[k] = (double)s->size[k];
-        by_size = pyh_trend_classify(values, n);
-        s->cls = by_count != PYH_TREND_STABLE ? by_count : by_size;
+        s->growth_per_hour = hours > 0 ? s->stats.per_hour : 0;
     }
+    if (!values || !times || !cutoff) err = pyh_error_nomem();
+    free(cutoff);
     free(values);
+    free(times);
+    if (err) {
+        pyh_series_free(series, count);
+        return err;
+    }
     size_t last = n - 1;
     if (count > 1) qsort_r(series, count, sizeof(*series), by_growth, &last); /* NULL when empty */
     *out = series;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analysis/trend.h"
 #include "util/error.h"
 
 #define PYH_SNAPSHOT_VERSION 1
@@ -46,29 +47,24 @@ struct pyh_snapshot {
 
 void pyh_snapshot_free(struct pyh_snapshot *s);
 
-/* The class of a trend. */
-enum pyh_trend_class { PYH_TREND_STABLE, PYH_TREND_GROWING, PYH_TREND_PLATEAU, PYH_TREND_TRANSIENT };
-
-const char *pyh_trend_class_name(enum pyh_trend_class c);
-
-/* Classifies a series of n >= 3 values taken at times t (seconds): growing (still rising at
- * the end), plateau (rose, then flat), transient (rose and fell back), stable (changes small
- * against the series' own size). */
-enum pyh_trend_class pyh_trend_classify(const double *values, size_t n);
-
 /* One line of a diff or trend: a type or retainer across snapshots. */
 struct pyh_series {
     const char *name;   /* borrowed from a snapshot */
     const char *type;   /* retainers: the retainer's type; NULL for types */
     uint64_t *count;    /* one per snapshot (0 when absent) */
     uint64_t *size;
-    enum pyh_trend_class cls;
-    double growth_per_snapshot, growth_per_hour; /* of size, bytes */
+    /* Retainers: in how many snapshots it was among the top retainers. One that is absent
+     * was not freed, only not in the top list: it is judged on the snapshots it is in. */
+    size_t present;
+    enum pyh_trend_class cls;                     /* stats.cls */
+    struct pyh_trend_stats stats;                 /* of size (bytes), over time */
+    double growth_per_snapshot, growth_per_hour; /* of size, bytes: first to last; Theil–Sen */
 };
 
-/* Aligns the types (retainers when retainers is true) of n snapshots by name, sorted by size
- * growth from the first to the last, largest first. *out is malloc'ed; free with
- * pyh_series_free. Classifies each when n >= 3. */
+/* Aligns the types (retainers when retainers is true) of n snapshots (in time order) by
+ * name, sorted by size growth from the first to the last, largest first. *out is malloc'ed;
+ * free with pyh_series_free. Judges each (trend.h) against the largest heap of the
+ * snapshots. */
 struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, bool retainers,
                                    struct pyh_series **out, size_t *nseries);
 

@@ -133,6 +133,33 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
     return NULL;
 }
 
+static json_t *trend_entry(const struct pyh_series *s, size_t n, bool retainer)
+{
+    const struct pyh_trend_stats *st = &s->stats;
+    json_t *e = json_object(), *counts = json_array(), *sizes = json_array();
+    json_object_set_new(e, retainer ? "path" : "name", json_string(s->name));
+    if (retainer) json_object_set_new(e, "type", json_string(s->type ? s->type : ""));
+    json_object_set_new(e, "class", json_string(pyh_trend_class_name(s->cls)));
+    json_object_set_new(e, "reason", json_string(st->reason));
+    for (size_t k = 0; k < n; k++) {
+        json_array_append_new(counts, json_integer((json_int_t)s->count[k]));
+        json_array_append_new(sizes, json_integer((json_int_t)s->size[k]));
+    }
+    json_object_set_new(e, "counts", counts);
+    json_object_set_new(e, "sizes", sizes);
+    if (retainer) json_object_set_new(e, "present", json_integer((json_int_t)s->present));
+    json_object_set_new(e, "growth_per_snapshot", json_real(s->growth_per_snapshot));
+    json_object_set_new(e, "growth_per_hour", json_real(s->growth_per_hour));
+    json_object_set_new(e, "growth_per_hour_error", json_real(st->per_hour_error));
+    json_object_set_new(e, "rank_test_p", json_real(st->mk_p));
+    json_object_set_new(e, "baseline", json_integer((json_int_t)st->baseline));
+    json_object_set_new(e, "peak", json_integer((json_int_t)st->peak));
+    json_object_set_new(e, "threshold", json_integer((json_int_t)st->threshold));
+    json_object_set_new(e, "plateau_level",
+                        s->cls == PYH_TREND_PLATEAU ? json_integer((json_int_t)st->plateau_level) : json_null());
+    return e;
+}
+
 struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
                                    const struct pyh_series *types, size_t ntypes,
                                    const struct pyh_series *retainers, size_t nretainers, long limit,
@@ -144,26 +171,13 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
             const struct pyh_series *list = which ? retainers : types;
             size_t count = which ? nretainers : ntypes;
             json_t *arr = json_array();
-            for (size_t i = 0; i < count; i++) {
-                json_t *e = json_object(), *counts = json_array(), *sizes = json_array();
-                json_object_set_new(e, which ? "path" : "name", json_string(list[i].name));
-                json_object_set_new(e, "class", json_string(pyh_trend_class_name(list[i].cls)));
-                for (size_t k = 0; k < n; k++) {
-                    json_array_append_new(counts, json_integer((json_int_t)list[i].count[k]));
-                    json_array_append_new(sizes, json_integer((json_int_t)list[i].size[k]));
-                }
-                json_object_set_new(e, "counts", counts);
-                json_object_set_new(e, "sizes", sizes);
-                json_object_set_new(e, "growth_per_snapshot", json_real(list[i].growth_per_snapshot));
-                json_object_set_new(e, "growth_per_hour", json_real(list[i].growth_per_hour));
-                json_array_append_new(arr, e);
-            }
+            for (size_t i = 0; i < count; i++) json_array_append_new(arr, trend_entry(&list[i], n, which));
             json_object_set_new(root, which ? "retainers" : "types", arr);
         }
         return print_json(root, out);
     }
     char a[32], b[32], c[32], d[32];
-    fprintf(out, "%zu snapshots over %.0f s; counts first -> last, size growth\n", n,
+    fprintf(out, "%zu snapshots over %.0f s; bytes, judged on the slope over time\n", n,
             snaps[n - 1]->time - snaps[0]->time);
     size_t npartial = 0;
     for (size_t i = 0; i < n; i++)
@@ -176,15 +190,25 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
     for (int k = 0; k < 3; k++) {
         size_t shown = 0;
         for (size_t i = 0; i < ntypes; i++) {
-            if (types[i].cls != order[k] || (limit > 0 && shown >= (size_t)limit)) continue;
+            const struct pyh_series *s = &types[i];
+            const struct pyh_trend_stats *st = &s->stats;
+            if (s->cls != order[k] || (limit > 0 && shown >= (size_t)limit)) continue;
             if (!shown++) fprintf(out, "%s\n", order[k] == PYH_TREND_GROWING ? "Growing (leak-like)"
                                                : order[k] == PYH_TREND_PLATEAU ? "Plateau (cache-like)"
                                                                               : "Transient (rose and fell)");
-            fprintf(out, "  %-26.26s %9s -> %-9s %10s/snap %10s/h\n", types[i].name,
-                    pyh_format_count(types[i].count[0], a, sizeof(a)),
-                    pyh_format_count(types[i].count[n - 1], b, sizeof(b)),
-                    signed_bytes((int64_t)types[i].growth_per_snapshot, c, sizeof(c)),
-                    signed_bytes((int64_t)types[i].growth_per_hour, d, sizeof(d)));
+            if (order[k] == PYH_TREND_GROWING)
+                fprintf(out, "  %-30.30s %10s -> %-10s %s/h ± %s\n", s->name,
+                        pyh_format_bytes(s->size[0], a, sizeof(a)), pyh_format_bytes(s->size[n - 1], b, sizeof(b)),
+                        signed_bytes((int64_t)st->per_hour, c, sizeof(c)),
+                        pyh_format_bytes((uint64_t)st->per_hour_error, d, sizeof(d)));
+            else if (order[k] == PYH_TREND_PLATEAU)
+                fprintf(out, "  %-30.30s at %s since %zu snapshots\n", s->name,
+                        pyh_format_bytes((uint64_t)st->plateau_level, a, sizeof(a)), st->plateau_points);
+            else
+                fprintf(out, "  %-30.30s peak %s, baseline %s\n", s->name,
+                        pyh_format_bytes((uint64_t)st->peak, a, sizeof(a)),
+                        pyh_format_bytes((uint64_t)st->baseline, b, sizeof(b)));
+            fprintf(out, "    %s\n", st->reason);
         }
         if (shown) fprintf(out, "\n");
     }
@@ -194,8 +218,8 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
     for (size_t i = 0, shown = 0; i < nretainers && shown < 10; i++) {
         if (retainers[i].cls != PYH_TREND_GROWING) continue;
         if (!shown++) fprintf(out, "\nRetainers still growing\n");
-        fprintf(out, "  %12s/hour  %s\n", signed_bytes((int64_t)retainers[i].growth_per_hour, a, sizeof(a)),
-                retainers[i].name);
+        fprintf(out, "  %12s/h ± %s  %s\n", signed_bytes((int64_t)retainers[i].stats.per_hour, a, sizeof(a)),
+                pyh_format_bytes((uint64_t)retainers[i].stats.per_hour_error, b, sizeof(b)), retainers[i].name);
     }
     return NULL;
 }
