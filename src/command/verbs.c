@@ -214,9 +214,11 @@ const struct pyh_verb pyh_verbs[] = {
          .max_args = PYH_MAX_POSITIONALS,
          .own_targets = true,
          .help = "Classifies each type (and each top retainer) across three or more\n"
-                 "snapshots, cores or PIDs (pid:N), in time order: growing (keeps growing:\n"
-                 "leak-like), plateau (grew, then flat: cache-like), transient (rose and\n"
-                 "fell: a spike), or stable; with its growth per snapshot and per hour.\n",
+                 "snapshots, cores or PIDs (pid:N), in time order, on its bytes over time\n"
+                 "(Theil-Sen slope, rank test): growing (keeps rising: leak-like, with its\n"
+                 "growth per hour and its uncertainty), plateau (rose, then flat: a cache at\n"
+                 "its size), transient (a spike that came back down), or stable; each with\n"
+                 "the reason in one line.\n",
          .frontends = BOTH,
          OPTIONS(INT("limit", "N", "20", 0, LIMIT_MAX, "show at most N types per class")),
      },
