@@ -13,6 +13,7 @@ void pyh_snapshot_free(struct pyh_snapshot *s)
 {
     if (!s) return;
     free(s->source);
+    free(s->executable);
     free(s->partial_reason);
     for (size_t i = 0; i < s->ntypes; i++) free(s->types[i].name);
     free(s->types);
@@ -23,6 +24,55 @@ void pyh_snapshot_free(struct pyh_snapshot *s)
     free(s->retainers);
     free(s->frag.verdict);
     free(s);
+}
+
+const char *pyh_snapshot_identity(const struct pyh_snapshot *s, char *buf, size_t cap)
+{
+    char pid[32] = "process unknown";
+    if (s->pid >= 0) snprintf(pid, sizeof(pid), "process %lld", (long long)s->pid);
+    snprintf(buf, cap, "%s, %s%s%s%s, Python %s", pid, s->executable ? s->executable : "executable unknown",
+             s->build_id[0] ? " (build ID " : "", s->build_id[0] ? s->build_id : "", s->build_id[0] ? ")" : "",
+             s->python[0] ? s->python : "?");
+    return buf;
+}
+
+/* Whether a and b differ in what: 0 (agree), else a bit per difference. Unknowns agree. */
+enum { MIX_EXE = 1, MIX_PYTHON = 2, MIX_PROCESS = 4 };
+
+static int differ(const struct pyh_snapshot *a, const struct pyh_snapshot *b)
+{
+    int what = 0;
+    if (a->build_id[0] && b->build_id[0] ? strcmp(a->build_id, b->build_id) != 0
+        : a->executable && b->executable && strcmp(a->executable, b->executable) != 0)
+        what |= MIX_EXE;
+    if (a->python[0] && b->python[0] && strcmp(a->python, "?") != 0 && strcmp(b->python, "?") != 0 &&
+        strcmp(a->python, b->python) != 0)
+        what |= MIX_PYTHON;
+    if (a->pid >= 0 && b->pid >= 0 && a->pid != b->pid) what |= MIX_PROCESS;
+    return what;
+}
+
+char *pyh_snapshots_mixed(struct pyh_snapshot *const *snaps, size_t n)
+{
+    int what = 0;
+    for (size_t i = 1; i < n; i++) what |= differ(snaps[0], snaps[i]);
+    if (!what) return NULL;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) return NULL;
+    fprintf(f, "the inputs come from different %s%s%s%s%s:",
+            what & MIX_EXE ? "executables" : "",
+            what & MIX_EXE && what & (MIX_PYTHON | MIX_PROCESS) ? (what & MIX_PYTHON && what & MIX_PROCESS ? ", " : " and ") : "",
+            what & MIX_PYTHON ? "Python versions" : "",
+            what & MIX_PYTHON && what & MIX_PROCESS ? " and " : "",
+            what & MIX_PROCESS ? "processes" : "");
+    char id[512];
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s %s is %s", i ? ";" : "", snaps[i]->source ? snaps[i]->source : "?",
+                pyh_snapshot_identity(snaps[i], id, sizeof(id)));
+    fclose(f);
+    return text;
 }
 
 void pyh_series_free(struct pyh_series *s, size_t n)

@@ -28,6 +28,8 @@ struct pyh_snapshot {
     double time;         /* seconds since the epoch when taken (core: the core's mtime) */
     int64_t pid;         /* -1 when unknown */
     char python[32];     /* "3.11.7" */
+    char *executable;    /* the target's executable as it names it; NULL when unknown */
+    char build_id[129];  /* the executable's build ID in hex; "" when unknown */
     int64_t resident;    /* bytes, -1 when unknown */
     /* The heap was read only in part (a truncated core, an allocator that could not be
      * walked): the counts are lower bounds, and a type missing here may not be freed. */
@@ -46,6 +48,15 @@ struct pyh_snapshot {
 };
 
 void pyh_snapshot_free(struct pyh_snapshot *s);
+
+/* Whether the snapshots come from more than one executable, Python version or process: a
+ * comparison of those is of different programs, not of one heap over time. NULL when they
+ * agree (what is unknown agrees with anything); otherwise a malloc'ed sentence naming what
+ * differs and each input ("s1.json: process 12 (/usr/bin/python3.12, Python 3.12.1)"). */
+char *pyh_snapshots_mixed(struct pyh_snapshot *const *snaps, size_t n);
+
+/* "process 12, /usr/bin/python3.12, Python 3.12.1" into buf. */
+const char *pyh_snapshot_identity(const struct pyh_snapshot *s, char *buf, size_t cap);
 
 /* One line of a diff or trend: a type or retainer across snapshots. */
 struct pyh_series {

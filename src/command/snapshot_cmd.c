@@ -73,6 +73,16 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->source = pyh_strdup(s->target->description);
     snap->pid = s->target->pid ? s->target->pid : -1;
     snprintf(snap->python, sizeof(snap->python), "%s", s->runtime->version);
+    /* What the snapshot is of, so that diff and trend can tell a heap over time from two
+     * different programs: the executable and its build ID. */
+    if (s->target->exe_path && !(snap->executable = pyh_strdup(s->target->exe_path))) err = pyh_error_nomem();
+    for (size_t i = 0; s->images && i < s->images->nmods; i++) {
+        const struct pyh_module *m = &s->images->mods[i];
+        if (!m->is_exe) continue;
+        for (size_t b = 0; b < m->build_id_len && b < (sizeof(snap->build_id) - 1) / 2; b++)
+            snprintf(snap->build_id + 2 * b, 3, "%02x", m->build_id[b]);
+        break;
+    }
     /* A core's time is its modification time, to the nanosecond the file system keeps:
      * whole seconds would sort a core made in the same second as the snapshot before it
      * ahead of that snapshot, and turn every delta of diff and trend around. */
@@ -308,6 +318,13 @@ static struct pyh_error *compare(const struct pyh_parsed *p, const struct pyh_ta
     struct pyh_series *types = NULL, *rets = NULL;
     size_t ntypes = 0, nrets = 0, n = (size_t)p->npositionals;
     err = load_all(p, o, &snaps);
+    /* Two programs' heaps compared read as growth that never happened: refused unless asked
+     * for (then said in the report). */
+    char *mixed = err ? NULL : pyh_snapshots_mixed(snaps, n);
+    if (mixed && !pyh_parsed_option(pyh_verb_of(p), p, "allow-mixed"))
+        err = pyh_error_create(PYH_ERR_USAGE, "%s %s; --allow-mixed compares them anyway",
+                               trend ? "trend:" : "diff:", mixed);
+    free(mixed);
     if (!err) err = pyh_series_build(snaps, n, false, &types, &ntypes);
     if (!err) err = pyh_series_build(snaps, n, true, &rets, &nrets);
     if (!err)

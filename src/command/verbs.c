@@ -200,9 +200,11 @@ const struct pyh_verb pyh_verbs[] = {
          .help = "Compares two heaps (each a snapshot file, a core file, or a PID as pid:N):\n"
                  "per type (count and size before, after and the change, biggest growth\n"
                  "first), the retainers whose retained size grew most, and the allocators'\n"
-                 "totals.\n",
+                 "totals. Inputs of different executables, Python versions or processes\n"
+                 "are refused unless --allow-mixed (each input is shown with what it is).\n",
          .frontends = BOTH,
-         OPTIONS(INT("limit", "N", "30", 0, LIMIT_MAX, "show the N types that grew most")),
+         OPTIONS(INT("limit", "N", "30", 0, LIMIT_MAX, "show the N types that grew most"),
+                 FLAG("allow-mixed", 0, "compare inputs of different executables, Pythons or processes")),
      },
      .run_offline = pyh_cmd_diff},
     {{
@@ -218,9 +220,11 @@ const struct pyh_verb pyh_verbs[] = {
                  "(Theil-Sen slope, rank test): growing (keeps rising: leak-like, with its\n"
                  "growth per hour and its uncertainty), plateau (rose, then flat: a cache at\n"
                  "its size), transient (a spike that came back down), or stable; each with\n"
-                 "the reason in one line.\n",
+                 "the reason in one line. Inputs of different executables, Python versions\n"
+                 "or processes are refused unless --allow-mixed.\n",
          .frontends = BOTH,
-         OPTIONS(INT("limit", "N", "20", 0, LIMIT_MAX, "show at most N types per class")),
+         OPTIONS(INT("limit", "N", "20", 0, LIMIT_MAX, "show at most N types per class"),
+                 FLAG("allow-mixed", 0, "compare inputs of different executables, Pythons or processes")),
      },
      .run_offline = pyh_cmd_trend},
     {{

@@ -13,6 +13,8 @@ static json_t *snapshot_ref(const struct pyh_snapshot *s)
     json_object_set_new(o, "time", json_real(s->time));
     json_object_set_new(o, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
     json_object_set_new(o, "python", json_string(s->python));
+    json_object_set_new(o, "executable", s->executable ? json_string(s->executable) : json_null());
+    json_object_set_new(o, "build_id", s->build_id[0] ? json_string(s->build_id) : json_null());
     json_object_set_new(o, "heap_total", json_integer((json_int_t)s->frag.heap_total));
     json_object_set_new(o, "partial", json_boolean(s->partial));
     return o;
@@ -44,6 +46,11 @@ static json_t *json_envelope(const char *command, struct pyh_snapshot *const *sn
         free(w);
     }
     json_object_set_new(root, "snapshots", list);
+    /* Inputs of different programs (only with --allow-mixed: refused otherwise). */
+    char *mixed = pyh_snapshots_mixed(snaps, n);
+    json_object_set_new(root, "mixed", mixed ? json_string(mixed) : json_null());
+    if (mixed) json_array_append_new(warnings, json_string(mixed));
+    free(mixed);
     /* The members every JSON output has (docs/json-schema.md): an input read only in part
      * makes the comparison partial too. */
     json_object_set_new(root, "partial", json_boolean(partial));
@@ -57,6 +64,14 @@ static struct pyh_error *print_json(json_t *root, FILE *out)
     json_decref(root);
     if (rc != 0 || fputc('\n', out) == EOF) return pyh_error_create(PYH_ERR_OS, "writing the JSON output");
     return NULL;
+}
+
+/* With --allow-mixed: what differs, first, in words. */
+static void print_mixed(struct pyh_snapshot *const *snaps, size_t n, FILE *out)
+{
+    char *mixed = pyh_snapshots_mixed(snaps, n);
+    if (mixed) fprintf(out, "WARNING (--allow-mixed): %s.\n\n", mixed);
+    free(mixed);
 }
 
 /* "+1.50 MiB" / "-812 B" */
@@ -111,9 +126,12 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
     /* One buffer per number of a line: the formatters return their buffer, and a printf's
      * arguments are all evaluated before it formats any of them. */
     char x[32], y[32], z[32], w[32], v[32];
-    fprintf(out, "From %s (%s%s)\n  to %s (%s%s), %.0f s later\n\n", a->source, a->python,
-            a->partial ? "; read only in part" : "", b->source, b->python,
-            b->partial ? "; read only in part" : "", b->time - a->time);
+    char ida[512], idb[512];
+    print_mixed(snaps, 2, out);
+    fprintf(out, "From %s (%s%s)\n  to %s (%s%s), %.0f s later\n\n", a->source,
+            pyh_snapshot_identity(a, ida, sizeof(ida)), a->partial ? "; read only in part" : "", b->source,
+            pyh_snapshot_identity(b, idb, sizeof(idb)), b->partial ? "; read only in part" : "",
+            b->time - a->time);
     fprintf(out, "%-32s %10s %10s %12s %12s\n", "type", "count", "change", "size", "change");
     for (size_t i = 0; i < shown; i++) {
         const struct pyh_series *s = &types[i];
@@ -177,8 +195,14 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
         return print_json(root, out);
     }
     char a[32], b[32], c[32], d[32];
+    char id[512];
+    print_mixed(snaps, n, out);
     fprintf(out, "%zu snapshots over %.0f s; bytes, judged on the slope over time\n", n,
             snaps[n - 1]->time - snaps[0]->time);
+    /* What the inputs are: one line when they agree (the first says it for all). */
+    char *mixed = pyh_snapshots_mixed(snaps, n);
+    if (!mixed) fprintf(out, "Of %s\n", pyh_snapshot_identity(snaps[0], id, sizeof(id)));
+    free(mixed);
     size_t npartial = 0;
     for (size_t i = 0; i < n; i++)
         if (snaps[i]->partial)

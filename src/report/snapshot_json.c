@@ -26,6 +26,8 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
     json_object_set_new(root, "time_iso", json_string(iso));
     json_object_set_new(root, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
+    json_object_set_new(root, "executable", s->executable ? json_string(s->executable) : json_null());
+    json_object_set_new(root, "build_id", s->build_id[0] ? json_string(s->build_id) : json_null());
     json_t *py = json_object();
     json_object_set_new(py, "version", json_string(s->python));
     json_object_set_new(root, "python", py);
@@ -121,6 +123,10 @@ static struct pyh_error *from_json(const char *path, json_t *root, struct pyh_sn
     json_t *py = json_object_get(root, "python");
     json_t *pv = json_is_object(py) ? json_object_get(py, "version") : NULL;
     snprintf(s->python, sizeof(s->python), "%s", json_is_string(pv) ? json_string_value(pv) : "?");
+    /* Absent in files written before they existed: unknown, which agrees with anything. */
+    s->executable = get_str(root, "executable");
+    json_t *bid = json_object_get(root, "build_id");
+    if (json_is_string(bid)) snprintf(s->build_id, sizeof(s->build_id), "%s", json_string_value(bid));
     /* Absent in files written before it existed: those claimed to be whole. Anything but a
      * boolean is refused rather than guessed: a partial snapshot read as whole turns the
      * objects it missed into objects freed. */

@@ -39,6 +39,8 @@ Run from this folder:
 import json
 import os
 import shutil
+import subprocess
+import time
 import unittest
 
 import growth_testlib as G
@@ -408,3 +410,107 @@ class TestSnapshotFiles(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestMixedInputs(unittest.TestCase):
+    """diff and trend refuse inputs of different processes, executables or Python versions
+    (exit status 2, every input named with what it is) unless --allow-mixed, which says so in
+    the report; each input's executable and build ID are the process's own (/proc/PID/exe,
+    readelf); inputs of one process compare as before, and snapshot files written before
+    these members existed are accepted."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.interp = T.require_first_available()
+        cls.extra = T.pyheap_args(cls.interp)
+        cls.tmp = T.make_temp_dir("pyheap-mixed-")
+        argv = [cls.interp.path, "-c", "import sys; sys.stdin.read()"]
+        cls.procs = [T.start_process(argv, stdin=subprocess.PIPE) for _ in range(2)]
+        time.sleep(1.0)  # started and idle in read(2)
+        cls.snap = {}
+        for name, proc in (("a1", 0), ("b", 1), ("a2", 0)):
+            path = os.path.join(cls.tmp, name + ".json")
+            G.pyheap_ok(["snapshot", "--pid", str(cls.procs[proc].pid), "-o", path] + cls.extra)
+            cls.snap[name] = path
+        cls.other = None  # another interpreter of another Python version, when there is one
+        for i in T.INTERPRETERS:
+            if i.available and i.minor != cls.interp.minor:
+                proc = T.start_process([i.path, "-c", "import sys; sys.stdin.read()"],
+                                       stdin=subprocess.PIPE)
+                time.sleep(1.0)
+                path = os.path.join(cls.tmp, "other.json")
+                G.pyheap_ok(["snapshot", "--pid", str(proc.pid), "-o", path] + T.pyheap_args(i))
+                cls.other = (i, proc, path)
+                break
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in getattr(cls, "procs", []):
+            T.kill_process(p)
+        if getattr(cls, "other", None):
+            T.kill_process(cls.other[1])
+
+    def run_ok(self, args):
+        res = T.run_pyheap(args + self.extra)
+        self.assertEqual(0, res.returncode, res.describe())
+        return res
+
+    def refused(self, args, what):
+        res = T.run_pyheap(args + self.extra)
+        self.assertEqual(2, res.returncode, res.describe())
+        last = res.stderr_lines()[-1]
+        self.assertIn("different " + what, last)
+        self.assertIn("--allow-mixed", last)
+        for path in args[1:]:
+            if path.endswith(".json"):
+                self.assertIn(path, last)
+        return last
+
+    def test_identity_is_the_process(self):
+        doc = G.load_json(self.snap["a1"])
+        exe = os.readlink("/proc/%d/exe" % self.procs[0].pid)
+        self.assertEqual(doc["executable"], exe)
+        self.assertEqual(doc["build_id"], T.build_id(exe))
+
+    def test_different_processes(self):
+        a1, b, a2 = self.snap["a1"], self.snap["b"], self.snap["a2"]
+        last = self.refused(["diff", a1, b], "processes")
+        self.assertNotIn("executables", last)
+        self.assertNotIn("Python versions", last)
+        for pid in (self.procs[0].pid, self.procs[1].pid):
+            self.assertIn("process %d" % pid, last)
+        self.refused(["trend", a1, b, a2], "processes")
+        rep = self.run_ok(["diff", a1, b, "--allow-mixed", "--json"]).json()
+        self.assertIn("different processes", rep["mixed"])
+        self.assertIn(rep["mixed"], rep["warnings"])
+        self.assertEqual([s["pid"] for s in rep["snapshots"]], [p.pid for p in self.procs])
+        text = self.run_ok(["trend", a1, b, a2, "--allow-mixed"]).stdout
+        self.assertIn("WARNING (--allow-mixed): the inputs come from different processes", text)
+
+    def test_same_process(self):
+        rep = self.run_ok(["diff", self.snap["a1"], self.snap["a2"], "--json"]).json()
+        self.assertIsNone(rep["mixed"])
+        exe = os.readlink("/proc/%d/exe" % self.procs[0].pid)
+        self.assertEqual([s["executable"] for s in rep["snapshots"]], [exe, exe])
+        text = self.run_ok(["diff", self.snap["a1"], self.snap["a2"]]).stdout
+        self.assertIn("process %d, %s" % (self.procs[0].pid, exe), text)
+
+    def test_different_python(self):
+        if not self.other:
+            self.skipTest("only one Python version is installed")
+        last = self.refused(["diff", self.snap["a1"], self.other[2]],
+                            "executables, Python versions and processes")
+        self.assertIn("Python %d.%d." % self.other[0].minor, last)
+
+    def test_old_files_without_identity(self):
+        """A file from before "executable" existed: unknown agrees with anything, so only
+        the pid decides."""
+        doc = G.load_json(self.snap["a1"])
+        del doc["executable"], doc["build_id"]
+        old = os.path.join(self.tmp, "old.json")
+        with open(old, "w") as fh:
+            json.dump(doc, fh)
+        rep = self.run_ok(["diff", old, self.snap["a2"], "--json"]).json()
+        self.assertIsNone(rep["mixed"])
+        self.assertIsNone(rep["snapshots"][0]["executable"])
+        self.refused(["diff", old, self.snap["b"]], "processes")
