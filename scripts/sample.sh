@@ -26,3 +26,9 @@ for cmd in "info" "types --limit 12" "fragmentation" "retained --limit 8" "path 
   # shellcheck disable=SC2086
   build/py-heap $cmd "$core"
 done
+# Last, the same answers as one HTML file to open in any browser (offline, self-contained).
+report="$out/sample-report.html"
+echo
+echo "\$ build/py-heap report $core -o $report"
+build/py-heap report "$core" -o "$report"
+echo "sample: the report is $(realpath "$report")"

@@ -5,6 +5,8 @@
 #   scripts/setup.sh --bench    also what tests/bench/ needs: hyperfine, time, valgrind (and gdb,
 #                               which the default list has: gcore)
 #   scripts/setup.sh --fuzz     also what scripts/fuzz.sh needs: clang-14, libclang-rt-14-dev
+#   scripts/setup.sh --browser  also chromium, in which tests/integration/test_report.py renders
+#                               the HTML reports (large: the sample and the report need none)
 #   scripts/setup.sh --no-build installs only (with the options above: their packages too)
 # Options combine. Packages come from Debian (apt-get, through sudo when not root), and only
 # the missing ones: apt-get is not run at all when everything is installed.
@@ -25,8 +27,9 @@ for arg in "$@"; do
     --sanitize) sanitize=1 ;;
     --bench) packages+=(hyperfine time valgrind) ;;  # gdb is above
     --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    --browser) packages+=(chromium) ;;
     --no-build) build=0 ;;
-    *) echo "usage: $0 [--sanitize] [--bench] [--fuzz] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--sanitize] [--bench] [--fuzz] [--browser] [--no-build]" >&2; exit 2 ;;
   esac
 done
 

@@ -111,6 +111,10 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
 struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers,
                                     struct pyh_snapshot **out);
 
+/* The HTML report (report_cmd.c). */
+struct pyh_error *pyh_cmd_report(struct pyh_session *s, const struct pyh_parsed *p,
+                                 const struct pyh_command_defaults *defaults, FILE *out);
+
 struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed *p,
                                   const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,

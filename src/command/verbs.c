@@ -177,6 +177,27 @@ const struct pyh_verb pyh_verbs[] = {
      },
      .run = pyh_cmd_edges},
     {{
+         .name = "report",
+         .summary = "one self-contained HTML file: verdict, charts, tree, trend",
+         .args = "[SNAP...]",
+         .arg_kind = PYH_VALUE_FILE,
+         .max_args = PYH_MAX_POSITIONALS - 1,
+         .help = "Writes one HTML file that opens offline in any browser (nothing is\n"
+                 "fetched): the verdict in plain words, treemaps of bytes by type and by\n"
+                 "retainer, the type table (sortable, filterable), the leak suspects with\n"
+                 "their paths, the dominator tree to browse from the largest retainers\n"
+                 "(cut at --depth and --tree-nodes, the rest summarised), resident memory,\n"
+                 "pymalloc's size classes and glibc's arenas, and the threads. With\n"
+                 "snapshot files (SNAP) after the target, the leading types over time\n"
+                 "with their trend verdicts (the target is the last point).\n",
+         .frontends = BOTH,
+         OPTIONS(VALUE("output", 'o', PYH_VALUE_FILE, "FILE", "the HTML file to write (required)"),
+                 INT("depth", "N", "6", 0, 64, "levels of the dominator tree below the roots"),
+                 INT("tree-nodes", "N", "1500", 1, 100000, "nodes of the dominator tree at most"),
+                 INT("types", "N", "1000", 0, LIMIT_MAX, "rows of the type table (0: all)")),
+     },
+     .run = pyh_cmd_report},
+    {{
          .name = "snapshot",
          .summary = "a small JSON snapshot of the heap, for diff and trend",
          .help = "Writes a small versioned JSON file (time, pid, Python version, resident\n"

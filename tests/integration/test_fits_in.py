@@ -347,6 +347,11 @@ class JsonSchemaTest(unittest.TestCase):
             self.check("diff", self.pyheap("diff", snaps[0], snaps[1], "--json").json())
         with self.subTest(verb="trend"):
             self.check("trend", self.pyheap("trend", *snaps, "--json").json())
+        with self.subTest(verb="report"):
+            html = os.path.join(self.tmp, "report.html")
+            doc = self.pyheap("report", self.core, "-o", html, "--json", *snaps).json()
+            self.check("report", doc)
+            self.assertEqual(os.path.getsize(html), doc["bytes"])
         # A schema that fails nothing checks nothing: one member less must fail.
         doc = self.pyheap("types", self.core, "--json").json()
         del doc["totals"]
