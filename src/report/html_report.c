@@ -601,15 +601,15 @@ static void trend_section(const struct pyh_html_report *r, FILE *out)
     }
     fputs("<table id=\"trend-table\"><thead><tr><th>type</th><th>verdict</th>"
           "<th class=\"n\">baseline</th><th class=\"n\">peak</th><th class=\"n\">last</th>"
-          "<th class=\"n\">objects first &#8594; last</th><th class=\"n\">per "
-          "hour</th></tr></thead><tbody>\n",
+          "<th class=\"n\">objects first &#8594; last</th><th class=\"n\">per hour</th>"
+          "<th>why</th></tr></thead><tbody>\n",
           out);
+    /* The numbers are trend's own (analysis/trend.h): baseline, peak and slope of its
+     * judgement, so that the report and `trend` never disagree. */
     for (size_t l = 0; l < r->nseries && l < 40; l++) {
         const struct pyh_series *s = &r->series[l];
-        uint64_t peak = 0;
-        for (size_t k = 0; k < n; k++)
-            peak = s->size[k] > peak ? s->size[k] : peak;
         const char *cls = n >= 3 ? pyh_trend_class_name(s->cls) : "";
+        double rate = s->growth_per_hour;
         fputs("<tr data-name=\"", out);
         pyh_html_text(out, s->name);
         fprintf(out, "\" data-class=\"%s\"><td>", cls);
@@ -617,14 +617,13 @@ static void trend_section(const struct pyh_html_report *r, FILE *out)
         fprintf(out,
                 "</td><td class=\"cls-%s\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
                 "<td class=\"n\">%s</td>",
-                cls, cls, fmt_bytes(s->size[0], a), fmt_bytes(peak, b),
-                fmt_bytes(s->size[n - 1], d));
+                cls, cls, fmt_bytes((uint64_t)s->stats.baseline, a),
+                fmt_bytes((uint64_t)s->stats.peak, b), fmt_bytes(s->size[n - 1], d));
         fprintf(out, "<td class=\"n\">%s &#8594; ", fmt_count(s->count[0], a));
-        fprintf(
-            out, "%s</td><td class=\"n\">%s%s</td></tr>\n", fmt_count(s->count[n - 1], b),
-            s->growth_per_hour < 0 ? "-" : "+",
-            fmt_bytes((uint64_t)(s->growth_per_hour < 0 ? -s->growth_per_hour : s->growth_per_hour),
-                      d));
+        fprintf(out, "%s</td><td class=\"n\">%s%s</td><td>", fmt_count(s->count[n - 1], b),
+                rate < 0 ? "-" : "+", fmt_bytes((uint64_t)(rate < 0 ? -rate : rate), d));
+        if (n >= 3) pyh_html_text(out, s->stats.reason);
+        fputs("</td></tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
     uint64_t base = r->snaps[0]->frag.heap_total, peak = 0;
