@@ -143,7 +143,8 @@ static PyObject *session_type_names(SessionObject *self, PyObject *args)
     if (err) return raise_error(err);
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; list && i < n; i++) {
-        PyObject *s = PyUnicode_FromString(names[i]);
+        /* A name from the target need not be UTF-8: keep its bytes (surrogateescape). */
+        PyObject *s = PyUnicode_DecodeUTF8(names[i], (Py_ssize_t)strlen(names[i]), "surrogateescape");
         if (!s) {
             Py_CLEAR(list);
             break;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/fold.h"
+#include "util/sanitize.h"
 #include "util/interrupt.h"
 
 /* ---- The table -------------------------------------------------------------------- */
@@ -366,17 +367,25 @@ struct pyh_error *pyh_command_check(int argc, char *const argv[])
 
 #define TEXT_WIDTH 80
 
-/* Where a verb writes: text through the folding stream (80 columns) unless --wide; JSON
- * (and watch's log, whose lines are records, and snapshot's file on stdout) as it is. NULL
- * when out of memory. (The sanitiser for strings from the target, i13's, belongs here too:
- * fold over sanitised text, so that escapes count as the columns they print.) */
+/* Where a verb writes: text through the sanitiser (util/sanitize.h: no control sequence or
+ * invalid UTF-8 from the target reaches a terminal) and then the folding stream (80
+ * columns) unless --wide, so that escapes count as the columns they print; JSON (exact:
+ * its encoder escapes) and snapshot's file on stdout as they are. NULL when out of memory. */
 static FILE *text_stream(const struct pyh_parsed *p, FILE *out)
 {
-    if (p->format == PYH_FORMAT_JSON || p->wide || p->verb->run_offline == pyh_cmd_watch ||
-        p->verb->run == pyh_cmd_snapshot) /* its text is a snapshot file with -o - */
+    if (p->format == PYH_FORMAT_JSON || p->verb->run == pyh_cmd_snapshot) /* a file with -o - */
         return out;
-    FILE *f = pyh_fold_stream(out, TEXT_WIDTH);
-    if (f) setvbuf(f, NULL, _IOFBF, 1 << 16);
+    /* watch's log lines are records: sanitised, never folded. */
+    bool fold = !p->wide && p->verb->run_offline != pyh_cmd_watch;
+    FILE *inner = fold ? pyh_fold_stream(out, TEXT_WIDTH) : out;
+    if (!inner) return NULL;
+    if (fold) setvbuf(inner, NULL, _IOFBF, 1 << 16);
+    FILE *f = pyh_sanitize_stream(inner, fold);
+    if (!f) {
+        if (fold) fclose(inner);
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 16);
     return f;
 }
 

@@ -166,7 +166,7 @@ struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parse
          * itself when it was written nowhere else. */
         struct pyh_report_context ctx = {"snapshot", s->target, s->core_path, &s->diag, p->wide};
         json_t *root = pyh_report_json_envelope(&ctx);
-        json_object_set_new(root, "output", path ? json_string(path) : json_null());
+        json_object_set_new(root, "output", path ? pyh_json_text(path) : json_null());
         json_object_set_new(root, "objects", json_integer((json_int_t)snap->objects));
         json_object_set_new(root, "types", json_integer((json_int_t)snap->ntypes));
         json_object_set_new(root, "retainers", json_integer((json_int_t)snap->nretainers));

@@ -48,12 +48,12 @@ static void logf_(FILE *out, bool json, int pid, const char *event, json_t *fiel
     va_end(ap);
     if (json) {
         json_t *o = json_object();
-        json_object_set_new(o, "command", json_string("watch"));
-        json_object_set_new(o, "pyheap_version", json_string(PYHEAP_VERSION));
-        json_object_set_new(o, "time", json_string(stamp));
+        json_object_set_new(o, "command", pyh_json_text("watch"));
+        json_object_set_new(o, "pyheap_version", pyh_json_text(PYHEAP_VERSION));
+        json_object_set_new(o, "time", pyh_json_text(stamp));
         json_object_set_new(o, "pid", json_integer(pid));
-        json_object_set_new(o, "event", json_string(event));
-        json_object_set_new(o, "message", json_string(message ? message : ""));
+        json_object_set_new(o, "event", pyh_json_text(event));
+        json_object_set_new(o, "message", pyh_json_text(message ? message : ""));
         if (fields) json_object_update(o, fields);
         json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fputc('\n', out);

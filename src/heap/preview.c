@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/objects.h"
+#include "util/sanitize.h"
 
 #define MAX_INT_DIGITS 2048 /* 30-bit digits: about 18,000 decimal digits */
 #define STR_CUT 200
@@ -46,22 +47,60 @@ static uint32_t type_index_of(struct pyh_heap *heap, uint64_t addr)
     return pyh_heap_type_at(heap, type);
 }
 
-/* Python-style escapes of text (UTF-8), cut at `cut` characters. */
+/* Whether Python's repr escapes code point cp: what the output sanitiser escapes (C1 and
+ * bidi controls, line separators), and the other invisible ones repr shows as escapes
+ * (no-break and zero-width spaces, soft hyphen, word joiners, the BOM). */
+static bool repr_escapes(uint32_t cp)
+{
+    return pyh_code_point_escaped(cp) || cp == 0xa0 || cp == 0xad ||
+           (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2060 && cp <= 0x2064) || cp == 0xfeff;
+}
+
+/* Python-style escapes of a str (UTF-8, lone surrogates as their 3-byte forms, as
+ * pyh_str_read writes them) or of bytes (every byte past ASCII as \xNN), cut at `cut`
+ * characters: what repr() shows, so that the preview is the same in text and JSON and
+ * nothing in it reaches a terminal raw. */
 static void put_quoted(char *buf, size_t cap, size_t *len, const char *prefix, const char *text,
                        size_t text_len, size_t cut, bool truncated)
 {
+    bool bytes = prefix[0] == 'b';
     put(buf, cap, len, "%s'", prefix);
-    size_t shown = 0;
-    for (size_t i = 0; i < text_len && shown < cut; i++, shown++) {
+    size_t shown = 0, i = 0;
+    for (; i < text_len && shown < cut; shown++) {
         unsigned char c = (unsigned char)text[i];
-        if (c == '\'' || c == '\\') put(buf, cap, len, "\\%c", c);
-        else if (c == '\n') put(buf, cap, len, "\\n");
-        else if (c == '\t') put(buf, cap, len, "\\t");
-        else if (c == '\r') put(buf, cap, len, "\\r");
-        else if (c < 32 || c == 127) put(buf, cap, len, "\\x%02x", c);
-        else put(buf, cap, len, "%c", c);
+        if (c < 0x80 || bytes) {
+            i++;
+            if (c == '\'' || c == '\\') put(buf, cap, len, "\\%c", c);
+            else if (c == '\n') put(buf, cap, len, "\\n");
+            else if (c == '\t') put(buf, cap, len, "\\t");
+            else if (c == '\r') put(buf, cap, len, "\\r");
+            else if (c < 32 || c >= 127) put(buf, cap, len, "\\x%02x", c);
+            else put(buf, cap, len, "%c", c);
+            continue;
+        }
+        uint32_t cp;
+        size_t n = pyh_utf8_decode(text + i, text_len - i, &cp);
+        if (n == 0 && c == 0xed && i + 2 < text_len && ((unsigned char)text[i + 1] & 0xe0) == 0xa0 &&
+            ((unsigned char)text[i + 2] & 0xc0) == 0x80) {
+            /* A lone surrogate (repr: '\udcff'). */
+            cp = 0xd000 | ((uint32_t)(text[i + 1] & 0x3f) << 6) | (uint32_t)(text[i + 2] & 0x3f);
+            n = 3;
+        }
+        if (n == 0) { /* not from pyh_str_read; shown, never copied */
+            put(buf, cap, len, "\\x%02x", c);
+            i++;
+        } else if (cp >= 0xd800 && cp <= 0xdfff) {
+            put(buf, cap, len, "\\u%04x", cp);
+            i += n;
+        } else if (repr_escapes(cp)) {
+            put(buf, cap, len, cp <= 0xff ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x", cp);
+            i += n;
+        } else {
+            put(buf, cap, len, "%.*s", (int)n, text + i);
+            i += n;
+        }
     }
-    put(buf, cap, len, "'%s", truncated || shown < text_len ? "..." : "");
+    put(buf, cap, len, "'%s", truncated || i < text_len ? "..." : "");
 }
 
 static void preview_str(struct pyh_heap *heap, uint64_t addr, char *buf, size_t cap, size_t *len)

@@ -23,7 +23,7 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
         if (!shown(c, i, v)) continue;
         const struct pyh_census_row *r = &c->rows[i];
         json_t *e = json_object();
-        json_object_set_new(e, "name", json_string(pyh_heap_type_name(c->heap, r->type)));
+        json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(c->heap, r->type)));
         json_object_set_new(e, "count", json_integer((json_int_t)r->count));
         json_object_set_new(e, "size", json_integer((json_int_t)r->size));
         json_object_set_new(e, "type_address", pyh_json_address(c->heap->types[r->type].addr));
@@ -49,7 +49,7 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
     for (size_t i = 0; i < c->nnative_owners; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "type",
-                            json_string(pyh_heap_type_name(c->heap, c->native_owners[i].type)));
+                            pyh_json_text(pyh_heap_type_name(c->heap, c->native_owners[i].type)));
         json_object_set_new(e, "bytes", json_integer((json_int_t)c->native_owners[i].bytes));
         json_object_set_new(e, "blocks", json_integer((json_int_t)c->native_owners[i].blocks));
         json_array_append_new(owners, e);
@@ -150,7 +150,7 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
         json_t *py = json_object();
-        json_object_set_new(py, "version", json_string(rt->version));
+        json_object_set_new(py, "version", pyh_json_text(rt->version));
         json_object_set_new(root, "python", py);
         json_t *totals = json_object();
         json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
@@ -160,13 +160,13 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
         json_t *types = json_array();
         for (size_t i = 0; i < ntop; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "name", json_string(pyh_heap_type_name(c->heap, c->rows[i].type)));
+            json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(c->heap, c->rows[i].type)));
             json_object_set_new(e, "count", json_integer((json_int_t)c->rows[i].count));
             json_object_set_new(e, "size", json_integer((json_int_t)c->rows[i].size));
             json_array_append_new(types, e);
         }
         json_object_set_new(root, "top_types", types);
-        json_object_set_new(root, "verdict", json_string(f->verdict));
+        json_object_set_new(root, "verdict", pyh_json_text(f->verdict));
         return pyh_report_json_print(ctx, root, out);
     }
     fprintf(out, "Python %s, %s\n", rt->version, ctx->target->description);

@@ -2,24 +2,40 @@
 #include "report/report.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
+#include "util/sanitize.h"
 
 static const char *kind_name(enum pyh_target_kind kind)
 {
     return kind == PYH_TARGET_CORE ? "core" : kind == PYH_TARGET_LIVE ? "live" : "host";
 }
 
+json_t *pyh_json_text(const char *s)
+{
+    if (!s) return json_null();
+    /* jansson refuses invalid UTF-8 (json_string returns NULL and the member vanishes):
+     * such a string from the target goes in with its bad bytes as visible \xNN escapes,
+     * the rest exact. */
+    json_t *j = json_string(s);
+    if (j) return j;
+    char *clean = pyh_escape_invalid_utf8(s);
+    j = clean ? json_string(clean) : NULL;
+    free(clean);
+    return j ? j : json_string("");
+}
+
 json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx)
 {
     json_t *root = json_object();
-    json_object_set_new(root, "command", json_string(ctx->command));
-    json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
+    json_object_set_new(root, "command", pyh_json_text(ctx->command));
+    json_object_set_new(root, "pyheap_version", pyh_json_text(PYHEAP_VERSION));
     json_t *target = json_object();
-    json_object_set_new(target, "kind", json_string(kind_name(ctx->target->kind)));
-    json_object_set_new(target, "description", json_string(ctx->target->description));
-    json_object_set_new(target, "path", ctx->core_path ? json_string(ctx->core_path) : json_null());
+    json_object_set_new(target, "kind", pyh_json_text(kind_name(ctx->target->kind)));
+    json_object_set_new(target, "description", pyh_json_text(ctx->target->description));
+    json_object_set_new(target, "path", ctx->core_path ? pyh_json_text(ctx->core_path) : json_null());
     json_object_set_new(target, "pid", ctx->target->pid ? json_integer(ctx->target->pid) : json_null());
     json_object_set_new(target, "stopped", json_boolean(ctx->target->stopped || ctx->target->copied));
     json_object_set_new(target, "copied", json_boolean(ctx->target->copied));
@@ -37,7 +53,7 @@ struct pyh_error *pyh_report_json_print(const struct pyh_report_context *ctx, js
     json_object_set_new(root, "partial", json_boolean(ctx->diag->partial));
     json_t *warnings = json_array();
     for (size_t i = 0; i < ctx->diag->nwarnings; i++)
-        json_array_append_new(warnings, json_string(ctx->diag->warnings[i]));
+        json_array_append_new(warnings, pyh_json_text(ctx->diag->warnings[i]));
     json_object_set_new(root, "warnings", warnings);
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(root);
@@ -50,7 +66,7 @@ json_t *pyh_json_address(uint64_t addr)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)addr);
-    return json_string(buf);
+    return pyh_json_text(buf);
 }
 
 

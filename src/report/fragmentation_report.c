@@ -10,7 +10,7 @@ static json_t *pymalloc_json(const struct pyh_fragmentation *f)
     const struct pyh_pymalloc *pm = f->pymalloc;
     if (!pm) return json_null();
     json_t *o = json_object();
-    json_object_set_new(o, "found_by", json_string(pm->found_by));
+    json_object_set_new(o, "found_by", pyh_json_text(pm->found_by));
     json_object_set_new(o, "arena_size", json_integer((json_int_t)pm->arena_size));
     json_object_set_new(o, "pool_size", json_integer((json_int_t)pm->pool_size));
     json_object_set_new(o, "arenas_current", json_integer((json_int_t)pm->narenas));
@@ -72,10 +72,10 @@ static json_t *glibc_json(const struct pyh_fragmentation *f)
     json_t *o = json_object();
     char version[16];
     snprintf(version, sizeof(version), "%u.%u", g->layout.version / 100, g->layout.version % 100);
-    json_object_set_new(o, "version", g->layout.version ? json_string(version) : json_null());
+    json_object_set_new(o, "version", g->layout.version ? pyh_json_text(version) : json_null());
     json_object_set_new(o, "main_arena", pyh_json_address(g->main_arena));
-    json_object_set_new(o, "main_arena_found_by", json_string(pyh_glibc_how_name(g->main_arena_how)));
-    json_object_set_new(o, "mp_found_by", json_string(pyh_glibc_how_name(g->mp_how)));
+    json_object_set_new(o, "main_arena_found_by", pyh_json_text(pyh_glibc_how_name(g->main_arena_how)));
+    json_object_set_new(o, "mp_found_by", pyh_json_text(pyh_glibc_how_name(g->mp_how)));
     json_t *arenas = json_array();
     for (size_t i = 0; i < g->narenas; i++) {
         const struct pyh_glibc_arena *a = &g->arenas[i];
@@ -122,8 +122,8 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
     json_t *root = pyh_report_json_envelope(ctx);
     json_t *res = json_object();
     json_object_set_new(res, "bytes", int_or_null(f->resident_known, f->resident));
-    json_object_set_new(res, "source", f->resident_known ? json_string(f->resident_source) : json_null());
-    json_object_set_new(res, "how", f->resident_known ? json_string(f->resident_how) : json_null());
+    json_object_set_new(res, "source", f->resident_known ? pyh_json_text(f->resident_source) : json_null());
+    json_object_set_new(res, "how", f->resident_known ? pyh_json_text(f->resident_how) : json_null());
     json_object_set_new(res, "exact", json_boolean(f->resident_known && f->resident_exact));
     json_object_set_new(res, "mapped", json_integer((json_int_t)f->mapped));
     if (f->resident_known) json_object_set_new(res, "split", split_json(&f->split));
@@ -132,7 +132,7 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
     json_object_set_new(root, "resident", res);
     json_object_set_new(root, "pymalloc", pymalloc_json(f));
     json_object_set_new(root, "glibc", glibc_json(f));
-    json_object_set_new(root, "verdict", json_string(f->verdict));
+    json_object_set_new(root, "verdict", pyh_json_text(f->verdict));
     return pyh_report_json_print(ctx, root, out);
 }
 

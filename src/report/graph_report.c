@@ -25,15 +25,15 @@ struct pyh_error *pyh_report_referrers(const struct pyh_report_context *ctx,
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
         json_object_set_new(root, "address", pyh_json_address(addr));
-        json_object_set_new(root, "type", json_string(type_of(g, node)));
+        json_object_set_new(root, "type", pyh_json_text(type_of(g, node)));
         json_t *list = json_array();
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_object();
             bool is_root = refs[i].from == g->n;
             json_object_set_new(e, "root", json_boolean(is_root));
             json_object_set_new(e, "address", is_root ? json_null() : pyh_json_address(heap->objects[refs[i].from].addr));
-            json_object_set_new(e, "type", is_root ? json_null() : json_string(type_of(g, refs[i].from)));
-            json_object_set_new(e, "how", json_string(refs[i].how));
+            json_object_set_new(e, "type", is_root ? json_null() : pyh_json_text(type_of(g, refs[i].from)));
+            json_object_set_new(e, "how", pyh_json_text(refs[i].how));
             json_object_set_new(e, "conservative", json_boolean(refs[i].conservative));
             json_array_append_new(list, e);
         }
@@ -65,7 +65,7 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
     char a[32], b[32];
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
-        json_object_set_new(root, "of", json_string(what));
+        json_object_set_new(root, "of", pyh_json_text(what));
         json_object_set_new(root, "objects", json_integer((json_int_t)instances));
         json_object_set_new(root, "unreachable", json_integer((json_int_t)unreached));
         json_t *list = json_array();
@@ -75,7 +75,7 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
             if (asprintf(&expr, "%s%s%s%s", groups[i].expression, groups[i].chain[0] ? "(" : "",
                          groups[i].chain, groups[i].chain[0] ? ")*" : "") < 0)
                 expr = NULL;
-            json_object_set_new(e, "expression", json_string(expr ? expr : groups[i].expression));
+            json_object_set_new(e, "expression", pyh_json_text(expr ? expr : groups[i].expression));
             free(expr);
             json_object_set_new(e, "count", json_integer((json_int_t)groups[i].count));
             json_object_set_new(e, "example", pyh_json_address(g->heap->objects[groups[i].example].addr));
@@ -127,17 +127,17 @@ struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, cons
         for (size_t i = 0; i < r->ntop; i++) {
             json_t *e = json_object();
             json_object_set_new(e, "address", pyh_json_address(heap->objects[r->top[i].node].addr));
-            json_object_set_new(e, "type", json_string(type_of(g, r->top[i].node)));
+            json_object_set_new(e, "type", pyh_json_text(type_of(g, r->top[i].node)));
             json_object_set_new(e, "retained_size", json_integer((json_int_t)r->top[i].retained));
             json_object_set_new(e, "retained_count", json_integer(r->top[i].count));
-            json_object_set_new(e, "path", paths[i] ? json_string(paths[i]) : json_null());
+            json_object_set_new(e, "path", paths[i] ? pyh_json_text(paths[i]) : json_null());
             json_array_append_new(top, e);
         }
         json_object_set_new(root, "retainers", top);
         json_t *types = json_array();
         for (size_t i = 0; i < r->ntypes; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "name", json_string(pyh_heap_type_name(heap, r->types[i].type)));
+            json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(heap, r->types[i].type)));
             json_object_set_new(e, "retained_size", json_integer((json_int_t)r->types[i].retained));
             json_object_set_new(e, "retained_count", json_integer((json_int_t)r->types[i].count));
             json_object_set_new(e, "instances", json_integer((json_int_t)r->types[i].instances));
@@ -148,11 +148,11 @@ struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, cons
         for (size_t i = 0; i < r->nsuspects; i++) {
             json_t *e = json_object();
             json_object_set_new(e, "address", pyh_json_address(heap->objects[r->suspects[i].node].addr));
-            json_object_set_new(e, "type", json_string(type_of(g, r->suspects[i].node)));
+            json_object_set_new(e, "type", pyh_json_text(type_of(g, r->suspects[i].node)));
             json_object_set_new(e, "retained_size", json_integer((json_int_t)r->suspects[i].retained));
             json_object_set_new(e, "retained_count", json_integer(r->suspects[i].count));
             json_object_set_new(e, "share", json_real((double)r->suspects[i].retained / live));
-            json_object_set_new(e, "path", paths[r->ntop + i] ? json_string(paths[r->ntop + i]) : json_null());
+            json_object_set_new(e, "path", paths[r->ntop + i] ? pyh_json_text(paths[r->ntop + i]) : json_null());
             json_array_append_new(sus, e);
         }
         json_object_set_new(root, "suspects", sus);
@@ -201,7 +201,7 @@ struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
         for (size_t i = 0; i < u->ntypes; i++) {
             const struct pyh_unreachable_type *t = &u->types[i];
             json_t *e = json_object();
-            json_object_set_new(e, "name", json_string(pyh_heap_type_name(heap, t->type)));
+            json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(heap, t->type)));
             json_object_set_new(e, "count", json_integer((json_int_t)t->count));
             json_object_set_new(e, "size", json_integer((json_int_t)t->size));
             json_object_set_new(e, "native_refs", json_integer((json_int_t)t->native_refs));
@@ -274,7 +274,7 @@ struct pyh_error *pyh_report_edges(const struct pyh_report_context *ctx, const s
     uint64_t edges = g->offsets[g->n];
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
-        json_object_set_new(root, "file", json_string(path));
+        json_object_set_new(root, "file", pyh_json_text(path));
         json_object_set_new(root, "objects", json_integer((json_int_t)g->n));
         json_object_set_new(root, "edges", json_integer((json_int_t)edges));
         json_object_set_new(root, "conservative", json_integer((json_int_t)g->nconservative));

@@ -9,12 +9,12 @@
 static json_t *snapshot_ref(const struct pyh_snapshot *s)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "source", json_string(s->source ? s->source : ""));
+    json_object_set_new(o, "source", pyh_json_text(s->source ? s->source : ""));
     json_object_set_new(o, "time", json_real(s->time));
     json_object_set_new(o, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
-    json_object_set_new(o, "python", json_string(s->python));
-    json_object_set_new(o, "executable", s->executable ? json_string(s->executable) : json_null());
-    json_object_set_new(o, "build_id", s->build_id[0] ? json_string(s->build_id) : json_null());
+    json_object_set_new(o, "python", pyh_json_text(s->python));
+    json_object_set_new(o, "executable", s->executable ? pyh_json_text(s->executable) : json_null());
+    json_object_set_new(o, "build_id", s->build_id[0] ? pyh_json_text(s->build_id) : json_null());
     json_object_set_new(o, "heap_total", json_integer((json_int_t)s->frag.heap_total));
     json_object_set_new(o, "partial", json_boolean(s->partial));
     return o;
@@ -33,8 +33,8 @@ static char *partial_warning(const struct pyh_snapshot *s)
 static json_t *json_envelope(const char *command, struct pyh_snapshot *const *snaps, size_t n)
 {
     json_t *root = json_object();
-    json_object_set_new(root, "command", json_string(command));
-    json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
+    json_object_set_new(root, "command", pyh_json_text(command));
+    json_object_set_new(root, "pyheap_version", pyh_json_text(PYHEAP_VERSION));
     json_t *list = json_array(), *warnings = json_array();
     bool partial = false;
     for (size_t i = 0; i < n; i++) {
@@ -42,14 +42,14 @@ static json_t *json_envelope(const char *command, struct pyh_snapshot *const *sn
         if (!snaps[i]->partial) continue;
         partial = true;
         char *w = partial_warning(snaps[i]);
-        if (w) json_array_append_new(warnings, json_string(w));
+        if (w) json_array_append_new(warnings, pyh_json_text(w));
         free(w);
     }
     json_object_set_new(root, "snapshots", list);
     /* Inputs of different programs (only with --allow-mixed: refused otherwise). */
     char *mixed = pyh_snapshots_mixed(snaps, n);
-    json_object_set_new(root, "mixed", mixed ? json_string(mixed) : json_null());
-    if (mixed) json_array_append_new(warnings, json_string(mixed));
+    json_object_set_new(root, "mixed", mixed ? pyh_json_text(mixed) : json_null());
+    if (mixed) json_array_append_new(warnings, pyh_json_text(mixed));
     free(mixed);
     /* The members every JSON output has (docs/json-schema.md): an input read only in part
      * makes the comparison partial too. */
@@ -96,7 +96,7 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
         json_t *list = json_array();
         for (size_t i = 0; i < ntypes; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "name", json_string(types[i].name));
+            json_object_set_new(e, "name", pyh_json_text(types[i].name));
             json_object_set_new(e, "count_before", json_integer((json_int_t)types[i].count[0]));
             json_object_set_new(e, "count_after", json_integer((json_int_t)types[i].count[1]));
             json_object_set_new(e, "size_before", json_integer((json_int_t)types[i].size[0]));
@@ -107,8 +107,8 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
         json_t *rets = json_array();
         for (size_t i = 0; i < nretainers; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "path", json_string(retainers[i].name));
-            json_object_set_new(e, "type", json_string(retainers[i].type ? retainers[i].type : ""));
+            json_object_set_new(e, "path", pyh_json_text(retainers[i].name));
+            json_object_set_new(e, "type", pyh_json_text(retainers[i].type ? retainers[i].type : ""));
             json_object_set_new(e, "size_before", json_integer((json_int_t)retainers[i].size[0]));
             json_object_set_new(e, "size_after", json_integer((json_int_t)retainers[i].size[1]));
             json_array_append_new(rets, e);
@@ -155,10 +155,10 @@ static json_t *trend_entry(const struct pyh_series *s, size_t n, bool retainer)
 {
     const struct pyh_trend_stats *st = &s->stats;
     json_t *e = json_object(), *counts = json_array(), *sizes = json_array();
-    json_object_set_new(e, retainer ? "path" : "name", json_string(s->name));
-    if (retainer) json_object_set_new(e, "type", json_string(s->type ? s->type : ""));
-    json_object_set_new(e, "class", json_string(pyh_trend_class_name(s->cls)));
-    json_object_set_new(e, "reason", json_string(st->reason));
+    json_object_set_new(e, retainer ? "path" : "name", pyh_json_text(s->name));
+    if (retainer) json_object_set_new(e, "type", pyh_json_text(s->type ? s->type : ""));
+    json_object_set_new(e, "class", pyh_json_text(pyh_trend_class_name(s->cls)));
+    json_object_set_new(e, "reason", pyh_json_text(st->reason));
     for (size_t k = 0; k < n; k++) {
         json_array_append_new(counts, json_integer((json_int_t)s->count[k]));
         json_array_append_new(sizes, json_integer((json_int_t)s->size[k]));

@@ -21,19 +21,19 @@ static const char *debug_file_of(const struct pyh_module *m)
     return m->debug_file ? m->debug_file->path : m->dwarf_path;
 }
 
-static json_t *json_string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *json_string_or_null(const char *s) { return s ? pyh_json_text(s) : json_null(); }
 
 static json_t *binary_json(const struct pyh_info_binary *b)
 {
     char id[130];
     const struct pyh_module *m = b->module;
     json_t *o = json_object();
-    json_object_set_new(o, "role", json_string(b->role));
-    json_object_set_new(o, "path", json_string(m->path));
+    json_object_set_new(o, "role", pyh_json_text(b->role));
+    json_object_set_new(o, "path", pyh_json_text(m->path));
     json_object_set_new(o, "local_path", json_string_or_null(m->file ? m->file->path : NULL));
     json_object_set_new(o, "build_id", json_string_or_null(build_id_of(m, id, sizeof(id))));
     json_object_set_new(o, "base", pyh_json_address(m->base));
-    json_object_set_new(o, "symbols", json_string(symbols_of(m)));
+    json_object_set_new(o, "symbols", pyh_json_text(symbols_of(m)));
     json_object_set_new(o, "debug_file", json_string_or_null(debug_file_of(m)));
     return o;
 }
@@ -43,12 +43,12 @@ static json_t *thread_json(const struct pyh_pythread *th)
     json_t *o = json_object();
     json_object_set_new(o, "thread_id", json_integer((json_int_t)th->thread_id));
     json_object_set_new(o, "native_id", th->native_id >= 0 ? json_integer(th->native_id) : json_null());
-    json_object_set_new(o, "name", th->has_name ? json_string(th->name) : json_null());
+    json_object_set_new(o, "name", th->has_name ? pyh_json_text(th->name) : json_null());
     json_object_set_new(o, "interpreter", json_integer(th->interp_id));
     if (th->has_frame) {
         json_t *f = json_object();
-        json_object_set_new(f, "function", json_string(th->top.function));
-        json_object_set_new(f, "file", json_string(th->top.file));
+        json_object_set_new(f, "function", pyh_json_text(th->top.function));
+        json_object_set_new(f, "file", pyh_json_text(th->top.file));
         json_object_set_new(f, "line", th->top.line >= 0 ? json_integer(th->top.line) : json_null());
         json_object_set_new(o, "top_frame", f);
     } else {
@@ -64,12 +64,12 @@ struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
     json_t *root = pyh_report_json_envelope(ctx);
     json_t *py = json_object();
     char hex[16];
-    json_object_set_new(py, "version", json_string(rt->version));
+    json_object_set_new(py, "version", pyh_json_text(rt->version));
     snprintf(hex, sizeof(hex), "0x%08x", rt->version_hex);
-    json_object_set_new(py, "version_hex", rt->version_hex ? json_string(hex) : json_null());
+    json_object_set_new(py, "version_hex", rt->version_hex ? pyh_json_text(hex) : json_null());
     json_object_set_new(py, "sys_version", json_string_or_null(rt->sys_version));
     json_object_set_new(py, "debug_info", json_boolean(rt->debug_info));
-    json_object_set_new(py, "layout_source", json_string(pyh_layout_source_name(rt->layout_source)));
+    json_object_set_new(py, "layout_source", pyh_json_text(pyh_layout_source_name(rt->layout_source)));
     json_object_set_new(py, "runtime_address", pyh_json_address(rt->runtime_addr));
     json_object_set_new(py, "interpreters", json_integer((json_int_t)rt->ninterps));
     json_object_set_new(root, "python", py);

@@ -11,7 +11,7 @@ struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struc
     char a[32], b[32];
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
-        json_object_set_new(root, "type", json_string(name));
+        json_object_set_new(root, "type", pyh_json_text(name));
         json_object_set_new(root, "count", json_integer((json_int_t)total));
         json_object_set_new(root, "size", json_integer((json_int_t)total_size));
         json_t *objs = json_array();
@@ -20,8 +20,8 @@ struct pyh_error *pyh_report_objects(const struct pyh_report_context *ctx, struc
             json_t *e = json_object();
             json_object_set_new(e, "address", pyh_json_address(o->addr));
             json_object_set_new(e, "size", json_integer((json_int_t)pyh_heap_object_size(heap, indices[i])));
-            json_object_set_new(e, "type", json_string(pyh_heap_type_name(heap, o->type)));
-            json_object_set_new(e, "location", json_string(pyh_location_name(heap->locations[indices[i]])));
+            json_object_set_new(e, "type", pyh_json_text(pyh_heap_type_name(heap, o->type)));
+            json_object_set_new(e, "location", pyh_json_text(pyh_location_name(heap->locations[indices[i]])));
             json_array_append_new(objs, e);
         }
         json_object_set_new(root, "objects", objs);
@@ -60,24 +60,24 @@ struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct p
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
         json_object_set_new(root, "address", pyh_json_address(info->addr));
-        json_object_set_new(root, "type", json_string(tname));
+        json_object_set_new(root, "type", pyh_json_text(tname));
         json_object_set_new(root, "type_address", pyh_json_address(heap->types[info->type].addr));
         json_object_set_new(root, "refcount", json_integer(info->refcount));
         json_object_set_new(root, "size", json_integer((json_int_t)info->size));
-        json_object_set_new(root, "location", json_string(pyh_location_name(info->location)));
+        json_object_set_new(root, "location", pyh_json_text(pyh_location_name(info->location)));
         json_object_set_new(root, "gc_generation",
                             info->generation < 0 ? json_null()
-                            : info->generation == 3 ? json_string("permanent")
+                            : info->generation == 3 ? pyh_json_text("permanent")
                                                     : json_integer(info->generation));
         json_object_set_new(root, "gc_tracked", json_boolean(info->tracked));
-        json_object_set_new(root, "value", json_string(d->value));
+        json_object_set_new(root, "value", pyh_json_text(d->value));
         json_object_set_new(root, "length", d->length >= 0 ? json_integer(d->length) : json_null());
         json_t *items = json_array();
         for (size_t i = 0; i < d->nitems; i++) {
             json_t *e = json_object();
             if (d->items[i].key[0] || d->items_are_attributes)
-                json_object_set_new(e, d->items_are_attributes ? "name" : "key", json_string(d->items[i].key));
-            json_object_set_new(e, "value", json_string(d->items[i].value));
+                json_object_set_new(e, d->items_are_attributes ? "name" : "key", pyh_json_text(d->items[i].key));
+            json_object_set_new(e, "value", pyh_json_text(d->items[i].value));
             json_object_set_new(e, "address", pyh_json_address(d->items[i].value_addr));
             json_array_append_new(items, e);
         }

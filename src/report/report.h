@@ -35,6 +35,12 @@ struct pyh_report_context {
     bool wide; /* --wide: text lines as long as they need; else tables fit 80 columns */
 };
 
+/* A JSON string of s, exact when s is valid UTF-8 (the encoder escapes controls, and with
+ * JSON_ENSURE_ASCII everything past ASCII); otherwise s's invalid bytes as the four
+ * characters \xNN (util/sanitize.h). null for NULL. Every string from the target goes
+ * into JSON through it. */
+json_t *pyh_json_text(const char *s);
+
 /* A new JSON object with the members every command's JSON has (command, pyheap_version,
  * target). partial and warnings are added by pyh_report_json_print, after the analysis. */
 json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx);

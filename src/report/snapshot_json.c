@@ -15,26 +15,26 @@
 json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
 {
     json_t *root = json_object();
-    json_object_set_new(root, "format", json_string(FORMAT_NAME));
+    json_object_set_new(root, "format", pyh_json_text(FORMAT_NAME));
     json_object_set_new(root, "version", json_integer(PYH_SNAPSHOT_VERSION));
-    json_object_set_new(root, "pyheap_version", json_string(PYHEAP_VERSION));
-    json_object_set_new(root, "source", json_string(s->source ? s->source : ""));
+    json_object_set_new(root, "pyheap_version", pyh_json_text(PYHEAP_VERSION));
+    json_object_set_new(root, "source", pyh_json_text(s->source ? s->source : ""));
     json_object_set_new(root, "time", json_real(s->time));
     char iso[32];
     time_t t = (time_t)s->time;
     struct tm tm;
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    json_object_set_new(root, "time_iso", json_string(iso));
+    json_object_set_new(root, "time_iso", pyh_json_text(iso));
     json_object_set_new(root, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
     json_object_set_new(root, "executable", s->executable ? json_string(s->executable) : json_null());
     json_object_set_new(root, "build_id", s->build_id[0] ? json_string(s->build_id) : json_null());
     json_t *py = json_object();
-    json_object_set_new(py, "version", json_string(s->python));
+    json_object_set_new(py, "version", pyh_json_text(s->python));
     json_object_set_new(root, "python", py);
     json_object_set_new(root, "resident", s->resident >= 0 ? json_integer(s->resident) : json_null());
     json_object_set_new(root, "partial", json_boolean(s->partial));
     json_object_set_new(root, "partial_reason",
-                        s->partial_reason ? json_string(s->partial_reason) : json_null());
+                        s->partial_reason ? pyh_json_text(s->partial_reason) : json_null());
     json_t *totals = json_object();
     json_object_set_new(totals, "objects", json_integer((json_int_t)s->objects));
     json_object_set_new(totals, "size", json_integer((json_int_t)s->objects_size));
@@ -42,7 +42,7 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
     json_t *types = json_array();
     for (size_t i = 0; i < s->ntypes; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "name", json_string(s->types[i].name));
+        json_object_set_new(e, "name", pyh_json_text(s->types[i].name));
         json_object_set_new(e, "count", json_integer((json_int_t)s->types[i].count));
         json_object_set_new(e, "size", json_integer((json_int_t)s->types[i].size));
         json_array_append_new(types, e);
@@ -56,13 +56,13 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
     json_object_set_new(f, "glibc_free", json_integer((json_int_t)s->frag.glibc_free));
     json_object_set_new(f, "mmapped", json_integer((json_int_t)s->frag.mmapped));
     json_object_set_new(f, "pymalloc_arenas", json_integer((json_int_t)s->frag.pymalloc_arenas));
-    json_object_set_new(f, "verdict", json_string(s->frag.verdict ? s->frag.verdict : ""));
+    json_object_set_new(f, "verdict", pyh_json_text(s->frag.verdict ? s->frag.verdict : ""));
     json_object_set_new(root, "fragmentation", f);
     json_t *rets = json_array();
     for (size_t i = 0; i < s->nretainers; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "path", json_string(s->retainers[i].path));
-        json_object_set_new(e, "type", json_string(s->retainers[i].type));
+        json_object_set_new(e, "path", pyh_json_text(s->retainers[i].path));
+        json_object_set_new(e, "type", pyh_json_text(s->retainers[i].type));
         json_object_set_new(e, "retained_size", json_integer((json_int_t)s->retainers[i].retained_size));
         json_object_set_new(e, "retained_count", json_integer((json_int_t)s->retainers[i].retained_count));
         json_array_append_new(rets, e);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/mem.h"
+#include "util/sanitize.h"
 
 /* Adds a warning unless it is there already; returns its index, or SIZE_MAX when memory
  * ran out. Warnings are few (tens at most), so a linear duplicate check is fine. */
@@ -15,6 +16,14 @@ static size_t add(struct pyh_diag *diag, const char *fmt, va_list ap)
 {
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0) return SIZE_MAX;
+    /* Names from the target (file paths, type names) reach stderr, gdb and JSON through
+     * here: escaped once, at the source (util/sanitize.h). */
+    if (!pyh_text_is_clean(msg, strlen(msg), true)) {
+        char *clean = pyh_sanitize_line(msg);
+        free(msg);
+        if (!clean) return SIZE_MAX;
+        msg = clean;
+    }
     for (size_t i = 0; i < diag->nwarnings; i++) {
         if (strcmp(diag->warnings[i], msg) == 0) {
             free(msg);

@@ -6,9 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/sanitize.h"
+
 static struct pyh_error nomem_error = {PYH_ERR_NOMEM, "out of memory"};
 
 struct pyh_error *pyh_error_nomem(void) { return &nomem_error; }
+
+/* Messages name files and objects of the target: escaped at the source, so that no
+ * front end (stderr, gdb, JSON) prints a control sequence or invalid UTF-8 from a core. */
+static char *clean_message(char *msg)
+{
+    if (pyh_text_is_clean(msg, strlen(msg), true)) return msg;
+    char *clean = pyh_sanitize_line(msg);
+    if (!clean) return msg; /* out of memory: the raw message rather than none */
+    free(msg);
+    return clean;
+}
 
 struct pyh_error *pyh_error_vcreate(enum pyh_error_code code, const char *fmt, va_list ap)
 {
@@ -18,6 +31,7 @@ struct pyh_error *pyh_error_vcreate(enum pyh_error_code code, const char *fmt, v
         free(err);
         return &nomem_error;
     }
+    err->message = clean_message(err->message);
     err->code = code;
     return err;
 }
@@ -59,7 +73,7 @@ static struct pyh_error *join_message(struct pyh_error *err, bool before, const 
                    : asprintf(&joined, "%s%s", err->message, text);
     if (n >= 0) {
         free(err->message);
-        err->message = joined;
+        err->message = clean_message(joined);
     }
     free(text);
     return err;

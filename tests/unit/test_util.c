@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "util/error.h"
 #include "util/ranges.h"
 #include "util/hashmap.h"
+#include "util/sanitize.h"
 
 static void test_u64map(void **state)
 {
@@ -101,6 +103,56 @@ static void test_diag_and_errors(void **state)
     pyh_error_free(pyh_error_nomem()); /* static: a no-op */
 }
 
+/* The output sanitiser: what it escapes (and how), what it keeps byte for byte, and a
+ * stream whose writes cut UTF-8 sequences anywhere. */
+static void test_sanitize(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *line;
+    } cases[] = {
+        {"plain \xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL}, /* valid UTF-8: kept */
+        {"\x1b[2J", "\\x1b[2J"},
+        {"a\x07" "b\x7f", "a\\x07b\\x7f"},
+        {"tab\tnl\n", "tab\\x09nl\\x0a"},
+        {"\xc2\x9b" "31m", "\\u009b31m"},            /* C1 CSI, as UTF-8 */
+        {"\x9b" "31m", "\\x9b31m"},                   /* a raw 0x9b byte: invalid UTF-8 */
+        {"\xe2\x80\xae" "txt", "\\u202etxt"},         /* RIGHT-TO-LEFT OVERRIDE */
+        {"\xe2\x81\xa6\xe2\x80\xa8", "\\u2066\\u2028"},
+        {"\xc0\xaf", "\\xc0\\xaf"},                   /* overlong */
+        {"\xed\xb3\xbf", "\\xed\\xb3\\xbf"},           /* a surrogate */
+        {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* past U+10FFFF */
+        {"cut\xe2\x82", "cut\\xe2\\x82"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *want = cases[i].line ? cases[i].line : cases[i].in;
+        char *got = pyh_sanitize_line(cases[i].in);
+        assert_string_equal(got, want);
+        assert_int_equal(pyh_text_is_clean(cases[i].in, strlen(cases[i].in), true),
+                         cases[i].line == NULL);
+        char *again = pyh_sanitize_line(got); /* idempotent */
+        assert_string_equal(again, got);
+        free(again);
+        free(got);
+    }
+    char *j = pyh_escape_invalid_utf8("\x1b\xe2\x80\xae\xff");
+    assert_string_equal(j, "\x1b\xe2\x80\xae\\xff"); /* only the invalid byte */
+    free(j);
+
+    /* The stream: one byte per write, so that every sequence is cut; newline and tab kept. */
+    const char in[] = "ok \xc3\xa9\n\t\xe2\x80\xae\xf0\x9f\x98\x80\xe2\x82|\x1b\xc2";
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&text, &size);
+    FILE *z = pyh_sanitize_stream(mem, true);
+    assert_non_null(z);
+    setvbuf(z, NULL, _IONBF, 0);
+    for (size_t i = 0; i + 1 < sizeof(in); i++) fputc(in[i], z);
+    fclose(z);
+    assert_string_equal(text, "ok \xc3\xa9\n\t\\u202e\xf0\x9f\x98\x80\\xe2\\x82|\\x1b\\xc2");
+    free(text);
+}
+
 /* Sorted ranges: merging as they are added, set operations, and covered bytes with and
  * without the prefix sums. */
 static void test_ranges(void **state)
@@ -144,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_chain_guard_finds_cycles_and_caps),
         cmocka_unit_test(test_diag_and_errors),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
