@@ -169,7 +169,7 @@ static struct pyh_error *print_result(const struct pyh_report_context *ctx,
         return NULL;
     }
     json_t *root = pyh_report_json_envelope(ctx);
-    json_object_set_new(root, "output", json_string(path));
+    json_object_set_new(root, "output", pyh_json_text(path));
     json_object_set_new(root, "bytes", json_integer((json_int_t)bytes));
     json_t *totals = json_object();
     json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
@@ -179,18 +179,18 @@ static struct pyh_error *print_result(const struct pyh_report_context *ctx,
     json_t *types = json_array();
     for (size_t i = 0; i < c->nrows && i < SUMMARY_TYPES; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "name", json_string(pyh_heap_type_name(c->heap, c->rows[i].type)));
+        json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(c->heap, c->rows[i].type)));
         json_object_set_new(e, "count", json_integer((json_int_t)c->rows[i].count));
         json_object_set_new(e, "size", json_integer((json_int_t)c->rows[i].size));
         json_array_append_new(types, e);
     }
     json_object_set_new(root, "top_types", types);
-    json_object_set_new(root, "verdict", json_string(d->frag.verdict));
+    json_object_set_new(root, "verdict", pyh_json_text(d->frag.verdict));
     json_t *sus = json_array();
     for (size_t i = 0; i < d->ret.nsuspects; i++) {
         const char *p = d->paths[d->ret.ntop + i];
         json_t *e = json_object();
-        json_object_set_new(e, "path", p ? json_string(p) : json_null());
+        json_object_set_new(e, "path", p ? pyh_json_text(p) : json_null());
         json_object_set_new(e, "retained_size",
                             json_integer((json_int_t)d->ret.suspects[i].retained));
         json_object_set_new(e, "retained_count", json_integer(d->ret.suspects[i].count));

@@ -26,8 +26,8 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
     json_object_set_new(root, "time_iso", pyh_json_text(iso));
     json_object_set_new(root, "pid", s->pid >= 0 ? json_integer(s->pid) : json_null());
-    json_object_set_new(root, "executable", s->executable ? json_string(s->executable) : json_null());
-    json_object_set_new(root, "build_id", s->build_id[0] ? json_string(s->build_id) : json_null());
+    json_object_set_new(root, "executable", s->executable ? pyh_json_text(s->executable) : json_null());
+    json_object_set_new(root, "build_id", s->build_id[0] ? pyh_json_text(s->build_id) : json_null());
     json_t *py = json_object();
     json_object_set_new(py, "version", pyh_json_text(s->python));
     json_object_set_new(root, "python", py);
