@@ -39,6 +39,7 @@ static const char STYLE[] =
     "text-align:right;color:#555}.ty{color:#6b4c9a}.rest{margin-left:36px;color:#666;"
     "font-style:italic}.cls-growing{color:#b3261e;font-weight:600}.cls-plateau{color:#8a6d00}"
     ".cls-transient{color:#00639b}.cls-stable{color:#4a4a4a}.warn{color:#b3261e}"
+    "th.why{min-width:300px}#trend-table td:first-child{min-width:170px;overflow-wrap:anywhere}"
     "body.one-part header,body.one-part nav{display:none}"
     "body.one-part main>section:not(.shown){display:none}";
 
@@ -592,6 +593,7 @@ static void trend_section(const struct pyh_html_report *r, FILE *out)
                 (struct pyh_line){s->name, n >= 3 ? pyh_trend_class_name(s->cls) : "two points",
                                   pass ? s->count : s->size};
         }
+        fputs(pass ? "<h3>Objects</h3>\n" : "<h3>Bytes</h3>\n", out);
         pyh_chart_lines(out, pass ? "trend-counts" : "trend-bytes",
                         pass ? "Objects of the leading types over time"
                              : "Bytes of the leading types over time",
@@ -602,7 +604,7 @@ static void trend_section(const struct pyh_html_report *r, FILE *out)
     fputs("<table id=\"trend-table\"><thead><tr><th>type</th><th>verdict</th>"
           "<th class=\"n\">baseline</th><th class=\"n\">peak</th><th class=\"n\">last</th>"
           "<th class=\"n\">objects first &#8594; last</th><th class=\"n\">per hour</th>"
-          "<th>why</th></tr></thead><tbody>\n",
+          "<th class=\"why\">why</th></tr></thead><tbody>\n",
           out);
     /* The numbers are trend's own (analysis/trend.h): baseline, peak and slope of its
      * judgement, so that the report and `trend` never disagree. */
