@@ -7,6 +7,10 @@
 #   scripts/setup.sh --fuzz     also what scripts/fuzz.sh needs: clang-14, libclang-rt-14-dev
 #   scripts/setup.sh --browser  also chromium, in which tests/integration/test_report.py renders
 #                               the HTML reports (large: the sample and the report need none)
+#   scripts/setup.sh --chroots  also Debian chroots with the Pythons the host lacks (sid:
+#                               python3.13, 3.14, 3.15; trixie: python3.13 — Debian 13's), made once
+#                               with debootstrap and cached in /var/cache/py-heap/chroot/{sid,trixie}
+#                               ($PYHEAP_CHROOT_CACHE); the integration tests run workloads in them
 #   scripts/setup.sh --no-build installs only (with the options above: their packages too)
 # Options combine. Packages come from Debian (apt-get, through sudo when not root), and only
 # the missing ones: apt-get is not run at all when everything is installed.
@@ -21,15 +25,17 @@ packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-de
           # the real programs of tests/integration/test_real_programs.py, for /usr/bin/python3
           python3-flask python3-sqlalchemy python3-lxml python3-numpy python3-pandas python3-mypy
           python3-sphinx)
-sanitize=0 build=1
+sanitize=0 build=1 chroots=0
 for arg in "$@"; do
   case "$arg" in
     --sanitize) sanitize=1 ;;
     --bench) packages+=(hyperfine time valgrind) ;;  # gdb is above
     --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     --browser) packages+=(chromium) ;;
+    --chroots) chroots=1; packages+=(debootstrap util-linux) ;;  # util-linux: unshare
     --no-build) build=0 ;;
-    *) echo "usage: $0 [--sanitize] [--bench] [--fuzz] [--browser] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--sanitize] [--bench] [--fuzz] [--browser] [--chroots] [--no-build]" >&2
+       exit 2 ;;
   esac
 done
 
@@ -44,6 +50,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[ "$chroots" -eq 0 ] || scripts/chroots.sh
 
 [ "$build" -eq 1 ] || exit 0
 jobs=$(nproc)

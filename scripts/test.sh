@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 step() { echo "== $1 (at $((SECONDS - start)) s)"; }
-scripts/setup.sh --sanitize --browser
+scripts/setup.sh --sanitize --browser --chroots
 jobs=$(nproc)
 for cfg in "gcc Release:gcc" "clang Release:clang"; do
   name=${cfg%%:*} cc=${cfg##*:}

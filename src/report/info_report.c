@@ -70,6 +70,10 @@ struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
     json_object_set_new(py, "sys_version", json_string_or_null(rt->sys_version));
     json_object_set_new(py, "debug_info", json_boolean(rt->debug_info));
     json_object_set_new(py, "layout_source", pyh_json_text(pyh_layout_source_name(rt->layout_source)));
+    json_t *notes = json_array();
+    for (size_t i = 0; i < rt->nlayout_notes; i++)
+        json_array_append_new(notes, pyh_json_text(rt->layout_notes[i]));
+    json_object_set_new(py, "layout_notes", notes);
     json_object_set_new(py, "runtime_address", pyh_json_address(rt->runtime_addr));
     json_object_set_new(py, "interpreters", json_integer((json_int_t)rt->ninterps));
     json_object_set_new(root, "python", py);
@@ -122,6 +126,7 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
     fprintf(out, "Python       %s\n", version);
     fprintf(out, "Layout       %s%s\n", pyh_layout_source_name(rt->layout_source),
             rt->debug_info ? " (debug info used)" : " (no debug info)");
+    for (size_t i = 0; i < rt->nlayout_notes; i++) fprintf(out, "             %s\n", rt->layout_notes[i]);
     for (size_t i = 0; i < info->nbinaries; i++) {
         const struct pyh_module *m = info->binaries[i].module;
         const char *bid = build_id_of(m, id, sizeof(id));

@@ -1,6 +1,9 @@
 /* Counting the GC generation lists; see gc.h. */
 #include "runtime/gc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "util/chain.h"
 
 
@@ -80,4 +83,100 @@ struct pyh_error *pyh_gc_generation_of(struct pyh_runtime *rt, uint64_t target, 
     *generation = -1;
     struct generation_search gs = {target, generation};
     return pyh_gc_visit(rt, false, match_head, &gs);
+}
+
+/* Whether head is the head of a consistent circular list (see pyh_gc_check_heads). The low
+ * bits of the links are flags (_gc_next bit 0: unreachable during a collection, the old space
+ * in 3.14.0-3.14.4; _gc_prev bits 0-1); heads themselves may be 4-byte aligned (Debian). */
+static bool read_link(struct pyh_target *t, uint64_t addr, uint64_t *out)
+{
+    struct pyh_error *err = pyh_read_u64(t, addr, out);
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    *out &= ~(uint64_t)3;
+    return true;
+}
+
+static bool head_checks_out(struct pyh_target *t, uint64_t head)
+{
+    uint64_t next, prev, back;
+    if (!read_link(t, head, &next) || !read_link(t, head + 8, &prev)) return false;
+    if (next == head || prev == head) return next == head && prev == head;
+    return next && prev && read_link(t, next + 8, &back) && back == head &&
+           read_link(t, prev, &back) && back == head;
+}
+
+static bool generations_check_out(struct pyh_runtime *rt, uint64_t gc, int32_t offset)
+{
+    for (int g = 0; g < 3; g++)
+        if (!head_checks_out(rt->target, gc + (uint64_t)(offset + 24 * g))) return false;
+    return true;
+}
+
+/* The offset near expected (expected itself first, then 4, 8, 12, 16 bytes either side) at
+ * which ok(rt, gc, offset) holds, or -1. */
+static int32_t find_offset(struct pyh_runtime *rt, uint64_t gc, int32_t expected,
+                           bool (*ok)(struct pyh_runtime *, uint64_t, int32_t))
+{
+    for (int32_t d = 0; d <= 16; d += 4)
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            int32_t off = expected + sign * d;
+            if (off >= 0 && ok(rt, gc, off)) return off;
+            if (d == 0) break;
+        }
+    return -1;
+}
+
+static bool permanent_checks_out(struct pyh_runtime *rt, uint64_t gc, int32_t offset)
+{
+    return head_checks_out(rt->target, gc + (uint64_t)offset);
+}
+
+static void note(struct pyh_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct pyh_runtime *rt, const char *fmt, ...)
+{
+    if (rt->nlayout_notes >= sizeof(rt->layout_notes) / sizeof(rt->layout_notes[0])) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rt->layout_notes[rt->nlayout_notes++], sizeof(rt->layout_notes[0]), fmt, ap);
+    va_end(ap);
+}
+
+void pyh_gc_check_heads(struct pyh_runtime *rt)
+{
+    if (rt->ninterps == 0 || rt->layout.gc_generations < 0) return;
+    uint64_t gc = pyh_gc_state(rt, rt->interps[0]);
+    int32_t expected = rt->layout.gc_generations;
+    int32_t found = find_offset(rt, gc, expected, generations_check_out);
+    if (found < 0) {
+        pyh_diag_partial(rt->diag,
+                         "the GC list heads at +%d/%d/%d of the GC state do not check out as "
+                         "circular lists, nor anywhere within 16 bytes: an unknown layout or "
+                         "corrupt memory; GC counts and generations cannot be trusted",
+                         expected, expected + 24, expected + 48);
+        return;
+    }
+    if (found != expected) {
+        rt->layout.gc_generations = found;
+        note(rt, "GC heads at +%d/%d/%d, not +%d/%d/%d (which did not check out): %s", found,
+             found + 24, found + 48, expected, expected + 24, expected + 48,
+             found == expected - 4 ? "a vendor-patched PyGC_Head (4-byte aligned, as in "
+                                     "Debian's 3.13.5+)"
+                                   : "a vendor-patched GC state");
+    }
+    if (rt->layout.gc_permanent < 0) return;
+    int32_t pexpected = rt->layout.gc_permanent;
+    int32_t pfound = find_offset(rt, gc, pexpected, permanent_checks_out);
+    if (pfound < 0) {
+        pyh_diag_partial(rt->diag,
+                         "the permanent generation's GC list head at +%d of the GC state does not "
+                         "check out as a circular list, nor anywhere within 16 bytes",
+                         pexpected);
+    } else if (pfound != pexpected) {
+        rt->layout.gc_permanent = pfound;
+        note(rt, "the permanent generation's GC head at +%d, not +%d (which did not check out)",
+             pfound, pexpected);
+    }
 }

@@ -26,6 +26,16 @@ uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp);
 /* Address of the list head of generation g (0-2), or 3 for the permanent generation. */
 uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g);
 
+/* Checks the layout's GC list heads against the target (after the interpreters are read):
+ * each must be a consistent circular list (an empty head points to itself both ways; the
+ * first node's _gc_prev and the last node's _gc_next point back at the head). Where the
+ * generations' heads do not check out at the expected offset, offsets within 16 bytes are
+ * tried (Debian's 3.13.5+ align PyGC_Head to 4 bytes: heads at +20/44/68, not +24/48/72);
+ * one where all three check out replaces the table's, and rt->layout_notes says so. When
+ * none does, the results are marked partial with what was tried (never a silent zero).
+ * The permanent generation's head likewise. */
+void pyh_gc_check_heads(struct pyh_runtime *rt);
+
 /* Counts the objects of every generation of interp. A broken list (cycle not through the
  * head, unreadable node) is an error naming the generation and the node. */
 struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,

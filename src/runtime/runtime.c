@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "runtime/debug_offsets.h"
+#include "runtime/gc.h"
 #include "runtime/objects.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -358,6 +359,7 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
         goto fail;
     }
     if ((err = read_interpreters(rt))) goto fail;
+    pyh_gc_check_heads(rt);
     read_sys_version(rt);
     *out = rt;
     return NULL;

@@ -48,6 +48,10 @@ struct pyh_runtime {
     uint64_t interps[PYH_MAX_INTERPRETERS];
     size_t ninterps;              /* interps[0] is the main interpreter */
     struct pyh_static_types types;
+    /* What the layout's self-checks found where the table was wrong (e.g. GC list heads of a
+     * vendor-patched build found 4 bytes before the upstream offset), for `info`. */
+    char layout_notes[4][224];
+    size_t nlayout_notes;
 };
 
 /* Finds CPython in the target and reads its version and layout. Fails with

@@ -33,7 +33,9 @@ import struct
 
 import gdb  # noqa: F401  (only importable inside gdb)
 
-OUT, MINOR, LIBPYTHON_GDB = (list(ORACLE_ARGS) + [""])[:3]  # noqa: F821  (set by -ex)
+OUT, MINOR, LIBPYTHON_GDB, GC_HEADS = (list(ORACLE_ARGS) + ["", 24])[:4]  # noqa: F821  (-ex)
+# GC_HEADS: where the generations' list heads start in the GC state: +24 upstream, +20 in
+# Debian's 3.13.5+ (gchead-alignment.diff aligns PyGC_Head to 4 bytes).
 MINOR = int(MINOR.split(".")[1]) if "." in MINOR else int(MINOR)
 
 # field -> offset, per minor version (cpython-internals.md section 2; Debian 3.11.2 == 3.11.7).
@@ -121,7 +123,7 @@ try:
     interp = u64(rt + off("interp_head"))
     result["interp"] = hex(interp)
     gc_state = (rt if MINOR == 8 else interp) + off("gc")
-    heads = [gc_state + 24 + 24 * g for g in range(3)]
+    heads = [gc_state + GC_HEADS + 24 * g for g in range(3)]
     result["generations"] = [count_list(h) for h in heads]
     result["permanent"] = count_list(gc_state + 104)
     result["collecting"] = struct.unpack("<i", inf.read_memory(gc_state + 200, 4).tobytes())[0]

@@ -23,7 +23,10 @@ What is here:
     ground truth, so that one failing test reports all mismatches at once.
 
 Environment (set by ctest): PYHEAP_BIN, PYHEAP_BUILD_DIR, PYHEAP_SOURCE_DIR.
-PYHEAP_BIN defaults to SOURCE_DIR/build/py-heap.
+PYHEAP_BIN defaults to SOURCE_DIR/build/py-heap. By hand: PYHEAP_INTERPRETERS=3.13-sid,3.12
+runs only those interpreters (the others are skipped); PYHEAP_CHROOTS=1 adds the chroot
+interpreters; PYHEAP_CHROOT_CACHE: where the Debian chroots are (default
+/var/cache/py-heap/chroot).
 """
 import atexit
 import bisect
@@ -59,18 +62,87 @@ GDB_TIMEOUT = 180  # seconds for one gdb run (gcore of a big process, oracle wal
 
 
 class Interpreter:
-    """One CPython on this machine."""
+    """One CPython on this machine: a pyenv build, Debian 12's own, or one of a Debian chroot
+    (scripts/setup.sh --chroots) whose workloads run inside the chroot (chroot_command())."""
 
-    def __init__(self, label, path, minor, pyenv_dir=None):
-        self.label = label  # "3.8" ... "3.13", "3.11-debian"
-        self.path = path  # the binary itself, not a symlink
+    def __init__(self, label, path, minor, pyenv_dir=None, chroot=None):
+        self.label = label  # "3.8" ... "3.13", "3.11-debian", "3.13-sid", "3.13-trixie"
+        self.chroot = chroot  # the chroot's directory, or None
+        self.target_path = path  # the binary as its processes see it
+        self.path = (chroot + path) if chroot else path  # the binary itself, on this machine
         self.minor = minor  # (3, 11)
         self.pyenv_dir = pyenv_dir  # /root/.pyenv/versions/3.11.7 or None
-        self.debian = pyenv_dir is None
+        self.debian = pyenv_dir is None  # Debian's build: stripped, its DWARF in a -dbg package
+        self._support = None  # None: not asked yet; "": supported; else why not
+        # Where the GC generations' list heads start in the GC state (for the oracles):
+        # Debian's 3.13.5+ align PyGC_Head to 4 bytes (gchead-alignment.diff).
+        self.gc_heads_offset = 20 if chroot and minor == (3, 13) else 24
+
+    @property
+    def installed(self):
+        return os.path.isfile(self.path) and os.access(self.path, os.X_OK)
+
+    @property
+    def selected(self):
+        """Not left out by $PYHEAP_INTERPRETERS (labels, comma-separated: only those run). The
+        chroot interpreters run when $PYHEAP_CHROOTS is 1 or they are named there (opt-in
+        until py-heap reads all of them: their glibc 2.43 and a census gap on 3.13.5)."""
+        only = os.environ.get("PYHEAP_INTERPRETERS")
+        if only:
+            return self.label in only.split(",")
+        return not self.chroot or os.environ.get("PYHEAP_CHROOTS") == "1"
 
     @property
     def available(self):
-        return os.path.isfile(self.path) and os.access(self.path, os.X_OK)
+        """Installed, selected, and (for a chroot interpreter) of a version py-heap reads."""
+        return self.installed and self.selected and not self.unsupported()
+
+    def unsupported(self):
+        """Why py-heap cannot read this interpreter yet ("" when it can). Asked of py-heap
+        itself, once, for the chroot interpreters (the only ones that can be newer than what
+        py-heap knows): `py-heap info` on a process of it."""
+        if self.chroot is None or not pyheap_available():
+            return ""
+        if self._support is None:
+            self._support = ""
+            proc = start_process(self.command([self.path, "-c",
+                                               "import time; print(1, flush=True); "
+                                               "time.sleep(60)"]), stdout=subprocess.PIPE,
+                                 **self.popen_kw())
+            try:
+                proc.stdout.readline()
+                res = run_pyheap(["info", "--pid", str(proc.pid)] + pyheap_args(self))
+                m = re.search(r"unsupported Python version.*", res.stderr)
+                if res.returncode != 0 and m:
+                    self._support = m.group(0)
+            finally:
+                kill_process(proc)
+                proc.stdout.close()
+        return self._support
+
+    def command(self, argv):
+        """argv (a command line whose program may be self.path) as it is run: the program as
+        the chroot names it (popen_kw() puts the process in the chroot)."""
+        argv = list(argv)
+        if self.chroot and argv and argv[0] == self.path:
+            argv[0] = self.target_path
+        return argv
+
+    def popen_kw(self, cwd=None):
+        """start_process() keywords that run a command of command() where it belongs: for a
+        chroot interpreter, inside the chroot (enter_chroot()), in cwd."""
+        if not self.chroot:
+            return {"cwd": cwd} if cwd else {}
+        root, where = self.chroot, cwd or os.getcwd()
+
+        def preexec():
+            _die_with_parent()
+            enter_chroot(root, where)
+        return {"preexec_fn": preexec}
+
+    def host_path(self, target_path):
+        """A path the target names (in /proc/PID/maps, a core's NT_FILE), on this machine."""
+        return (self.chroot + target_path) if self.chroot else target_path
 
     @property
     def gdb_helper(self):
@@ -89,11 +161,59 @@ class Interpreter:
         return p if os.path.exists(p) else None
 
     def skip_reason(self):
-        return None if self.available else "interpreter %s not installed (%s)" % (
-            self.label, self.path)
+        if not self.selected:
+            return "interpreter %s left out (%s)" % (
+                self.label, "PYHEAP_INTERPRETERS" if os.environ.get("PYHEAP_INTERPRETERS")
+                else "chroot interpreters run with PYHEAP_CHROOTS=1")
+        if not self.installed:
+            if self.chroot:
+                return ("interpreter %s not installed (%s; scripts/setup.sh --chroots makes it)"
+                        % (self.label, self.path))
+            return "interpreter %s not installed (%s)" % (self.label, self.path)
+        why = self.unsupported()
+        return "interpreter %s: py-heap does not read it yet (%s)" % (self.label, why) if why \
+            else None
 
     def __repr__(self):
         return "Interpreter(%s)" % self.label
+
+
+# The Debian chroots of scripts/setup.sh --chroots (scripts/chroots.sh).
+CHROOTS = os.environ.get("PYHEAP_CHROOT_CACHE") or "/var/cache/py-heap/chroot"
+
+
+def enter_chroot(root, cwd):
+    """In a child process before exec: moves it into the chroot root as a container is, so
+    that it sees the chroot's files at their own paths (/usr/bin/python3.13), its /proc/PID/maps
+    and cores name them so (a core must be read with --sysroot root, as on another machine),
+    and gdb and py-heap reach them through /proc/PID/root. A private mount namespace
+    (unshare), in which the chroot is bind-mounted onto itself and made the root
+    (pivot_root): everything mounted here goes away with the process. Visible inside at their
+    own paths: /dev, a fresh /proc, the temporary directory (workloads' ground truths) and
+    the source tree (the workload scripts)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(rc, what):
+        if rc != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "entering chroot %s: %s: %s" % (root, what, os.strerror(e)))
+
+    CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH, SYS_pivot_root = \
+        0x20000, 4096, 16384, 1 << 18, 2, 155
+    check(libc.unshare(CLONE_NEWNS), "unshare")
+    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    check(libc.mount(root.encode(), root.encode(), None, MS_BIND | MS_REC, None), "bind")
+    for d in ("/dev", tempfile.gettempdir(), SOURCE_DIR):
+        inside = root + d
+        os.makedirs(inside, exist_ok=True)
+        check(libc.mount(d.encode(), inside.encode(), None, MS_BIND | MS_REC, None),
+              "bind " + d)
+    check(libc.mount(b"proc", (root + "/proc").encode(), b"proc", 0, None), "mount proc")
+    os.chdir(root)
+    check(libc.syscall(SYS_pivot_root, b".", b"."), "pivot_root")
+    check(libc.umount2(b".", MNT_DETACH), "umount the old root")
+    os.chdir(cwd)
 
 
 PYENV = "/root/.pyenv/versions"
@@ -105,8 +225,15 @@ INTERPRETERS = [
     Interpreter("3.12", PYENV + "/3.12.1/bin/python3.12", (3, 12), PYENV + "/3.12.1"),
     Interpreter("3.13", PYENV + "/3.13.0/bin/python3.13", (3, 13), PYENV + "/3.13.0"),
     Interpreter("3.11-debian", "/usr/bin/python3.11", (3, 11)),
+    # Debian's own builds of today (stripped, Debian-patched: 3.13.5+ aligns PyGC_Head to 4
+    # bytes), with newer glibcs (trixie 2.41, sid 2.43), in chroots.
+    Interpreter("3.13-trixie", "/usr/bin/python3.13", (3, 13), chroot=CHROOTS + "/trixie"),
+    Interpreter("3.13-sid", "/usr/bin/python3.13", (3, 13), chroot=CHROOTS + "/sid"),
+    Interpreter("3.14-sid", "/usr/bin/python3.14", (3, 14), chroot=CHROOTS + "/sid"),
+    Interpreter("3.15-sid", "/usr/bin/python3.15", (3, 15), chroot=CHROOTS + "/sid"),
 ]
-DEBIAN = INTERPRETERS[-1]
+DEBIAN = INTERPRETERS[6]
+DEBIANS = [i for i in INTERPRETERS if i.debian]  # Debian 12's and the chroots'
 
 
 def interpreter(label):
@@ -144,9 +271,20 @@ def require_interpreter(interp):
 
 
 def pyheap_args(interp):
-    """The py-heap arguments an interpreter is read with: Debian's stripped python3.11 as in
-    production, never with a separate debug file (`--debug-dir ''`); the others none."""
+    """The py-heap arguments an interpreter is read with: Debian's stripped builds as in
+    production, never with a separate debug file (`--debug-dir ''`: the chroots have the -dbg
+    packages installed); a chroot's cores with `--sysroot` (the files they name are the
+    chroot's: a core from another machine; a live process is read through /proc/PID/root
+    whatever --sysroot says); the others none."""
+    if interp.chroot:
+        return ["--debug-dir", "", "--sysroot", interp.chroot]
     return ["--debug-dir", ""] if interp.debian else []
+
+
+def no_debug_files(args):
+    """Whether py-heap arguments say `--debug-dir ''` (no separate debug file)."""
+    args = list(args)
+    return any(a == "--debug-dir" and args[k + 1:k + 2] == [""] for k, a in enumerate(args))
 
 
 class InterpreterRun:
@@ -195,6 +333,7 @@ def info_runs():
     runs.append(InfoRun("3.11-debian", DEBIAN, ["--debug-dir", ""], False))
     runs.append(InfoRun("3.11-debian-default-debug-dirs", DEBIAN, [],
                         debian_dbg_file() is not None))
+    runs += [InfoRun(i.label, i, pyheap_args(i), False) for i in INTERPRETERS if i.chroot]
     return runs
 
 
@@ -349,8 +488,9 @@ class Workload:
 
     def start(self, timeout=WORKLOAD_TIMEOUT, wait_for_ground_truth=True):
         with open(self.log_path, "wb") as log:
-            self.proc = start_process([self.exe, self.script, self.gt_path] + self.args,
-                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+            self.proc = start_process(
+                self.interp.command([self.exe, self.script, self.gt_path] + self.args),
+                stdout=log, stderr=subprocess.STDOUT, **self.interp.popen_kw(self.workdir))
         if wait_for_ground_truth:
             self.gt = self.wait_for_ground_truth(timeout)
         return self
@@ -470,15 +610,27 @@ def gcore(pid, path, timeout=GDB_TIMEOUT):
     return path
 
 
+def gdb_chroot_args(interp):
+    """gdb options for a chroot interpreter's process or core: the chroot's files for a core
+    (a live process's are reached through its mount namespace), and the chroot's debug files
+    (its -dbg packages: DWARF for the oracles' cross-checks, never for py-heap's no-symbols
+    runs)."""
+    if not interp.chroot:
+        return []
+    return ["-iex", "set sysroot " + interp.chroot,
+            "-iex", "set debug-file-directory " + interp.chroot + "/usr/lib/debug"]
+
+
 def run_gdb_oracle(interp, pid=None, core=None, exe=None, timeout=GDB_TIMEOUT):
     """gdb's outside view of a live process or a core (tests/integration/gdb_oracle.py)."""
     out = tempfile.NamedTemporaryFile(prefix="oracle-", suffix=".json", delete=False)
     out.close()
     try:
-        setup = "python ORACLE_ARGS = [%r, %r, %r]" % (out.name, "%d.%d" % interp.minor,
-                                                     interp.gdb_helper)
+        setup = "python ORACLE_ARGS = [%r, %r, %r, %d]" % (
+            out.name, "%d.%d" % interp.minor, interp.gdb_helper, interp.gc_heads_offset)
         target = ["-p", str(pid)] if pid else [exe or interp.path, core]
-        res = subprocess.run(GDB_BASE + target + ["-ex", setup, "-x", GDB_ORACLE],
+        res = subprocess.run(GDB_BASE + gdb_chroot_args(interp) + target
+                             + ["-ex", setup, "-x", GDB_ORACLE],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, timeout=timeout)
         try:
@@ -725,8 +877,9 @@ def read_maps(pid):
 
 
 def load_base(pid, path):
-    """Lowest address at which `path` is mapped in the process (its load base for ET_DYN)."""
-    real = os.path.realpath(path)
+    """Lowest address at which `path` is mapped in the process (its load base for ET_DYN);
+    path as the process names it."""
+    real = os.path.realpath(path) if os.path.exists(path) else path
     starts = [m[0] for m in read_maps(pid) if m[4] == real and m[3] == 0]
     return min(starts) if starts else None
 
@@ -739,7 +892,7 @@ def runtime_address(pid, interp, exe=None):
         return None
     if elf_header(holder)[0] == ET_EXEC:
         return value
-    return load_base(pid, holder) + value
+    return load_base(pid, interp.target_path if holder == interp.path else holder) + value
 
 
 def thread_states(pid):

@@ -110,17 +110,27 @@ class InfoTest(unittest.TestCase):
 
     # -- the binaries and the memory map ------------------------------------------------------
 
-    def check_binaries(self, run, w, info):
+    def check_binaries(self, run, w, info, live):
         binaries = T.get(info, "binaries")
         by_role = {}
         for b in binaries:
             by_role.setdefault(b.get("role"), []).append(b)
         bad = []
-        exe = os.path.realpath(run.interp.path)
-        expected = [("executable", exe)]
-        if run.interp.libpython:
-            expected.append(("libpython", os.path.realpath(run.interp.libpython)))
-        for role, path in expected:
+        interp = run.interp
+        # (role, the path the target names, the file on this machine): a chroot's binary is
+        # named by its path inside, and read through /proc/PID/root live, from the --sysroot
+        # on a core.
+        if interp.chroot:
+            exe = interp.target_path
+            local = ("/proc/%d/root" % w.pid + exe) if live else interp.path
+            expected = [("executable", exe, local)]
+        else:
+            exe = os.path.realpath(interp.path)
+            expected = [("executable", exe, exe)]
+        if interp.libpython:
+            lib = os.path.realpath(interp.libpython)
+            expected.append(("libpython", lib, lib))
+        for role, path, local in expected:
             entries = by_role.get(role, [])
             if len(entries) != 1:
                 bad.append("%d binaries with role %s: %r" % (len(entries), role, binaries))
@@ -128,10 +138,10 @@ class InfoTest(unittest.TestCase):
             b = entries[0]
             want = {
                 "path": path,
-                "local_path": path,
-                "build_id": T.build_id(path),
+                "local_path": local,
+                "build_id": T.build_id(local),
                 "base": hex(T.load_base(w.pid, path)),
-                "symbols": "symtab" if has_symtab(path) else "dynsym",
+                "symbols": "symtab" if has_symtab(local) else "dynsym",
             }
             for key, value in want.items():
                 got = b.get(key)
@@ -139,7 +149,7 @@ class InfoTest(unittest.TestCase):
                     got = hex(int(got, 16))
                 if got != value:
                     bad.append("%s.%s: py-heap says %r, expected %r" % (role, key, got, value))
-            if run.args == ["--debug-dir", ""] and b.get("debug_file") is not None:
+            if T.no_debug_files(run.args) and b.get("debug_file") is not None:
                 bad.append("%s.debug_file is %r with --debug-dir ''" % (role, b["debug_file"]))
         if run.interp.debian:
             # Debian links libpython statically: no separate libpython may be named.
@@ -151,7 +161,7 @@ class InfoTest(unittest.TestCase):
     def test_live_binaries_and_memory(self):
         def body(run):
             w, info = self.info_live(run)
-            bad = self.check_binaries(run, w, info)
+            bad = self.check_binaries(run, w, info, True)
             rt = T.runtime_address(w.pid, run.interp)
             got_rt = T.get(info, "python.runtime_address", None)
             if not isinstance(got_rt, str) or int(got_rt, 16) != rt:
@@ -159,10 +169,12 @@ class InfoTest(unittest.TestCase):
             if T.get(info, "memory.heap", None) != heap_size(w.pid):
                 bad.append("memory.heap: %r, [heap] in /proc/PID/maps is %d bytes"
                            % (T.get(info, "memory.heap", None), heap_size(w.pid)))
-            if run.interp.debian and run.args == ["--debug-dir", ""]:
-                if T.get(info, "python.layout_source", None) != "built-in":
-                    bad.append("python.layout_source %r without any debug info"
-                               % (T.get(info, "python.layout_source", None),))
+            if run.interp.debian and T.no_debug_files(run.args):
+                # Without debug info: 3.13+ publish their layout (_Py_DebugOffsets).
+                want = "debug-offsets" if run.interp.minor >= (3, 13) else "built-in"
+                if T.get(info, "python.layout_source", None) != want:
+                    bad.append("python.layout_source %r without any debug info, expected %r"
+                               % (T.get(info, "python.layout_source", None), want))
             self.assertEqual([], bad)
 
         self.for_each_run(body)
@@ -170,7 +182,7 @@ class InfoTest(unittest.TestCase):
     def test_core_binaries_and_memory(self):
         def body(run):
             w, core, info = self.info_core(run)
-            bad = self.check_binaries(run, w, info)
+            bad = self.check_binaries(run, w, info, False)
             rt = T.runtime_address(w.pid, run.interp)
             got_rt = T.get(info, "python.runtime_address", None)
             if not isinstance(got_rt, str) or int(got_rt, 16) != rt:
@@ -181,6 +193,37 @@ class InfoTest(unittest.TestCase):
             self.assertEqual([], bad)
 
         self.for_each_run(body)
+
+    # -- layouts that check themselves ------------------------------------------------------
+
+    def test_vendor_patched_gc_heads_are_found_and_said(self):
+        # Debian's 3.13.5+ align PyGC_Head to 4 bytes: the generations' list heads are at
+        # +20/44/68 of the GC state, not the upstream table's +24/48/72. Read without debug
+        # files (the upstream offsets), the heads at +24 do not check out as circular lists;
+        # py-heap says so and where it found them, and counts exactly (compare_info, in the
+        # other tests); never a silent zero.
+        want = ("GC heads at +20/44/68, not +24/48/72 (which did not check out): a "
+                "vendor-patched PyGC_Head (4-byte aligned, as in Debian's 3.13.5+)")
+        runs = [r for r in T.info_runs() if r.interp.chroot and r.interp.minor == (3, 13)]
+        for run in runs:
+            with self.subTest(run=run.label):
+                reason = run.interp.skip_reason()
+                if reason:
+                    self.skipTest(reason)
+                _w, live = self.info_live(run)
+                w, core, info = self.info_core(run)
+                for what, doc in (("live", live), ("core", info)):
+                    self.assertEqual([want], T.get(doc, "python.layout_notes"), what)
+                    self.assertEqual(w.gt["gc"]["generations"], T.get(doc, "gc.generations"))
+                res = T.run_pyheap(["info", core] + run.args)
+                self.assertEqual(0, res.returncode, res.describe())
+                self.assertIn("GC heads at +20/44/68, not +24/48/72", res.stdout)
+        # Where the table is right, nothing is said.
+        for run in T.info_runs():
+            if run.interp.available and not run.interp.chroot:
+                _w, info = self.info_live(run)
+                self.assertEqual([], T.get(info, "python.layout_notes"), run.label)
+                break
 
     # -- repeatability ---------------------------------------------------------------------
 
