@@ -114,7 +114,7 @@ static void usage_all(FILE *f)
     fprintf(f, "usage: py-heap VERB [options] (CORE | -p PID | --coredump MATCH)\n"
                "       py-heap diff A B | trend S1 S2 S3... | watch -p PID ...\n"
                "       py-heap VERB --help | py-heap help [VERB] | py-heap --version\n\n"
-               "Looks inside a CPython 3.8-3.13 process or core without running code in it.\n\n"
+               "Looks inside a CPython 3.8-3.15 process or core without running code in it.\n\n"
                "Verbs:\n");
     for (const char *const *v = pyh_command_names(PYH_FRONTEND_CLI); *v; v++)
         fprintf(f, "  %-14s %s\n", *v, pyh_command_summary(*v));

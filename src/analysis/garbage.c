@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "analysis/retention.h"
+#include "runtime/refcount.h"
 #include "util/interrupt.h"
 
 #define HELD UINT32_MAX /* ext[v]: held by a reference not followed (or not to be trusted) */
@@ -47,9 +48,11 @@ struct pyh_error *pyh_garbage_compute(const struct pyh_graph *g, const struct py
     if (!err && !(queue = malloc(((size_t)n + 1) * sizeof(uint32_t)))) err = pyh_error_nomem();
     for (uint32_t v = 0; v < n && !err; v++) {
         if (ext[v] == REACHED) continue;
-        int64_t refcnt;
-        struct pyh_error *e = pyh_target_read(heap->rt->target, heap->objects[v].addr, &refcnt, 8);
-        bool immortal = heap->rt->minor >= 12 && (uint64_t)refcnt >= (1ULL << 31);
+        uint64_t word = 0;
+        struct pyh_error *e = pyh_target_read(heap->rt->target, heap->objects[v].addr, &word, 8);
+        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word);
+        bool immortal = rc.immortal;
+        int64_t refcnt = (int64_t)rc.count;
         if (e) {
             if (e->code == PYH_ERR_INTERRUPTED)
                 err = e;

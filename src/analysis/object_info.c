@@ -6,6 +6,7 @@
 
 #include "runtime/gc.h"
 #include "runtime/objects.h"
+#include "runtime/refcount.h"
 
 const char *pyh_location_name(enum pyh_location loc)
 {
@@ -108,8 +109,10 @@ struct pyh_error *pyh_object_info(struct pyh_heap *heap, uint64_t addr, struct p
         info->location = PYH_LOC_STATIC;
         if ((err = pyh_object_sizeof(heap, addr, ti, &info->size))) return err;
     }
-    struct pyh_error *err = pyh_target_read(rt->target, info->addr, &info->refcount, 8);
+    uint64_t word;
+    struct pyh_error *err = pyh_read_u64(rt->target, info->addr, &word);
     if (err) return err;
+    info->refcount = (int64_t)pyh_refcnt_decode(rt, word).count;
     info->gc_type = (heap->types[info->type].flags & PYH_TPFLAGS_HAVE_GC) != 0;
     if (info->gc_type && info->location != PYH_LOC_STATIC) {
         uint64_t next;

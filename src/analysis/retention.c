@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "analysis/garbage.h"
+#include "runtime/refcount.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
-#define IMMORTAL_REFCNT (1ULL << 31) /* 3.12+ immortal objects count from 2^32 - 1 */
 
 /* The order retainers are listed in: larger retained first, equal ones by node index (the
  * order a stable sort of the nodes in index order gives, which the reports always had). */
@@ -279,10 +279,12 @@ void pyh_retention_free(struct pyh_retention *r)
 struct pyh_error *pyh_native_refs(const struct pyh_graph *g, uint32_t node, uint64_t indegree,
                                   uint64_t *native, bool *immortal)
 {
-    int64_t refcnt;
-    struct pyh_error *err = pyh_target_read(g->heap->rt->target, g->heap->objects[node].addr, &refcnt, 8);
+    uint64_t word = 0;
+    struct pyh_error *err = pyh_target_read(g->heap->rt->target, g->heap->objects[node].addr, &word, 8);
+    struct pyh_refcnt rc = pyh_refcnt_decode(g->heap->rt, word);
+    int64_t refcnt = (int64_t)rc.count;
     if (err) return err;
-    *immortal = g->heap->rt->minor >= 12 && (uint64_t)refcnt >= IMMORTAL_REFCNT;
+    *immortal = rc.immortal;
     *native = !*immortal && (uint64_t)refcnt > indegree ? (uint64_t)refcnt - indegree : 0;
     return NULL;
 }

@@ -8,6 +8,7 @@
 
 #include "heap/preview.h"
 #include "runtime/objects.h"
+#include "runtime/stackref.h"
 #include "util/interrupt.h"
 
 #define MAX_ITEMS (1ULL << 32) /* a container claiming more is corrupt */
@@ -70,6 +71,34 @@ static void items(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind k
             emit(w, buf[j], &ref);
         }
     }
+}
+
+/* n frame slots at addr (3.14+: tagged _PyStackRefs, see runtime/stackref.h). */
+static void frame_slots(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind,
+                        uint64_t code)
+{
+    if (n >= MAX_ITEMS) return;
+    uint64_t buf[CHUNK];
+    for (uint64_t i = 0; i < n && !w->stop; i += CHUNK) {
+        size_t k = n - i < CHUNK ? (size_t)(n - i) : CHUNK;
+        struct pyh_error *err = pyh_target_read(w->heap->rt->target, addr + 8 * i, buf, 8 * k);
+        if (err) {
+            pyh_error_free(err);
+            return;
+        }
+        for (size_t j = 0; j < k && !w->stop; j++) {
+            struct pyh_ref ref = {.kind = kind, .index = i + j, .code = code};
+            emit(w, pyh_stackref_object(w->heap->rt, buf[j]), &ref);
+        }
+    }
+}
+
+/* A frame slot outside localsplus (f_executable, f_funcobj). */
+static void slot_field(struct walk *w, uint64_t f, int32_t off, const char *name)
+{
+    if (off < 0) return;
+    struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = name};
+    emit(w, pyh_stackref_object(w->heap->rt, read_ptr(w, f + (uint64_t)off)), &ref);
 }
 
 static void dict_entries(struct walk *w, struct pyh_dict_iter *it)
@@ -265,7 +294,8 @@ static void frame_object_310(struct walk *w, uint64_t obj)
 
 #define MAX_FRAME_SLOTS (1 << 20) /* locals plus stack of one frame; more is corrupt */
 
-/* A 3.11+ interpreter frame's references. stacktop counts the valid slots of localsplus
+/* A 3.11+ interpreter frame's references. stacktop (3.14+: stackpointer, a pointer into
+ * localsplus, NULL while the frame executes) counts the valid slots of localsplus
  * (locals, then the value stack) only while the frame is suspended: a frame that calls a
  * Python function, a suspended generator, a frame object's frame after its call. While a
  * frame executes, CPython 3.11-3.13 keep the stack pointer in a C local and set stacktop to
@@ -283,9 +313,9 @@ static void frame_object_310(struct walk *w, uint64_t obj)
 static void iframe(struct walk *w, uint64_t f, bool thread_frame)
 {
     const struct pyh_layout *L = &w->heap->rt->layout;
-    uint64_t co = read_ptr(w, f + (uint64_t)L->iframe_code);
-    field(w, f, L->iframe_code, "f_code");
-    field(w, f, L->iframe_func, "f_func");
+    uint64_t co = pyh_stackref_object(w->heap->rt, read_ptr(w, f + (uint64_t)L->iframe_code));
+    slot_field(w, f, L->iframe_code, "f_code");
+    slot_field(w, f, L->iframe_func, "f_func");
     if (thread_frame) { /* borrowed from the function: a reference of the thread's only */
         field(w, f, L->iframe_globals, "f_globals");
         field(w, f, L->iframe_builtins, "f_builtins");
@@ -293,18 +323,25 @@ static void iframe(struct walk *w, uint64_t f, bool thread_frame)
     field(w, f, L->iframe_locals, "f_locals");
     field(w, f, L->iframe_frame_obj, "frame_obj");
     int32_t stacktop = 0, nlocalsplus = 0;
-    pyh_error_free(pyh_target_read(w->heap->rt->target, f + (uint64_t)L->iframe_stacktop, &stacktop, 4));
+    uint64_t localsplus = f + (uint64_t)L->iframe_localsplus;
+    if (L->iframe_stackpointer >= 0) {
+        uint64_t sp = read_ptr(w, f + (uint64_t)L->iframe_stackpointer);
+        stacktop = !sp ? -1 : sp < localsplus || (sp - localsplus) / 8 > MAX_FRAME_SLOTS
+                                  ? MAX_FRAME_SLOTS + 1
+                                  : (int32_t)((sp - localsplus) / 8);
+    } else {
+        pyh_error_free(pyh_target_read(w->heap->rt->target, f + (uint64_t)L->iframe_stacktop, &stacktop, 4));
+    }
     if (co) pyh_error_free(pyh_target_read(w->heap->rt->target, co + (uint64_t)L->code_nlocalsplus, &nlocalsplus, 4));
     if (stacktop < 0 && thread_frame) {
         if (nlocalsplus > 0 && nlocalsplus <= MAX_FRAME_SLOTS)
-            items(w, f + (uint64_t)L->iframe_localsplus, (uint64_t)nlocalsplus, PYH_REF_LOCAL,
-                  0, co);
+            frame_slots(w, localsplus, (uint64_t)nlocalsplus, PYH_REF_LOCAL, co);
         return;
     }
     if (stacktop < 0 || stacktop > MAX_FRAME_SLOTS) return;
     uint64_t n = (uint64_t)stacktop, nl = nlocalsplus > 0 && (uint64_t)nlocalsplus < n ? (uint64_t)nlocalsplus : n;
-    items(w, f + (uint64_t)L->iframe_localsplus, nl, PYH_REF_LOCAL, 0, co);
-    if (n > nl) items(w, f + (uint64_t)L->iframe_localsplus + 8 * nl, n - nl, PYH_REF_STACK, 0, 0);
+    frame_slots(w, localsplus, nl, PYH_REF_LOCAL, co);
+    if (n > nl) frame_slots(w, localsplus + 8 * nl, n - nl, PYH_REF_STACK, 0);
 }
 
 void pyh_iframe_referents(struct pyh_heap *heap, uint64_t f, pyh_ref_visit visit, void *ctx)
@@ -323,7 +360,7 @@ static void frame_object_311(struct walk *w, uint64_t obj)
     uint8_t owner = 0;
     if (!f) return;
     pyh_error_free(pyh_read_u8(w->heap->rt->target, f + (uint64_t)L->iframe_owner, &owner));
-    if (owner == 2) iframe(w, f, false);
+    if (owner == PYH_FRAME_OWNED_BY_FRAME_OBJECT) iframe(w, f, false);
 }
 
 static void generator(struct walk *w, uint64_t obj)

@@ -8,12 +8,12 @@
 #include "heap/object_sort.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
+#include "runtime/refcount.h"
 #include "util/progress.h"
 #include "util/chain.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
-#define MAX_STATIC_REFCNT (1ULL << 40)
 
 /* An in-use block that holds no object (yet): a buffer or a native allocation. */
 struct block {
@@ -203,7 +203,7 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
         uint64_t refcnt, tp;
         memcpy(&refcnt, buf + off, 8);
         memcpy(&tp, buf + off + 8, 8);
-        if (!refcnt || refcnt > MAX_STATIC_REFCNT || !tp || (tp & 7)) continue;
+        if (!pyh_refcnt_decode(heap->rt, refcnt).plausible || !tp || (tp & 7)) continue;
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;
         /* The whole object must be in this region, with room for its pre-header. */

@@ -15,12 +15,11 @@
 
 #include "heap/heap_internal.h"
 #include "runtime/objects.h"
+#include "runtime/refcount.h"
 
-#define MAX_REFCNT (1ULL << 40) /* above: a pointer, not a count (immortal counts are 2^32) */
 #define MANAGED_WEAKREF (1UL << 3)
 #define USER_SPACE_END (1ULL << 47) /* x86-64: no user-space address is above */
 #define MAX_ITEMS (1ULL << 40)      /* a count above this is not a count */
-#define IMMORTAL_MIN (1ULL << 31)   /* 3.12+: immortal counts start at 2^32 - 1 (see below) */
 #define MAX_MODULE_INDEX (1 << 20)  /* PyModuleDef.m_index: one per module ever initialized */
 /* 3.11's statically allocated objects (the _Py_ID strings, small ints, singletons of
  * _PyRuntime) start at 999999999 (_PyObject_IMMORTAL_INIT) and move by what references come
@@ -158,18 +157,19 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
 {
     const struct pyh_type *t = &heap->types[ti];
     const struct pyh_static_types *st = &heap->rt->types;
-    uint64_t refcnt = word(obj, 0);
+    struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(obj, 0));
+    uint64_t refcnt = rc.count;
     /* A C initializer can name only a type that exists when the binary is built. */
     if (t->heap) return false;
     if (st->moduledef && t->addr == st->moduledef) {
         /* PyModuleDef_Init gives a def its type and its index together. */
         uint64_t index = avail >= 32 ? word(obj, 24) : 0;
         if (index < 1 || index > MAX_MODULE_INDEX) return false;
-    } else if (heap->rt->minor >= 12 && refcnt < IMMORTAL_MIN) {
+    } else if (heap->rt->minor >= 12 && !rc.immortal) {
         /* 3.12+: PyObject_HEAD_INIT makes a statically allocated object immortal (2^32 - 1;
-         * an extension built for an older stable ABI, whose Py_INCREF adds without the
-         * check, may move it by a few). Only a module def may have been set to 1, by
-         * PyModuleDef_Init. */
+         * 3.14: 3 << 30 with the static flag; an extension built for an older stable ABI,
+         * whose Py_INCREF adds without the check, may move it by a few). Only a module def
+         * may have been set to 1, by PyModuleDef_Init. */
         return false;
     }
     if (heap->rt->minor == 11 && refcnt - STATIC_311_MIN < STATIC_311_SPAN) return true;
@@ -184,8 +184,9 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
     for (int i = 0; i < npositions; i++) {
         size_t pos = positions[i];
         if (pos + 16 > avail || pos + 16 > usable) break;
-        uint64_t refcnt = word(bytes, pos), tp = word(bytes, pos + 8);
-        if (refcnt == 0 || refcnt > MAX_REFCNT || !tp || (tp & 7)) continue;
+        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(bytes, pos));
+        uint64_t refcnt = rc.count, tp = word(bytes, pos + 8);
+        if (!rc.plausible || !tp || (tp & 7)) continue;
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;
         const struct pyh_type *t = &heap->types[ti];

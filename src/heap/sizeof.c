@@ -13,6 +13,7 @@
 
 #include "heap/heap_internal.h"
 #include "runtime/objects.h"
+#include "runtime/stackref.h"
 
 #define MANAGED_WEAKREF (1UL << 3)
 #define MAX_CO_EXTRA_USERS 255 /* ceval.c: co_extra never has more slots */
@@ -241,6 +242,7 @@ static struct pyh_error *frame_sizeof(const struct pyh_heap *heap, const struct 
     if (t->kind == PYH_KIND_FRAME)
         err = field(heap, obj, bytes, avail, L->frame_iframe, 8, &iframe);
     if (!err) err = field(heap, iframe, NULL, 0, L->iframe_code, 8, &code);
+    code = pyh_stackref_object(heap->rt, code);
     if (!err) err = field(heap, code, NULL, 0, L->code_nlocalsplus, 4, &nlocals);
     if (!err) err = field(heap, code, NULL, 0, L->code_stacksize, 4, &stack);
     *size += 8 * (nlocals + stack);

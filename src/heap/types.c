@@ -14,6 +14,7 @@
 #include "heap/heap_internal.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
+#include "runtime/refcount.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
 
@@ -39,7 +40,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
         return NULL; /* not a readable type: not an error of the registry */
     }
     struct pyh_type t = {.addr = addr};
-    int64_t refcnt;
+    uint64_t refcnt;
     memcpy(&refcnt, buf, 8);
     memcpy(&t.metatype, buf + 8, 8);
     memcpy(&t.flags, buf + L->type_flags, 8);
@@ -49,7 +50,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
     memcpy(&t.weaklistoffset, buf + L->type_weaklistoffset, 8);
     memcpy(&t.base, buf + L->type_base, 8);
     memcpy(&t.members, buf + L->type_members, 8);
-    if (refcnt <= 0 || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
+    if (!pyh_refcnt_decode(heap->rt, refcnt).plausible || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
         t.basicsize > MAX_BASICSIZE || t.itemsize < 0 || t.itemsize > MAX_ITEMSIZE)
         return NULL;
     t.heap = (t.flags & PYH_TPFLAGS_HEAPTYPE) != 0;

@@ -9,7 +9,7 @@
 
 
 static const struct pyh_layout_field fields[] = {
-#define PYH_LAYOUT_ROW(field, type, path, v38, v39, v310, v311, v312, v313)                    \
+#define PYH_LAYOUT_ROW(field, type, path, v38, v39, v310, v311, v312, v313, v314, v315)        \
     {#field, offsetof(struct pyh_layout, field), type, path},
     PYH_LAYOUT_FIELDS(PYH_LAYOUT_ROW)
 #undef PYH_LAYOUT_ROW
@@ -21,14 +21,16 @@ static const struct pyh_layout builtin[PYH_LAYOUT_LAST_MINOR - PYH_LAYOUT_FIRST_
     {                                                                                          \
         PYH_LAYOUT_FIELDS(PYH_LAYOUT_PICK_##n)                                                 \
     }
-#define PYH_LAYOUT_PICK_0(f, t, p, a, b, c, d, e, g) .f = a,
-#define PYH_LAYOUT_PICK_1(f, t, p, a, b, c, d, e, g) .f = b,
-#define PYH_LAYOUT_PICK_2(f, t, p, a, b, c, d, e, g) .f = c,
-#define PYH_LAYOUT_PICK_3(f, t, p, a, b, c, d, e, g) .f = d,
-#define PYH_LAYOUT_PICK_4(f, t, p, a, b, c, d, e, g) .f = e,
-#define PYH_LAYOUT_PICK_5(f, t, p, a, b, c, d, e, g) .f = g,
-    PYH_LAYOUT_COLUMN(0), PYH_LAYOUT_COLUMN(1), PYH_LAYOUT_COLUMN(2),
-    PYH_LAYOUT_COLUMN(3), PYH_LAYOUT_COLUMN(4), PYH_LAYOUT_COLUMN(5),
+#define PYH_LAYOUT_PICK_0(f, t, p, a, b, c, d, e, g, h, i) .f = a,
+#define PYH_LAYOUT_PICK_1(f, t, p, a, b, c, d, e, g, h, i) .f = b,
+#define PYH_LAYOUT_PICK_2(f, t, p, a, b, c, d, e, g, h, i) .f = c,
+#define PYH_LAYOUT_PICK_3(f, t, p, a, b, c, d, e, g, h, i) .f = d,
+#define PYH_LAYOUT_PICK_4(f, t, p, a, b, c, d, e, g, h, i) .f = e,
+#define PYH_LAYOUT_PICK_5(f, t, p, a, b, c, d, e, g, h, i) .f = g,
+#define PYH_LAYOUT_PICK_6(f, t, p, a, b, c, d, e, g, h, i) .f = h,
+#define PYH_LAYOUT_PICK_7(f, t, p, a, b, c, d, e, g, h, i) .f = i,
+    PYH_LAYOUT_COLUMN(0), PYH_LAYOUT_COLUMN(1), PYH_LAYOUT_COLUMN(2), PYH_LAYOUT_COLUMN(3),
+    PYH_LAYOUT_COLUMN(4), PYH_LAYOUT_COLUMN(5), PYH_LAYOUT_COLUMN(6), PYH_LAYOUT_COLUMN(7),
 };
 
 const struct pyh_layout_field *pyh_layout_fields(size_t *n)
@@ -51,7 +53,7 @@ struct field_query {
 };
 
 /* Structs defined in an extension module's own source file (see pyh_layout_apply_dwarf):
- * their built-in offsets are the same from 3.8 to 3.13, which test_layout_dwarf checks. */
+ * their built-in offsets are the same from 3.8 to 3.15, which test_layout_dwarf checks. */
 static bool module_private(const char *dwarf_type)
 {
     return strcmp(dwarf_type, "dequeobject") == 0;

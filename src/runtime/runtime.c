@@ -318,21 +318,28 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     }
     bool known;
     find_version(rt, &known);
-    if (known && (rt->major != 3 || rt->minor < PYH_LAYOUT_FIRST_MINOR || rt->minor > PYH_LAYOUT_LAST_MINOR)) {
+    if (known && (rt->major != 3 || rt->minor < PYH_LAYOUT_FIRST_MINOR)) {
         err = pyh_error_create(PYH_ERR_UNSUPPORTED,
                                "unsupported Python version %d.%d in %s (py-heap supports 3.%d to 3.%d)",
                                rt->major, rt->minor, rt->module->path, PYH_LAYOUT_FIRST_MINOR,
                                PYH_LAYOUT_LAST_MINOR);
         goto fail;
     }
+    /* A version newer than the tables (3.16) or a pre-release, whose structs may still move
+     * (3.15.0b1 and b4 changed _Py_DebugOffsets itself), is read as the newest known minor
+     * with the offsets the target publishes; without them it is not read at all. */
+    bool newer = known && rt->minor > PYH_LAYOUT_LAST_MINOR;
+    bool prerelease = rt->version_hex && ((rt->version_hex >> 4) & 0xf) != 0xf;
+    rt->version_assumed = newer || prerelease;
+    rt->layout_minor = newer ? PYH_LAYOUT_LAST_MINOR : rt->minor;
     if (known) {
-        pyh_layout_builtin(rt->minor, &rt->layout);
+        pyh_layout_builtin(rt->layout_minor, &rt->layout);
     } else {
         /* No name to go by (an embedded, renamed interpreter): try every layout. */
         for (int minor = PYH_LAYOUT_LAST_MINOR; minor >= PYH_LAYOUT_FIRST_MINOR && !known; minor--) {
             pyh_layout_builtin(minor, &rt->layout);
             rt->major = 3;
-            rt->minor = minor;
+            rt->minor = rt->layout_minor = minor;
             known = layout_checks_out(rt);
         }
         if (!known) {
@@ -346,7 +353,17 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     }
     snprintf(rt->version, sizeof(rt->version), "%d.%d", rt->major, rt->minor);
     rt->layout_source = PYH_LAYOUT_BUILTIN;
-    if (pyh_debug_offsets_apply(rt)) rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
+    if (pyh_debug_offsets_apply(rt)) {
+        rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
+    } else if (newer) {
+        err = pyh_error_create(PYH_ERR_UNSUPPORTED,
+                               "unsupported Python version %d.%d in %s (py-heap supports 3.%d to "
+                               "3.%d; a newer version is read only through its _Py_DebugOffsets, "
+                               "and this one has none that checks out)",
+                               rt->major, rt->minor, rt->module->path, PYH_LAYOUT_FIRST_MINOR,
+                               PYH_LAYOUT_LAST_MINOR);
+        goto fail;
+    }
     apply_dwarf(rt);
     if (!layout_checks_out(rt)) {
         /* An interrupted read looks like unreadable memory: name the real cause. */
@@ -361,6 +378,24 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     if ((err = read_interpreters(rt))) goto fail;
     pyh_gc_check_heads(rt);
     read_sys_version(rt);
+    if (rt->version_assumed) {
+        /* PY_VERSION_HEX as a version string: 0x031000a1 is 3.16.0a1. */
+        static const char *const levels[16] = {[0xa] = "a", [0xb] = "b", [0xc] = "rc"};
+        unsigned level = (rt->version_hex >> 4) & 0xf;
+        char said[48];
+        int n = snprintf(said, sizeof(said), "%u.%u.%u", rt->version_hex >> 24,
+                         (rt->version_hex >> 16) & 0xff, (rt->version_hex >> 8) & 0xff);
+        if (levels[level] && n > 0 && (size_t)n < sizeof(said))
+            snprintf(said + n, sizeof(said) - (size_t)n, "%s%u", levels[level],
+                     rt->version_hex & 0xf);
+        pyh_diag_partial(diag,
+                         "Python %s is %s py-heap knows (3.%d to 3.%d): read as 3.%d, with the "
+                         "offsets the target publishes in _Py_DebugOffsets%s; any result may be "
+                         "wrong",
+                         said, newer ? "newer than the versions" : "a pre-release of one of the versions",
+                         PYH_LAYOUT_FIRST_MINOR, PYH_LAYOUT_LAST_MINOR, rt->layout_minor,
+                         rt->layout_source == PYH_LAYOUT_DEBUG_OFFSETS ? "" : " (none checked out)");
+    }
     *out = rt;
     return NULL;
 fail:

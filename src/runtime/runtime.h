@@ -42,6 +42,10 @@ struct pyh_runtime {
 
     struct pyh_layout layout;
     enum pyh_layout_source layout_source;
+    int layout_minor;             /* the minor whose built-in table (and _Py_DebugOffsets
+                                     layout) was used: rt->minor, or for a version newer than
+                                     py-heap knows (or a pre-release) the one assumed */
+    bool version_assumed;         /* an unknown version read as layout_minor: partial */
     bool debug_info;              /* DWARF was found and used */
     struct pyh_module *module;    /* the module defining _PyRuntime (libpython or exe) */
     uint64_t runtime_addr;        /* &_PyRuntime */
@@ -56,7 +60,9 @@ struct pyh_runtime {
 
 /* Finds CPython in the target and reads its version and layout. Fails with
  * PYH_ERR_NOT_PYTHON when no module defines _PyRuntime, PYH_ERR_UNSUPPORTED for versions
- * outside 3.8-3.13, PYH_ERR_CORRUPT when the runtime cannot be validated. */
+ * before 3.8, or newer than 3.15 without a _Py_DebugOffsets that checks out, PYH_ERR_CORRUPT
+ * when the runtime cannot be validated. A newer version (3.16) or a pre-release is read with
+ * the newest table and its own _Py_DebugOffsets, and every result is marked partial. */
 struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *images,
                                    struct pyh_diag *diag, struct pyh_runtime **out);
 

@@ -6,6 +6,7 @@
 
 #include "runtime/linetable.h"
 #include "runtime/objects.h"
+#include "runtime/stackref.h"
 #include "util/chain.h"
 #include "util/hashmap.h"
 #include "util/mem.h"
@@ -14,9 +15,6 @@
 #define MAX_THREADS 100000
 #define MAX_LINETABLE (16u << 20)
 
-/* _PyInterpreterFrame.owner values (3.11+; CSTACK is 3.12+). */
-#define FRAME_OWNED_BY_GENERATOR 1
-#define FRAME_OWNED_BY_CSTACK 3
 
 /* The offset of `tid` in glibc's struct pthread on x86-64 (stable since glibc 2.x; checked
  * against the main thread before use, see native_id_from_pthread). */
@@ -76,7 +74,7 @@ static struct pyh_error *describe_code(struct pyh_runtime *rt, uint64_t code,
  * pointer is before the first "traceable" instruction): CPython itself skips those. */
 static bool frame_incomplete(struct pyh_runtime *rt, uint64_t code, uint64_t instr, int owner)
 {
-    if (owner == FRAME_OWNED_BY_GENERATOR) return false;
+    if (owner == PYH_FRAME_OWNED_BY_GENERATOR) return false;
     int32_t first_traceable;
     struct pyh_error *err = pyh_target_read(
         rt->target, code + (uint64_t)rt->layout.code_firsttraceable, &first_traceable, 4);
@@ -147,13 +145,14 @@ static struct pyh_error *walk_interpreter_frames(struct pyh_runtime *rt, uint64_
             (err = pyh_rt_read_ptr(rt, frame, L->iframe_previous, &previous)) ||
             (err = pyh_read_u8(rt->target, frame + (uint64_t)L->iframe_owner, &owner)))
             break;
-        /* Shim frames on the C stack (3.12+) run no Python code; in 3.13 their executable
-         * is None rather than a code object. */
+        code = pyh_stackref_object(rt, code);
+        /* Shim frames on the C stack (3.12+) and 3.14's entry frames run no Python code; in
+         * 3.13 their executable is None rather than a code object. */
         uint64_t type = 0;
         bool is_code = code && !(err = pyh_obj_type(rt, code, &type)) && type == rt->types.code;
         pyh_error_free(err);
         err = NULL;
-        if (owner != FRAME_OWNED_BY_CSTACK && is_code && !frame_incomplete(rt, code, instr, owner)) {
+        if (owner < PYH_FRAME_OWNER_NOT_PYTHON && is_code && !frame_incomplete(rt, code, instr, owner)) {
             struct pyh_frame_info info = {.frame = frame, .line = -1};
             if ((err = describe_code(rt, code, &info))) break;
             int64_t offset = (int64_t)(instr - (code + (uint64_t)L->code_code_adaptive));

@@ -1,7 +1,9 @@
 /* Every built-in layout table against the DWARF of the interpreter it describes, field by
- * field: for each pyenv CPython on this machine, every row of PYH_LAYOUT_FIELDS is looked up
- * in that libpython's DWARF (every alternative path) and must equal the table's value
- * (-1 when the member does not exist). Interpreters that are not installed are skipped. */
+ * field: for each pyenv CPython on this machine, and Debian sid's python3.14/python3.15 in the
+ * chroot scripts/setup.sh makes (their -dbg packages' DWARF, found by the stripped binary's
+ * build-id), every row of PYH_LAYOUT_FIELDS is looked up in that DWARF (every alternative
+ * path) and must equal the table's value (-1 when the member does not exist). Interpreters
+ * that are not installed are skipped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +15,14 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+
 #include "allocators/pymalloc_layout.h"
 #include "image/dwarf.h"
 #include "runtime/layout.h"
+#include "target/elf_util.h"
 
 static const struct {
     int minor;
@@ -27,7 +34,38 @@ static const struct {
     {11, "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"},
     {12, "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"},
     {13, "/root/.pyenv/versions/3.13.0/lib/libpython3.13.so.1.0"},
+    /* Debian sid (stripped binaries; "sid:" = the debug file of that binary in the chroot) */
+    {14, "sid:/usr/bin/python3.14"},
+    {15, "sid:/usr/bin/python3.15"},
 };
+
+#define SID_CHROOT "/var/cache/py-heap/chroot/sid"
+
+/* The file whose DWARF describes interpreter i: the libpython itself, or for "sid:BINARY" the
+ * -dbg package's .build-id/xx/yyyy.debug of that binary in the sid chroot. Empty when it is
+ * not there. */
+static void dwarf_file(const char *spec, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (strncmp(spec, "sid:", 4) != 0) {
+        if (access(spec, R_OK) == 0) snprintf(out, cap, "%s", spec);
+        return;
+    }
+    char binary[512];
+    snprintf(binary, sizeof(binary), SID_CHROOT "%s", spec + 4);
+    int fd = open(binary, O_RDONLY);
+    if (fd < 0) return;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    uint8_t id[64];
+    size_t len = elf ? pyh_elf_file_build_id(elf, id, sizeof(id)) : 0;
+    if (elf) elf_end(elf);
+    close(fd);
+    char hex[160];
+    if (len < 2 || !pyh_build_id_hex(id, len, hex, sizeof(hex))) return;
+    snprintf(out, cap, SID_CHROOT "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+    if (access(out, R_OK) != 0) out[0] = '\0';
+}
 
 static void test_builtin_tables_match_dwarf(void **state)
 {
@@ -36,20 +74,22 @@ static void test_builtin_tables_match_dwarf(void **state)
     const struct pyh_layout_field *fields = pyh_layout_fields(&nfields);
     int mismatches = 0;
     for (size_t i = 0; i < sizeof(interpreters) / sizeof(interpreters[0]); i++) {
-        if (access(interpreters[i].libpython, R_OK) != 0) {
-            printf("skipped: %s is not installed\n", interpreters[i].libpython);
+        char path[1024];
+        dwarf_file(interpreters[i].libpython, path, sizeof(path));
+        if (!path[0]) {
+            printf("skipped: %s is not installed (or has no DWARF)\n", interpreters[i].libpython);
             continue;
         }
         interpreters_seen++;
         struct pyh_dwarf *dw = NULL;
-        struct pyh_error *err = pyh_dwarf_open(interpreters[i].libpython, &dw);
-        if (err) fail_msg("%s: %s", interpreters[i].libpython, pyh_error_message(err));
+        struct pyh_error *err = pyh_dwarf_open(path, &dw);
+        if (err) fail_msg("%s: %s", path, pyh_error_message(err));
         struct pyh_layout builtin, from_dwarf;
         assert_true(pyh_layout_builtin(interpreters[i].minor, &builtin));
         memset(&from_dwarf, 0xff, sizeof(from_dwarf)); /* every field -1: "absent" */
         size_t answered;
         err = pyh_layout_apply_dwarf(&from_dwarf, dw, true, &answered);
-        if (err) fail_msg("%s: %s", interpreters[i].libpython, pyh_error_message(err));
+        if (err) fail_msg("%s: %s", path, pyh_error_message(err));
         for (size_t k = 0; k < nfields; k++) {
             int64_t expected = pyh_layout_get(&builtin, &fields[k]);
             int64_t actual = pyh_layout_get(&from_dwarf, &fields[k]);
@@ -75,10 +115,12 @@ static void test_pymalloc_layout_matches_dwarf(void **state)
     size_t n = sizeof(fields) / sizeof(fields[0]);
     int mismatches = 0;
     for (size_t i = 0; i < sizeof(interpreters) / sizeof(interpreters[0]); i++) {
-        if (access(interpreters[i].libpython, R_OK) != 0) continue;
+        char path[1024];
+        dwarf_file(interpreters[i].libpython, path, sizeof(path));
+        if (!path[0]) continue;
         struct pyh_dwarf *dw = NULL;
-        struct pyh_error *err = pyh_dwarf_open(interpreters[i].libpython, &dw);
-        if (err) fail_msg("%s: %s", interpreters[i].libpython, pyh_error_message(err));
+        struct pyh_error *err = pyh_dwarf_open(path, &dw);
+        if (err) fail_msg("%s: %s", path, pyh_error_message(err));
         struct pyh_dwarf_query qs[64];
         assert_true(n <= 64);
         for (size_t k = 0; k < n; k++) qs[k] = (struct pyh_dwarf_query){fields[k].type, fields[k].path, -1};
