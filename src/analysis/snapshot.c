@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/format.h"
 #include "util/hashmap.h"
 #include "util/mem.h"
 
@@ -23,6 +24,8 @@ void pyh_snapshot_free(struct pyh_snapshot *s)
     }
     free(s->retainers);
     free(s->frag.verdict);
+    for (size_t i = 0; i < s->gc.ntypes; i++) free(s->gc.types[i].name);
+    free(s->gc.types);
     free(s);
 }
 
@@ -80,6 +83,7 @@ void pyh_series_free(struct pyh_series *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(s[i].count);
         free(s[i].size);
+        free(s[i].garbage);
     }
     free(s);
 }
@@ -92,6 +96,24 @@ static int by_growth(const void *a, const void *b, void *arg)
     int64_t gy = (int64_t)y->size[last] - (int64_t)y->size[0];
     if (gx != gy) return gx > gy ? -1 : 1;
     return strcmp(x->name, y->name);
+}
+
+/* A type that grows because its growth is cyclic garbage is a GC backlog, not a leak: a
+ * collection would free it. Judged on the last snapshot: its garbage there is at least half
+ * of what the type rose above its baseline. */
+static void gc_backlog(struct pyh_snapshot *const *snaps, size_t n, struct pyh_series *s)
+{
+    if (!n || !snaps[n - 1]->gc.garbage_known) return;
+    if (s->cls != PYH_TREND_GROWING && s->cls != PYH_TREND_PLATEAU) return;
+    double rise = (double)s->size[n - 1] - s->stats.baseline, garbage = (double)s->garbage[n - 1];
+    if (rise <= 0 || garbage < rise / 2) return;
+    char g[32], r[32], why[sizeof(s->stats.reason)];
+    snprintf(why, sizeof(why), "%s (%s), and %s of it is cyclic garbage: a gc.collect() would free it%s",
+             s->cls == PYH_TREND_GROWING ? "grew" : "rose, then flat", pyh_format_bytes((uint64_t)rise, r, sizeof(r)),
+             pyh_format_bytes((uint64_t)garbage, g, sizeof(g)),
+             snaps[n - 1]->gc.known && !snaps[n - 1]->gc.enabled ? " (the collector is disabled)" : "");
+    memcpy(s->stats.reason, why, sizeof(why));
+    s->cls = PYH_TREND_GC_BACKLOG;
 }
 
 struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, bool retainers,
@@ -111,10 +133,12 @@ struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, 
             if (!pyh_strmap_get(&index, name, &at)) {
                 struct pyh_series s = {.name = name, .type = retainers ? snaps[k]->retainers[i].type : NULL,
                                        .count = calloc(n, sizeof(uint64_t)),
-                                       .size = calloc(n, sizeof(uint64_t))};
-                if (!s.count || !s.size || (err = PYH_APPEND(series, count, cap, &s))) {
+                                       .size = calloc(n, sizeof(uint64_t)),
+                                       .garbage = calloc(n, sizeof(uint64_t))};
+                if (!s.count || !s.size || !s.garbage || (err = PYH_APPEND(series, count, cap, &s))) {
                     free(s.count);
                     free(s.size);
+                    free(s.garbage);
                     err = err ? err : pyh_error_nomem();
                     break;
                 }
@@ -125,6 +149,13 @@ struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, 
             series[at].size[k] += sz;
         }
     }
+    /* Each type's cyclic garbage in each snapshot (a type with garbage has instances, so
+     * it has its series already). */
+    for (size_t k = 0; k < n && !err && !retainers; k++)
+        for (size_t i = 0; i < snaps[k]->gc.ntypes; i++) {
+            uint64_t at;
+            if (pyh_strmap_get(&index, snaps[k]->gc.types[i].name, &at)) series[at].garbage[k] += snaps[k]->gc.types[i].size;
+        }
     pyh_strmap_free(&index);
     if (err) {
         pyh_series_free(series, count);
@@ -171,6 +202,7 @@ struct pyh_error *pyh_series_build(struct pyh_snapshot *const *snaps, size_t n, 
             s->stats.reason[sizeof(s->stats.reason) - 1] = 0;
         }
         s->cls = s->stats.cls;
+        gc_backlog(snaps, n, s);
         double growth = (double)s->size[n - 1] - (double)s->size[0];
         s->growth_per_snapshot = n > 1 ? growth / (double)(n - 1) : 0;
         s->growth_per_hour = hours > 0 ? s->stats.per_hour : 0;

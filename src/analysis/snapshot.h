@@ -45,6 +45,15 @@ struct pyh_snapshot {
     } frag;
     struct pyh_snapshot_retainer *retainers; /* owned; empty when not computed */
     size_t nretainers, retainers_cap;
+    /* The collector (gc_view.h): its state, and the GC backlog when the graph was built
+     * (not with --no-retainers): cyclic garbage by type (count, size = bytes). */
+    struct {
+        bool known, enabled, garbage_known;
+        int32_t count[3], threshold[3];
+        uint64_t garbage_count, garbage_bytes;
+        struct pyh_snapshot_type *types; /* owned; most bytes first */
+        size_t ntypes, types_cap;
+    } gc;
 };
 
 void pyh_snapshot_free(struct pyh_snapshot *s);
@@ -67,7 +76,8 @@ struct pyh_series {
     /* Retainers: in how many snapshots it was among the top retainers. One that is absent
      * was not freed, only not in the top list: it is judged on the snapshots it is in. */
     size_t present;
-    enum pyh_trend_class cls;                     /* stats.cls */
+    enum pyh_trend_class cls;                     /* stats.cls, or PYH_TREND_GC_BACKLOG */
+    uint64_t *garbage;                            /* types: cyclic garbage bytes per snapshot */
     struct pyh_trend_stats stats;                 /* of size (bytes), over time */
     double growth_per_snapshot, growth_per_hour; /* of size, bytes: first to last; Theil–Sen */
 };

@@ -12,7 +12,7 @@
 
 const char *pyh_trend_class_name(enum pyh_trend_class c)
 {
-    static const char *const names[] = {"stable", "growing", "plateau", "transient"};
+    static const char *const names[] = {"stable", "growing", "plateau", "transient", "gc_backlog"};
     return names[c];
 }
 

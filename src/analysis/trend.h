@@ -19,11 +19,14 @@
 
 #include <stddef.h>
 
+/* GC backlog is not the statistics' verdict but the snapshots': a type whose growth is
+ * cyclic garbage a collection would free (snapshot.c). */
 enum pyh_trend_class {
     PYH_TREND_STABLE,
     PYH_TREND_GROWING,
     PYH_TREND_PLATEAU,
-    PYH_TREND_TRANSIENT
+    PYH_TREND_TRANSIENT,
+    PYH_TREND_GC_BACKLOG
 };
 
 #define PYH_TREND_FLOOR 4096.0     /* bytes: below this a change is noise, whatever the type */

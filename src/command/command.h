@@ -133,6 +133,12 @@ struct pyh_error *pyh_cmd_retained(struct pyh_session *s, const struct pyh_parse
                                    const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_parsed *p,
                                       const struct pyh_command_defaults *defaults, FILE *out);
+struct pyh_error *pyh_cmd_gc(struct pyh_session *s, const struct pyh_parsed *p,
+                             const struct pyh_command_defaults *defaults, FILE *out);
+
+/* The collector's view with the GC backlog (gc_view.h) of s's target. */
+struct pyh_gc_view;
+struct pyh_error *pyh_gc_view_take(struct pyh_session *s, struct pyh_gc_view *v);
 
 /* An address argument: hex (0x...) or decimal; a front end may have evaluated an expression
  * (gdb) before. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "analysis/census.h"
+#include "analysis/gc_view.h"
 #include "analysis/retention.h"
 #include "command/command.h"
 #include "report/report.h"
@@ -48,6 +49,37 @@ static struct pyh_error *add_retainers(struct pyh_session *s, struct pyh_snapsho
         }
     }
     pyh_retention_free(&ret);
+    return err;
+}
+
+/* The collector's state, and with the graph (built for the retainers anyway) the GC
+ * backlog by type. */
+static struct pyh_error *add_gc(struct pyh_session *s, struct pyh_snapshot *snap, bool with_garbage)
+{
+    struct pyh_gc_view v = {0};
+    struct pyh_error *err = NULL;
+    if (with_garbage) err = pyh_gc_view_take(s, &v);
+    else pyh_gc_view_read(s->runtime, &v);
+    snap->gc.known = v.known;
+    snap->gc.enabled = v.enabled;
+    for (int g = 0; g < 3; g++) {
+        snap->gc.count[g] = v.gen[g].count;
+        snap->gc.threshold[g] = v.gen[g].threshold;
+    }
+    snap->gc.garbage_known = !err && v.garbage_known;
+    snap->gc.garbage_count = v.garbage.count;
+    snap->gc.garbage_bytes = v.garbage.bytes;
+    struct pyh_heap *heap = NULL;
+    if (!err && v.garbage_known) err = pyh_session_heap(s, &heap);
+    for (size_t i = 0; !err && v.garbage_known && i < v.garbage.ntypes; i++) {
+        struct pyh_snapshot_type t = {pyh_strdup(pyh_heap_type_name(heap, v.garbage.types[i].type)),
+                                      v.garbage.types[i].count, v.garbage.types[i].bytes};
+        if (!t.name || (err = PYH_APPEND(snap->gc.types, snap->gc.ntypes, snap->gc.types_cap, &t))) {
+            free(t.name);
+            err = err ? err : pyh_error_nomem();
+        }
+    }
+    pyh_gc_view_free(&v);
     return err;
 }
 
@@ -110,6 +142,7 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->frag.pymalloc_arenas = pm ? pm->narenas : 0;
     snap->frag.verdict = pyh_strdup(frag.verdict);
     if (!err && retainers) err = add_retainers(s, snap);
+    if (!err) err = add_gc(s, snap, retainers);
     /* Last: every step above may find data it cannot read. A partial snapshot that does not
      * say so would make diff and trend take the objects it missed for freed ones. */
     const char *reason = pyh_session_partial_reason(s);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "analysis/census.h"
+#include "analysis/gc_view.h"
 #include "command/command.h"
 #include "report/report.h"
 #include "util/interrupt.h"
@@ -51,11 +52,15 @@ struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed
     if (!err) err = pyh_session_heap(s, &heap);
     if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
     if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
+    /* The GC backlog: "memory grows" is often garbage waiting for a collection, not a leak. */
+    struct pyh_gc_view gc = {0};
+    if (!err) err = pyh_gc_view_take(s, &gc);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
         struct pyh_report_context ctx = {"summary", s->target, s->core_path, &s->diag, p->wide};
-        err = pyh_report_summary(&ctx, s->runtime, &census, &frag, p->format, out);
+        err = pyh_report_summary(&ctx, s->runtime, &census, &frag, &gc, p->format, out);
     }
+    pyh_gc_view_free(&gc);
     pyh_census_free(&census);
     pyh_fragmentation_free(&frag);
     return err;

@@ -163,6 +163,17 @@ const struct pyh_verb pyh_verbs[] = {
      },
      .run = pyh_cmd_unreachable},
     {{
+         .name = "gc",
+         .summary = "the collector: generations and the cyclic garbage waiting",
+         .help = "Shows the garbage collector's state: enabled or not, each generation's\n"
+                 "objects, count against its threshold and how often it ran; and the GC\n"
+                 "backlog: objects in reference cycles that nothing outside holds (what a\n"
+                 "gc.collect() would free now), by type and bytes (sys.getsizeof).\n",
+         .frontends = BOTH,
+         OPTIONS(INT("limit", "N", "20", 0, LIMIT_MAX, "show the N types with most garbage")),
+     },
+     .run = pyh_cmd_gc},
+    {{
          .name = "edges",
          .summary = "every reference between objects, as address pairs, to a file",
          .help = "Writes every reference py-heap found between two live objects (the graph\n"

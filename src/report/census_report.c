@@ -1,4 +1,5 @@
 /* The `types` report (the census) in text and JSON; schema in docs/json-schema.md. */
+#include "analysis/gc_view.h"
 #include "report/report.h"
 
 #include <stdio.h>
@@ -143,10 +144,12 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
 
 struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
                                      const struct pyh_census *c, const struct pyh_fragmentation *f,
-                                     enum pyh_format format, FILE *out)
+                                     const struct pyh_gc_view *gc, enum pyh_format format, FILE *out)
 {
-    char a[32], b[32], d[32];
+    char a[32], b[32], d[32], line[512] = "";
     size_t ntop = c->nrows < SUMMARY_TYPES ? c->nrows : SUMMARY_TYPES;
+    if (gc->garbage_known && gc->garbage.ntypes)
+        pyh_gc_backlog_line(gc, pyh_heap_type_name(c->heap, gc->garbage.types[0].type), line, sizeof(line));
     if (format == PYH_FORMAT_JSON) {
         json_t *root = pyh_report_json_envelope(ctx);
         json_t *py = json_object();
@@ -167,6 +170,8 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
         }
         json_object_set_new(root, "top_types", types);
         json_object_set_new(root, "verdict", pyh_json_text(f->verdict));
+        json_object_set_new(root, "gc", pyh_gc_view_json(c->heap, gc, 5));
+        json_object_set_new(root, "gc_backlog", pyh_gc_backlog_matters(gc, c->size) ? pyh_json_text(line) : json_null());
         return pyh_report_json_print(ctx, root, out);
     }
     fprintf(out, "Python %s, %s\n", rt->version, ctx->target->description);
@@ -179,5 +184,6 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
                 pyh_format_bytes(c->rows[i].size, a, sizeof(a)),
                 pyh_format_count(c->rows[i].count, b, sizeof(b)));
     fprintf(out, "\nVerdict: %s\n", f->verdict);
+    if (pyh_gc_backlog_matters(gc, c->size)) fprintf(out, "GC backlog: %s.\n", line);
     return NULL;
 }

@@ -165,6 +165,11 @@ static json_t *trend_entry(const struct pyh_series *s, size_t n, bool retainer)
     }
     json_object_set_new(e, "counts", counts);
     json_object_set_new(e, "sizes", sizes);
+    if (!retainer) {
+        json_t *garbage = json_array();
+        for (size_t k = 0; k < n; k++) json_array_append_new(garbage, json_integer((json_int_t)s->garbage[k]));
+        json_object_set_new(e, "garbage_sizes", garbage);
+    }
     if (retainer) json_object_set_new(e, "present", json_integer((json_int_t)s->present));
     json_object_set_new(e, "growth_per_snapshot", json_real(s->growth_per_snapshot));
     json_object_set_new(e, "growth_per_hour", json_real(s->growth_per_hour));
@@ -192,6 +197,16 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
             for (size_t i = 0; i < count; i++) json_array_append_new(arr, trend_entry(&list[i], n, which));
             json_object_set_new(root, which ? "retainers" : "types", arr);
         }
+        json_t *backlog = json_array();
+        for (size_t k = 0; k < n; k++) {
+            json_t *e = json_object();
+            const struct pyh_snapshot *sn = snaps[k];
+            json_object_set_new(e, "enabled", sn->gc.known ? json_boolean(sn->gc.enabled) : json_null());
+            json_object_set_new(e, "objects", sn->gc.garbage_known ? json_integer((json_int_t)sn->gc.garbage_count) : json_null());
+            json_object_set_new(e, "bytes", sn->gc.garbage_known ? json_integer((json_int_t)sn->gc.garbage_bytes) : json_null());
+            json_array_append_new(backlog, e);
+        }
+        json_object_set_new(root, "gc_backlog", backlog);
         return print_json(root, out);
     }
     char a[32], b[32], c[32], d[32];
@@ -210,17 +225,24 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
                     npartial++ ? ", " : "Read only in part (counts are lower bounds): ",
                     snaps[i]->source);
     fprintf(out, npartial ? "\n\n" : "\n");
-    static const enum pyh_trend_class order[] = {PYH_TREND_GROWING, PYH_TREND_PLATEAU, PYH_TREND_TRANSIENT};
-    for (int k = 0; k < 3; k++) {
+    static const enum pyh_trend_class order[] = {PYH_TREND_GROWING, PYH_TREND_GC_BACKLOG, PYH_TREND_PLATEAU,
+                                                 PYH_TREND_TRANSIENT};
+    for (int k = 0; k < 4; k++) {
         size_t shown = 0;
         for (size_t i = 0; i < ntypes; i++) {
             const struct pyh_series *s = &types[i];
             const struct pyh_trend_stats *st = &s->stats;
             if (s->cls != order[k] || (limit > 0 && shown >= (size_t)limit)) continue;
-            if (!shown++) fprintf(out, "%s\n", order[k] == PYH_TREND_GROWING ? "Growing (leak-like)"
-                                               : order[k] == PYH_TREND_PLATEAU ? "Plateau (cache-like)"
-                                                                              : "Transient (rose and fell)");
-            if (order[k] == PYH_TREND_GROWING)
+            if (!shown++)
+                fprintf(out, "%s\n", order[k] == PYH_TREND_GROWING      ? "Growing (leak-like)"
+                                     : order[k] == PYH_TREND_GC_BACKLOG ? "GC backlog (cyclic garbage a collection would free)"
+                                     : order[k] == PYH_TREND_PLATEAU    ? "Plateau (cache-like)"
+                                                                        : "Transient (rose and fell)");
+            if (order[k] == PYH_TREND_GC_BACKLOG)
+                fprintf(out, "  %-30.30s %10s -> %-10s garbage %s\n", s->name,
+                        pyh_format_bytes(s->size[0], a, sizeof(a)), pyh_format_bytes(s->size[n - 1], b, sizeof(b)),
+                        pyh_format_bytes(s->garbage[n - 1], c, sizeof(c)));
+            else if (order[k] == PYH_TREND_GROWING)
                 fprintf(out, "  %-30.30s %10s -> %-10s %s/h ± %s\n", s->name,
                         pyh_format_bytes(s->size[0], a, sizeof(a)), pyh_format_bytes(s->size[n - 1], b, sizeof(b)),
                         signed_bytes((int64_t)st->per_hour, c, sizeof(c)),
@@ -239,6 +261,12 @@ struct pyh_error *pyh_report_trend(struct pyh_snapshot *const *snaps, size_t n,
     size_t stable = 0;
     for (size_t i = 0; i < ntypes; i++) stable += types[i].cls == PYH_TREND_STABLE;
     fprintf(out, "%zu types stable.\n", stable);
+    const struct pyh_snapshot *first = snaps[0], *last = snaps[n - 1];
+    if (last->gc.garbage_known && last->gc.garbage_bytes)
+        fprintf(out, "Cyclic garbage in the last snapshot: %s (%s in the first)%s.\n",
+                pyh_format_bytes(last->gc.garbage_bytes, a, sizeof(a)),
+                first->gc.garbage_known ? pyh_format_bytes(first->gc.garbage_bytes, b, sizeof(b)) : "unknown",
+                last->gc.known && !last->gc.enabled ? "; the collector is disabled" : "");
     for (size_t i = 0, shown = 0; i < nretainers && shown < 10; i++) {
         if (retainers[i].cls != PYH_TREND_GROWING) continue;
         if (!shown++) fprintf(out, "\nRetainers still growing\n");

@@ -68,9 +68,10 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
                                                 const struct pyh_fragmentation *f, FILE *out);
 
 /* The `summary` report: version, totals, top types, verdict. */
+struct pyh_gc_view;
 struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
                                      const struct pyh_census *c, const struct pyh_fragmentation *f,
-                                     enum pyh_format format, FILE *out);
+                                     const struct pyh_gc_view *gc, enum pyh_format format, FILE *out);
 
 /* Snapshot files (snapshot_json.c): to JSON, written to out, read back with checks. */
 json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s);
@@ -132,6 +133,13 @@ struct pyh_error *pyh_report_paths(const struct pyh_report_context *ctx, const s
 struct pyh_error *pyh_report_retained(const struct pyh_report_context *ctx, const struct pyh_graph *g,
                                       const struct pyh_retention *r, char **paths,
                                       enum pyh_format format, FILE *out);
+/* The `gc` report (gc_report.c); pyh_gc_view_json is also summary's and the snapshot's
+ * "gc" member (garbage types up to limit; 0: all). */
+struct pyh_gc_view;
+struct pyh_error *pyh_report_gc(const struct pyh_report_context *ctx, struct pyh_heap *heap,
+                                const struct pyh_gc_view *v, long limit, enum pyh_format format, FILE *out);
+json_t *pyh_gc_view_json(struct pyh_heap *heap, const struct pyh_gc_view *v, long limit);
+
 struct pyh_error *pyh_report_unreachable(const struct pyh_report_context *ctx,
                                          const struct pyh_graph *g, const struct pyh_unreachable *u,
                                          enum pyh_format format, FILE *out);

@@ -68,6 +68,34 @@ json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s)
         json_array_append_new(rets, e);
     }
     json_object_set_new(root, "retainers", rets);
+    json_t *gc = json_object();
+    json_object_set_new(gc, "known", json_boolean(s->gc.known));
+    json_object_set_new(gc, "enabled", s->gc.known ? json_boolean(s->gc.enabled) : json_null());
+    json_t *gens = json_array();
+    for (int g = 0; s->gc.known && g < 3; g++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "count", json_integer(s->gc.count[g]));
+        json_object_set_new(e, "threshold", json_integer(s->gc.threshold[g]));
+        json_array_append_new(gens, e);
+    }
+    json_object_set_new(gc, "generations", gens);
+    if (s->gc.garbage_known) {
+        json_t *gb = json_object(), *types = json_array();
+        json_object_set_new(gb, "objects", json_integer((json_int_t)s->gc.garbage_count));
+        json_object_set_new(gb, "bytes", json_integer((json_int_t)s->gc.garbage_bytes));
+        for (size_t i = 0; i < s->gc.ntypes; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "name", pyh_json_text(s->gc.types[i].name));
+            json_object_set_new(e, "count", json_integer((json_int_t)s->gc.types[i].count));
+            json_object_set_new(e, "bytes", json_integer((json_int_t)s->gc.types[i].size));
+            json_array_append_new(types, e);
+        }
+        json_object_set_new(gb, "types", types);
+        json_object_set_new(gc, "garbage", gb);
+    } else {
+        json_object_set_new(gc, "garbage", json_null());
+    }
+    json_object_set_new(root, "gc", gc);
     return root;
 }
 
@@ -161,6 +189,38 @@ static struct pyh_error *from_json(const char *path, json_t *root, struct pyh_sn
         get_u64(f, "mmapped", &s->frag.mmapped);
         get_u64(f, "pymalloc_arenas", &s->frag.pymalloc_arenas);
         s->frag.verdict = get_str(f, "verdict");
+    }
+    /* "gc": absent in files written before it; then nothing is known. */
+    json_t *gc = json_object_get(root, "gc");
+    if (json_is_object(gc)) {
+        s->gc.known = json_is_true(json_object_get(gc, "known"));
+        s->gc.enabled = json_is_true(json_object_get(gc, "enabled"));
+        json_t *gens = json_object_get(gc, "generations");
+        for (int g = 0; g < 3 && json_is_array(gens) && (size_t)g < json_array_size(gens); g++) {
+            json_t *e = json_array_get(gens, (size_t)g);
+            json_t *c = json_object_get(e, "count"), *t = json_object_get(e, "threshold");
+            s->gc.count[g] = json_is_integer(c) ? (int32_t)json_integer_value(c) : 0;
+            s->gc.threshold[g] = json_is_integer(t) ? (int32_t)json_integer_value(t) : 0;
+        }
+        json_t *gb = json_object_get(gc, "garbage");
+        if (json_is_object(gb)) {
+            json_t *gtypes = json_object_get(gb, "types");
+            if (!get_u64(gb, "objects", &s->gc.garbage_count) || !get_u64(gb, "bytes", &s->gc.garbage_bytes) ||
+                !json_is_array(gtypes))
+                return bad(path, "\"gc\".\"garbage\" lacks objects, bytes or types");
+            s->gc.garbage_known = true;
+            json_array_foreach(gtypes, i, e) {
+                struct pyh_snapshot_type t = {get_str(e, "name"), 0, 0};
+                if (!t.name || !get_u64(e, "count", &t.count) || !get_u64(e, "bytes", &t.size)) {
+                    free(t.name);
+                    return bad(path, "an entry of \"gc\".\"garbage\".\"types\" lacks name, count or bytes");
+                }
+                if ((err = PYH_APPEND(s->gc.types, s->gc.ntypes, s->gc.types_cap, &t))) {
+                    free(t.name);
+                    return err;
+                }
+            }
+        }
     }
     json_t *rets = json_object_get(root, "retainers");
     if (json_is_array(rets)) {

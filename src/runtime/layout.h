@@ -200,7 +200,12 @@
     X(property_get,            "propertyobject",       "prop_get",                   16,   16,   16,   16,   16,   16,   16,   16)   \
     X(classmethod_callable,    "classmethod",          "cm_callable",                16,   16,   16,   16,   16,   16,   16,   16)   \
     X(classmethod_dict,        "classmethod",          "cm_dict",                    24,   24,   24,   24,   24,   24,   24,   24)   \
+    X(gc_enabled,              "_gc_runtime_state",    "enabled",                    12,   12,   12,   12,   12,   12,   12,   0)    \
     X(gc_generations,          "_gc_runtime_state",    "generations|young",          24,   24,   24,   24,   24,   24,   24,   8)    \
+    X(gc_generation_size,      "gc_generation",        "",                           24,   24,   24,   24,   24,   24,   24,   24)   \
+    X(gc_generation_threshold, "gc_generation",        "threshold",                  16,   16,   16,   16,   16,   16,   16,   16)   \
+    X(gc_generation_count,     "gc_generation",        "count",                      20,   20,   20,   20,   20,   20,   20,   20)   \
+    X(gc_stats,                "_gc_runtime_state",    "generation_stats",           128,  128,  128,  128,  128,  128,  120,  104)   \
     X(gc_permanent,            "_gc_runtime_state",    "permanent_generation",       104,  104,  104,  104,  104,  104,  96,   80)   \
     X(gc_collecting,           "_gc_runtime_state",    "collecting",                 200,  200,  200,  200,  200,  200,  192,  112)
 /* clang-format on */

@@ -318,7 +318,7 @@ class JsonSchemaTest(unittest.TestCase):
         addr = objs["objects"][0]["address"]
         runs = {
             "summary": [], "info": [], "fragmentation": [], "types": [], "retained": [],
-            "unreachable": [], "objects": ["--type", "dict", "--limit", "3"],
+            "unreachable": [], "gc": [], "objects": ["--type", "dict", "--limit", "3"],
             "show": [addr], "referrers": [addr], "path": [addr],
         }
         for verb, args in runs.items():
