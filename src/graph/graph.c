@@ -221,6 +221,7 @@ struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
     struct build b = {.g = g};
     struct pyh_error *err = g->offsets ? page_index_build(heap, &b.index) : pyh_error_nomem();
     if (!err) err = pyh_referents_count_native(heap);
+    memset(&heap->refs_unread, 0, sizeof(heap->refs_unread));
     for (uint32_t i = 0; i < g->n && !err; i++) {
         if ((i & 0xfff) == 0) pyh_progress("following references", PYH_PROGRESS_OBJECTS, i, g->n);
         g->offsets[i] = (uint32_t)g->nedges;
@@ -228,6 +229,7 @@ struct pyh_error *pyh_graph_build(struct pyh_heap *heap, struct pyh_graph **out)
         if (!err) err = b.err;
     }
     pyh_progress_end();
+    g->refs_unread = heap->refs_unread;
     if (!err) {
         g->offsets[g->n] = (uint32_t)g->nedges;
         err = add_roots(&b);

@@ -54,6 +54,9 @@ struct pyh_root_frame {
 
 struct pyh_graph {
     struct pyh_heap *heap; /* borrowed */
+    /* Reads that failed while the edges were followed (edges lost): a warning, and every
+     * analysis on the graph is partial (session.c). */
+    struct pyh_read_failures refs_unread;
     uint32_t n;            /* objects; node n is the virtual root */
     uint32_t *offsets;     /* n + 2: the edges of node i are targets[offsets[i] .. offsets[i+1]);
                               32-bit: the build refuses more than 2^32 - 1 edges */

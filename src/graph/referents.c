@@ -25,7 +25,18 @@ struct walk {
     pyh_ref_visit visit;
     void *ctx;
     bool stop;
+    uint64_t obj; /* the object whose referents these are (0: a frame, a native scan) */
 };
+
+/* A read that failed where edges were expected (a field of the object, its item array, its
+ * dict or set table): the edges are lost, so it is counted (heap->refs_unread) and the
+ * analyses built on the graph say so (session.c). */
+static void lost(struct walk *w, uint64_t addr, const struct pyh_error *err)
+{
+    /* "has no __dict__": nothing to follow, not a failure. */
+    if (err && pyh_error_code(err) == PYH_ERR_NOT_FOUND) return;
+    if (w->obj) pyh_read_failure(&w->heap->refs_unread, w->obj, addr, err ? pyh_error_message(err) : NULL);
+}
 
 static bool emit(struct walk *w, uint64_t target, const struct pyh_ref *ref)
 {
@@ -45,24 +56,44 @@ static uint64_t read_ptr(struct walk *w, uint64_t addr)
     return v;
 }
 
+/* read_ptr of a word the object must have (its own fields): a failure is counted. */
+static uint64_t own_ptr(struct walk *w, uint64_t addr)
+{
+    uint64_t v = 0;
+    struct pyh_error *err = pyh_read_u64(w->heap->rt->target, addr, &v);
+    if (err) {
+        lost(w, addr, err);
+        pyh_error_free(err);
+        return 0;
+    }
+    return v;
+}
+
 /* A pointer field at a layout offset (absent fields are skipped). */
 static void field(struct walk *w, uint64_t obj, int32_t off, const char *name)
 {
     if (off < 0) return;
     struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = name};
-    emit(w, read_ptr(w, obj + (uint64_t)off), &ref);
+    emit(w, own_ptr(w, obj + (uint64_t)off), &ref);
 }
 
 /* n pointers at addr, read in chunks: items [first, first + n). */
 static void items(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind, uint64_t first,
                   uint64_t code)
 {
-    if (n >= MAX_ITEMS) return;
+    if (n >= MAX_ITEMS) {
+        struct pyh_error *err = pyh_error_create(PYH_ERR_CORRUPT, "%llu items",
+                                                 (unsigned long long)n);
+        lost(w, addr, err);
+        pyh_error_free(err);
+        return;
+    }
     uint64_t buf[CHUNK];
     for (uint64_t i = 0; i < n && !w->stop; i += CHUNK) {
         size_t k = n - i < CHUNK ? (size_t)(n - i) : CHUNK;
         struct pyh_error *err = pyh_target_read(w->heap->rt->target, addr + 8 * i, buf, 8 * k);
         if (err) {
+            lost(w, addr + 8 * i, err);
             pyh_error_free(err);
             return;
         }
@@ -110,6 +141,7 @@ static void dict_entries(struct walk *w, struct pyh_dict_iter *it)
         emit(w, k, &key);
         emit(w, v, &value);
     }
+    if (it->err) lost(w, 0, it->err);
     pyh_error_free(it->err);
 }
 
@@ -123,6 +155,7 @@ static void set_entries(struct walk *w, uint64_t obj)
         size_t k = mask + 1 - i < CHUNK ? (size_t)(mask + 1 - i) : CHUNK;
         struct pyh_error *err = pyh_target_read(w->heap->rt->target, table + 16 * i, buf, 16 * k);
         if (err) {
+            lost(w, table + 16 * i, err);
             pyh_error_free(err);
             return;
         }
@@ -150,6 +183,7 @@ static void instance_dict(struct walk *w, uint64_t obj, const struct pyh_type *t
         struct pyh_dict_iter it;
         struct pyh_error *err = pyh_instance_dict_iter(rt, obj, &it);
         if (err) {
+            lost(w, 0, err);
             pyh_error_free(err);
             return;
         }
@@ -158,6 +192,7 @@ static void instance_dict(struct walk *w, uint64_t obj, const struct pyh_type *t
             struct pyh_ref ref = {.kind = PYH_REF_ATTR_KEY, .key = k};
             emit(w, v, &ref);
         }
+        if (it.err) lost(w, 0, it.err);
         pyh_error_free(it.err);
         return;
     }
@@ -346,7 +381,7 @@ static void iframe(struct walk *w, uint64_t f, bool thread_frame)
 
 void pyh_iframe_referents(struct pyh_heap *heap, uint64_t f, pyh_ref_visit visit, void *ctx)
 {
-    struct walk w = {heap, visit, ctx, false};
+    struct walk w = {heap, visit, ctx, false, 0};
     iframe(&w, f, true);
 }
 
@@ -529,7 +564,7 @@ void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
     const struct pyh_object *o = &heap->objects[i];
     const struct pyh_type *t = &heap->types[o->type];
     if (!holds_native_pointers(t) || !heap->nnative_blocks) return;
-    struct walk w = {heap, NULL, NULL, false};
+    struct walk w = {heap, NULL, NULL, false, 0};
     /* The C struct: past the header, to the end of the C layout or of the core type's
      * struct (a module's, a code object's). A class statement's layers (slots, __dict__,
      * __weakref__) hold objects only: a plain class's instances are not read at all. */
@@ -682,7 +717,7 @@ static void ndarray(struct walk *w, uint64_t obj, const struct pyh_type *t)
 struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti,
                                 pyh_ref_visit visit, void *ctx)
 {
-    struct walk w = {heap, visit, ctx, false};
+    struct walk w = {heap, visit, ctx, false, obj};
     const struct pyh_layout *L = &heap->rt->layout;
     const struct pyh_type *t = &heap->types[ti];
     if (t->heap) {
@@ -706,14 +741,18 @@ struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti
         break;
     }
     case PYH_KIND_LIST:
-        items(&w, read_ptr(&w, obj + (uint64_t)L->list_items), read_ptr(&w, obj + (uint64_t)L->var_size),
+        items(&w, own_ptr(&w, obj + (uint64_t)L->list_items), own_ptr(&w, obj + (uint64_t)L->var_size),
               PYH_REF_ITEM, 0, 0);
         break;
     case PYH_KIND_DICT: {
         struct pyh_dict_iter it;
         struct pyh_error *err = pyh_dict_iter_init(heap->rt, obj, &it);
-        if (err) pyh_error_free(err);
-        else dict_entries(&w, &it);
+        if (err) {
+            lost(&w, 0, err);
+            pyh_error_free(err);
+        } else {
+            dict_entries(&w, &it);
+        }
         break;
     }
     case PYH_KIND_SET: set_entries(&w, obj); break;

@@ -2,6 +2,7 @@
  * objects of the binaries' data added, the table sorted by address, the buffers objects own
  * told apart from native allocations, and the result checked against the GC lists. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "heap/heap_internal.h"
@@ -59,6 +60,31 @@ struct builder {
 #define MAX_TYPES (1u << LOC_SHIFT)
 #define GC_NEXT (1u << 31)
 
+/* The kinds whose sys.getsizeof() is all inside the object's own allocator block. */
+static bool self_contained(const struct pyh_type *t)
+{
+    if (t->sizeof_rule) return false;
+    switch (t->kind) {
+    case PYH_KIND_INT:
+    case PYH_KIND_TUPLE:
+    case PYH_KIND_BYTES:
+    case PYH_KIND_FLOAT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void pyh_read_failure(struct pyh_read_failures *f, uint64_t object, uint64_t address,
+                      const char *message)
+{
+    if (f->count++ == 0) {
+        f->object = object;
+        f->address = address;
+        snprintf(f->message, sizeof(f->message), "%.159s", message ? message : "");
+    }
+}
+
 static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
                                     enum pyh_location loc, const uint8_t *bytes, size_t avail,
                                     uint64_t block_size)
@@ -67,8 +93,19 @@ static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t ty
     uint64_t size = 0;
     struct pyh_error *err = pyh_heap_sizeof(heap, obj, type, bytes, avail, &size);
     if (err) { /* a size we cannot read is the basic size: the object is still counted */
+        if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+        pyh_read_failure(&heap->size_unread, obj, 0, pyh_error_message(err));
         pyh_error_free(err);
         size = (uint64_t)heap->types[type].basicsize;
+    }
+    /* An object whose size holds nothing outside its own block (an int's digits, a
+     * tuple's items, a bytes' bytes) fits in that block, pre-header included. */
+    if (block_size && size > block_size && self_contained(&heap->types[type])) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "it claims %llu bytes in a block of %llu",
+                 (unsigned long long)size, (unsigned long long)block_size);
+        pyh_read_failure(&heap->size_bounded, obj, 0, msg);
+        size = block_size;
     }
     if (size >= UINT32_MAX && (err = pyh_u64map_put(&heap->big_sizes, obj, size))) return err;
     if (heap->nobjects == heap->objects_cap &&
@@ -362,16 +399,45 @@ static void mark_buffers(struct builder *b)
             break;
         }
         if (fields[0] < 0 && fields[1] < 0) continue;
+        /* A core container's size is its struct (with its pre-header) and its buffers:
+         * when every buffer is an allocator block, their sizes bound it. */
+        bool core = type->kind == PYH_KIND_LIST || type->kind == PYH_KIND_DICT ||
+                    type->kind == PYH_KIND_SET || type->kind == PYH_KIND_BYTEARRAY;
+        bool bounded = core && !type->sizeof_rule;
+        uint64_t bound = (uint64_t)type->basicsize + 64; /* pre-header and rounding */
         for (int k = 0; k < 2; k++) {
             uint64_t p;
             if (fields[k] < 0) continue;
             struct pyh_error *err = pyh_read_u64(t, o->addr + (uint64_t)fields[k], &p);
             if (err) {
                 pyh_error_free(err);
+                bounded = false;
                 continue;
             }
             struct block *blk = p ? block_at(b, p) : NULL;
-            if (blk) blk->owned = 1;
+            if (blk) {
+                blk->owned = 1;
+                bound += blk->addr + blk->size - p;
+            } else if (p) {
+                bounded = false; /* in the object itself, static data, or no block known */
+            }
+        }
+        if (bounded) {
+            uint64_t size = pyh_heap_object_size(heap, i);
+            if (size > bound) {
+                char msg[200];
+                snprintf(msg, sizeof(msg),
+                         "it claims %llu bytes, more than the %llu bytes of the blocks holding "
+                         "it and its buffers",
+                         (unsigned long long)size, (unsigned long long)bound);
+                pyh_read_failure(&heap->size_bounded, o->addr, 0, msg);
+                if (size >= UINT32_MAX && bound < UINT32_MAX)
+                    heap->objects[i].size = (uint32_t)bound;
+                else if (size >= UINT32_MAX)
+                    pyh_error_free(pyh_u64map_put(&heap->big_sizes, o->addr, bound));
+                else
+                    heap->objects[i].size = (uint32_t)bound;
+            }
         }
     }
     for (size_t i = 0; i < b->nblocks; i++) {

@@ -122,6 +122,20 @@ struct pyh_native_block {
     uint64_t addr, size; /* the allocation's start (what malloc returned) and usable bytes */
 };
 
+/* Reads that failed where an answer depends on them (an object's size, its references):
+ * counted, with the first kept, so that a damaged object is said — a warning, results
+ * marked partial — and never turns silently into a smaller or different answer. */
+struct pyh_read_failures {
+    uint64_t count;
+    uint64_t object;       /* the object being read at the first failure */
+    uint64_t address;      /* the address that failed, 0 when the message says */
+    char message[160];     /* what failed first */
+};
+
+/* Records one failure (the first one's details kept). */
+void pyh_read_failure(struct pyh_read_failures *f, uint64_t object, uint64_t address,
+                      const char *message);
+
 struct pyh_heap {
     struct pyh_runtime *rt; /* borrowed */
 
@@ -148,6 +162,13 @@ struct pyh_heap {
      * filled by the graph layer (pyh_referents_count_native), NULL until then. */
     uint8_t *native_refs;
     uint64_t static_objects;
+
+    /* Sizes that could not be read (the object counted at its basic size), and sizes
+     * larger than the allocator blocks that hold the object and its buffers (bounded by
+     * them: a corrupt count of items is not 10 GiB of dict); see session.c's warnings. */
+    struct pyh_read_failures size_unread, size_bounded;
+    /* Reads that failed while following references (graph/referents.c). */
+    struct pyh_read_failures refs_unread;
 
     /* The GC lists against the objects found. */
     uint64_t gc_tracked;   /* objects in the GC lists */

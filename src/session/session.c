@@ -174,6 +174,26 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
     return NULL;
 }
 
+/* A partial warning for failures counted while the heap or the graph was built: how many,
+ * and the first (its object's type and address, what failed). fmt takes the count, the
+ * type name, the object's address and the message. */
+static void warn_failures(struct pyh_session *s, const struct pyh_read_failures *f,
+                          const char *fmt)
+{
+    if (!f->count) return;
+    struct pyh_heap *heap = s->heap;
+    size_t i = pyh_heap_object_at(heap, f->object);
+    const char *type = i == SIZE_MAX ? "object" : pyh_heap_type_name(heap, heap->objects[i].type);
+    char message[200];
+    if (f->address && !strstr(f->message, "0x"))
+        snprintf(message, sizeof(message), "%s (at 0x%llx)", f->message[0] ? f->message : "unreadable",
+                 (unsigned long long)f->address);
+    else
+        snprintf(message, sizeof(message), "%s", f->message[0] ? f->message : "unreadable");
+    pyh_diag_partial(&s->diag, fmt, (unsigned long long)f->count, type,
+                     (unsigned long long)f->object, message);
+}
+
 struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap)
 {
     if (!s->heap) {
@@ -182,6 +202,12 @@ struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap
         struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
         if (!err) err = pyh_heap_build(s->runtime, pm, glibc, &s->heap);
         if (err) return err;
+        warn_failures(s, &s->heap->size_unread,
+                      "the sizes of %llu objects could not be read (counted at their basic "
+                      "size); the first, the %s at 0x%llx: %s");
+        warn_failures(s, &s->heap->size_bounded,
+                      "%llu objects claim sizes their allocator blocks cannot hold (counted at "
+                      "the blocks' size); the first, the %s at 0x%llx: %s");
     }
     *heap = s->heap;
     return NULL;
@@ -192,7 +218,12 @@ struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **gr
 {
     struct pyh_error *err = NULL;
     struct pyh_heap *heap;
-    if (!s->graph && !(err = pyh_session_heap(s, &heap))) err = pyh_graph_build(heap, &s->graph);
+    if (!s->graph && !(err = pyh_session_heap(s, &heap)) &&
+        !(err = pyh_graph_build(heap, &s->graph)))
+        warn_failures(s, &s->graph->refs_unread,
+                      "%llu reads failed while following references: what only they lead to "
+                      "may be missing from paths or called unreachable, and retained sizes may "
+                      "be low; the first, in the %s at 0x%llx: %s");
     /* The shortest-path tree only for who asks (not `referrers`): 4 bytes per node. */
     if (!err && reach && !s->reach_done && !(err = pyh_reach_compute(s->graph, &s->reach)))
         s->reach_done = true;

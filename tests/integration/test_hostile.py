@@ -404,6 +404,57 @@ class NoteTest(HostileCase):
                     r"target \(its build-id is not [0-9a-f]+\): using \S+/python3\.12 instead$")
 
 
+class SilentChangeTest(HostileCase):
+    """One corrupted field must never change an answer in silence (issue 13, finding 2):
+    a read that fails while references are followed is counted, and every analysis on the
+    graph says so (partial, the first object named); a size larger than the allocator
+    blocks holding the object is bounded by them, and said."""
+
+    UNMAPPED = 0x10  # below every mapping
+
+    def said(self, args, cause):
+        """Partial (exit 1, 'results are partial: ...'), and cause on stderr, as a warning
+        or as the error line's reason."""
+        self.expect(args, FAIL, r"results are partial: .*")
+        res = H.run(T.PYHEAP_BIN, args)
+        self.assertRegex(res.stderr, r"(?m)^py-heap: (warning|error: results are partial): "
+                         + cause)
+
+    def test_dict_keys_unmapped(self):
+        core, gt = Targets.small()
+        d = gt["victim_dict"]
+        path = self.patched(core, "dict-keys.core", [(d + 32, q(self.UNMAPPED))])
+        for verb in ("retained", "unreachable"):
+            with self.subTest(verb=verb):
+                self.said([verb, path], r"\d+ reads? failed while following references: .*; "
+                          r"the first, in the dict at 0x%x: .*" % d)
+
+    def test_list_items_unmapped(self):
+        core, gt = Targets.small()
+        lst = gt["victim_list"]
+        path = self.patched(core, "list-items.core", [(lst + 24, q(self.UNMAPPED))])
+        refs = (r"\d+ reads? failed while following references: .*; the first, in the list at "
+                r"0x%x: .*0x10.*" % lst)
+        self.said(["retained", path], refs)
+        self.said(["path", "0x%x" % gt["chain_head"], path], refs)
+
+    def test_dict_keys_size_bounded(self):
+        # One byte: the keys' log2 size 4 -> 30 made a 10.7 GiB dict of a 75 MiB heap.
+        core, gt = Targets.small()
+        if gt["keys_log2_size_at"] is None:
+            self.skipTest("no dk_log2_size before 3.11")
+        d = gt["victim_dict"]
+        path = self.patched(core, "dict-log2.core", [(gt["keys_log2_size_at"], bytes([30]))])
+        self.expect(["types", path], FAIL, r"results are partial: 1 objects claim sizes their "
+                    r"allocator blocks cannot hold \(counted at the blocks' size\); the first, "
+                    r"the dict at 0x%x: it claims \d+ bytes, more than the \d+ bytes of the "
+                    r"blocks holding it and its buffers" % d, stdout=CENSUS)
+        res = H.run(T.PYHEAP_BIN, ["types", "--json", path])
+        doc = json.loads(res.stdout)
+        dicts = [t for t in doc["types"] if t["name"] == "dict"]
+        self.assertLess(dicts[0]["size"], 1 << 30, "the dict type still holds the claimed size")
+
+
 class NotSupportedTest(HostileCase):
     """Processes py-heap does not read: not Python, or a Python older than 3.8."""
 
@@ -532,13 +583,20 @@ class DamagedHeapTest(HostileCase):
         d = gt["victim_dict"]
         self.expect(["show", path, hex(d)], OK, stdout=r"value: <unreadable dict at 0x%x>" % d)
         self.expect(["types", path], OK, stdout=CENSUS)
-        self.expect(["referrers", path, hex(d)], OK, stdout=r"victim_dict")
+        # Its entries cannot be followed: said, with the dict, never a silent answer.
+        self.expect(["referrers", path, hex(d)], FAIL, r"results are partial: 1 reads failed "
+                    r"while following references: .*; the first, in the dict at 0x%x: reading "
+                    r"dict at 0x%x: dict keys at %s claim 1099511627776 entries in \d+ slots"
+                    % (d, d, HEX), stdout=r"victim_dict")
 
     def test_dict_keys_of_2_to_the_40_slots(self):
         core, gt = Targets.small()
         path = self.patched(core, "dict-log2-40.core", [(gt["keys_log2_size_at"], bytes([40]))])
         d = gt["victim_dict"]
-        self.expect(["show", path, hex(d)], OK, stdout=r"value: <unreadable dict at 0x%x>" % d)
+        # Its size cannot be read: counted at the basic size, and said.
+        self.expect(["show", path, hex(d)], FAIL, r"results are partial: the sizes of 1 objects "
+                    r"could not be read \(counted at their basic size\); the first, the dict at "
+                    r"0x%x: .*" % d, stdout=r"value: <unreadable dict at 0x%x>" % d)
 
     def test_str_of_length_2_to_the_60(self):
         core, gt = Targets.small()
