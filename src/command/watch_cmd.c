@@ -30,7 +30,7 @@ static double monotonic(void)
 
 /* One event of the log: in text, a line "2026-11-24T10:00:00Z pid 1234: message"; with
  * --json, one JSON object per line (docs/schemas/watch.json): command, time, pid, event
- * (start, breach, snapshot, snapshot_failed, partial, core, core_failed, exit, max_dumps,
+ * (start, breach, snapshot, snapshot_failed, partial, core, core_failed, resumed, exit, max_dumps,
  * stopped), message (the text line's message) and the event's own numbers in fields
  * (taken; NULL for none). */
 static void logf_(FILE *out, bool json, int pid, const char *event, json_t *fields, const char *fmt,
@@ -103,25 +103,67 @@ static void nap(double seconds)
         usleep(left < 0.05 ? (useconds_t)(left * 1e6) : 50000);
 }
 
-/* gdb's gcore: a core that gdb, pystack and py-heap all read. */
-static struct pyh_error *gcore(int pid, const char *path)
+/* The state letter of /proc/PID/stat (R, S, T, t, Z ...) and its TracerPid; '?' when the
+ * process is gone. */
+static char process_state(int pid, int *tracer)
 {
+    char path[64], buf[512];
+    *tracer = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return '?';
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the command name may hold anything */
+    char state = paren && paren[1] == ' ' ? paren[2] : '?';
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    if ((f = fopen(path, "re"))) {
+        while (fgets(buf, sizeof(buf), f))
+            if (sscanf(buf, "TracerPid: %d", tracer) == 1) break;
+        fclose(f);
+    }
+    return state;
+}
+
+/* gdb's gcore: a core that gdb, pystack and py-heap all read.
+ * gdb runs in a session of its own: a Ctrl-C or a SIGTERM to watch's process group (a
+ * terminal, `timeout`, a service manager's stop) must not reach gdb while it holds the
+ * target stopped — gdb killed there left the target in state T with no tracer, and gdb
+ * forwarding SIGINT killed it. An interruption of watch waits for gdb to finish and detach
+ * (a second signal exits watch at once; gdb finishes alone). Then, whatever happened to
+ * gdb, a target that is stopped with no tracer, and was not before, is resumed. */
+static struct pyh_error *gcore(int pid, const char *path, bool *resumed)
+{
+    *resumed = false;
+    int tracer;
+    char before = process_state(pid, &tracer);
     pid_t child = fork();
     if (child < 0) return pyh_error_errno(errno, "cannot start gdb for a core");
     if (child == 0) {
+        setsid();
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         char target[32], cmd[4200];
         snprintf(target, sizeof(target), "%d", pid);
         snprintf(cmd, sizeof(cmd), "gcore %s", path);
-        int devnull = open("/dev/null", O_WRONLY);
+        int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
+            dup2(devnull, 0);
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
         execlp("gdb", "gdb", "-nx", "-batch", "-p", target, "-ex", cmd, (char *)NULL);
         _exit(127);
     }
-    int status;
+    int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    char after = process_state(pid, &tracer);
+    if ((after == 'T' || after == 't') && tracer == 0 && before != 'T' && before != 't') {
+        kill(pid, SIGCONT);
+        *resumed = true;
+    }
     struct stat st;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(path, &st) != 0)
         return pyh_error_create(PYH_ERR_OS, "gdb's gcore failed for process %d (is gdb installed?)", pid);
@@ -212,7 +254,11 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
     if (s->core && !pyh_interrupted()) {
         snprintf(path, sizeof(path), "%s/core-%d-%s", s->dir, s->pid, stamp);
         t0 = monotonic();
-        err = gcore(s->pid, path);
+        bool resumed;
+        err = gcore(s->pid, path, &resumed);
+        if (resumed)
+            logf_(out, s->json, s->pid, "resumed", NULL,
+                  "the process was left stopped with no tracer after gcore: resumed (SIGCONT)");
         if (err) {
             logf_(out, s->json, s->pid, "core_failed", NULL, "core failed: %s", pyh_error_message(err));
             pyh_error_free(err);
