@@ -263,11 +263,15 @@ const struct pyh_verb pyh_verbs[] = {
          .name = "watch",
          .summary = "snapshot (and dump) a process when its memory crosses a limit",
          .own_targets = true,
-         .help = "Polls the resident memory of PID (cheaply, from /proc) and, when it goes\n"
-                 "over --rss-limit or grows faster than --growth-limit per minute, takes a\n"
+         .help = "Polls the resident memory of PID (cheaply, from /proc) and its memory\n"
+                 "cgroup (v2, else v1: limit, usage, OOM kills, pressure) and, when it goes\n"
+                 "over --rss-limit, its cgroup's usage passes --limit (85% of the cgroup's\n"
+                 "limit, or a size: before the OOM killer's SIGKILL, which leaves no core)\n"
+                 "or it grows faster than --growth-limit per minute, takes a\n"
                  "snapshot (the target stopped only while it is read; the pause is measured\n"
                  "and logged) and with --core also a core file (gdb's gcore); then keeps\n"
-                 "watching. Exits when the target exits; SIGINT/SIGTERM stop it cleanly.\n"
+                 "watching. --every S adds a snapshot on a schedule, the newest --keep kept.\n"
+                 "Exits when the target exits; SIGINT/SIGTERM stop it cleanly.\n"
                  "With --json, one JSON object per line for each event.\n",
          .frontends = PYH_FRONTEND_CLI,
          OPTIONS(VALUE("pid", 'p', PYH_VALUE_PID, "PID", "the process to watch (required)"),
@@ -279,7 +283,11 @@ const struct pyh_verb pyh_verbs[] = {
                  FLAG("core", 0, "also write a core file (gcore) on each breach"),
                  INT("interval", "S", "1", 1, 86400, "seconds between polls"),
                  INT("cooldown", "S", "60", 0, 86400L * 365, "seconds between two dumps"),
-                 INT("max-dumps", "N", "10", 1, 1000000, "stop after N dumps")),
+                 INT("max-dumps", "N", "10", 1, 1000000, "stop after N dumps"),
+                 VALUE("limit", 0, PYH_VALUE_TEXT, "PCT%|SIZE",
+                       "cgroup usage that triggers one: a share of its limit (85%) or a size"),
+                 INT("every", "S", "0", 0, 86400L * 365, "also a snapshot every S seconds (0: none)"),
+                 INT("keep", "N", "10", 0, 1000000, "keep the newest N scheduled snapshots (0: all)")),
      },
      .run_offline = pyh_cmd_watch},
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "command/command.h"
+#include "command/watch_cgroup.h"
 #include "report/report.h"
 #include "util/interrupt.h"
 
@@ -173,12 +174,33 @@ static struct pyh_error *gcore(int pid, const char *path, bool *resumed)
 struct settings {
     int pid;
     uint64_t rss_limit, growth_limit; /* 0: not set */
+    /* --limit: the cgroup's memory.current against a share of its limit (percent > 0) or
+     * against bytes (limit_bytes > 0) */
+    double limit_percent;
+    uint64_t limit_bytes;
+    long every, keep; /* --every S: a snapshot on a schedule; --keep N of them (0: all) */
     const char *dir;
     bool core;
     double interval, cooldown;
     long max_dumps;
     bool json; /* --json: one JSON object per event */
 };
+
+/* --limit 85% (of the cgroup's memory limit) or --limit SIZE (of its usage). */
+static struct pyh_error *parse_limit(const char *text, struct settings *s)
+{
+    size_t len = strlen(text);
+    if (len && text[len - 1] == '%') {
+        char *end;
+        double v = strtod(text, &end);
+        if (end != text + len - 1 || !(v > 0 && v <= 100))
+            return pyh_error_create(PYH_ERR_USAGE, "watch: --limit wants a share of the cgroup's limit such as "
+                                                   "85%% (over 0, at most 100), or a size, not '%s'", text);
+        s->limit_percent = v;
+        return NULL;
+    }
+    return parse_size("limit", text, false, &s->limit_bytes);
+}
 
 static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settings *s)
 {
@@ -191,8 +213,13 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
     const char *rss = pyh_parsed_option(v, p, "rss-limit"), *growth = pyh_parsed_option(v, p, "growth-limit");
     if (!err && rss) err = parse_size("rss-limit", rss, false, &s->rss_limit);
     if (!err && growth) err = parse_size("growth-limit", growth, true, &s->growth_limit);
-    if (!err && !rss && !growth)
-        err = pyh_error_create(PYH_ERR_USAGE, "watch: give --rss-limit SIZE and/or --growth-limit SIZE/min");
+    const char *limit = pyh_parsed_option(v, p, "limit");
+    if (!err && limit) err = parse_limit(limit, s);
+    s->every = pyh_parsed_int(p, "every", 0);
+    s->keep = pyh_parsed_int(p, "keep", 10);
+    if (!err && !rss && !growth && !limit && !s->every)
+        err = pyh_error_create(PYH_ERR_USAGE, "watch: give --rss-limit SIZE, --growth-limit SIZE/min, --limit "
+                                              "PERCENT%%|SIZE and/or --every SECONDS");
     s->dir = pyh_parsed_option(v, p, "out");
     if (!err && !s->dir) err = pyh_error_create(PYH_ERR_USAGE, "watch: --out DIR is required");
     struct stat st;
@@ -207,14 +234,20 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
 }
 
 /* One breach: snapshot (and core). */
-static void dump(const struct settings *s, const struct pyh_target_options *o, FILE *out, const char *why)
+static void dump(const struct settings *s, const struct pyh_target_options *o, FILE *out, const char *why,
+                 json_t *fields, bool scheduled, char *written, size_t wcap)
 {
     char stamp[32], path[4096];
     time_t t = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
-    snprintf(path, sizeof(path), "%s/pyheap-%d-%s.json", s->dir, s->pid, stamp);
-    logf_(out, s->json, s->pid, "breach", NULL, "%s: taking a snapshot", why);
+    snprintf(path, sizeof(path), "%s/pyheap-%d-%s%s.json", s->dir, s->pid, stamp, scheduled ? "-scheduled" : "");
+    /* two snapshots in one second get names of their own */
+    for (int n = 2; access(path, F_OK) == 0 && n < 1000; n++)
+        snprintf(path, sizeof(path), "%s/pyheap-%d-%s%s-%d.json", s->dir, s->pid, stamp, scheduled ? "-scheduled" : "",
+                 n);
+    if (written) written[0] = 0;
+    logf_(out, s->json, s->pid, scheduled ? "scheduled" : "breach", fields, "%s: taking a snapshot", why);
     /* The process is stopped only while its writable memory is copied; the snapshot is
      * taken from the copy. */
     struct pyh_target_options copy = *o;
@@ -238,6 +271,7 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
               "snapshot failed after %.0f ms: %s", pause * 1000, pyh_error_message(err));
         pyh_error_free(err);
     } else {
+        if (written) snprintf(written, wcap, "%s", path);
         logf_(out, s->json, s->pid, "snapshot",
               json_pack("{s:s,s:I,s:I,s:f,s:f}", "path", path, "objects", (json_int_t)snap->objects,
                         "heap_total", (json_int_t)snap->frag.heap_total, "paused_seconds", pause,
@@ -251,7 +285,7 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
                   snap->partial_reason ? snap->partial_reason : "no reason recorded");
     }
     pyh_snapshot_free(snap);
-    if (s->core && !pyh_interrupted()) {
+    if (s->core && !scheduled && !pyh_interrupted()) {
         snprintf(path, sizeof(path), "%s/core-%d-%s", s->dir, s->pid, stamp);
         t0 = monotonic();
         bool resumed;
@@ -268,6 +302,104 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
                   "core %s written by gcore in %.1f s", path, seconds);
         }
     }
+}
+
+/* ---- The cgroup (watch_cgroup.h), the schedule and its retention ------------------------ */
+
+static json_t *cgroup_fields(const struct pyh_cgroup *cg)
+{
+    json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I}", "cgroup_version", cg->version, "cgroup", cg->name,
+                          "memory_max", (json_int_t)cg->limit, "memory_current", (json_int_t)cg->current, "oom",
+                          (json_int_t)cg->oom, "oom_kill", (json_int_t)cg->oom_kill);
+    json_object_set_new(o, "psi_some_avg10", cg->psi_known ? json_real(cg->psi_some10) : json_null());
+    json_object_set_new(o, "psi_full_avg10", cg->psi_known ? json_real(cg->psi_full10) : json_null());
+    return o;
+}
+
+/* At the start: the cgroup, said once; --limit needs one (with a limit for a share). */
+static struct pyh_error *cgroup_start(const struct settings *s, struct pyh_cgroup *cg, FILE *out)
+{
+    pyh_cgroup_find(s->pid, cg);
+    bool wanted = s->limit_percent > 0 || s->limit_bytes;
+    if (wanted && !cg->version)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                "watch: --limit needs the process's memory cgroup, and process %d has none "
+                                "py-heap can read (no cgroup v2 memory controller, no cgroup v1 memory "
+                                "hierarchy mounted)",
+                                s->pid);
+    if (s->limit_percent > 0 && !cg->limit)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED,
+                                "watch: --limit %g%% is a share of the cgroup's memory limit, and %s (cgroup v%d) "
+                                "has none: give --limit SIZE instead",
+                                s->limit_percent, cg->name, cg->version);
+    if (!cg->version) return NULL;
+    char a[32], b[32], psi[64] = "";
+    if (cg->psi_known) snprintf(psi, sizeof(psi), "; memory pressure some %.2f%% full %.2f%% (avg10)", cg->psi_some10, cg->psi_full10);
+    logf_(out, s->json, s->pid, "cgroup", cgroup_fields(cg), "cgroup v%d %s: memory limit %s, usage %s%s", cg->version,
+          cg->name, cg->limit ? pyh_format_bytes(cg->limit, a, sizeof(a)) : "none",
+          pyh_format_bytes(cg->current, b, sizeof(b)), psi);
+    return NULL;
+}
+
+/* Each poll: the OOM killer's count (said when it rises) and the --limit breach, in why. */
+static json_t *cgroup_poll(const struct settings *s, struct pyh_cgroup *cg, FILE *out, char *why, size_t cap)
+{
+    if (!cg->version) return NULL;
+    uint64_t kills = cg->oom_kill;
+    if (!pyh_cgroup_read(cg)) return NULL;
+    if (cg->oom_kill > kills)
+        logf_(out, s->json, s->pid, "oom_kill", cgroup_fields(cg),
+              "the kernel's OOM killer killed %llu process%s in cgroup %s (memory.events oom_kill %llu)",
+              (unsigned long long)(cg->oom_kill - kills), cg->oom_kill - kills == 1 ? "" : "es", cg->name,
+              (unsigned long long)cg->oom_kill);
+    uint64_t at = s->limit_percent > 0 ? (uint64_t)((double)cg->limit * s->limit_percent / 100.0) : s->limit_bytes;
+    if (!at || cg->current < at || why[0]) return NULL;
+    char a[32], b[32], c[32];
+    if (s->limit_percent > 0)
+        snprintf(why, cap, "cgroup usage %s is %.1f%% of its limit %s (--limit %g%%)",
+                 pyh_format_bytes(cg->current, a, sizeof(a)), 100.0 * (double)cg->current / (double)cg->limit,
+                 pyh_format_bytes(cg->limit, b, sizeof(b)), s->limit_percent);
+    else
+        snprintf(why, cap, "cgroup usage %s is over --limit %s%s%s", pyh_format_bytes(cg->current, a, sizeof(a)),
+                 pyh_format_bytes(s->limit_bytes, b, sizeof(b)), cg->limit ? " (limit " : "",
+                 cg->limit ? pyh_format_bytes(cg->limit, c, sizeof(c)) : "");
+    if (s->limit_bytes && cg->limit) strncat(why, ")", cap - strlen(why) - 1);
+    return cgroup_fields(cg);
+}
+
+/* Scheduled snapshots: the newest --keep are kept, older ones removed (breach snapshots are
+ * never removed: they are bounded by --max-dumps). */
+struct schedule {
+    char **paths; /* ring of --keep paths, oldest first from head */
+    long n, head;
+    double last;
+};
+
+static void scheduled_snapshot(const struct settings *s, const struct pyh_target_options *o, struct schedule *sc,
+                               const struct pyh_cgroup *cg, FILE *out)
+{
+    char why[64], path[4096];
+    snprintf(why, sizeof(why), "every %ld s", s->every);
+    dump(s, o, out, why, cg->version ? cgroup_fields(cg) : NULL, true, path, sizeof(path));
+    if (!path[0] || s->keep <= 0) return;
+    if (!sc->paths && !(sc->paths = calloc((size_t)s->keep, sizeof(char *)))) return;
+    if (sc->n == s->keep) {
+        char *old = sc->paths[sc->head];
+        if (old && unlink(old) == 0)
+            logf_(out, s->json, s->pid, "removed", json_pack("{s:s}", "path", old),
+                  "removed %s: --keep %ld scheduled snapshots", old, s->keep);
+        free(old);
+        sc->paths[sc->head] = strdup(path);
+        sc->head = (sc->head + 1) % s->keep;
+    } else {
+        sc->paths[(sc->head + sc->n++) % s->keep] = strdup(path);
+    }
+}
+
+static void schedule_free(struct schedule *sc, long keep)
+{
+    for (long i = 0; sc->paths && i < keep; i++) free(sc->paths[i]);
+    free(sc->paths);
 }
 
 struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_target_options *o,
@@ -291,6 +423,9 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
           s.rss_limit ? pyh_format_bytes(s.rss_limit, b, sizeof(b)) : "none",
           s.growth_limit ? ", growth limit per minute " : "",
           s.growth_limit ? pyh_format_bytes(s.growth_limit, c, sizeof(c)) : "", s.interval);
+    struct pyh_cgroup cg;
+    if ((err = cgroup_start(&s, &cg, out))) return err;
+    struct schedule sched = {NULL, 0, 0, monotonic()};
     double times[HISTORY];
     uint64_t values[HISTORY];
     size_t nhist = 0;
@@ -298,8 +433,13 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
     long dumps = 0;
     while (!pyh_interrupted()) {
         if (!read_rss(s.pid, &rss)) {
+            /* Killed by the OOM killer? The cgroup's count says so (a SIGKILL leaves no core). */
+            char why[8] = "";
+            json_t *f = cgroup_poll(&s, &cg, out, why, sizeof(why));
+            json_decref(f);
             logf_(out, s.json, s.pid, "exit", json_pack("{s:i}", "dumps", (int)dumps),
                   "the process exited; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+            schedule_free(&sched, s.keep);
             return NULL;
         }
         double t = monotonic();
@@ -321,19 +461,28 @@ struct pyh_error *pyh_cmd_watch(const struct pyh_parsed *p, const struct pyh_tar
         else if (s.growth_limit && per_minute > (double)s.growth_limit && t - times[0] >= s.interval)
             snprintf(why, sizeof(why), "rss grows %s per minute, over the limit %s",
                      pyh_format_bytes((uint64_t)per_minute, a, sizeof(a)), pyh_format_bytes(s.growth_limit, b, sizeof(b)));
+        json_t *cgf = cgroup_poll(&s, &cg, out, why, sizeof(why));
         if (why[0] && t - last_dump >= s.cooldown) {
-            dump(&s, o, out, why);
+            dump(&s, o, out, why, cgf, false, NULL, 0);
+            cgf = NULL;
             last_dump = monotonic();
             if (++dumps >= s.max_dumps) {
                 logf_(out, s.json, s.pid, "max_dumps", json_pack("{s:i}", "dumps", (int)dumps),
                       "%ld dumps taken: the limit of --max-dumps; stopping", dumps);
+                schedule_free(&sched, s.keep);
                 return NULL;
             }
+        }
+        json_decref(cgf);
+        if (s.every && monotonic() - sched.last >= (double)s.every && !pyh_interrupted()) {
+            scheduled_snapshot(&s, o, &sched, &cg, out);
+            sched.last = monotonic();
         }
         nap(s.interval);
     }
     logf_(out, s.json, s.pid, "stopped", json_pack("{s:i}", "dumps", (int)dumps),
           "stopped by a signal; %ld dump%s taken", dumps, dumps == 1 ? "" : "s");
+    schedule_free(&sched, s.keep);
     pyh_interrupt_clear();
     return NULL;
 }
