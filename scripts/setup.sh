@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 # decompression libraries); the rest is for the tests, the gdb module and CI's clang build.
 packages=(gcc g++ make cmake pkg-config gdb libelf-dev libdwarf-dev libcmocka-dev libjansson-dev
           libzstd-dev zlib1g-dev liblzma-dev liblz4-dev zstd xz-utils lz4 gzip
-          python3 python3-dev python3-jsonschema elfutils strace gdbserver clang man-db groff-base
+          python3 python3-dev python3-jsonschema python3-prometheus-client elfutils strace gdbserver
+          clang man-db groff-base
           # the real programs of tests/integration/test_real_programs.py, for /usr/bin/python3
           python3-flask python3-sqlalchemy python3-lxml python3-numpy python3-pandas python3-mypy
           python3-sphinx)

@@ -186,12 +186,22 @@ struct pyh_error *pyh_cmd_snapshot(struct pyh_session *s, const struct pyh_parse
     const struct pyh_verb *v = pyh_verb_of(p);
     const char *path = pyh_parsed_option(v, p, "output");
     bool json = p->format == PYH_FORMAT_JSON;
-    if (!path && !json)
+    bool openmetrics = pyh_parsed_option(v, p, "openmetrics") != NULL;
+    if (openmetrics && json)
+        return pyh_error_create(PYH_ERR_USAGE, "snapshot: --openmetrics and --json are two formats: give one");
+    if (!path && !json && !openmetrics)
         return pyh_error_create(PYH_ERR_USAGE, "snapshot: -o FILE is required (- for stdout)");
     struct pyh_snapshot *snap;
     struct pyh_error *err = pyh_snapshot_take(s, !pyh_parsed_option(v, p, "no-retainers"), &snap);
     if (err) return err;
     bool to_stdout = path && strcmp(path, "-") == 0;
+    if (openmetrics) {
+        size_t top = (size_t)pyh_parsed_int(p, "top", 20);
+        if (!path || to_stdout) pyh_openmetrics_write(snap, top, out);
+        else err = pyh_openmetrics_save(snap, top, path);
+        pyh_snapshot_free(snap);
+        return err;
+    }
     if (to_stdout) err = pyh_snapshot_save(snap, out);
     else if (path) err = save_file(snap, path);
     if (!err && json && !to_stdout) {

@@ -214,11 +214,16 @@ const struct pyh_verb pyh_verbs[] = {
          .help = "Writes a small versioned JSON file (time, pid, Python version, resident\n"
                  "memory, the census by type, the fragmentation summary and the top\n"
                  "retainers with their paths): kilobytes, so that the core can be deleted.\n"
-                 "With --json and no -o, the snapshot is printed inside the JSON output.\n",
+                 "With --json and no -o, the snapshot is printed inside the JSON output.\n"
+                 "--openmetrics writes it as OpenMetrics text instead (per-type gauges of the\n"
+                 "--top N types, allocator and GC figures; to -o FILE, or stdout), for\n"
+                 "Prometheus' node_exporter textfile collector or any OpenMetrics scraper.\n",
          .frontends = BOTH,
          OPTIONS(VALUE("output", 'o', PYH_VALUE_FILE, "FILE",
                        "the file to write (- for stdout); required without --json"),
-                 FLAG("no-retainers", 0, "leave out the retainers (no dominator tree: faster)")),
+                 FLAG("no-retainers", 0, "leave out the retainers (no dominator tree: faster)"),
+                 FLAG("openmetrics", 0, "write OpenMetrics text (for Prometheus) instead of JSON"),
+                 INT("top", "N", "20", 0, LIMIT_MAX, "--openmetrics: the N biggest types (0: all)")),
      },
      .run = pyh_cmd_snapshot},
     {{
@@ -287,7 +292,10 @@ const struct pyh_verb pyh_verbs[] = {
                  VALUE("limit", 0, PYH_VALUE_TEXT, "PCT%|SIZE",
                        "cgroup usage that triggers one: a share of its limit (85%) or a size"),
                  INT("every", "S", "0", 0, 86400L * 365, "also a snapshot every S seconds (0: none)"),
-                 INT("keep", "N", "10", 0, 1000000, "keep the newest N scheduled snapshots (0: all)")),
+                 INT("keep", "N", "10", 0, 1000000, "keep the newest N scheduled snapshots (0: all)"),
+                 VALUE("openmetrics", 0, PYH_VALUE_FILE, "FILE",
+                       "after each snapshot, its OpenMetrics text to FILE (replaced whole)"),
+                 INT("top", "N", "20", 0, LIMIT_MAX, "--openmetrics: the N biggest types (0: all)")),
      },
      .run_offline = pyh_cmd_watch},
 };

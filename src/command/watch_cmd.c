@@ -179,6 +179,8 @@ struct settings {
     double limit_percent;
     uint64_t limit_bytes;
     long every, keep; /* --every S: a snapshot on a schedule; --keep N of them (0: all) */
+    const char *openmetrics; /* --openmetrics FILE: each snapshot's metrics, replaced whole */
+    long top;
     const char *dir;
     bool core;
     double interval, cooldown;
@@ -217,6 +219,8 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
     if (!err && limit) err = parse_limit(limit, s);
     s->every = pyh_parsed_int(p, "every", 0);
     s->keep = pyh_parsed_int(p, "keep", 10);
+    s->openmetrics = pyh_parsed_option(v, p, "openmetrics");
+    s->top = pyh_parsed_int(p, "top", 20);
     if (!err && !rss && !growth && !limit && !s->every)
         err = pyh_error_create(PYH_ERR_USAGE, "watch: give --rss-limit SIZE, --growth-limit SIZE/min, --limit "
                                               "PERCENT%%|SIZE and/or --every SECONDS");
@@ -231,6 +235,19 @@ static struct pyh_error *read_settings(const struct pyh_parsed *p, struct settin
     s->core = pyh_parsed_option(v, p, "core") != NULL;
     s->json = p->format == PYH_FORMAT_JSON;
     return err;
+}
+
+/* --openmetrics FILE: the snapshot's metrics, for a scraper (a failure is logged, the watch
+ * goes on). */
+static void write_openmetrics(const struct settings *s, const struct pyh_snapshot *snap, FILE *out)
+{
+    if (!s->openmetrics) return;
+    struct pyh_error *err = pyh_openmetrics_save(snap, (size_t)s->top, s->openmetrics);
+    if (err) {
+        logf_(out, s->json, s->pid, "openmetrics_failed", json_pack("{s:s}", "path", s->openmetrics),
+              "cannot write the OpenMetrics file: %s", pyh_error_message(err));
+        pyh_error_free(err);
+    }
 }
 
 /* One breach: snapshot (and core). */
@@ -272,6 +289,7 @@ static void dump(const struct settings *s, const struct pyh_target_options *o, F
         pyh_error_free(err);
     } else {
         if (written) snprintf(written, wcap, "%s", path);
+        write_openmetrics(s, snap, out);
         logf_(out, s->json, s->pid, "snapshot",
               json_pack("{s:s,s:I,s:I,s:f,s:f}", "path", path, "objects", (json_int_t)snap->objects,
                         "heap_total", (json_int_t)snap->frag.heap_total, "paused_seconds", pause,

@@ -73,6 +73,12 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
                                      const struct pyh_census *c, const struct pyh_fragmentation *f,
                                      const struct pyh_gc_view *gc, enum pyh_format format, FILE *out);
 
+/* A snapshot in the OpenMetrics text format (openmetrics.c): per-type gauges for the top
+ * types by bytes (0: all) and the rest as type="(other)", allocator and GC figures. */
+void pyh_openmetrics_write(const struct pyh_snapshot *s, size_t top, FILE *out);
+/* The same to path, whole (a temporary file renamed). */
+struct pyh_error *pyh_openmetrics_save(const struct pyh_snapshot *s, size_t top, const char *path);
+
 /* Snapshot files (snapshot_json.c): to JSON, written to out, read back with checks. */
 json_t *pyh_snapshot_to_json(const struct pyh_snapshot *s);
 struct pyh_error *pyh_snapshot_save(const struct pyh_snapshot *s, FILE *out);
