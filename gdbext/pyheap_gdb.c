@@ -281,9 +281,10 @@ static PyObject *open_host(PyObject *self, PyObject *args)
     (void)self;
     PyObject *reader, *maps, *threads_list;
     int pid, stopped = 0;
-    const char *exe = NULL, *description = NULL, *debug_dirs = NULL, *smaps = NULL;
-    if (!PyArg_ParseTuple(args, "OO!O!izz|zpz", &reader, &PyList_Type, &maps, &PyList_Type,
-                          &threads_list, &pid, &exe, &description, &debug_dirs, &stopped, &smaps))
+    const char *exe = NULL, *description = NULL, *debug_dirs = NULL, *smaps = NULL, *sysroot = NULL;
+    if (!PyArg_ParseTuple(args, "OO!O!izz|zpzz", &reader, &PyList_Type, &maps, &PyList_Type,
+                          &threads_list, &pid, &exe, &description, &debug_dirs, &stopped, &smaps,
+                          &sysroot))
         return NULL;
     size_t nmaps = (size_t)PyList_Size(maps), nthreads;
     struct pyh_host_mapping *m = calloc(nmaps ? nmaps : 1, sizeof(*m));
@@ -307,7 +308,7 @@ static PyObject *open_host(PyObject *self, PyObject *args)
                                    .threads = threads, .nthreads = nthreads, .pid = pid,
                                    .exe_path = exe, .description = description,
                                    .stopped = stopped, .smaps = smaps};
-    struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false};
+    struct pyh_target_options o = {NULL, sysroot, NULL, debug_dirs, false};
     struct pyh_session *s;
     begin_library_call();
     struct pyh_error *err = pyh_session_open_host(&host, &o, &s);

@@ -169,7 +169,9 @@ PYH_API struct pyh_error *pyh_session_open_stopped_pid(int pid, const struct pyh
                                                const struct pyh_target_options *options,
                                                struct pyh_session **out);
 
-/* Opens a target that a host reads (the gdb extension). */
+/* Opens a target that a host reads (the gdb extension); options->sysroot and lib_path find
+ * the files it maps where the host's paths are not this machine's (gdbserver's process in a
+ * container or on another machine). */
 PYH_API struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
                                         const struct pyh_target_options *options,
                                         struct pyh_session **out);

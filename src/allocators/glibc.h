@@ -117,7 +117,11 @@ struct pyh_glibc_tcache {
     uint64_t address;   /* the struct (the chunk's user data) */
     uint32_t arena;     /* the arena whose heap holds the struct */
     bool wide;          /* uint16_t counts (2.30+, a 0x290 chunk); else uint8_t (0x250) */
-    uint64_t bad_lists; /* bit i: list i is not a valid chain (its chunks are not counted) */
+    uint32_t nbins;     /* 64; 76 from 2.42 (12 bins of larger chunks, a 0x300 chunk) */
+    uint32_t slots;     /* 0: counts[i] is the length of list i; else (2.42+ num_slots)
+                           slots - counts[i] is (the free slots of a list of capacity slots) */
+    uint64_t bad_lists; /* bit i: list i is not a valid chain (its chunks are not counted);
+                           the large bins (64-75) share bit 63 */
     struct pyh_glibc_count chunks; /* the free chunks in its lists */
 };
 
@@ -127,6 +131,18 @@ struct pyh_glibc_mmapped {
 };
 
 /* Version-dependent offsets of glibc's structures (x86-64); see glibc_find.c. */
+/* struct malloc_state on x86-64, found by its structure (glibc_find.c): everything follows from
+ * where the bins start. 2.27-2.41: mutex, flags, have_fastchunks, fastbinsY[10], top,
+ * last_remainder, bins at 112; 2.43 (Debian sid) has no fastbins nor have_fastchunks: top at 8,
+ * bins at 24. After the bins: binmap[4], next, next_free, attached_threads, system_mem,
+ * max_system_mem. */
+struct pyh_mstate_layout {
+    uint32_t bins, top, fastbins, nfastbins, next, attached, system_mem, max_system_mem, size;
+};
+
+/* The malloc_state layout whose bins start at bins (24 to 112, a multiple of 8). */
+void pyh_glibc_mstate_layout(uint32_t bins, struct pyh_mstate_layout *out);
+
 struct pyh_glibc_layout {
     unsigned version;        /* 100*major + minor, e.g. 236; 0 when unknown */
     bool safe_linking;       /* 2.32+: tcache `next` and fastbin `fd` hold (pos >> 12) ^ ptr */
@@ -134,6 +150,7 @@ struct pyh_glibc_layout {
     /* struct malloc_par; mp_hp_pagesize is 0 before 2.35 (no huge page fields) */
     uint32_t mp_size, mp_hp_pagesize, mp_n_mmaps, mp_max_n_mmaps, mp_mmapped_mem,
         mp_max_mmapped_mem, mp_sbrk_base, mp_tcache_bins, mp_tcache_max_bytes, mp_tcache_count;
+    struct pyh_mstate_layout ms; /* struct malloc_state, as main_arena's structure showed */
 };
 
 /* The allocator state read from the target. Owned by the caller of pyh_glibc_open; free
@@ -234,8 +251,9 @@ struct pyh_error *pyh_glibc_visit(struct pyh_glibc *g, pyh_glibc_visit_fn fn, vo
 
 /* ---- Shared by the glibc*.c files only: not for other layers ------------------------ */
 
-/* struct malloc_state on x86-64 (unchanged since 2.27 added have_fastchunks; measured on
- * 2.36 with libc6-dbg). */
+/* struct malloc_state on x86-64 as 2.27-2.41 have it (measured on 2.36 with libc6-dbg): the
+ * classic layout, pyh_glibc_mstate_layout(PYH_MSTATE_BINS); PYH_MSTATE_SIZE is also the largest
+ * malloc_state of any layout. */
 enum {
     PYH_MSTATE_FLAGS = 4,
     PYH_MSTATE_FASTBINS = 16, /* mfastbinptr fastbinsY[10] */
@@ -248,7 +266,8 @@ enum {
     PYH_MSTATE_SIZE = 2200,
     PYH_NFASTBINS = 10,
     PYH_NBINS = 128,
-    PYH_TCACHE_BINS = 64,
+    PYH_TCACHE_BINS = 64,       /* of chunks of 32 + 16 i bytes */
+    PYH_TCACHE_MAX_BINS = 76,   /* 2.42+: 12 more, of larger chunks */
     PYH_MINSIZE = 32,
     PYH_MIN_LARGE_SIZE = 1024,
     PYH_DEFAULT_HEAP_MAX = 64 << 20,
@@ -261,9 +280,9 @@ enum {
 
 /* The address of bin i (1..127) of the arena at a, as glibc's bin_at: the bin's fd/bk pair
  * seen as the fd/bk of a fake chunk 16 bytes before it. */
-static inline uint64_t pyh_glibc_bin_at(uint64_t a, unsigned i)
+static inline uint64_t pyh_glibc_bin_at(const struct pyh_mstate_layout *L, uint64_t a, unsigned i)
 {
-    return a + PYH_MSTATE_BINS + 16 * (uint64_t)(i - 1) - 16;
+    return a + L->bins + 16 * (uint64_t)(i - 1) - 16;
 }
 
 /* Reads the little-endian u64 at byte offset off of buf. */
@@ -284,16 +303,18 @@ struct pyh_error *pyh_glibc_find_main_arena(struct pyh_glibc *g, struct pyh_imag
 void pyh_glibc_find_mp(struct pyh_glibc *g, struct pyh_images *images,
                        const struct pyh_glibc_options *opts, uint64_t sbrk_base);
 
-/* Checks that the malloc_state at a (its 2200 bytes in buf) looks like a live arena: known
- * flag bits only, bins either empty (pointing to themselves) or holding 16-aligned pointers,
- * a 16-aligned top chunk in a writable mapping, with PREV_INUSE set, ending inside it and no
- * larger than system_mem (or the "initial top" of an arena that never took memory). */
-bool pyh_glibc_arena_plausible(struct pyh_target *t, uint64_t a, const uint8_t *buf);
+/* Checks that the malloc_state at a (its L->size bytes in buf) looks like a live arena of
+ * layout L: known flag bits only, bins either empty (pointing to themselves) or holding
+ * 16-aligned pointers, a 16-aligned top chunk in a writable mapping, with PREV_INUSE set,
+ * ending inside it and no larger than system_mem (or the "initial top" of an arena that never
+ * took memory). */
+bool pyh_glibc_arena_plausible(struct pyh_target *t, const struct pyh_mstate_layout *L, uint64_t a,
+                               const uint8_t *buf);
 
 /* True when the `next` ring from the arena at a returns to a within 4096 steps, every other
  * member being a thread arena (the heap_info just before it, at an address aligned as heaps
  * are, points back to it). */
-bool pyh_glibc_ring_returns(struct pyh_target *t, uint64_t a);
+bool pyh_glibc_ring_returns(struct pyh_target *t, const struct pyh_mstate_layout *L, uint64_t a);
 
 /* Adds a warning (at most 100 per open; then one saying the rest were dropped); partial
  * also marks g and the session's results incomplete. */

@@ -26,7 +26,20 @@ void pyh_glibc_layout_for(unsigned version, struct pyh_glibc_layout *out)
     bool modern = version == 0 || version >= 235;
     out->safe_linking = version == 0 || version >= 232;
     out->heap_info_size = modern ? 48 : 32;
-    if (modern) {
+    if (version >= 242) {
+        /* 2.43 (Debian sid; measured): one more size_t before hp_pagesize, and a larger
+         * tcache (tcache_max_bytes past 1032). */
+        out->mp_size = 144;
+        out->mp_hp_pagesize = 56;
+        out->mp_n_mmaps = 68;
+        out->mp_max_n_mmaps = 76;
+        out->mp_mmapped_mem = 88;
+        out->mp_max_mmapped_mem = 96;
+        out->mp_sbrk_base = 104;
+        out->mp_tcache_bins = 112;
+        out->mp_tcache_max_bytes = 120;
+        out->mp_tcache_count = 128;
+    } else if (modern) {
         /* 2.35 added thp_pagesize, hp_pagesize and hp_flags after arena_max. */
         out->mp_size = 136;
         out->mp_hp_pagesize = 48;
@@ -50,6 +63,20 @@ void pyh_glibc_layout_for(unsigned version, struct pyh_glibc_layout *out)
         out->mp_tcache_max_bytes = 88;
         out->mp_tcache_count = 96;
     }
+}
+
+void pyh_glibc_mstate_layout(uint32_t bins, struct pyh_mstate_layout *out)
+{
+    out->bins = bins;
+    out->top = bins - 16; /* then last_remainder */
+    /* fastbinsY[10] end at top; a layout with too little room before top has none (2.43). */
+    out->nfastbins = out->top >= 8 + 8 * PYH_NFASTBINS ? PYH_NFASTBINS : 0;
+    out->fastbins = out->nfastbins ? out->top - 8 * PYH_NFASTBINS : 0;
+    out->next = bins + 8 * (2 * PYH_NBINS - 2) + 16; /* after bins[254] and binmap[4] */
+    out->attached = out->next + 16;                  /* after next_free */
+    out->system_mem = out->next + 24;
+    out->max_system_mem = out->next + 32;
+    out->size = out->next + 40;
 }
 
 /* ---- Where libc is ------------------------------------------------------------------- */
@@ -191,32 +218,37 @@ static void find_version(struct pyh_glibc *g, struct pyh_images *images,
     if (v && v < 228)
         pyh_diag_warn(g->diag, "glibc 2.%u is older than 2.28; the malloc walk may be wrong",
                       v - 200);
-    if (v > 241)
-        pyh_diag_warn(g->diag, "glibc 2.%u is newer than the layouts py-heap knows (2.28-2.41)",
-                      v - 200);
+    if (v > 243)
+        pyh_diag_warn(g->diag, "glibc 2.%u is newer than the glibc py-heap was tested with "
+                      "(2.28-2.43); its structures are found by their shape, results may be "
+                      "incomplete", v - 200);
     pyh_glibc_layout_for(v, &g->layout);
+    pyh_glibc_mstate_layout(PYH_MSTATE_BINS, &g->layout.ms); /* until main_arena shows its own */
 }
 
 /* ---- Validating an arena ------------------------------------------------------------- */
 
-bool pyh_glibc_arena_plausible(struct pyh_target *t, uint64_t a, const uint8_t *buf)
+bool pyh_glibc_arena_plausible(struct pyh_target *t, const struct pyh_mstate_layout *L, uint64_t a,
+                               const uint8_t *buf)
 {
-    uint64_t top = pyh_glibc_word(buf, PYH_MSTATE_TOP);
-    uint64_t next = pyh_glibc_word(buf, PYH_MSTATE_NEXT);
-    uint64_t system_mem = pyh_glibc_word(buf, PYH_MSTATE_SYSTEM_MEM);
+    uint64_t top = pyh_glibc_word(buf, L->top);
+    uint64_t next = pyh_glibc_word(buf, L->next);
+    uint64_t system_mem = pyh_glibc_word(buf, L->system_mem);
     uint32_t flags;
     memcpy(&flags, buf + PYH_MSTATE_FLAGS, 4);
     /* flags: NONCONTIGUOUS_BIT (2), and ARENA_CORRUPTION_BIT (4) in older glibc. */
     if (!next || (next & 7) || !top || (top & 15) || (flags & ~7u)) return false;
     for (unsigned i = 1; i < PYH_NBINS; i++) {
-        uint64_t fd = pyh_glibc_word(buf, PYH_MSTATE_BINS + 16 * (i - 1));
-        uint64_t bk = pyh_glibc_word(buf, PYH_MSTATE_BINS + 16 * (i - 1) + 8);
-        uint64_t b = pyh_glibc_bin_at(a, i);
+        uint64_t fd = pyh_glibc_word(buf, L->bins + 16 * (i - 1));
+        uint64_t bk = pyh_glibc_word(buf, L->bins + 16 * (i - 1) + 8);
+        uint64_t b = pyh_glibc_bin_at(L, a, i);
         if (fd == b && bk == b) continue;
         if (!fd || !bk || (fd & 15) || (bk & 15)) return false;
     }
+    for (unsigned i = 0; i < L->nfastbins; i++)
+        if (pyh_glibc_word(buf, L->fastbins + 8 * i) & 15) return false;
     /* Before its first sysmalloc an arena's top is the unsorted bin itself ("initial_top"). */
-    if (top == pyh_glibc_bin_at(a, 1)) return true;
+    if (top == pyh_glibc_bin_at(L, a, 1)) return true;
     const struct pyh_mapping *m = pyh_target_mapping_at(t, top);
     if (!m || !(m->prot & PYH_PROT_W) || top + 16 > m->end) return false;
     uint64_t head;
@@ -254,14 +286,14 @@ static bool is_thread_arena(struct pyh_target *t, uint64_t a)
     return false;
 }
 
-bool pyh_glibc_ring_returns(struct pyh_target *t, uint64_t a)
+bool pyh_glibc_ring_returns(struct pyh_target *t, const struct pyh_mstate_layout *L, uint64_t a)
 {
     struct pyh_chain_guard guard = pyh_chain_guard_init(4096);
     uint64_t cur;
-    struct pyh_error *err = pyh_read_u64(t, a + PYH_MSTATE_NEXT, &cur);
+    struct pyh_error *err = pyh_read_u64(t, a + L->next, &cur);
     while (!err && cur != a) {
         if ((cur & 7) || !pyh_chain_step(&guard, cur) || !is_thread_arena(t, cur)) return false;
-        err = pyh_read_u64(t, cur + PYH_MSTATE_NEXT, &cur);
+        err = pyh_read_u64(t, cur + L->next, &cur);
     }
     if (err) {
         pyh_error_free(err);
@@ -270,8 +302,33 @@ bool pyh_glibc_ring_returns(struct pyh_target *t, uint64_t a)
     return true;
 }
 
-/* A full check of a main_arena candidate. */
-static bool main_arena_valid(struct pyh_target *t, uint64_t a)
+/* Where the bins of a malloc_state may start, most likely first: 2.27-2.41 (112), without
+ * have_fastchunks (104), without fastbins (24, 2.43); then every other 8-byte step between. */
+static const uint32_t bins_offsets[] = {112, 104, 24, 96, 88, 80, 72, 64, 56, 48, 40, 32};
+#define NBINS_OFFSETS (sizeof(bins_offsets) / sizeof(bins_offsets[0]))
+
+/* Is the malloc_state in buf (read at a, PYH_MSTATE_SIZE bytes) an arena of some layout whose
+ * `next` ring returns to it? Sets *L to the first layout that fits. The ring tells apart the
+ * layouts one bin pair (16 bytes) apart, which empty bins alone cannot. */
+static bool arena_fits(struct pyh_target *t, uint64_t a, const uint8_t *buf,
+                       struct pyh_mstate_layout *L)
+{
+    for (size_t k = 0; k < NBINS_OFFSETS; k++) {
+        struct pyh_mstate_layout l;
+        pyh_glibc_mstate_layout(bins_offsets[k], &l);
+        /* Cheap filter first: the unsorted bin is empty (points to itself) or holds chunks. */
+        uint64_t fd = pyh_glibc_word(buf, l.bins), b = pyh_glibc_bin_at(&l, a, 1);
+        if (fd != b && (!fd || (fd & 15))) continue;
+        if (pyh_glibc_arena_plausible(t, &l, a, buf) && pyh_glibc_ring_returns(t, &l, a)) {
+            *L = l;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A full check of a main_arena candidate; *L is its layout. */
+static bool main_arena_valid(struct pyh_target *t, uint64_t a, struct pyh_mstate_layout *L)
 {
     uint8_t buf[PYH_MSTATE_SIZE];
     if (!a || (a & 7)) return false;
@@ -280,7 +337,7 @@ static bool main_arena_valid(struct pyh_target *t, uint64_t a)
         pyh_error_free(err);
         return false;
     }
-    return pyh_glibc_arena_plausible(t, a, buf) && pyh_glibc_ring_returns(t, a);
+    return arena_fits(t, a, buf, L);
 }
 
 /* ---- main_arena by heuristics -------------------------------------------------------- */
@@ -289,7 +346,8 @@ static bool main_arena_valid(struct pyh_target *t, uint64_t a)
  * an exported function read from libc on disk; returns the first target that validates. The
  * byte pattern can also match inside other instructions; validation rejects those. */
 static uint64_t main_arena_from_code(struct pyh_glibc *g, struct pyh_images *images,
-                                     struct pyh_module *libc, const struct data_ranges *r)
+                                     struct pyh_module *libc, const struct data_ranges *r,
+                                     struct pyh_mstate_layout *L)
 {
     static const char *const functions[] = {"malloc_stats", "mallinfo2", "mallinfo", "malloc_trim",
                                             "malloc_info"};
@@ -313,7 +371,8 @@ static uint64_t main_arena_from_code(struct pyh_glibc *g, struct pyh_images *ima
             int32_t disp;
             memcpy(&disp, code + i + 3, 4);
             uint64_t target = addr + i + 7 + (int64_t)disp;
-            if (in_ranges(r, target, PYH_MSTATE_SIZE) && main_arena_valid(g->target, target))
+            if (in_ranges(r, target, 8 + 8 * (2 * PYH_NBINS - 2)) &&
+                main_arena_valid(g->target, target, L))
                 return target;
         }
     }
@@ -322,7 +381,8 @@ static uint64_t main_arena_from_code(struct pyh_glibc *g, struct pyh_images *ima
 
 /* Scans the data ranges for malloc_states whose ring returns; returns the only one (or the
  * first, with a warning, when several match). */
-static uint64_t main_arena_from_scan(struct pyh_glibc *g, const struct data_ranges *r)
+static uint64_t main_arena_from_scan(struct pyh_glibc *g, const struct data_ranges *r,
+                                     struct pyh_mstate_layout *L)
 {
     uint64_t found = 0;
     size_t nfound = 0;
@@ -339,14 +399,12 @@ static uint64_t main_arena_from_scan(struct pyh_glibc *g, const struct data_rang
         }
         for (size_t off = 0; off + PYH_MSTATE_SIZE <= len; off += 8) {
             uint64_t a = r->start[i] + off;
-            /* Cheap filters first: an initialized arena's unsorted bin or next pointer. */
-            uint64_t next = pyh_glibc_word(buf, off + PYH_MSTATE_NEXT);
-            if (!next || (next & 7)) continue;
-            if (next != a && !in_ranges(r, next, 8) && !pyh_target_mapping_at(g->target, next))
-                continue;
-            if (!pyh_glibc_arena_plausible(g->target, a, buf + off)) continue;
-            if (!pyh_glibc_ring_returns(g->target, a)) continue;
-            if (!nfound++) found = a;
+            struct pyh_mstate_layout l;
+            if (!arena_fits(g->target, a, buf + off, &l)) continue;
+            if (!nfound++) {
+                found = a;
+                *L = l;
+            }
         }
         free(buf);
     }
@@ -361,8 +419,9 @@ struct pyh_error *pyh_glibc_find_main_arena(struct pyh_glibc *g, struct pyh_imag
 {
     find_version(g, images, opts);
     struct pyh_module *libc = libc_module(images);
+    struct pyh_mstate_layout *L = &g->layout.ms;
     if (opts && opts->main_arena) {
-        if (!main_arena_valid(g->target, opts->main_arena))
+        if (!main_arena_valid(g->target, opts->main_arena, L))
             return pyh_error_create(PYH_ERR_CORRUPT,
                                     "main_arena given at 0x%llx does not look like an arena",
                                     (unsigned long long)opts->main_arena);
@@ -372,7 +431,7 @@ struct pyh_error *pyh_glibc_find_main_arena(struct pyh_glibc *g, struct pyh_imag
     }
     uint64_t a;
     if (libc && !(opts && opts->no_symbols) && pyh_module_symbol(images, libc, "main_arena", &a)) {
-        if (main_arena_valid(g->target, a)) {
+        if (main_arena_valid(g->target, a, L)) {
             g->main_arena = a;
             g->main_arena_how = PYH_GLIBC_HOW_SYMBOL;
             return NULL;
@@ -384,12 +443,12 @@ struct pyh_error *pyh_glibc_find_main_arena(struct pyh_glibc *g, struct pyh_imag
     }
     struct data_ranges r;
     find_data_ranges(g->target, images, &r);
-    if (libc && !(opts && opts->no_code) && (a = main_arena_from_code(g, images, libc, &r))) {
+    if (libc && !(opts && opts->no_code) && (a = main_arena_from_code(g, images, libc, &r, L))) {
         g->main_arena = a;
         g->main_arena_how = PYH_GLIBC_HOW_CODE;
         return NULL;
     }
-    if ((a = main_arena_from_scan(g, &r))) {
+    if ((a = main_arena_from_scan(g, &r, L))) {
         g->main_arena = a;
         g->main_arena_how = PYH_GLIBC_HOW_SCAN;
         return NULL;
@@ -421,10 +480,16 @@ static bool mp_valid(const struct pyh_glibc_layout *L, const uint8_t *buf, uint6
     uint64_t maxbytes = pyh_glibc_word(buf, L->mp_tcache_max_bytes);
     uint64_t count = pyh_glibc_word(buf, L->mp_tcache_count);
     uint64_t mmap_threshold = pyh_glibc_word(buf, 16);
-    if (n < 0 || nmax < 0 || nhigh < n || memhigh < mem || (mem & 4095) || ((n == 0) != (mem == 0)))
+    /* 2.43's mmapped chunks are 16 bytes short of whole pages (glibc_mmap.c) */
+    bool large = L->mp_sbrk_base >= 104;
+    if (n < 0 || nmax < 0 || nhigh < n || memhigh < mem || (mem & (large ? 15 : 4095)) ||
+        ((n == 0) != (mem == 0)))
         return false;
     if (want && sbrk != want) return false;
-    if (bins > PYH_TCACHE_BINS || maxbytes > 1032 || count > 65535) return false;
+    /* 2.42+ caches larger chunks too: 12 more bins, up to 4 MiB (tunable) */
+    if (bins > PYH_TCACHE_BINS + (large ? 12u : 0u) || maxbytes > (large ? (4u << 20) : 1032u) ||
+        count > 65535)
+        return false;
     /* mallopt(M_MMAP_THRESHOLD) takes any size (2.36 has no upper limit; only the dynamic
      * threshold stops at 32 MiB): only a threshold past the address space is implausible. */
     if (mmap_threshold >= (1ull << 47)) return false;
@@ -442,14 +507,26 @@ struct mp_found {
     uint64_t n_mmaps, mmapped_mem, sbrk_base, tcache_count, hp_pagesize;
 };
 
-/* Reads and validates mp_ at addr with the version's layout or, when the version is only
- * assumed, with the pre-2.35 layout too. */
+/* The malloc_par layouts, the version's first: 2.28-2.34, 2.35-2.41, 2.42+. The structure
+ * decides (mp_valid), not the version: a libc newer than py-heap knows still finds mp_. */
+static size_t mp_layouts(const struct pyh_glibc *g, struct pyh_glibc_layout *layouts)
+{
+    static const unsigned versions[] = {241, 243, 228};
+    size_t n = 0;
+    layouts[n++] = g->layout;
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        struct pyh_glibc_layout L;
+        pyh_glibc_layout_for(versions[i], &L);
+        if (L.mp_sbrk_base != g->layout.mp_sbrk_base) layouts[n++] = L;
+    }
+    return n;
+}
+
+/* Reads and validates mp_ at addr with each layout of mp_layouts(). */
 static bool try_mp(const struct pyh_glibc *g, uint64_t addr, uint64_t want, struct mp_found *out)
 {
-    struct pyh_glibc_layout layouts[2];
-    size_t n = 1;
-    layouts[0] = g->layout;
-    if (g->layout.version == 0) pyh_glibc_layout_for(228, &layouts[n++]);
+    struct pyh_glibc_layout layouts[4];
+    size_t n = mp_layouts(g, layouts);
     for (size_t i = 0; i < n; i++) {
         const struct pyh_glibc_layout *L = &layouts[i];
         uint8_t buf[256];
@@ -464,6 +541,7 @@ static bool try_mp(const struct pyh_glibc *g, uint64_t addr, uint64_t want, stru
         /* Only mp_'s offsets and the heap_info size follow from the layout that matched. */
         out->layout.version = g->layout.version;
         out->layout.safe_linking = g->layout.safe_linking;
+        out->layout.ms = g->layout.ms;
         out->n_mmaps = (uint64_t)i32_at(buf, L->mp_n_mmaps);
         out->mmapped_mem = pyh_glibc_word(buf, L->mp_mmapped_mem);
         out->sbrk_base = pyh_glibc_word(buf, L->mp_sbrk_base);
@@ -493,9 +571,11 @@ static bool mp_from_scan(struct pyh_glibc *g, struct pyh_images *images, uint64_
     struct data_ranges r;
     find_data_ranges(g->target, images, &r);
     size_t nfound = 0;
-    /* The word may be the sbrk_base of either layout when the version is unknown. */
-    uint32_t sbrk_offs[2] = {g->layout.mp_sbrk_base, 72};
-    size_t nl = g->layout.version == 0 ? 2 : 1;
+    /* The word may be the sbrk_base of any layout. */
+    struct pyh_glibc_layout layouts[4];
+    uint32_t sbrk_offs[4];
+    size_t nl = mp_layouts(g, layouts);
+    for (size_t l = 0; l < nl; l++) sbrk_offs[l] = layouts[l].mp_sbrk_base;
     for (size_t i = 0; i < r.n; i++) {
         size_t len = (size_t)(r.end[i] - r.start[i]);
         if (len > (64u << 20)) continue;

@@ -21,6 +21,7 @@
 
 struct pyh_error *pyh_glibc_collect_arenas(struct pyh_glibc *g)
 {
+    const struct pyh_mstate_layout *L = &g->layout.ms;
     struct pyh_chain_guard guard = pyh_chain_guard_init(4096);
     uint64_t cur = g->main_arena;
     do {
@@ -34,7 +35,7 @@ struct pyh_error *pyh_glibc_collect_arenas(struct pyh_glibc *g)
         }
         uint8_t buf[PYH_MSTATE_SIZE];
         struct pyh_error *err = pyh_target_read(g->target, cur, buf, sizeof(buf));
-        if (err || !pyh_glibc_arena_plausible(g->target, cur, buf)) {
+        if (err || !pyh_glibc_arena_plausible(g->target, L, cur, buf)) {
             pyh_glibc_warn(g, true, "arena 0x%llx in the ring is %s; the ring is cut there",
                            (unsigned long long)cur, err ? "unreadable" : "not a valid arena");
             pyh_error_free(err);
@@ -45,15 +46,15 @@ struct pyh_error *pyh_glibc_collect_arenas(struct pyh_glibc *g)
         struct pyh_glibc_arena a = {
             .address = cur,
             .is_main = cur == g->main_arena,
-            .system_mem = pyh_glibc_word(buf, PYH_MSTATE_SYSTEM_MEM),
-            .max_system_mem = pyh_glibc_word(buf, PYH_MSTATE_MAX_SYSTEM_MEM),
-            .top = pyh_glibc_word(buf, PYH_MSTATE_TOP),
-            .attached_threads = pyh_glibc_word(buf, PYH_MSTATE_ATTACHED),
+            .system_mem = pyh_glibc_word(buf, L->system_mem),
+            .max_system_mem = pyh_glibc_word(buf, L->max_system_mem),
+            .top = pyh_glibc_word(buf, L->top),
+            .attached_threads = pyh_glibc_word(buf, L->attached),
             .noncontiguous = (flags & 2) != 0,
             .complete = true,
         };
         if ((err = PYH_APPEND(g->arenas, g->narenas, g->arenas_cap, &a))) return err;
-        cur = pyh_glibc_word(buf, PYH_MSTATE_NEXT);
+        cur = pyh_glibc_word(buf, L->next);
     } while (cur != g->main_arena);
     return NULL;
 }
@@ -127,7 +128,7 @@ static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *image
 {
     struct pyh_glibc_arena *a = &g->arenas[0];
     a->first_heap = (uint32_t)g->nheaps;
-    if (a->top == pyh_glibc_bin_at(a->address, 1)) {
+    if (a->top == pyh_glibc_bin_at(&g->layout.ms, a->address, 1)) {
         /* malloc initialized but never took memory from brk: no heap. */
         pyh_glibc_find_mp(g, images, opts, 0);
         return NULL;
@@ -238,7 +239,7 @@ static struct pyh_error *thread_heaps(struct pyh_glibc *g, uint32_t ai)
                                g->layout.version % 100);
                 g->layout.heap_info_size = (uint32_t)his;
             }
-            start = align_chunk(a->address + PYH_MSTATE_SIZE);
+            start = align_chunk(a->address + g->layout.ms.size);
         }
         if (!a->top_size && a->top >= start && a->top < h + info[2])
             a->top_size = h + info[2] - a->top; /* its header not written yet (read_top) */
@@ -318,8 +319,9 @@ static struct pyh_error *read_fastbins(struct pyh_glibc *g, uint32_t ai, const u
 {
     struct pyh_glibc_arena *a = &g->arenas[ai];
     struct pyh_error *err = NULL;
-    for (unsigned i = 0; i < PYH_NFASTBINS && !err; i++) {
-        uint64_t p = pyh_glibc_word(buf, PYH_MSTATE_FASTBINS + 8 * i);
+    const struct pyh_mstate_layout *L = &g->layout.ms;
+    for (unsigned i = 0; i < L->nfastbins && !err; i++) {
+        uint64_t p = pyh_glibc_word(buf, L->fastbins + 8 * i);
         uint64_t want = PYH_MINSIZE + 16 * (uint64_t)i;
         char list[32];
         snprintf(list, sizeof(list), "fastbin %u", i);
@@ -356,9 +358,10 @@ static struct pyh_error *read_bins(struct pyh_glibc *g, uint32_t ai, const uint8
 {
     struct pyh_glibc_arena *a = &g->arenas[ai];
     struct pyh_error *err = NULL;
+    const struct pyh_mstate_layout *L = &g->layout.ms;
     for (unsigned i = 1; i < PYH_NBINS && !err; i++) {
-        uint64_t b = pyh_glibc_bin_at(a->address, i);
-        uint64_t p = pyh_glibc_word(buf, PYH_MSTATE_BINS + 16 * (i - 1));
+        uint64_t b = pyh_glibc_bin_at(L, a->address, i);
+        uint64_t p = pyh_glibc_word(buf, L->bins + 16 * (i - 1));
         enum pyh_glibc_kind kind = i == 1   ? PYH_GLIBC_UNSORTED
                                    : i < 64 ? PYH_GLIBC_SMALLBIN
                                             : PYH_GLIBC_LARGEBIN;

@@ -13,9 +13,10 @@
  * linker's link_map (a layout of its own per glibc version) on top of the symbol. Scanning
  * needs no symbols, so the same code runs with and without libc6-dbg, and it is cheap because
  * the heap walk visits every chunk anyway: a tcache_perthread_struct is an in-use chunk of
- * exactly 0x290 bytes (0x250 with the uint8_t counts before 2.30) whose 64 lists are each a
- * chain of exactly counts[i] chunks of size 32 + 16 i inside known heaps, ending in NULL after
- * demangling. A random chunk passes that only if it is all zeros (no lists), and an all-zero
+ * exactly 0x290 bytes (0x250 with the uint8_t counts before 2.30; 0x300 from 2.42, whose 76
+ * lists add 12 of larger chunks and whose counts are the free slots of each list, not its
+ * length) whose lists are each a chain of exactly as many chunks as the counts say, of size
+ * 32 + 16 i inside known heaps, ending in NULL after demangling. A random chunk passes that only if it is all zeros (no lists), and an all-zero
  * one is taken only at the start of an arena's first heap, where tcache_init puts the struct of
  * the first thread that uses the arena (there, a struct with some bad lists is taken too, with
  * a warning per list). It also finds the tcaches of threads that share an arena, whose structs
@@ -79,7 +80,8 @@ struct pyh_error *pyh_glibc_window_get(struct pyh_glibc_window *w, uint64_t addr
 /* ---- Tcaches ------------------------------------------------------------------------- */
 
 /* Is e (a tcache entry: a chunk's user pointer) the head of a chain of exactly count chunks
- * of tcache bin i, in known heaps, ending in NULL? Bounded by count (at most 65535). */
+ * of tcache bin i (small bins: 32 + 16 i bytes; the large bins of 2.42+: larger), in known
+ * heaps, ending in NULL? Bounded by count (at most 65535). */
 static bool chain_ok(struct pyh_glibc *g, uint64_t e, unsigned count, unsigned i)
 {
     uint64_t want = PYH_MINSIZE + 16 * (uint64_t)i;
@@ -92,76 +94,123 @@ static bool chain_ok(struct pyh_glibc *g, uint64_t e, unsigned count, unsigned i
             pyh_error_free(err);
             return false;
         }
-        if ((hdr[1] & ~(uint64_t)7) != want) return false;
+        uint64_t size = hdr[1] & ~(uint64_t)7;
+        if (i < PYH_TCACHE_BINS ? size != want : size < PYH_MINSIZE + 16 * PYH_TCACHE_BINS)
+            return false;
         e = pyh_glibc_reveal(g, e, hdr[2]);
         hops++;
     }
     return hops == count;
 }
 
-/* The counts and entries of the tcache struct whose user data is at mem. */
-struct tcache_view {
-    unsigned counts[PYH_TCACHE_BINS];
-    uint64_t entries[PYH_TCACHE_BINS];
+/* A tcache_perthread_struct's shape, from its chunk's size: uint8_t counts[64] (0x250, before
+ * 2.30), uint16_t counts[64] (0x290), uint16_t num_slots[76] (0x300, 2.42+); then the entries. */
+struct tcache_shape {
+    bool wide;
+    unsigned nbins;
 };
 
-static bool read_tcache(struct pyh_glibc *g, uint64_t mem, bool wide, struct tcache_view *v)
+static bool tcache_shape(uint64_t size, struct tcache_shape *s)
 {
-    uint8_t buf[128 + 8 * PYH_TCACHE_BINS];
-    size_t ncounts = wide ? 128 : 64;
-    struct pyh_error *err = pyh_target_read(g->target, mem, buf, ncounts + 8 * PYH_TCACHE_BINS);
+    s->wide = size != 0x250;
+    s->nbins = size == 0x300 ? PYH_TCACHE_MAX_BINS : PYH_TCACHE_BINS;
+    return size == 0x250 || size == 0x290 || size == 0x300;
+}
+
+/* The list lengths and entries of the tcache struct whose user data is at mem. */
+struct tcache_view {
+    unsigned counts[PYH_TCACHE_MAX_BINS]; /* as stored: lengths, or free slots (2.42+) */
+    uint64_t entries[PYH_TCACHE_MAX_BINS];
+};
+
+static bool read_tcache(struct pyh_glibc *g, uint64_t mem, struct tcache_shape s,
+                        struct tcache_view *v)
+{
+    uint8_t buf[(2 + 8) * PYH_TCACHE_MAX_BINS];
+    size_t ncounts = (s.wide ? 2 : 1) * s.nbins;
+    struct pyh_error *err = pyh_target_read(g->target, mem, buf, ncounts + 8 * s.nbins);
     if (err) {
         pyh_error_free(err);
         return false;
     }
-    for (unsigned i = 0; i < PYH_TCACHE_BINS; i++) {
+    for (unsigned i = 0; i < s.nbins; i++) {
         uint16_t c16;
         memcpy(&c16, buf + 2 * i, 2);
-        v->counts[i] = wide ? c16 : buf[i];
+        v->counts[i] = s.wide ? c16 : buf[i];
         v->entries[i] = pyh_glibc_word(buf, ncounts + 8 * i);
     }
     return true;
 }
 
-/* Takes the in-use chunk at chunk (size 0x290 or 0x250, in heap h) as a tcache struct if it
- * validates; see the comment at the top. */
+/* The length of list i: counts[i], or slots - counts[i] when counts are free slots. */
+static unsigned list_length(const struct tcache_view *v, unsigned i, unsigned slots)
+{
+    return slots ? slots - v->counts[i] : v->counts[i];
+}
+
+static uint64_t list_bit(unsigned i)
+{
+    return 1ull << (i < 63 ? i : 63);
+}
+
+/* Does every list of v agree with what its counts say, read as lengths (slots 0) or as free
+ * slots of lists of capacity slots: an empty list exactly where the length is 0? */
+static bool counts_fit(const struct tcache_view *v, unsigned nbins, unsigned slots, uint64_t limit)
+{
+    for (unsigned i = 0; i < nbins; i++) {
+        if (slots && v->counts[i] > slots) return false;
+        unsigned n = list_length(v, i, slots);
+        if (n > limit || (n == 0) != (v->entries[i] == 0) || (v->entries[i] & 15)) return false;
+    }
+    return true;
+}
+
+/* Takes the in-use chunk at chunk (size 0x250, 0x290 or 0x300, in heap h) as a tcache struct
+ * if it validates; see the comment at the top. Which way the counts read (lengths, or the free
+ * slots of 2.42+) is the one the lists agree with. */
 static struct pyh_error *try_tcache(struct pyh_glibc *g, uint64_t chunk, uint64_t size,
                                     const struct pyh_glibc_heap *h, bool *is_tcache)
 {
     *is_tcache = false;
-    bool wide = size == 0x290;
+    struct tcache_shape s;
     struct tcache_view v;
-    if (!read_tcache(g, chunk + 16, wide, &v)) return NULL;
+    if (!tcache_shape(size, &s) || !read_tcache(g, chunk + 16, s, &v)) return NULL;
     uint64_t limit = g->mp ? g->mp_tcache_count : 65535;
-    unsigned nonempty = 0;
-    for (unsigned i = 0; i < PYH_TCACHE_BINS; i++) {
-        if (v.counts[i] > limit || (v.counts[i] == 0) != (v.entries[i] == 0) || (v.entries[i] & 15))
-            return NULL;
-        nonempty += v.counts[i] > 0;
+    unsigned slots = 0;
+    if (!counts_fit(&v, s.nbins, 0, limit)) {
+        /* Free slots: an empty list has all its slots free, so the capacity is the count of
+         * an empty list (mp_.tcache_count when mp_ is known). */
+        slots = g->mp ? (unsigned)g->mp_tcache_count : 0;
+        for (unsigned i = 0; i < s.nbins && !slots; i++)
+            if (!v.entries[i]) slots = v.counts[i];
+        if (!s.wide || !slots || !counts_fit(&v, s.nbins, slots, limit)) return NULL;
     }
+    unsigned nonempty = 0;
+    for (unsigned i = 0; i < s.nbins; i++) nonempty += v.entries[i] != 0;
     bool first_chunk = h->first && chunk == h->start;
     if (!nonempty && !first_chunk) return NULL;
     uint64_t bad = 0;
     unsigned nbad = 0;
-    for (unsigned i = 0; i < PYH_TCACHE_BINS; i++) {
-        if (v.counts[i] && !chain_ok(g, v.entries[i], v.counts[i], i)) {
-            bad |= 1ull << i;
+    for (unsigned i = 0; i < s.nbins; i++) {
+        unsigned n = list_length(&v, i, slots);
+        if (n && !chain_ok(g, v.entries[i], n, i)) {
+            bad |= list_bit(i);
             nbad++;
         }
     }
     /* A damaged struct (a core taken mid-free, corruption) is still taken where a tcache must
      * be, with a warning per bad list; elsewhere every list must be valid. */
     if (nbad && !first_chunk) return NULL;
-    struct pyh_glibc_tcache t = {
-        .address = chunk + 16, .arena = h->arena, .wide = wide, .bad_lists = bad};
+    struct pyh_glibc_tcache t = {.address = chunk + 16, .arena = h->arena, .wide = s.wide,
+                                 .nbins = s.nbins, .slots = slots, .bad_lists = bad};
     struct pyh_error *err = PYH_APPEND(g->tcaches, g->ntcaches, g->tcaches_cap, &t);
     if (err) return err;
-    for (unsigned i = 0; i < PYH_TCACHE_BINS; i++)
-        if (bad & (1ull << i))
+    for (unsigned i = 0; i < s.nbins; i++)
+        if (bad & list_bit(i) && v.entries[i])
             pyh_glibc_warn(g, true,
                            "tcache 0x%llx list %u (%u chunks from 0x%llx) is not a valid "
                            "chain; its chunks are counted as in use",
-                           (unsigned long long)t.address, i, v.counts[i],
+                           (unsigned long long)t.address, i, list_length(&v, i, slots),
                            (unsigned long long)v.entries[i]);
     *is_tcache = true;
     return NULL;
@@ -195,14 +244,24 @@ struct pyh_error *pyh_glibc_read_tcaches(struct pyh_glibc *g)
                                  PYH_GLIBC_INTERNAL | ((uint64_t)t->arena << 8));
         if (err) return err;
         struct tcache_view v;
-        if (!read_tcache(g, t->address, t->wide, &v)) continue;
-        for (unsigned i = 0; i < PYH_TCACHE_BINS; i++) {
-            if (t->bad_lists & (1ull << i)) continue;
+        struct tcache_shape shape = {t->wide, t->nbins};
+        if (!read_tcache(g, t->address, shape, &v)) continue;
+        for (unsigned i = 0; i < t->nbins; i++) {
+            if (t->bad_lists & list_bit(i)) continue;
             uint64_t size = PYH_MINSIZE + 16 * (uint64_t)i;
             uint64_t e = v.entries[i];
-            /* chain_ok proved this list has exactly counts[i] members in known heaps. */
-            for (unsigned hops = 0; e && hops < v.counts[i]; hops++) {
+            unsigned n = list_length(&v, i, t->slots);
+            /* chain_ok proved this list has exactly n members in known heaps. */
+            for (unsigned hops = 0; e && hops < n; hops++) {
                 uint64_t c = e - 16, old, next;
+                if (i >= PYH_TCACHE_BINS) { /* a large bin: chunks of any larger size */
+                    uint64_t head;
+                    if ((err = pyh_read_u64(g->target, c + 8, &head))) {
+                        pyh_error_free(err);
+                        break;
+                    }
+                    size = head & ~(uint64_t)7;
+                }
                 if (pyh_u64map_get(&g->special, c, &old)) {
                     pyh_glibc_warn(g, true,
                                    "tcache 0x%llx list %u: chunk 0x%llx is also in a %s "
@@ -271,7 +330,7 @@ static struct pyh_error *classify(struct pyh_glibc *g, size_t hi, uint64_t pos, 
                        (unsigned long long)a->address, (unsigned long long)pos,
                        head & PYH_CHUNK_A ? "set" : "clear");
     }
-    if (size == 0x290 || size == 0x250) {
+    if (size == 0x290 || size == 0x250 || size == 0x300) {
         bool is_tcache;
         if ((err = try_tcache(g, pos, size, h, &is_tcache))) return err;
         if (is_tcache) *kind = PYH_GLIBC_INTERNAL;

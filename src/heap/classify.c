@@ -143,13 +143,15 @@ bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
  * _gc_next is 0 and _gc_prev keeps at most the FINALIZED bit (allocation zeroes both,
  * untracking clears all but that bit); tracked, _gc_next is the next head (bit 0 may be
  * NEXT_MASK_UNREACHABLE during a collection) and _gc_prev the previous one with two flag bits
- * (or, during a collection, a count shifted by two): both within user space. */
+ * (or, during a collection, a count shifted by two): both within user space. The next head of
+ * the last object of a list is the list's head in the GC state, only 4-byte aligned where a
+ * vendor aligns PyGC_Head to 4 bytes (Debian's 3.13.5+: heads at +20/44/68). */
 static inline bool gc_head_plausible(const uint8_t *head)
 {
     uint64_t next = word(head, 0), prev = word(head, 8);
     if (next == 0) return prev <= 1;
     next &= ~1ULL;
-    return next != 0 && (next & 7) == 0 && next < USER_SPACE_END && prev < USER_SPACE_END;
+    return next != 0 && (next & 3) == 0 && next < USER_SPACE_END && prev < USER_SPACE_END;
 }
 
 bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,

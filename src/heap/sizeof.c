@@ -74,6 +74,9 @@ static struct pyh_error *keys_size(const struct pyh_heap *heap, uint64_t keys, u
     return NULL;
 }
 
+/* The first 3.13 known to count a dict's embedded values in sys.getsizeof (3.13.18, final). */
+#define EMBEDDED_COUNTED_313 0x030d12f0u
+
 static struct pyh_error *dict_sizeof(const struct pyh_heap *heap, uint64_t obj, const uint8_t *bytes,
                                      size_t avail, uint64_t base, uint64_t *size)
 {
@@ -85,8 +88,11 @@ static struct pyh_error *dict_sizeof(const struct pyh_heap *heap, uint64_t obj, 
     if (err) return err;
     *size = base;
     bool embedded = false;
-    if (values && heap->rt->minor >= 13) {
-        /* 3.13: values embedded in their object are that object's memory, not the dict's. */
+    if (values && heap->rt->minor == 13 && heap->rt->version_hex < EMBEDDED_COUNTED_313) {
+        /* 3.13: values embedded in their object are that object's memory, not the dict's —
+         * until a 3.13 patch release after 3.13.5 (Debian's 3.13.18 counts them, as the
+         * dict of an object whose values were materialized: measured against
+         * sys.getsizeof; 3.13.0 and 3.13.5 do not). */
         uint64_t flag;
         if ((err = field(heap, values, NULL, 0, 2, 1, &flag))) return err;
         embedded = flag != 0;

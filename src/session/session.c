@@ -132,7 +132,12 @@ struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
     *out = NULL;
     struct pyh_session *s = calloc(1, sizeof(*s));
     if (!s) return pyh_error_nomem();
-    struct pyh_error *err = pyh_target_open_host(host, &s->diag, &s->target);
+    struct pyh_file_search search = {0};
+    if (options) {
+        search.sysroot = options->sysroot;
+        search.lib_path = options->lib_path;
+    }
+    struct pyh_error *err = pyh_target_open_host_in(host, &search, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
         return err;

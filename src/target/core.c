@@ -41,6 +41,7 @@ struct core_state {
     Elf *elf;
     struct core_load *loads; /* sorted by start */
     size_t nloads, loads_cap;
+    bool by_gdb; /* made by gdb (a note named "GDB"): its holes are not the kernel's */
 };
 
 /* Limits on note contents: a real process has far fewer; a corrupt core must not make us
@@ -241,7 +242,10 @@ static struct pyh_error *core_residency(struct pyh_target *t, struct pyh_residen
     uint8_t *buf = malloc(ZERO_SCAN);
     if (!buf) return pyh_error_nomem();
     off_t hole = lseek(c->fd, 0, SEEK_HOLE);
-    bool sparse = hole >= 0 && (uint64_t)hole < c->size;
+    /* gdb's cores have holes too, where it wrote long runs of zeros (8 MiB thread stacks,
+     * seen with gcore of Debian sid's processes): only the kernel's holes mean pages never
+     * touched. gdb names itself in a note (NT_GDB_TDESC, "GDB"). */
+    bool sparse = hole >= 0 && (uint64_t)hole < c->size && !c->by_gdb;
     out->how = sparse ? "pages the core holds, its holes left out"
                       : "pages the core holds, zero pages left out";
     struct pyh_error *err = NULL;
@@ -422,6 +426,8 @@ static struct pyh_error *parse_notes(struct pyh_target *t, size_t phnum, bool *h
             const uint8_t *desc = (const uint8_t *)data->d_buf + desc_off;
             const char *name = (const char *)data->d_buf + name_off;
             bool is_core = nh.n_namesz == 5 && memcmp(name, "CORE", 5) == 0;
+            if (nh.n_namesz == 4 && memcmp(name, "GDB", 4) == 0)
+                ((struct core_state *)t->impl)->by_gdb = true;
             if (!is_core) continue;
             struct pyh_error *err = NULL;
             switch (nh.n_type) {

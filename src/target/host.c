@@ -82,6 +82,13 @@ static const struct pyh_target_ops host_ops = {
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
                                        struct pyh_diag *diag, struct pyh_target **out)
 {
+    return pyh_target_open_host_in(host, NULL, diag, out);
+}
+
+struct pyh_error *pyh_target_open_host_in(const struct pyh_host_target *host,
+                                          const struct pyh_file_search *search,
+                                          struct pyh_diag *diag, struct pyh_target **out)
+{
     *out = NULL;
     if (!host || !host->read)
         return pyh_error_create(PYH_ERR_USAGE, "host target without a read function");
@@ -129,9 +136,10 @@ struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
     }
     if (err) goto fail;
     struct pyh_file_search none = {0};
+    if (!search) search = &none;
     for (size_t i = 0; i < t->nmaps; i++)
         if (t->maps[i].path)
-            t->maps[i].file = pyh_target_find_file(t, &none, t->maps[i].path, false, NULL, 0, false);
+            t->maps[i].file = pyh_target_find_file(t, search, t->maps[i].path, false, NULL, 0, false);
     *out = t;
     return NULL;
 fail:

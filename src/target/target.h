@@ -198,6 +198,12 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
                                        struct pyh_diag *diag, struct pyh_target **out);
 
+/* The same, the files the target maps found with search (--sysroot, --lib-path: a remote
+ * process whose files are elsewhere here, e.g. one in a container); NULL: where they are named. */
+struct pyh_error *pyh_target_open_host_in(const struct pyh_host_target *host,
+                                          const struct pyh_file_search *search,
+                                          struct pyh_diag *diag, struct pyh_target **out);
+
 /* Resumes a live target, unmaps everything, frees t. NULL is fine. */
 void pyh_target_close(struct pyh_target *t);
 

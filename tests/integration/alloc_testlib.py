@@ -139,6 +139,8 @@ def frag_runs():
     runs = [FragRun(i.label, i, [], True, True) for i in T.INTERPRETERS if not i.debian]
     runs.append(FragRun("3.11-debian", T.DEBIAN, ["--debug-dir", ""], True, False))
     runs.append(FragRun("3.11-debian-default-debug-dirs", T.DEBIAN, [], True, True))
+    # The chroots' Pythons with their own (newer) glibc, without debug files.
+    runs += [FragRun(i.label, i, T.pyheap_args(i), True, False) for i in T.INTERPRETERS if i.chroot]
     return runs
 
 
@@ -164,16 +166,32 @@ def blocks_per_pool(gt, size_class):
     return (gt["debugmallocstats"]["pool_size"] - POOL_OVERHEAD) // (16 * (size_class + 1))
 
 
-def glibc_version():
-    """'2.36' from the runner's own libc (the workloads use the same one)."""
+_chroot_glibc = {}
+
+
+def glibc_version(interp=None):
+    """'2.36' from the libc the workloads of interp use: the runner's own, or (a chroot's
+    interpreter) the chroot's, as the interpreter itself says."""
     try:
+        if interp is not None and interp.chroot:
+            if interp.chroot not in _chroot_glibc:
+                out = subprocess.run(interp.command([interp.path, "-c",
+                                                     "import os; print(os.confstr("
+                                                     "'CS_GNU_LIBC_VERSION'))"]),
+                                     stdout=subprocess.PIPE, universal_newlines=True,
+                                     **interp.popen_kw()).stdout
+                _chroot_glibc[interp.chroot] = out.split()[1]
+            return _chroot_glibc[interp.chroot]
         return os.confstr("CS_GNU_LIBC_VERSION").split()[1]
     except (ValueError, OSError, IndexError, AttributeError):
         return None
 
 
-def libc_debug_file():
-    """The separate debug file of the system libc (libc6-dbg), or None."""
+def libc_debug_file(interp=None):
+    """The separate debug file of the system libc (libc6-dbg), or None; None for a chroot's
+    interpreter (the chroots have no libc6-dbg)."""
+    if interp is not None and interp.chroot:
+        return None
     libc = "/lib/x86_64-linux-gnu/libc.so.6"
     if not os.path.exists(libc):
         return None
@@ -345,7 +363,7 @@ def compare_glibc(c, gt, run, arena_skip=None, skip_totals=()):
     if not isinstance(g, dict):
         c.bad.append("glibc: null or not an object (warnings: %r)" % (c.report.get("warnings"),))
         return
-    want_version = glibc_version()
+    want_version = glibc_version(run.interp)
     if want_version:
         c.eq("glibc.version", g.get("version"), want_version, "os.confstr of the same libc")
     arenas = g.get("arenas")
@@ -474,8 +492,8 @@ def core_resident_bytes(core):
     """The resident bytes of a core by py-heap's documented rule (docs/json-schema.md,
     `resident.bytes`), computed here on its own: the bytes of every PT_LOAD that the core
     holds data for, where a page of an anonymous mapping (not in NT_FILE) counts only if it
-    is not all zeros (gcore writes pages never touched as zeros). A sparse core (holes where
-    the kernel skipped pages) is not made by gcore and not handled here."""
+    is not all zeros (gcore writes pages never touched as zeros; a hole it leaves reads as
+    zeros). A kernel's sparse core (holes where it skipped pages) is not handled here."""
     total = 0
     with CoreFile(core) as c:
         for ph in c.segments:

@@ -219,7 +219,9 @@ def run_gdb_commands(target, commands, setup=(), script=GDB_SCRIPT, timeout=GDB_
 
 
 def core_target(interp, core):
-    return [interp.path, core]
+    """gdb's arguments for a core of interp: a chroot's files are the chroot's (gdb's sysroot,
+    which py-heap in gdb uses too, as the CLI's --sysroot)."""
+    return (["-iex", "set sysroot " + interp.chroot] if interp.chroot else []) + [interp.path, core]
 
 
 def pid_target(pid):

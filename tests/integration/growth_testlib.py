@@ -66,8 +66,9 @@ class GrowthService:
         for key, value in sorted(self.params.items()):
             argv += ["--" + key.replace("_", "-"), str(value)]
         with open(self.log_path, "wb") as log:
-            self.proc = T.start_process(argv, stdin=subprocess.PIPE, stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=self.dir)
+            self.proc = T.start_process(self.interp.command(argv), stdin=subprocess.PIPE,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        **self.interp.popen_kw(self.dir))
         if wait:
             self.wait_truth(0)
         return self

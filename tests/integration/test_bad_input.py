@@ -147,7 +147,8 @@ class BadInputTest(unittest.TestCase):
         if not shutil.which("strace"):
             self.skipTest("strace is not installed")
         interp = T.require_first_available()
-        target = T.start_process([interp.path, "-c", "import time; time.sleep(1000)"])
+        target = T.start_process(interp.command([interp.path, "-c", "import time; time.sleep(1000)"]),
+                                 **interp.popen_kw())
         self.addCleanup(T.kill_process, target)
         tracer = T.start_process(["strace", "-o", "/dev/null", "-e", "trace=none",
                                   "-p", str(target.pid)])

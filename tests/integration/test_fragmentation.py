@@ -90,7 +90,7 @@ class FragmentationTest(unittest.TestCase):
         if pm_found not in want:
             bad.append("pymalloc.found_by: %r, expected one of %r" % (pm_found, sorted(want)))
         g = rep.get("glibc") or {}
-        libc_dbg = A.libc_debug_file()
+        libc_dbg = A.libc_debug_file(run.interp)
         for key in ("main_arena_found_by", "mp_found_by"):
             got = g.get(key)
             if run.default_debug_dirs and libc_dbg:

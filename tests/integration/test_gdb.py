@@ -66,9 +66,11 @@ def tearDownModule():
 
 
 def gdb_setup(interp):
-    """In gdb, what T.pyheap_args(interp) is to the CLI: Debian's python3.11 is read as in
-    production, without separate debug files."""
-    return ["set py-heap debug-dir none"] if interp.debian else []
+    """In gdb, what T.pyheap_args(interp) is to the CLI: Debian's builds are read as in
+    production, without separate debug files; a chroot's files are the chroot's (gdb's
+    sysroot, which py-heap in gdb uses for cores and gdbserver's processes, as --sysroot)."""
+    setup = ["set py-heap debug-dir none"] if interp.debian else []
+    return setup + (["set sysroot " + interp.chroot] if interp.chroot else [])
 
 
 def text_diff(gdb_text, cli_text):
@@ -154,6 +156,12 @@ class CliComparison(unittest.TestCase):
                 bad.append("%s: %s" % (label, e))
                 continue
             want = res.json()
+            if interp.chroot and "target.kind" in excluded:
+                # Through gdbserver the chroot's files are found under gdb's sysroot, the
+                # CLI's through /proc/PID/root: the same files by two paths.
+                for doc in (got, want):
+                    for b in doc.get("binaries") or []:
+                        b.pop("local_path", None)
             diff = T.json_diff(G.comparable(got, excluded), G.comparable(want, excluded))
             if diff:
                 bad.append("%s: the JSON differs (first: gdb, second: CLI):\n    %s"
@@ -359,7 +367,8 @@ class ExpressionTest(unittest.TestCase):
                     "py-heap referrers /json $x + 0",
                     "py-heap show nosuchsymbol_pyheap_test"]
         # No executable: gdb has only the core (py-heap finds the executable from it).
-        run = G.run_gdb_commands(["-ex", "core-file " + core], commands, gdb_setup(interp))
+        run = G.run_gdb_commands(G.core_target(interp, core)[:-2] + ["-ex", "core-file " + core],
+                                 commands, gdb_setup(interp))
         bad = []
         for cmd in ("py-heap show $x", "py-heap show $x + 0"):
             c = run[cmd]

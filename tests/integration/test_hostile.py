@@ -680,7 +680,8 @@ class LiveTargetTest(unittest.TestCase):
     def test_never_writes_to_the_target(self):
         d = T.make_temp_dir("pyheap-nowrite-")
         ready = os.path.join(d, "ready.json")
-        target = T.start_process([self.interp.path, "-c", NO_WRITE_TARGET, ready])
+        target = T.start_process(self.interp.command([self.interp.path, "-c", NO_WRITE_TARGET,
+                                                      ready]), **self.interp.popen_kw())
         self.addCleanup(T.kill_process, target)
         blocked = T.wait_until(lambda: os.path.exists(ready) and
                                T.syscall_of(target.pid, target.pid) == 0, 60)  # read(2)

@@ -59,8 +59,10 @@ class Program:
         reason = self.interp.skip_reason()
         if reason or not self.modules:
             return reason
-        res = subprocess.run([self.interp.path, "-c", "import " + ", ".join(self.modules)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res = subprocess.run(self.interp.command([self.interp.path, "-c",
+                                                  "import " + ", ".join(self.modules)]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             **self.interp.popen_kw())
         if res.returncode != 0:
             return ("%s cannot import %s: install %s (scripts/setup.sh does)"
                     % (self.interp.path, ", ".join(self.modules), " ".join(self.packages)))

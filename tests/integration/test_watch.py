@@ -212,7 +212,8 @@ class WatchBase(unittest.TestCase):
 
     def test_core_read_by_gdb(self):
         core = self.core_line.group(1)
-        res = subprocess.run(T.GDB_BASE + ["-ex", "info threads", self.grun.interp.path, core],
+        res = subprocess.run(T.GDB_BASE + T.gdb_chroot_args(self.grun.interp)
+                             + ["-ex", "info threads", self.grun.interp.path, core],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, universal_newlines=True,
                              timeout=T.GDB_TIMEOUT)

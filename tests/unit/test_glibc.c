@@ -52,6 +52,7 @@ static const struct {
 struct fixture {
     unsigned version;
     struct pyh_glibc_layout L;
+    struct pyh_mstate_layout ms; /* malloc_state: 2.43's (no fastbins) from 243, else classic */
     struct syn_memory mem;
     uint64_t chunk[NMAIN]; /* addresses of the main heap's chunks */
     uint64_t thread_arena, tchunk[3];
@@ -109,24 +110,25 @@ static uint64_t entries_offset(const struct fixture *f)
 static void init_arena(struct fixture *f, uint64_t a, uint64_t top, uint64_t next,
                        uint64_t system_mem, uint32_t flags)
 {
+    const struct pyh_mstate_layout *L = &f->ms;
     w64(f, a, (uint64_t)flags << 32);
     for (unsigned i = 1; i < PYH_NBINS; i++) {
-        w64(f, a + PYH_MSTATE_BINS + 16 * (i - 1), pyh_glibc_bin_at(a, i));
-        w64(f, a + PYH_MSTATE_BINS + 16 * (i - 1) + 8, pyh_glibc_bin_at(a, i));
+        w64(f, a + L->bins + 16 * (i - 1), pyh_glibc_bin_at(L, a, i));
+        w64(f, a + L->bins + 16 * (i - 1) + 8, pyh_glibc_bin_at(L, a, i));
     }
-    w64(f, a + PYH_MSTATE_TOP, top);
-    w64(f, a + PYH_MSTATE_NEXT, next);
-    w64(f, a + PYH_MSTATE_ATTACHED, 1);
-    w64(f, a + PYH_MSTATE_SYSTEM_MEM, system_mem);
-    w64(f, a + PYH_MSTATE_MAX_SYSTEM_MEM, system_mem);
+    w64(f, a + L->top, top);
+    w64(f, a + L->next, next);
+    w64(f, a + L->attached, 1);
+    w64(f, a + L->system_mem, system_mem);
+    w64(f, a + L->max_system_mem, system_mem);
 }
 
 /* Puts chunk c alone in bin i of arena a. */
 static void bin_one(struct fixture *f, uint64_t a, unsigned i, uint64_t c)
 {
-    uint64_t b = pyh_glibc_bin_at(a, i);
-    w64(f, a + PYH_MSTATE_BINS + 16 * (i - 1), c);
-    w64(f, a + PYH_MSTATE_BINS + 16 * (i - 1) + 8, c);
+    uint64_t b = pyh_glibc_bin_at(&f->ms, a, i);
+    w64(f, a + f->ms.bins + 16 * (i - 1), c);
+    w64(f, a + f->ms.bins + 16 * (i - 1) + 8, c);
     w64(f, c + 16, b);
     w64(f, c + 24, b);
 }
@@ -136,6 +138,7 @@ static void build(struct fixture *f, unsigned version)
     memset(f, 0, sizeof(*f));
     f->version = version;
     pyh_glibc_layout_for(version, &f->L);
+    pyh_glibc_mstate_layout(version >= 243 ? 24 : PYH_MSTATE_BINS, &f->ms);
     syn_memory_region(&f->mem, LIBC, LIBC_SIZE);
     syn_memory_region(&f->mem, HEAP, HEAP_SIZE);
     syn_memory_region(&f->mem, TH, TH_SIZE);
@@ -170,7 +173,7 @@ static void build(struct fixture *f, unsigned version)
                 t2 = c;
             break;
         case S_FAST:
-            w64(f, MAIN_ARENA + PYH_MSTATE_FASTBINS, c);
+            w64(f, MAIN_ARENA + f->ms.fastbins, c);
             w64(f, c + 16, mangle(f, c + 16, 0));
             break;
         case S_UNSORTED:
@@ -200,7 +203,7 @@ static void build(struct fixture *f, unsigned version)
     w64(f, TH + 8, 0);
     w64(f, TH + 16, TH_SIZE);
     w64(f, TH + 24, TH_SIZE);
-    uint64_t first = f->thread_arena + PYH_MSTATE_SIZE;
+    uint64_t first = f->thread_arena + f->ms.size;
     if ((first + 16) & 15) first += 16 - ((first + 16) & 15);
     assert_true(his == 48 || his == 32);
     f->tchunk[0] = first;
@@ -586,7 +589,7 @@ static void test_arena_ring_cycle(void **state)
     (void)state;
     struct fixture f;
     build(&f, 236);
-    w64(&f, f.thread_arena + PYH_MSTATE_NEXT, f.thread_arena); /* never returns to main */
+    w64(&f, f.thread_arena + f.ms.next, f.thread_arena); /* never returns to main */
     struct pyh_glibc_options o = {.version = 236};
     struct pyh_error *err = open_walker(&f, &o);
     assert_true(pyh_error_is(err, PYH_ERR_NOT_FOUND));
@@ -600,7 +603,7 @@ static void test_thread_heap_info_wrong_arena(void **state)
     struct fixture f;
     build(&f, 236);
     /* Move the thread arena's top into a heap whose heap_info belongs to no one. */
-    w64(&f, f.thread_arena + PYH_MSTATE_TOP, MM + 0x1000);
+    w64(&f, f.thread_arena + f.ms.top, MM + 0x1000);
     w64(&f, MM + 0x1008, 0x1000 | PYH_CHUNK_P);
     struct pyh_glibc_options o = {.version = 236};
     assert_null(open_walker(&f, &o));
