@@ -38,30 +38,3 @@ struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *
     pyh_fragmentation_free(&frag);
     return err;
 }
-
-struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed *p,
-                                  const struct pyh_command_defaults *defaults, FILE *out)
-{
-    (void)defaults;
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
-    struct pyh_fragmentation frag = {0};
-    struct pyh_census census = {0};
-    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
-    if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
-    /* The GC backlog: "memory grows" is often garbage waiting for a collection, not a leak. */
-    struct pyh_gc_view gc = {0};
-    if (!err) err = pyh_gc_view_take(s, &gc);
-    if (!err) err = pyh_check_interrupt();
-    if (!err) {
-        struct pyh_report_context ctx = {"summary", s->target, s->core_path, &s->diag, p->wide};
-        err = pyh_report_summary(&ctx, s->runtime, &census, &frag, &gc, p->format, out);
-    }
-    pyh_gc_view_free(&gc);
-    pyh_census_free(&census);
-    pyh_fragmentation_free(&frag);
-    return err;
-}

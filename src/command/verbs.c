@@ -29,12 +29,18 @@
 const struct pyh_verb pyh_verbs[] = {
     {{
          .name = "summary",
-         .summary = "the short answer: version, objects, top types, a verdict",
-         .help = "One screen for the first minute of an incident: the Python version, how\n"
-                 "many objects take how much of the heap, the five biggest types, and the\n"
-                 "fragmentation verdict. (In gdb, `py-heap` alone.)\n",
+         .summary = "the short answer: version, objects, top types, every cause, holders",
+         .help = "One screen for the first minute of an incident: the Python version, the\n"
+                 "resident memory, how many objects take how much of the heap, the five\n"
+                 "biggest types, and a verdict that lists every cause of the memory that\n"
+                 "matters (3% or more), largest first, with its share: live objects and the\n"
+                 "containers that hold them (as Python expressions), cyclic garbage waiting\n"
+                 "for the collector, native memory, free space inside pymalloc and malloc,\n"
+                 "thread stacks. Each line ends with the command that shows more. The\n"
+                 "holders need the reference graph; --quick leaves them (and the garbage)\n"
+                 "out for a census-only answer. (In gdb, `py-heap` alone.)\n",
          .frontends = BOTH,
-         NO_OPTIONS,
+         OPTIONS(FLAG("quick", 0, "no reference graph: no holders, no cyclic garbage")),
      },
      .run = pyh_cmd_summary},
     {{

@@ -21,6 +21,7 @@
 #include "analysis/paths.h"
 #include "analysis/retention.h"
 #include "analysis/snapshot.h"
+#include "analysis/verdict.h"
 #include "target/target.h"
 #include "util/diag.h"
 #include "util/error.h"
@@ -71,7 +72,9 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
 struct pyh_gc_view;
 struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
                                      const struct pyh_census *c, const struct pyh_fragmentation *f,
-                                     const struct pyh_gc_view *gc, enum pyh_format format, FILE *out);
+                                     const struct pyh_gc_view *gc, const struct pyh_verdict *v,
+                                     enum pyh_format format,
+                                     FILE *out);
 
 /* A snapshot in the OpenMetrics text format (openmetrics.c): per-type gauges for the top
  * types by bytes (0: all) and the rest as type="(other)", allocator and GC figures. */

@@ -178,10 +178,10 @@ static bool zero_page(const uint8_t *p)
 }
 
 /* Adds to out the resident pages of [start, start + len) — core bytes at file offset off,
- * of an anonymous mapping. A sparse core (the kernel's: it skips the pages that were never
+ * of an anonymous mapping. A sparse kernel core (it skips the pages that were never
  * touched, which a file makes holes of) says it by its holes: every page of data counts,
- * zeros too (a page the process wrote zeros to is memory all the same). A core without holes
- * (gdb's gcore writes every page, untouched ones as zeros) says nothing: its pages that hold
+ * zeros too (a page the process wrote zeros to is memory all the same). Any other core
+ * (gdb's gcore writes untouched pages as zeros) says nothing: holes and pages that hold
  * only zeros are left out. */
 static struct pyh_error *nonzero_pages(struct core_state *c, uint64_t start, uint64_t off,
                                        uint64_t len, bool sparse, uint8_t *buf,
@@ -241,11 +241,15 @@ static struct pyh_error *core_residency(struct pyh_target *t, struct pyh_residen
     out->by_page = true;
     uint8_t *buf = malloc(ZERO_SCAN);
     if (!buf) return pyh_error_nomem();
+    /* The kernel's cores have no section headers and are written sparse: their holes are
+     * the pages never touched, and the evidence. gdb's (BFD writes section headers) may
+     * have holes too — gdb 13 leaves some zero runs as holes, a copy or a decompression
+     * makes others — but the rest of their untouched pages is written as zeros. */
+    GElf_Ehdr eh;
+    bool kernel_style = gelf_getehdr(c->elf, &eh) && eh.e_shnum == 0;
     off_t hole = lseek(c->fd, 0, SEEK_HOLE);
-    /* gdb's cores have holes too, where it wrote long runs of zeros (8 MiB thread stacks,
-     * seen with gcore of Debian sid's processes): only the kernel's holes mean pages never
-     * touched. gdb names itself in a note (NT_GDB_TDESC, "GDB"). */
-    bool sparse = hole >= 0 && (uint64_t)hole < c->size && !c->by_gdb;
+    /* gdb names itself in a note (NT_GDB_TDESC, "GDB") and BFD writes section headers. */
+    bool sparse = kernel_style && !c->by_gdb && hole >= 0 && (uint64_t)hole < c->size;
     out->how = sparse ? "pages the core holds, its holes left out"
                       : "pages the core holds, zero pages left out";
     struct pyh_error *err = NULL;
