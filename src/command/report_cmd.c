@@ -31,6 +31,8 @@ struct report_data {
     struct pyh_domtree tree;
     char **tree_paths;
     struct pyh_unreachable unreachable;
+    struct pyh_verdict verdict; /* summary's: every cause, its share, the holders */
+    char sentence[2048];
     struct pyh_snapshot **snaps;
     size_t nsnaps;
     struct pyh_series *series;
@@ -48,6 +50,7 @@ static void data_free(struct report_data *d)
     pyh_retention_free(&d->ret);
     pyh_domtree_free(&d->tree);
     pyh_unreachable_free(&d->unreachable);
+    pyh_verdict_free(&d->verdict);
     pyh_series_free(d->series, d->nseries);
     for (size_t i = 0; d->snaps && i < d->nsnaps; i++)
         pyh_snapshot_free(d->snaps[i]);
@@ -120,6 +123,9 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
         err = expressions(g, reach, &d->tree.nodes[0].node, sizeof(struct pyh_domtree_node),
                           d->tree.n, &d->tree_paths);
     if (!err) err = pyh_unreachable_compute(g, reach, &d->unreachable);
+    if (!err)
+        err = pyh_verdict_compute(&d->census, &d->frag, g, reach, dom, &s->native, &d->verdict);
+    if (!err) pyh_verdict_sentence(heap, &d->verdict, d->sentence, sizeof(d->sentence));
     if (err || !p->npositionals) return err;
     /* The snapshots given, and the target's own: the trend up to now. */
     d->snaps = calloc((size_t)p->npositionals + 1, sizeof(*d->snaps));
@@ -175,6 +181,8 @@ static struct pyh_error *print_result(const struct pyh_report_context *ctx,
     json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
     json_object_set_new(totals, "size", json_integer((json_int_t)c->size));
     json_object_set_new(totals, "heap_total", json_integer((json_int_t)c->heap_total));
+    json_object_set_new(totals, "memory", json_integer((json_int_t)d->verdict.total));
+    json_object_set_new(totals, "memory_basis", json_string(d->verdict.resident ? "resident" : "mapped"));
     json_object_set_new(root, "totals", totals);
     json_t *types = json_array();
     for (size_t i = 0; i < c->nrows && i < SUMMARY_TYPES; i++) {
@@ -185,7 +193,8 @@ static struct pyh_error *print_result(const struct pyh_report_context *ctx,
         json_array_append_new(types, e);
     }
     json_object_set_new(root, "top_types", types);
-    json_object_set_new(root, "verdict", pyh_json_text(d->frag.verdict));
+    json_object_set_new(root, "verdict", pyh_json_text(d->sentence));
+    json_object_set_new(root, "allocators_verdict", pyh_json_text(d->frag.verdict));
     json_t *sus = json_array();
     for (size_t i = 0; i < d->ret.nsuspects; i++) {
         const char *p = d->paths[d->ret.ntop + i];
@@ -232,6 +241,8 @@ struct pyh_error *pyh_cmd_report(struct pyh_session *s, const struct pyh_parsed 
             .tree = &d.tree,
             .tree_paths = d.tree_paths,
             .unreachable = &d.unreachable,
+            .verdict = &d.verdict,
+            .verdict_sentence = d.sentence,
             .snaps = d.snaps,
             .nsnaps = d.nsnaps,
             .series = d.series,

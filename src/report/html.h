@@ -27,6 +27,8 @@ struct pyh_html_report {
     const struct pyh_domtree *tree;
     char *const *tree_paths; /* one per tree node; NULL entries allowed */
     const struct pyh_unreachable *unreachable;
+    const struct pyh_verdict *verdict; /* every cause with its share (analysis/verdict.h) */
+    const char *verdict_sentence;      /* pyh_verdict_sentence: summary's words */
     /* With snapshots: all of them in time order, the target's own among them, and the types
      * across them (pyh_series_build); nsnaps 0 without. */
     struct pyh_snapshot *const *snaps;

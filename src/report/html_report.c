@@ -103,29 +103,36 @@ static void verdict(const struct pyh_html_report *r, FILE *out)
     const struct pyh_census *c = r->census;
     const struct pyh_fragmentation *f = r->frag;
     char a[32], b[32], d[32];
-    uint64_t allocator_free = f->mapped_split.pymalloc_free + f->mapped_split.glibc_free;
     uint64_t garbage = r->unreachable ? r->unreachable->garbage_size : 0;
-    const char *kind = "live";
-    if (allocator_free > c->size && allocator_free >= garbage)
-        kind = "fragmentation";
-    else if (garbage > c->size / 2 && garbage > allocator_free)
-        kind = "gc";
+    /* The kind of the largest cause (summary's verdict, analysis/verdict.h). */
+    const struct pyh_verdict *v = r->verdict;
+    enum pyh_cause_kind top = v->causes[0].kind;
+    for (int i = 0; i < PYH_CAUSE_COUNT; i++)
+        if (v->causes[i].kind != PYH_CAUSE_OTHER && v->causes[i].kind != PYH_CAUSE_STACKS) {
+            top = v->causes[i].kind;
+            break;
+        }
+    const char *kind = top == PYH_CAUSE_PYMALLOC_FREE || top == PYH_CAUSE_MALLOC_FREE ? "fragmentation"
+                       : top == PYH_CAUSE_GARBAGE                                    ? "gc"
+                       : top == PYH_CAUSE_NATIVE_OWNED || top == PYH_CAUSE_NATIVE_OTHER ? "native"
+                                                                                       : "live";
     fputs("<section id=\"verdict\"><h2>Verdict</h2>\n", out);
-    fprintf(out, "<p class=\"headline\" data-kind=\"%s\">", kind);
-    if (!strcmp(kind, "fragmentation"))
-        fprintf(out,
-                "Mostly allocator free space: pymalloc and malloc hold %s that no live "
-                "object uses, against %s of live Python objects.",
-                fmt_bytes(allocator_free, a), fmt_bytes(c->size, b));
-    else if (!strcmp(kind, "gc"))
-        fprintf(out,
-                "Mostly a GC backlog: %s is in reference cycles that nothing holds, which "
-                "the next full collection would free.",
-                fmt_bytes(garbage, a));
-    else
-        fprintf(out, "Mostly live objects: %s Python objects take %s of a %s heap.",
-                fmt_count(c->objects, a), fmt_bytes(c->size, b), fmt_bytes(c->heap_total, d));
-    fputs("</p>\n<ul>\n", out);
+    fprintf(out, "<p class=\"headline\" data-kind=\"%s\"><span id=\"verdict-sentence\">", kind);
+    pyh_html_text(out, r->verdict_sentence);
+    fputs("</span></p>\n<table id=\"causes\"><thead><tr><th>share</th><th>bytes</th>"
+          "<th>cause</th></tr></thead><tbody>\n", out);
+    for (int i = 0; i < PYH_CAUSE_COUNT; i++) {
+        const struct pyh_cause *k = &v->causes[i];
+        if (!k->matters) continue;
+        fprintf(out, "<tr data-cause=\"%s\" data-bytes=\"%llu\"><td class=\"num\">%.0f%%</td>"
+                     "<td class=\"num\">%s</td><td>%s</td></tr>\n",
+                pyh_cause_key(k->kind), (unsigned long long)k->bytes, 100 * k->share,
+                fmt_bytes(k->bytes, a), pyh_cause_name(k->kind));
+    }
+    fputs("</tbody></table>\n", out);
+    (void)b;
+    (void)d;
+    fputs("<ul>\n", out);
     /* What takes the space. */
     fputs("<li>What takes the space: ", out);
     for (size_t i = 0; i < c->nrows && i < 3; i++) {

@@ -86,8 +86,7 @@ static void holder_text(struct pyh_heap *heap, const struct pyh_holder *h, char 
                  pyh_heap_type_name(heap, h->leading_type));
 }
 
-/* The one-sentence verdict (also the JSON's "verdict"). */
-static void headline(struct pyh_heap *heap, const struct pyh_verdict *v, char *buf, size_t cap)
+void pyh_verdict_sentence(struct pyh_heap *heap, const struct pyh_verdict *v, char *buf, size_t cap)
 {
     char t[32];
     size_t n = (size_t)snprintf(buf, cap, "of %s %s, ", pyh_format_bytes(v->total, t, sizeof(t)),
@@ -115,8 +114,9 @@ static void headline(struct pyh_heap *heap, const struct pyh_verdict *v, char *b
 }
 
 static json_t *summary_json(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
-                            const struct pyh_census *c, const struct pyh_gc_view *gc,
-                            const char *backlog, const struct pyh_verdict *v,
+                            const struct pyh_census *c, const struct pyh_fragmentation *f,
+                            const struct pyh_gc_view *gc, const char *backlog,
+                            const struct pyh_verdict *v,
                             const char *sentence, size_t ntop)
 {
     json_t *root = pyh_report_json_envelope(ctx);
@@ -140,6 +140,7 @@ static json_t *summary_json(const struct pyh_report_context *ctx, struct pyh_run
     }
     json_object_set_new(root, "top_types", types);
     json_object_set_new(root, "verdict", pyh_json_text(sentence));
+    json_object_set_new(root, "allocators_verdict", pyh_json_text(f->verdict));
     json_t *causes = json_array();
     for (int i = 0; i < PYH_CAUSE_COUNT; i++) {
         const struct pyh_cause *k = &v->causes[i];
@@ -193,9 +194,10 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
     }
     char a[32], b[32], d[32], sentence[2048], text[4096], cmd[512];
     size_t ntop = c->nrows < SUMMARY_TYPES ? c->nrows : SUMMARY_TYPES;
-    headline(c->heap, v, sentence, sizeof(sentence));
+    pyh_verdict_sentence(c->heap, v, sentence, sizeof(sentence));
     if (format == PYH_FORMAT_JSON)
-        return pyh_report_json_print(ctx, summary_json(ctx, rt, c, gc, backlog, v, sentence, ntop), out);
+        return pyh_report_json_print(ctx, summary_json(ctx, rt, c, f, gc, backlog, v, sentence, ntop),
+                                     out);
 
     fprintf(out, "Python %s, %s\n", rt->version, ctx->target->description);
     if (f->resident_known)

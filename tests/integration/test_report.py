@@ -175,7 +175,8 @@ def dom_problems(dom, summary, types, retained):
     totals = dom.by_id("totals")
     got = {"objects": int(totals.attrs["data-objects"]), "size": int(totals.attrs["data-size"]),
            "heap_total": int(totals.attrs["data-heap-total"])}
-    if got != summary["totals"]:
+    want_totals = {k: summary["totals"][k] for k in ("objects", "size", "heap_total")}
+    if got != want_totals:
         bad.append("totals: DOM %r, summary --json %r" % (got, summary["totals"]))
     rows = dom.by_id("type-table").find_all("tr")[1:]
     table = [{"name": r.attrs["data-name"], "count": int(r.attrs["data-count"]),
@@ -193,8 +194,17 @@ def dom_problems(dom, summary, types, retained):
             bad.append("row text %r, data-name %r" % (r.find_all("td")[0].all_text(),
                                                       r.attrs["data-name"]))
     verdict = dom.by_id("frag-verdict").all_text()
-    if verdict != summary["verdict"]:
-        bad.append("verdict: DOM %r, summary --json %r" % (verdict, summary["verdict"]))
+    if verdict != summary["allocators_verdict"]:
+        bad.append("allocators' verdict: DOM %r, summary --json %r"
+                   % (verdict, summary["allocators_verdict"]))
+    sentence = dom.by_id("verdict-sentence").all_text()
+    if sentence != summary["verdict"]:
+        bad.append("verdict: DOM %r, summary --json %r" % (sentence, summary["verdict"]))
+    causes = [(r.attrs["data-cause"], int(r.attrs["data-bytes"]))
+              for r in dom.by_id("causes").find_all("tr")[1:]]
+    want_causes = [(c["cause"], c["bytes"]) for c in summary["causes"] if c["matters"]]
+    if causes != want_causes:
+        bad.append("causes: DOM %r, summary --json %r" % (causes, want_causes))
     live = dom.by_id("live")
     if (int(live.attrs["data-live-bytes"]), int(live.attrs["data-live-objects"])) != \
             (retained["live_bytes"], retained["live_objects"]):
