@@ -29,7 +29,7 @@
 const struct pyh_verb pyh_verbs[] = {
     {{
          .name = "summary",
-         .summary = "the short answer: version, objects, top types, every cause, holders",
+         .summary = "the first minute: memory, top types, every cause, holders",
          .help = "One screen for the first minute of an incident: the Python version, the\n"
                  "resident memory, how many objects take how much of the heap, the five\n"
                  "biggest types, and a verdict that lists every cause of the memory that\n"
