@@ -124,7 +124,7 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
                           d->tree.n, &d->tree_paths);
     if (!err) err = pyh_unreachable_compute(g, reach, &d->unreachable);
     if (!err)
-        err = pyh_verdict_compute(&d->census, &d->frag, g, reach, dom, &s->native, &d->verdict);
+        err = pyh_verdict_compute(&d->census, &d->frag, NULL, g, reach, dom, &s->native, &d->verdict);
     if (!err) pyh_verdict_sentence(heap, &d->verdict, d->sentence, sizeof(d->sentence));
     if (err || !p->npositionals) return err;
     /* The snapshots given, and the target's own: the trend up to now. */
