@@ -23,7 +23,6 @@ core_pattern hands cores to a program.
 import os
 import resource
 import signal
-import subprocess
 import time
 import unittest
 
@@ -210,13 +209,16 @@ class KernelCoreBase(SummaryBase):
             self.skipTest("no kernel core: " + problem)
         T.require_interpreter(self.interp)
         w = make_workload_class("garbage")(self.interp)
-        def child():
-            T._die_with_parent()
-            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        with open(w.log_path, "wb") as log:
-            w.proc = T.start_process([w.exe, w.script, w.gt_path, "garbage"], stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=w.workdir, preexec_fn=child)
-        w.gt = w.wait_for_ground_truth()
+        # The workload inherits the core size limit (chroot interpreters start through their
+        # own preexec_fn): raised here for the start only.
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        if hard == 0:
+            self.skipTest("no kernel core: the hard RLIMIT_CORE is 0")
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        try:
+            w.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
         rows = smaps(w.pid)
         pid = w.pid
         os.kill(pid, signal.SIGABRT)
@@ -228,10 +230,14 @@ class KernelCoreBase(SummaryBase):
         name = pattern.replace("%p", str(pid)).replace("%%", "%")
         if uses_pid and "%p" not in pattern:
             name += ".%d" % pid
+        # Where the kernel writes it: the process's directory (or the pattern's), in the
+        # process's root (a chroot interpreter's is not this machine's).
         core = name if os.path.isabs(name) else os.path.join(w.workdir, name)
+        places = [core, self.interp.host_path(core)]
         deadline = time.monotonic() + 30
-        while not os.path.exists(core) and time.monotonic() < deadline:
+        while not any(os.path.exists(p) for p in places) and time.monotonic() < deadline:
             time.sleep(0.1)
+        core = next((p for p in places if os.path.exists(p)), core)
         if not os.path.exists(core):
             self.skipTest("the kernel wrote no core at %s (pattern %r)" % (core, pattern))
         try:
