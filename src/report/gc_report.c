@@ -18,9 +18,12 @@ json_t *pyh_gc_view_json(struct pyh_heap *heap, const struct pyh_gc_view *v, lon
         json_object_set_new(e, "objects", json_integer((json_int_t)x->objects));
         json_object_set_new(e, "count", json_integer(x->count));
         json_object_set_new(e, "threshold", json_integer(x->threshold));
-        json_object_set_new(e, "collections", v->stats_known ? json_integer(x->collections) : json_null());
-        json_object_set_new(e, "collected", v->stats_known ? json_integer(x->collected) : json_null());
-        json_object_set_new(e, "uncollectable", v->stats_known ? json_integer(x->uncollectable) : json_null());
+        json_object_set_new(e, "collections",
+                            v->stats_known ? json_integer(x->collections) : json_null());
+        json_object_set_new(e, "collected",
+                            v->stats_known ? json_integer(x->collected) : json_null());
+        json_object_set_new(e, "uncollectable",
+                            v->stats_known ? json_integer(x->uncollectable) : json_null());
         json_array_append_new(gens, e);
     }
     json_object_set_new(o, "generations", gens);
@@ -66,9 +69,12 @@ struct pyh_error *pyh_report_gc(const struct pyh_report_context *ctx, struct pyh
             const struct pyh_gc_generation *x = &v->gen[g];
             char ct[40];
             snprintf(ct, sizeof(ct), "%d/%d", x->count, x->threshold);
-            fprintf(out, "%-10d %12s %16s %12lld %12lld %13lld\n", g,
-                    pyh_format_count(x->objects, a, sizeof(a)), ct, (long long)x->collections,
-                    (long long)x->collected, (long long)x->uncollectable);
+            char st[3][24];
+            const int64_t stats[3] = {x->collections, x->collected, x->uncollectable};
+            for (int k = 0; k < 3; k++) /* "-": 3.15 keeps them in a ring not read here */
+                snprintf(st[k], sizeof(st[k]), v->stats_known ? "%lld" : "-", (long long)stats[k]);
+            fprintf(out, "%-10d %12s %16s %12s %12s %13s\n", g,
+                    pyh_format_count(x->objects, a, sizeof(a)), ct, st[0], st[1], st[2]);
         }
         if (v->permanent)
             fprintf(out, "Permanent (gc.freeze()): %s objects\n",

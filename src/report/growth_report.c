@@ -111,6 +111,8 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
             json_object_set_new(e, "type", pyh_json_text(retainers[i].type ? retainers[i].type : ""));
             json_object_set_new(e, "size_before", json_integer((json_int_t)retainers[i].size[0]));
             json_object_set_new(e, "size_after", json_integer((json_int_t)retainers[i].size[1]));
+            json_object_set_new(e, "listed_before", json_boolean(retainers[i].count[0] != 0));
+            json_object_set_new(e, "listed_after", json_boolean(retainers[i].count[1] != 0));
             json_array_append_new(rets, e);
         }
         json_object_set_new(root, "retainers", rets);
@@ -140,9 +142,13 @@ struct pyh_error *pyh_report_diff(struct pyh_snapshot *const *snaps, const struc
                 signed_bytes(delta(s->size, 1), z, sizeof(z)));
     }
     if (nretainers) fprintf(out, "\nRetainers that grew most\n");
+    /* A retainer absent from one side was not among its top retainers: not 0 bytes, so it
+     * is said as such ("not listed"), never as growth from nothing. */
     for (size_t i = 0; i < nretainers && i < 10; i++)
-        fprintf(out, "  %12s -> %-12s %s\n", pyh_format_bytes(retainers[i].size[0], x, sizeof(x)),
-                pyh_format_bytes(retainers[i].size[1], y, sizeof(y)), retainers[i].name);
+        fprintf(out, "  %12s -> %-12s %s\n",
+                retainers[i].count[0] ? pyh_format_bytes(retainers[i].size[0], x, sizeof(x)) : "(not listed)",
+                retainers[i].count[1] ? pyh_format_bytes(retainers[i].size[1], y, sizeof(y)) : "(not listed)",
+                retainers[i].name);
     fprintf(out, "\nHeap %s -> %s (%s); pymalloc free %s, malloc free %s\n",
             pyh_format_bytes(a->frag.heap_total, x, sizeof(x)), pyh_format_bytes(b->frag.heap_total, y, sizeof(y)),
             signed_bytes((int64_t)b->frag.heap_total - (int64_t)a->frag.heap_total, z, sizeof(z)),

@@ -250,6 +250,19 @@ class GrowthBase(unittest.TestCase):
         self.check_diff(self.files["s3.json"], self.pid_input, 3, 5)
         self.assertFalse(T.not_stopped_problems(self.service.pid))
 
+    def test_diff_retainer_not_listed(self):
+        """The spike's list is among the top retainers at P3 only: diff P2 -> P3 says it was
+        not listed before (not that it grew from 0 bytes)."""
+        a, b = self.files["core2"], self.files["s3.json"]
+        rep = G.pyheap_json(["diff", a, b] + self.args)
+        found = [r for r in rep["retainers"] if r["path"].endswith(".SPIKE")]
+        self.assertEqual(len(found), 1, rep["retainers"])
+        self.assertEqual((found[0]["listed_before"], found[0]["listed_after"]), (False, True))
+        text = G.pyheap_ok(["diff", a, b, "--wide"] + self.args).stdout
+        line = [l for l in text.splitlines() if l.rstrip().endswith(".SPIKE")]
+        self.assertEqual(len(line), 1, text)
+        self.assertIn("(not listed) ->", line[0])
+
     def test_diff_fragmentation_delta(self):
         rep = G.pyheap_json(["diff", self.files["s1.json"], self.files["s5.json"]] + self.args)
         a, b = (G.load_json(self.files[k]) for k in ("s1.json", "s5.json"))
