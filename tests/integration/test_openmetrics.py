@@ -155,7 +155,7 @@ class OpenMetricsTest(unittest.TestCase):
         self.addCleanup(T.kill_process, w.proc)
         w.wait_line(r"^snapshot ", timeout=30)
         w.proc.send_signal(2)
-        w.proc.wait(timeout=30)
+        w.wait(timeout=30)  # and its log read to the end
         with open(prom) as fh:
             samples = parse(fh.read(), "openmetrics")
         self.assertEqual({s["labels"]["pid"] for s in samples}, {str(proc.pid)})

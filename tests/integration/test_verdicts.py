@@ -45,10 +45,13 @@ class KindService(G.GrowthService):
         self.kind = kind
 
     def start(self, wait=True):
+        # a chroot interpreter's process runs in its chroot (the temporary directory and the
+        # source tree are visible there at their own paths)
+        argv = self.interp.command([self.interp.path, MEMORY_KINDS, self.dir, self.kind])
         with open(self.log_path, "wb") as log:
-            self.proc = T.start_process([self.interp.path, MEMORY_KINDS, self.dir, self.kind],
-                                        stdin=subprocess.PIPE, stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=self.dir)
+            self.proc = T.start_process(argv, stdin=subprocess.PIPE, stdout=log,
+                                        stderr=subprocess.STDOUT,
+                                        **self.interp.popen_kw(cwd=self.dir))
         if wait:
             self.wait_truth(0)
         return self

@@ -155,7 +155,7 @@ class CgroupWatchBase(unittest.TestCase):
                        + T.pyheap_args(self.interp))
         self.addCleanup(T.kill_process, w.proc)
         w.wait_line(r'"event": ?"exit"', timeout=120)
-        w.proc.wait(timeout=30)
+        w.wait(timeout=30)  # and its log read to the end
         grower.wait(timeout=30)
         events = [json.loads(t) for _a, t in w.lines]
         by = {}
@@ -213,7 +213,7 @@ class TestSchedule(unittest.TestCase):
                         start=1 + max([i for i, (_a, t) in enumerate(w.lines)
                                        if '"snapshot"' in t] or [-1]) if k else 0)
         w.proc.send_signal(signal.SIGINT)
-        w.proc.wait(timeout=30)
+        w.wait(timeout=30)  # and its log read to the end
         events = [json.loads(t) for _a, t in w.lines]
         written = [e["path"] for e in events if e["event"] == "snapshot"]
         removed = [e["path"] for e in events if e["event"] == "removed"]
