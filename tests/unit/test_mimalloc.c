@@ -1,0 +1,412 @@
+/* The mimalloc walker over synthetic segments built in memory, in both layouts (2.1.2 and
+ * 2.5.2). The segment and page structs below are transcriptions of mimalloc's own
+ * declarations (CPython's Include/internal/mimalloc/mimalloc/types.h of 3.14.7 and of
+ * 3.14.10, release build, Py_GIL_DISABLED), written independently of the walker's offset
+ * tables, so that a wrong offset there fails here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+
+#include "allocators/mimalloc.h"
+#include "synthetic.h"
+#include "target/target.h"
+
+/* ---- mimalloc 2.1.2 ---- */
+struct page212 {
+    uint32_t slice_count, slice_offset;
+    uint8_t bits; /* is_committed:1 is_zero_init:1 use_qsbr:1 tag:4 */
+    uint8_t debug_offset;
+    uint16_t capacity, reserved;
+    uint8_t flags, free_is_zero_retire;
+    uint64_t free;
+    uint32_t used, xblock_size;
+    uint64_t local_free, xthread_free, xheap, next, prev, qsbr_next, qsbr_prev, qsbr_goal;
+};
+struct seg212 {
+    uint64_t memid[3];
+    bool allow_decommit, allow_purge;
+    uint64_t segment_size;
+    int64_t purge_expire;
+    uint64_t purge_mask[8], commit_mask[8];
+    uint64_t abandoned_next, next, abandoned, abandoned_visits, used, cookie;
+    uint64_t segment_slices, segment_info_slices;
+    uint32_t kind;
+    uint64_t slice_entries, thread_id;
+    struct page212 slices[513];
+};
+_Static_assert(sizeof(struct page212) == 96, "mi_page_t 2.1.2");
+_Static_assert(sizeof(struct seg212) == 49512, "mi_segment_t 2.1.2");
+_Static_assert(offsetof(struct seg212, slices) == 264, "slices 2.1.2");
+
+/* ---- mimalloc 2.5.2 ---- */
+struct page252 {
+    uint32_t slice_count, slice_offset;
+    uint8_t bits; /* is_committed:1 is_zero_init:1 is_huge:1 */
+    uint16_t capacity, reserved;
+    uint8_t flags, free_is_zero_retire;
+    uint64_t free, local_free;
+    uint16_t used;
+    uint8_t block_size_shift, heap_tag, use_qsbr, debug_offset;
+    uint64_t block_size, page_start, xthread_free, xheap, next, prev, qsbr_next, qsbr_prev,
+        qsbr_goal;
+};
+struct seg252 {
+    uint64_t memid[3];
+    bool allow_decommit, allow_purge;
+    uint64_t segment_size, subproc;
+    int64_t purge_expire;
+    uint64_t purge_mask[8], commit_mask[8];
+    uint64_t next;
+    bool was_reclaimed, dont_free, free_is_zero;
+    uint64_t abandoned, abandoned_visits, used, cookie, abandoned_os_next, abandoned_os_prev;
+    uint64_t segment_slices, segment_info_slices;
+    uint32_t kind;
+    uint64_t slice_entries, thread_id;
+    struct page252 slices[513];
+};
+_Static_assert(sizeof(struct page252) == 112, "mi_page_t 2.5.2");
+_Static_assert(sizeof(struct seg252) == 57744, "mi_segment_t 2.5.2");
+_Static_assert(offsetof(struct seg252, slices) == 288, "slices 2.5.2");
+
+#define SEG 0x7f0000000000ull /* 32 MiB aligned */
+#define SLICE (64ull << 10)
+
+/* A page as the test describes it; lists are block indexes, -1 terminated. */
+struct spec {
+    uint32_t slice, count;
+    uint64_t block_size;
+    unsigned tag;
+    uint16_t capacity, reserved, used;
+    int free[8], local[8], thread[8];
+};
+
+struct fixture {
+    struct syn_memory mem;
+    struct pyh_diag diag;
+    struct pyh_target *t;
+    struct pyh_mimalloc *m;
+    uint8_t *hdr;
+    uint8_t *data[4]; /* regions at slice 1, 5, 13 (3 slices) */
+    bool v252;
+};
+
+static uint64_t page_start(const struct spec *s)
+{
+    uint64_t off = 0; /* 2.1.2's rule; the 2.5.2 pages store the same start */
+    if (s->block_size >= 8) off = s->block_size <= 64 ? 3 * s->block_size
+                                  : s->block_size <= 512 ? s->block_size : 0;
+    return SEG + s->slice * SLICE + off;
+}
+
+static uint8_t *at(struct fixture *f, uint64_t addr)
+{
+    for (size_t i = 0; i < f->mem.nregions; i++)
+        if (addr >= f->mem.regions[i].addr &&
+            addr + 8 <= f->mem.regions[i].addr + f->mem.regions[i].size)
+            return f->mem.regions[i].bytes + (addr - f->mem.regions[i].addr);
+    fail_msg("no region at 0x%llx", (unsigned long long)addr);
+    return NULL;
+}
+
+/* Writes a list's links into the blocks; returns its head (extra: low bits to add). */
+static uint64_t link(struct fixture *f, const struct spec *s, const int *idx, uint64_t extra)
+{
+    uint64_t head = 0;
+    int n = 0;
+    while (idx[n] >= 0) n++;
+    for (int i = n - 1; i >= 0; i--) {
+        uint64_t b = page_start(s) + (uint64_t)idx[i] * s->block_size;
+        memcpy(at(f, b), &head, 8);
+        head = b;
+    }
+    return head ? head | extra : 0;
+}
+
+static void put_page(struct fixture *f, const struct spec *s)
+{
+    uint64_t fl = link(f, s, s->free, 0), lf = link(f, s, s->local, 0),
+             tf = link(f, s, s->thread, 1); /* a delayed-free state bit on the head */
+    if (f->v252) {
+        struct page252 *p = &((struct seg252 *)f->hdr)->slices[s->slice];
+        p->slice_count = s->count;
+        p->bits = 1;
+        p->capacity = s->capacity;
+        p->reserved = s->reserved;
+        p->used = s->used;
+        p->heap_tag = (uint8_t)s->tag;
+        p->block_size = s->block_size;
+        p->page_start = page_start(s);
+        p->free = fl;
+        p->local_free = lf;
+        p->xthread_free = tf;
+        p->xheap = 0x5555000;
+    } else {
+        struct page212 *p = &((struct seg212 *)f->hdr)->slices[s->slice];
+        p->slice_count = s->count;
+        p->bits = (uint8_t)(1 | 4 | (s->tag << 3));
+        p->capacity = s->capacity;
+        p->reserved = s->reserved;
+        p->used = s->used;
+        p->xblock_size = (uint32_t)s->block_size;
+        p->free = fl;
+        p->local_free = lf;
+        p->xthread_free = tf;
+        p->xheap = 0x5555000;
+    }
+    /* every later slice of the run points back to the first */
+    for (uint32_t k = 1; k < s->count; k++) {
+        if (f->v252) ((struct seg252 *)f->hdr)->slices[s->slice + k].slice_offset = k * 112;
+        else ((struct seg212 *)f->hdr)->slices[s->slice + k].slice_offset = k * 96;
+    }
+}
+
+static void put_span(struct fixture *f, uint32_t slice, uint32_t count)
+{
+    if (f->v252) ((struct seg252 *)f->hdr)->slices[slice].slice_count = count;
+    else ((struct seg212 *)f->hdr)->slices[slice].slice_count = count;
+}
+
+/* A: GC_PRE, 32-byte blocks: 3 free, 2 local_free, 4 xthread_free of 100 carved. */
+static const struct spec A = {1, 1, 32, 3, 100, 2045, 95, {10, 11, 12, -1}, {20, 21, -1},
+                              {30, 31, 32, 33, -1}};
+/* B: OBJECT, 1 KiB blocks over 8 slices, one block freed by another thread. */
+static const struct spec B = {5, 8, 1024, 1, 10, 512, 10, {-1}, {-1}, {7, -1}};
+/* C: MEM, its free list loops. */
+static const struct spec C = {13, 1, 48, 0, 20, 1300, 17, {0, 1, 0, -1}, {-1}, {-1}};
+/* E: MEM, a block both in free and local_free. */
+static const struct spec E = {15, 1, 16, 0, 20, 4000, 18, {3, -1}, {3, -1}, {-1}};
+/* F: GC, used says 5 of 5 but one block is on the free list (inconsistent, kept). */
+static const struct spec F = {16, 1, 128, 2, 5, 500, 5, {2, -1}, {-1}, {-1}};
+
+static void build(struct fixture *f, bool v252)
+{
+    memset(f, 0, sizeof(*f));
+    f->v252 = v252;
+    f->hdr = syn_memory_region(&f->mem, SEG, SLICE);
+    syn_memory_region(&f->mem, SEG + 1 * SLICE, SLICE);
+    syn_memory_region(&f->mem, SEG + 5 * SLICE, 8 * SLICE);
+    syn_memory_region(&f->mem, SEG + 13 * SLICE, 4 * SLICE);
+    if (v252) {
+        struct seg252 *s = (struct seg252 *)f->hdr;
+        s->segment_size = 32ull << 20;
+        s->segment_slices = 512;
+        s->segment_info_slices = 1;
+        s->slice_entries = 512;
+        s->thread_id = 0x1234;
+        s->cookie = 0xdeadbeefcafe;
+        s->commit_mask[0] = 0xff0000000000ffffull; /* 24 slices committed */
+        s->slices[0].slice_count = 1;
+        s->slices[0].block_size = SLICE;
+    } else {
+        struct seg212 *s = (struct seg212 *)f->hdr;
+        s->segment_size = 32ull << 20;
+        s->segment_slices = 512;
+        s->segment_info_slices = 1;
+        s->slice_entries = 512;
+        s->thread_id = 0x1234;
+        s->cookie = 0xdeadbeefcafe;
+        s->commit_mask[0] = 0xff0000000000ffffull;
+        s->slices[0].slice_count = 1;
+        s->slices[0].xblock_size = (uint32_t)SLICE;
+    }
+    put_page(f, &A);
+    put_span(f, 2, 3);
+    put_page(f, &B);
+    put_page(f, &C);
+    /* D: GC, 64-byte blocks, a free-list entry between two blocks */
+    struct spec D = {14, 1, 64, 2, 20, 1000, 19, {-1}, {-1}, {-1}};
+    put_page(f, &D);
+    uint64_t bad = page_start(&D) + 64 * 4 + 8;
+    if (v252) ((struct seg252 *)f->hdr)->slices[14].free = bad;
+    else ((struct seg212 *)f->hdr)->slices[14].free = bad;
+    put_page(f, &E);
+    put_page(f, &F);
+    put_span(f, 17, 495);
+}
+
+static const struct pyh_host_mapping maps[] = {
+    {SEG, SEG + (32ull << 20), 0, PROT_READ | PROT_WRITE, NULL},
+};
+
+static void open_walk(struct fixture *f)
+{
+    struct pyh_host_target h = syn_memory_host(&f->mem);
+    h.mappings = maps;
+    h.nmappings = 1;
+    assert_null(pyh_target_open_host(&h, &f->diag, &f->t));
+    assert_null(pyh_mimalloc_open(f->t, &f->diag, &f->m));
+    assert_non_null(f->m);
+}
+
+static void teardown(struct fixture *f)
+{
+    pyh_mimalloc_free(f->m);
+    pyh_target_close(f->t);
+    syn_memory_free(&f->mem);
+    pyh_diag_free(&f->diag);
+}
+
+static bool warned(const struct fixture *f, const char *needle)
+{
+    for (size_t i = 0; i < f->diag.nwarnings; i++)
+        if (strstr(f->diag.warnings[i], needle)) return true;
+    return false;
+}
+
+struct tally {
+    uint64_t live, free, live_by_tag[4];
+    bool a10_free, a0_live;
+};
+
+static bool count_block(void *ctx, const struct pyh_mimalloc_page *pg, uint64_t addr, bool live)
+{
+    struct tally *t = ctx;
+    if (live) {
+        t->live++;
+        t->live_by_tag[pg->tag]++;
+    } else {
+        t->free++;
+    }
+    if (addr == page_start(&A) + 10 * 32) t->a10_free = !live;
+    if (addr == page_start(&A)) t->a0_live = live;
+    return true;
+}
+
+static void check_walk(bool v252)
+{
+    struct fixture f;
+    build(&f, v252);
+    open_walk(&f);
+    struct pyh_mimalloc *m = f.m;
+    assert_ptr_equal(m->layout, v252 ? &pyh_mimalloc_layout_252 : &pyh_mimalloc_layout_212);
+    assert_int_equal(m->nsegments, 1);
+    assert_int_equal(m->segments[0].address, SEG);
+    assert_int_equal(m->segments[0].thread_id, 0x1234);
+    assert_int_equal(m->segments[0].committed, 24 * SLICE);
+    assert_int_equal(m->segments[0].free_slices, 3 + 495);
+    /* A, B and F accepted; C (loop), D (between blocks), E (two lists) rejected */
+    assert_int_equal(m->npages, 3);
+    assert_int_equal(m->bad_pages, 3);
+    const struct pyh_mimalloc_page *a = &m->pages[0], *b = &m->pages[1], *fp = &m->pages[2];
+    assert_int_equal(a->start, page_start(&A));
+    assert_int_equal(a->block_size, 32);
+    assert_int_equal(a->tag, PYH_MI_TAG_GC_PRE);
+    assert_int_equal(a->nfree, 3);
+    assert_int_equal(a->nlocal_free, 2);
+    assert_int_equal(a->nthread_free, 4);
+    assert_int_equal(a->live, 91);
+    assert_true(a->consistent);
+    assert_int_equal(b->block_size, 1024);
+    assert_int_equal(b->start, SEG + 5 * SLICE);
+    assert_int_equal(b->tag, PYH_MI_TAG_OBJECT);
+    assert_int_equal(b->nfree + b->nlocal_free, 0);
+    assert_int_equal(b->nthread_free, 1);
+    assert_int_equal(b->live, 9);
+    assert_true(b->consistent);
+    assert_int_equal(fp->live, 4);
+    assert_false(fp->consistent);
+    assert_int_equal(m->blocks_live, 91 + 9 + 4);
+    assert_int_equal(m->blocks_free, 9 + 1 + 1);
+    assert_int_equal(m->bytes_live, 91 * 32 + 9 * 1024 + 4 * 128);
+    assert_int_equal(m->bytes_free_in_pages, 9 * 32 + 1024 + 128);
+    assert_int_equal(m->tag_live[PYH_MI_TAG_GC_PRE], 91);
+    assert_int_equal(m->tag_live[PYH_MI_TAG_OBJECT], 9);
+    assert_int_equal(m->tag_live[PYH_MI_TAG_GC], 4);
+    assert_int_equal(m->tag_live[PYH_MI_TAG_MEM], 0);
+    assert_int_equal(m->nclasses, 3);
+    assert_int_equal(m->classes[0].block_size, 32);
+    assert_int_equal(m->classes[0].blocks_live, 91);
+    assert_int_equal(m->classes[0].blocks_free, 9);
+    assert_int_equal(m->classes[2].block_size, 1024);
+    assert_true(warned(&f, "a second time"));      /* C's loop and E's shared block */
+    assert_true(warned(&f, "not a block of the page")); /* D */
+    assert_true(warned(&f, "counted from the lists"));  /* F */
+    assert_true(f.diag.partial);
+
+    struct tally t = {0};
+    pyh_mimalloc_visit(m, count_block, &t);
+    assert_int_equal(t.live, 104);
+    assert_int_equal(t.free, 11);
+    assert_int_equal(t.live_by_tag[PYH_MI_TAG_GC_PRE], 91);
+    assert_true(t.a10_free);
+    assert_true(t.a0_live);
+    teardown(&f);
+}
+
+static void test_walk_212(void **state)
+{
+    (void)state;
+    check_walk(false);
+}
+
+static void test_walk_252(void **state)
+{
+    (void)state;
+    check_walk(true);
+}
+
+/* The probe tells the layouts apart and takes neither for a zeroed or foreign header. */
+static void test_probe(void **state)
+{
+    (void)state;
+    struct fixture f;
+    build(&f, false);
+    assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 49512), &pyh_mimalloc_layout_212);
+    teardown(&f);
+    build(&f, true);
+    assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 57744), &pyh_mimalloc_layout_252);
+    /* a 2.5.2 segment whose slice table is cut: a header with no run at slice 0 */
+    ((struct seg252 *)f.hdr)->slices[0].slice_count = 0;
+    assert_null(pyh_mimalloc_probe(f.hdr, 57744));
+    teardown(&f);
+    static uint8_t zero[57744];
+    assert_null(pyh_mimalloc_probe(zero, sizeof(zero)));
+}
+
+/* A slice table whose run overruns the segment stops that segment's walk with a warning. */
+static void test_bad_run(void **state)
+{
+    (void)state;
+    for (int v = 0; v < 2; v++) {
+        struct fixture f;
+        build(&f, v);
+        put_span(&f, 17, 600); /* past the 512 entries */
+        open_walk(&f);
+        assert_int_equal(f.m->npages, 3);
+        assert_true(warned(&f, "no run's first slice"));
+        teardown(&f);
+    }
+}
+
+/* No segment in the mappings: no mimalloc, no error. */
+static void test_none(void **state)
+{
+    (void)state;
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    syn_memory_region(&f.mem, SEG, SLICE);
+    struct pyh_host_target h = syn_memory_host(&f.mem);
+    h.mappings = maps;
+    h.nmappings = 1;
+    assert_null(pyh_target_open_host(&h, &f.diag, &f.t));
+    assert_null(pyh_mimalloc_open(f.t, &f.diag, &f.m));
+    assert_null(f.m);
+    teardown(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_walk_212), cmocka_unit_test(test_walk_252),
+        cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
