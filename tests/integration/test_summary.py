@@ -23,6 +23,7 @@ core_pattern hands cores to a program.
 import os
 import resource
 import signal
+import sys
 import time
 import unittest
 
@@ -107,6 +108,8 @@ class SummaryBase(unittest.TestCase):
 
     def check_resident(self, bad, rep, want, what):
         total = rep["totals"]["memory"]
+        sys.stderr.write("\n  %s %s: resident %d, the process's %d (%+.2f%%) " % (
+            self.interp.label, what, total, want, 100.0 * (total - want) / want if want else 0))
         if rep["totals"]["memory_basis"] != "resident":
             bad.append("%s: memory_basis %r, not resident" % (what, rep["totals"]["memory_basis"]))
         if abs(total - want) > 0.05 * want:
