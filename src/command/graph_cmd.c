@@ -84,6 +84,15 @@ struct pyh_error *pyh_cmd_path(struct pyh_session *s, const struct pyh_parsed *p
     if (type) {
         snprintf(what, sizeof(what), "%s", type);
         err = pyh_paths_to_type(g, r, type, (size_t)max, &groups, &n, &instances, &unreached);
+        /* A name the census did not find is a usage error only when the census is whole:
+         * after a partial one, the type may be among what could not be read — say that. */
+        const char *partial = pyh_session_partial_reason(s);
+        if (err && pyh_error_code(err) == PYH_ERR_USAGE && partial) {
+            pyh_error_free(err);
+            err = pyh_error_create(PYH_ERR_PARTIAL,
+                                   "no object of type '%s' was found, but results are partial: %s",
+                                   type, partial);
+        }
     } else {
         uint32_t node = 0;
         if (!(err = node_arg("path", g, p->positionals[0], &node))) {

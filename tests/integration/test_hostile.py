@@ -508,6 +508,18 @@ class DamagedHeapTest(HostileCase):
                     r"%s: chunk 0x%x has a bad size field \(0x4141414141414141\); %s bytes up to "
                     r"%s not walked" % (HEX, HEX, chunk, HEX, HEX), stdout=CENSUS)
 
+    def test_path_type_after_partial_census(self):
+        # A type the census did not find is a usage error (2) only when the census is whole;
+        # after a partial one it is exit 1 with the cause (issue 13, finding 6).
+        core, gt = Targets.small()
+        chunk = gt["victim_bytearray_buffer"] - 16
+        path = self.patched(core, "chunk-path.core", [(chunk + 8, q(0x4141414141414141))])
+        self.expect(["path", "--type", "NoSuchType", path], FAIL,
+                    r"no object of type 'NoSuchType' was found, but results are partial: glibc "
+                    r"malloc: .*chunk 0x%x has a bad size field.*" % chunk)
+        self.expect(["path", "--type", "NoSuchType", core], USAGE,
+                    r"no type named 'NoSuchType' \(see `types` for the names\)", one_line=True)
+
     def test_cycle_in_a_pool_free_list(self):
         core, gt = Targets.small()
         ps = gt["pool_size"]
