@@ -136,6 +136,20 @@ static void record_gc_head(struct builder *b, uint64_t obj, const uint8_t *head)
     b->heap->objects[b->heap->nobjects - 1].type |= GC_NEXT;
 }
 
+/* A block that is no object but holds an object's header with a count that does not fit
+ * it: an object whose count was damaged, left out of the census — and said. */
+static void note_misfit(struct pyh_heap *heap, uint64_t addr, const uint8_t *bytes, size_t avail,
+                        uint64_t usable)
+{
+    uint32_t type;
+    uint64_t obj = pyh_heap_misfit(heap, addr, bytes, avail, usable, &type);
+    if (!obj) return;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "a %s header whose item count does not fit its %llu-byte block",
+             pyh_heap_type_name(heap, type), (unsigned long long)usable);
+    pyh_read_failure(&heap->misfits, obj, 0, msg);
+}
+
 static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, const uint8_t *bytes)
 {
     struct builder *b = ctx;
@@ -147,6 +161,7 @@ static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, cons
         if (!b->err && b->gc_recording && (b->heap->types[type].flags & PYH_TPFLAGS_HAVE_GC))
             record_gc_head(b, obj, bytes + (obj - addr) - 16);
     } else {
+        note_misfit(b->heap, addr, bytes, size, size);
         struct block blk = {addr, size, 0};
         b->err = PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
     }
@@ -186,6 +201,7 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
     if (obj)
         return add_object(b, obj, type, c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC,
                           bytes + (obj - user), avail - (obj - user), c->size);
+    note_misfit(b->heap, user, bytes, avail, usable);
     struct block blk = {user, usable, 0};
     return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
 }
@@ -420,6 +436,15 @@ static void mark_buffers(struct builder *b)
                 bound += blk->addr + blk->size - p;
             } else if (p) {
                 bounded = false; /* in the object itself, static data, or no block known */
+                uint8_t byte;
+                struct pyh_error *unreadable = core ? pyh_target_read(t, p, &byte, 1) : NULL;
+                if (unreadable) {
+                    char msg[160];
+                    snprintf(msg, sizeof(msg), "its buffer pointer (at +%d) is 0x%llx: %s",
+                             fields[k], (unsigned long long)p, pyh_error_message(unreadable));
+                    pyh_read_failure(&heap->buffers_unread, o->addr, 0, msg);
+                    pyh_error_free(unreadable);
+                }
             }
         }
         if (bounded) {

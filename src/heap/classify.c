@@ -201,3 +201,29 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
     }
     return 0;
 }
+
+uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                         size_t avail, uint64_t usable, uint32_t *type)
+{
+    static const size_t positions[] = {0, 16, 32};
+    int npositions = heap->rt->minor >= 11 ? 3 : 2;
+    for (int i = 0; i < npositions; i++) {
+        size_t pos = positions[i];
+        if (pos + 16 > avail || pos + 16 > usable) break;
+        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(bytes, pos));
+        uint64_t refcnt = rc.count, tp = word(bytes, pos + 8);
+        if (!rc.plausible || !tp || (tp & 7)) continue;
+        uint32_t ti = pyh_heap_type_at(heap, tp);
+        if (ti == UINT32_MAX) continue;
+        const struct pyh_type *t = &heap->types[ti];
+        if (t->header_pos != pos) continue;
+        if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
+        if (!below_mappings(heap, refcnt) && pyh_heap_count_is_address(heap, refcnt)) continue;
+        /* Everything but the size: a variable-size object whose count was damaged. */
+        if (t->itemsize <= 0 || object_fits(heap, ti, bytes + pos, avail - pos, usable - pos))
+            continue;
+        *type = ti;
+        return block + pos;
+    }
+    return 0;
+}

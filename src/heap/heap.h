@@ -167,6 +167,12 @@ struct pyh_heap {
      * larger than the allocator blocks that hold the object and its buffers (bounded by
      * them: a corrupt count of items is not 10 GiB of dict); see session.c's warnings. */
     struct pyh_read_failures size_unread, size_bounded;
+    /* Containers whose buffer pointer (list items, dict keys, set table, bytearray bytes)
+     * leads to unreadable memory: their buffer block, if any, is not found. */
+    struct pyh_read_failures buffers_unread;
+    /* Blocks holding an object header whose item count does not fit the block: not counted
+     * as objects (pyh_heap_misfit), and said. */
+    struct pyh_read_failures misfits;
     /* Reads that failed while following references (graph/referents.c). */
     struct pyh_read_failures refs_unread;
 

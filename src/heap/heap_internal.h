@@ -50,6 +50,12 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
 
 /* sys.getsizeof of the object at obj of type t; bytes (avail of them) is a copy of the object
  * when the caller has one (may be NULL), else fields are read from the target. */
+/* The address of what passes every test of pyh_heap_classify but the size (a header of a
+ * variable-size type whose item count does not fit the block: damage), with its type in
+ * *type; 0 when nothing does. Called for blocks pyh_heap_classify rejected. */
+uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                         size_t avail, uint64_t usable, uint32_t *type);
+
 struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uint32_t t,
                                   const uint8_t *bytes, size_t avail, uint64_t *size);
 

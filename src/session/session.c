@@ -105,6 +105,14 @@ struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options 
         return permission_hint(pid, err);
     }
     if (mode == PYH_LIVE_STOP && s->target->stopped) s->target->stop_started = started;
+    if (options && (options->exe || options->sysroot || options->lib_path)) {
+        struct pyh_file_search user = {options->sysroot, options->lib_path, options->exe};
+        if ((err = pyh_file_search_check(&user))) {
+            pyh_session_close(s);
+            return err;
+        }
+        pyh_live_attach_files(s->target, &user);
+    }
     return finish_open(s, options, out);
 }
 
@@ -210,6 +218,12 @@ struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap
         warn_failures(s, &s->heap->size_unread,
                       "the sizes of %llu objects could not be read (counted at their basic "
                       "size); the first, the %s at 0x%llx: %s");
+        warn_failures(s, &s->heap->buffers_unread,
+                      "%llu objects' buffers are in unreadable memory (the blocks they lost, if "
+                      "any, count as native allocations); the first, the %s at 0x%llx: %s");
+        warn_failures(s, &s->heap->misfits,
+                      "%llu blocks hold an object header whose size does not fit the block (not "
+                      "counted as objects); the first, the %s at 0x%llx: %s");
         warn_failures(s, &s->heap->size_bounded,
                       "%llu objects claim sizes their allocator blocks cannot hold (counted at "
                       "the blocks' size); the first, the %s at 0x%llx: %s");

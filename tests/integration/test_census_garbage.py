@@ -107,16 +107,22 @@ class GarbageBase(C.CensusRunCase):
             else:
                 errors = [ln for ln in res.stderr_lines() if ln.startswith("py-heap: error: ")]
                 self.assertEqual(len(errors), 1, what)
+                if res.stdout.strip() and errors[0].startswith("py-heap: error: results are "
+                                                               "partial: "):
+                    data = res.json()  # a partial result is printed all the same
             out.append((label, res, data))
         return out
 
-    def types_of(self, core):
+    def types_of(self, core, said=None):
         """`types --limit 0` of a patched core, by every binary; the reports must agree and
-        be complete; returns the first."""
+        be complete — or, with said (a regex), partial (exit 1) with said on stderr (damage
+        py-heap must not hide, issue 13); returns the first."""
         runs = self.run_checked(["types", core] + self.crun.args + ["--limit", "0"])
         reports = []
         for label, res, data in runs:
-            self.assertEqual(res.returncode, 0, "%s: %s" % (label, res.describe()))
+            self.assertEqual(res.returncode, 1 if said else 0, "%s: %s" % (label, res.describe()))
+            if said:
+                self.assertRegex(res.stderr, said)
             reports.append(C.rows_by_name(data))
         for other in reports[1:]:
             self.assertEqual(other, reports[0], "the ASan build counts otherwise")
@@ -235,7 +241,9 @@ class GarbageBase(C.CensusRunCase):
         core = self.patched("oversized", {small + 16: struct.pack("<q", 4096),
                                           chunk + 16: struct.pack("<q", 1 << 16),
                                           tup + 16: struct.pack("<q", 1 << 16)})
-        rep = self.types_of(core)
+        # Left out of the census, and said: 3 headers whose counts do not fit their blocks.
+        rep = self.types_of(core, said=r"3 blocks hold an object header whose size does not "
+                                       r"fit the block \(not counted as objects\)")
         self.assert_census_changed_by(rep, {"bytes": (-2, -small_size - chunk_size),
                                             "tuple": (-1, -tup_size)}, not_found=1)
         for _label, _res, data in self.run_checked(["objects", core] + self.crun.args +
@@ -253,7 +261,10 @@ class GarbageBase(C.CensusRunCase):
         nowhere = struct.pack("<Q", self.nowhere)
         core = self.patched("internals", {d + 32: nowhere,  # PyDictObject.ma_keys
                                           lst + 24: nowhere})  # PyListObject.ob_item
-        rep = self.types_of(core)
+        # Counted, and the damage said (issue 13): buffers in unreadable memory, a size
+        # that cannot be read.
+        rep = self.types_of(core, said=r"2 objects' buffers are in unreadable memory .*the "
+                                       r"first, the (list|dict) at 0x%x" % min(d, lst))
         rows, before = C.rows_by_name(rep), C.rows_by_name(self.baseline)
         for name in ("dict", "list"):
             self.assertEqual(rows[name][0], before[name][0], name)
