@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "target/elf_util.h"
 #include "target/live_internal.h"
 #include "util/interrupt.h"
 #include "util/mem.h"
@@ -127,6 +128,53 @@ static const struct pyh_target_ops live_ops = {
     .gone = pyh_live_gone,
 };
 
+void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *user)
+{
+    /* Again from nothing: what an earlier call (with no options) found is dropped. */
+    for (size_t i = 0; i < t->nmaps; i++) t->maps[i].file = NULL;
+    for (size_t i = 0; i < t->nfiles; i++) pyh_local_file_free(t->files[i]);
+    t->nfiles = 0;
+    /* The files as the process sees them: through /proc/PID/root, its own mount namespace
+     * (a container, `unshare -m`: the same root directory, other mounts), then the plain
+     * path; --sysroot instead of /proc/PID/root when given, --exe and --lib-path first. */
+    char root[64];
+    snprintf(root, sizeof(root), "/proc/%d/root", t->pid);
+    bool reachable = access(root, X_OK) == 0;
+    struct pyh_file_search search = {.sysroot = reachable ? root : NULL};
+    if (user) {
+        if (user->sysroot) search.sysroot = user->sysroot;
+        search.lib_path = user->lib_path;
+        search.exe = user->exe;
+    }
+    for (size_t i = 0; i < t->nmaps; i++) {
+        struct pyh_mapping *m = &t->maps[i];
+        if (!m->path || m->file || m->path[0] != '/') continue;
+        /* The build-id the process has in memory, as for cores: a file of another build
+         * (a library replaced on disk since the process started) is said. */
+        uint64_t base = m->start - m->file_offset;
+        const struct pyh_mapping *first = pyh_target_mapping_at(t, base);
+        uint8_t id[64];
+        size_t id_len = 0;
+        if (first && first->path && strcmp(first->path, m->path) == 0 && first->file_offset == 0)
+            id_len = pyh_elf_memory_build_id(t, base, id, sizeof(id));
+        bool is_exe = t->exe_path && strcmp(t->exe_path, m->path) == 0;
+        /* The same file at the plain path (the usual case: one mount namespace) is named by
+         * that path, not through /proc/PID/root. */
+        struct pyh_file_search plain = search;
+        char inside[4200];
+        struct stat a, b;
+        if (reachable && search.sysroot == root &&
+            snprintf(inside, sizeof(inside), "%s%s", root, m->path) < (int)sizeof(inside) &&
+            stat(inside, &a) == 0 && stat(m->path, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            plain.sysroot = NULL;
+        struct pyh_local_file *f =
+            pyh_target_find_file(t, &plain, m->path, is_exe, id, id_len, false);
+        for (size_t j = i; j < t->nmaps; j++)
+            if (t->maps[j].path && strcmp(t->maps[j].path, m->path) == 0) t->maps[j].file = f;
+    }
+}
+
 struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
                                        const struct pyh_host_thread *threads, size_t nthreads,
                                        struct pyh_diag *diag, struct pyh_target **out)
@@ -211,18 +259,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         free(want.v);
     }
     if (err) goto fail;
-    /* The files as the process sees them: through /proc/PID/root, so that a process in a
-     * container (another mount namespace) gets its own files, then the plain path. */
-    char root[64];
-    snprintf(root, sizeof(root), "/proc/%d/root", pid);
-    struct stat ours, theirs;
-    bool same_root = stat("/", &ours) == 0 && stat(root, &theirs) == 0 &&
-                     ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
-    struct pyh_file_search search = {.sysroot = same_root ? NULL : root};
-    for (size_t i = 0; i < t->nmaps; i++) {
-        struct pyh_mapping *m = &t->maps[i];
-        if (m->path) m->file = pyh_target_find_file(t, &search, m->path, false, NULL, 0, false);
-    }
+    pyh_live_attach_files(t, NULL);
     *out = t;
     return NULL;
 fail:

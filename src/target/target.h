@@ -194,6 +194,12 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
                                        const struct pyh_host_thread *threads, size_t n,
                                        struct pyh_diag *diag, struct pyh_target **out);
 
+/* (Re)attaches the local files behind a live target's file mappings: --exe, --sysroot
+ * (else /proc/PID/root: the process's own mount namespace), --lib-path, then the path the
+ * process names, each checked against the build-id in the process's memory. user may be
+ * NULL (pyh_target_open_live's own call). */
+void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *user);
+
 /* Wraps a host's read callback and mapping list. */
 struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
                                        struct pyh_diag *diag, struct pyh_target **out);
