@@ -19,7 +19,6 @@
 
 #define REPORT_RETAINERS 20
 #define TREE_SHARE 0.001 /* tree nodes retain at least 0.1% of the live heap */
-#define SUMMARY_TYPES 5  /* top types in --json, as `summary` has them */
 
 struct report_data {
     struct pyh_fragmentation frag;
@@ -177,24 +176,7 @@ static struct pyh_error *print_result(const struct pyh_report_context *ctx,
     json_t *root = pyh_report_json_envelope(ctx);
     json_object_set_new(root, "output", pyh_json_text(path));
     json_object_set_new(root, "bytes", json_integer((json_int_t)bytes));
-    json_t *totals = json_object();
-    json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
-    json_object_set_new(totals, "size", json_integer((json_int_t)c->size));
-    json_object_set_new(totals, "heap_total", json_integer((json_int_t)c->heap_total));
-    json_object_set_new(totals, "memory", json_integer((json_int_t)d->verdict.total));
-    json_object_set_new(totals, "memory_basis", json_string(d->verdict.resident ? "resident" : "mapped"));
-    json_object_set_new(root, "totals", totals);
-    json_t *types = json_array();
-    for (size_t i = 0; i < c->nrows && i < SUMMARY_TYPES; i++) {
-        json_t *e = json_object();
-        json_object_set_new(e, "name", pyh_json_text(pyh_heap_type_name(c->heap, c->rows[i].type)));
-        json_object_set_new(e, "count", json_integer((json_int_t)c->rows[i].count));
-        json_object_set_new(e, "size", json_integer((json_int_t)c->rows[i].size));
-        json_array_append_new(types, e);
-    }
-    json_object_set_new(root, "top_types", types);
-    json_object_set_new(root, "verdict", pyh_json_text(d->sentence));
-    json_object_set_new(root, "allocators_verdict", pyh_json_text(d->frag.verdict));
+    pyh_summary_json_totals(root, c, &d->frag, &d->verdict, d->sentence);
     json_t *sus = json_array();
     for (size_t i = 0; i < d->ret.nsuspects; i++) {
         const char *p = d->paths[d->ret.ntop + i];

@@ -82,6 +82,12 @@ void pyh_openmetrics_write(const struct pyh_snapshot *s, size_t top, FILE *out);
 /* The same to path, whole (a temporary file renamed). */
 struct pyh_error *pyh_openmetrics_save(const struct pyh_snapshot *s, size_t top, const char *path);
 
+/* The members `summary --json` and `report --json` share: totals (with the memory the
+ * verdict divides), top_types, verdict (the sentence) and allocators_verdict. */
+void pyh_summary_json_totals(json_t *root, const struct pyh_census *c,
+                             const struct pyh_fragmentation *f, const struct pyh_verdict *v,
+                             const char *sentence);
+
 /* The verdict in one sentence ("of 18.0 MiB resident, live Python objects take 77% (most
  * held by sys.modules['app']._SESSIONS), ..."): summary's and the HTML report's. */
 void pyh_verdict_sentence(struct pyh_heap *heap, const struct pyh_verdict *v, char *buf, size_t cap);

@@ -113,16 +113,11 @@ void pyh_verdict_sentence(struct pyh_heap *heap, const struct pyh_verdict *v, ch
         snprintf(buf + n, cap - n, ".");
 }
 
-static json_t *summary_json(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
-                            const struct pyh_census *c, const struct pyh_fragmentation *f,
-                            const struct pyh_gc_view *gc, const char *backlog,
-                            const struct pyh_verdict *v,
-                            const char *sentence, size_t ntop)
+void pyh_summary_json_totals(json_t *root, const struct pyh_census *c,
+                             const struct pyh_fragmentation *f, const struct pyh_verdict *v,
+                             const char *sentence)
 {
-    json_t *root = pyh_report_json_envelope(ctx);
-    json_t *py = json_object();
-    json_object_set_new(py, "version", pyh_json_text(rt->version));
-    json_object_set_new(root, "python", py);
+    size_t ntop = c->nrows < SUMMARY_TYPES ? c->nrows : SUMMARY_TYPES;
     json_t *totals = json_object();
     json_object_set_new(totals, "objects", json_integer((json_int_t)c->objects));
     json_object_set_new(totals, "size", json_integer((json_int_t)c->size));
@@ -141,6 +136,19 @@ static json_t *summary_json(const struct pyh_report_context *ctx, struct pyh_run
     json_object_set_new(root, "top_types", types);
     json_object_set_new(root, "verdict", pyh_json_text(sentence));
     json_object_set_new(root, "allocators_verdict", pyh_json_text(f->verdict));
+}
+
+static json_t *summary_json(const struct pyh_report_context *ctx, struct pyh_runtime *rt,
+                            const struct pyh_census *c, const struct pyh_fragmentation *f,
+                            const struct pyh_gc_view *gc, const char *backlog,
+                            const struct pyh_verdict *v,
+                            const char *sentence)
+{
+    json_t *root = pyh_report_json_envelope(ctx);
+    json_t *py = json_object();
+    json_object_set_new(py, "version", pyh_json_text(rt->version));
+    json_object_set_new(root, "python", py);
+    pyh_summary_json_totals(root, c, f, v, sentence);
     json_t *causes = json_array();
     for (int i = 0; i < PYH_CAUSE_COUNT; i++) {
         const struct pyh_cause *k = &v->causes[i];
@@ -196,7 +204,7 @@ struct pyh_error *pyh_report_summary(const struct pyh_report_context *ctx, struc
     size_t ntop = c->nrows < SUMMARY_TYPES ? c->nrows : SUMMARY_TYPES;
     pyh_verdict_sentence(c->heap, v, sentence, sizeof(sentence));
     if (format == PYH_FORMAT_JSON)
-        return pyh_report_json_print(ctx, summary_json(ctx, rt, c, f, gc, backlog, v, sentence, ntop),
+        return pyh_report_json_print(ctx, summary_json(ctx, rt, c, f, gc, backlog, v, sentence),
                                      out);
 
     fprintf(out, "Python %s, %s\n", rt->version, ctx->target->description);
