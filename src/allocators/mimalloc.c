@@ -7,32 +7,36 @@
 #include "util/error.h"
 
 /* Offsets measured with offsetof over CPython's bundled headers, built as CPython builds
- * them (NDEBUG, MI_DEBUG 0, Py_GIL_DISABLED): 3.14.7's (2.1.2) and Debian's 3.14.10 (2.5.2).
- * A GIL build's mi_page_t has the same size (padding stands in for the QSBR fields). */
-const struct pyh_mimalloc_layout pyh_mimalloc_layout_212 = {
-    .version = "2.1.2", .version_number = 212,
-    .segment_header = 49512, .seg_segment_size = 32, .seg_commit_mask = 112, .seg_used = 208,
-    .seg_segment_slices = 224, .seg_info_slices = 232, .seg_kind = 240,
-    .seg_slice_entries = 248, .seg_thread_id = 256, .seg_slices = 264,
-    .page_size = 96, .pg_slice_count = 0, .pg_slice_offset = 4, .pg_capacity = 10,
-    .pg_reserved = 12, .pg_free = 16, .pg_used = 24, .used_width = 4, .pg_block_size = 28,
-    .block_size_width = 4, .pg_local_free = 32, .pg_xthread_free = 40, .pg_xheap = 48,
-    .pg_page_start = 0, .pg_tag = 8, .tag_shift = 3, .tag_mask = 0xf,
-};
+ * them (NDEBUG, MI_DEBUG 0): 3.14.7's (2.1.2) and Debian's 3.14.10 (2.5.2). mi_page_t ends
+ * with the QSBR fields in a free-threaded build (24 bytes) and with one word of padding in a
+ * GIL build, so each version has two strides: 96/80 (2.1.2) and 112/96 (2.5.2). */
+#define LAYOUT_212(ft)                                                                         \
+    .version = "2.1.2", .version_number = 212, .free_threaded = ft,                            \
+    .segment_header = 264 + 513 * ((ft) ? 96 : 80), .seg_segment_size = 32,                   \
+    .seg_commit_mask = 112, .seg_used = 208, .seg_segment_slices = 224, .seg_info_slices = 232, \
+    .seg_kind = 240, .seg_slice_entries = 248, .seg_thread_id = 256, .seg_slices = 264,        \
+    .page_size = (ft) ? 96 : 80, .pg_slice_count = 0, .pg_slice_offset = 4, .pg_capacity = 10, \
+    .pg_reserved = 12, .pg_free = 16, .pg_used = 24, .used_width = 4, .pg_block_size = 28,    \
+    .block_size_width = 4, .pg_local_free = 32, .pg_xthread_free = 40, .pg_xheap = 48,        \
+    .pg_page_start = 0, .pg_tag = 8, .tag_shift = 3, .tag_mask = 0xf
+#define LAYOUT_252(ft)                                                                         \
+    .version = "2.5.2", .version_number = 20502, .free_threaded = ft,                          \
+    .segment_header = 288 + 513 * ((ft) ? 112 : 96), .seg_segment_size = 32,                  \
+    .seg_commit_mask = 120, .seg_used = 216, .seg_segment_slices = 248, .seg_info_slices = 256, \
+    .seg_kind = 264, .seg_slice_entries = 272, .seg_thread_id = 280, .seg_slices = 288,        \
+    .page_size = (ft) ? 112 : 96, .pg_slice_count = 0, .pg_slice_offset = 4, .pg_capacity = 10, \
+    .pg_reserved = 12, .pg_free = 16, .pg_local_free = 24, .pg_used = 32, .used_width = 2,    \
+    .pg_tag = 35, .tag_shift = 0, .tag_mask = 0xff, .pg_block_size = 40,                      \
+    .block_size_width = 8, .pg_page_start = 48, .pg_xthread_free = 56, .pg_xheap = 64
 
-const struct pyh_mimalloc_layout pyh_mimalloc_layout_252 = {
-    .version = "2.5.2", .version_number = 20502,
-    .segment_header = 57744, .seg_segment_size = 32, .seg_commit_mask = 120, .seg_used = 216,
-    .seg_segment_slices = 248, .seg_info_slices = 256, .seg_kind = 264,
-    .seg_slice_entries = 272, .seg_thread_id = 280, .seg_slices = 288,
-    .page_size = 112, .pg_slice_count = 0, .pg_slice_offset = 4, .pg_capacity = 10,
-    .pg_reserved = 12, .pg_free = 16, .pg_local_free = 24, .pg_used = 32, .used_width = 2,
-    .pg_tag = 35, .tag_shift = 0, .tag_mask = 0xff, .pg_block_size = 40,
-    .block_size_width = 8, .pg_page_start = 48, .pg_xthread_free = 56, .pg_xheap = 64,
-};
+const struct pyh_mimalloc_layout pyh_mimalloc_layout_212 = {LAYOUT_212(true)};
+const struct pyh_mimalloc_layout pyh_mimalloc_layout_212_gil = {LAYOUT_212(false)};
+const struct pyh_mimalloc_layout pyh_mimalloc_layout_252 = {LAYOUT_252(true)};
+const struct pyh_mimalloc_layout pyh_mimalloc_layout_252_gil = {LAYOUT_252(false)};
 
-static const struct pyh_mimalloc_layout *const layouts[] = {&pyh_mimalloc_layout_212,
-                                                            &pyh_mimalloc_layout_252};
+static const struct pyh_mimalloc_layout *const layouts[] = {
+    &pyh_mimalloc_layout_212, &pyh_mimalloc_layout_212_gil, &pyh_mimalloc_layout_252,
+    &pyh_mimalloc_layout_252_gil};
 
 #define MI_HUGE_BLOCK_SIZE (2ull << 30) /* 2.1.2: xblock_size saturates here */
 #define COMMIT_MASK_BYTES 64            /* 512 bits, one per slice */
@@ -70,11 +74,29 @@ static bool header_ok(const struct pyh_mimalloc_layout *l, const uint8_t *hdr, s
     return get(s0, l->pg_slice_count, 4) == info && get(s0, l->pg_slice_offset, 4) == 0;
 }
 
+/* The runs of slices read with l's stride chain from slice 0 to the end of the table: the
+ * stride (a GIL or a free-threaded build's mi_page_t) is right. */
+static bool chain_ok(const struct pyh_mimalloc_layout *l, const uint8_t *hdr, size_t len)
+{
+    if (len < l->segment_header) return false;
+    uint64_t entries = get(hdr, l->seg_slice_entries, 8);
+    uint64_t total = get(hdr, l->seg_segment_slices, 8);
+    bool huge = get(hdr, l->seg_kind, 4) != 0;
+    for (uint64_t i = 0; i < entries;) {
+        const uint8_t *e = hdr + l->seg_slices + i * l->page_size;
+        uint64_t count = get(e, l->pg_slice_count, 4);
+        if (count == 0 || get(e, l->pg_slice_offset, 4) != 0) return false;
+        if (i + count > entries && !(huge && i + count <= total)) return false;
+        i += count;
+    }
+    return true;
+}
+
 const struct pyh_mimalloc_layout *pyh_mimalloc_probe(const uint8_t *hdr, size_t len)
 {
     const struct pyh_mimalloc_layout *found = NULL;
     for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
-        if (!header_ok(layouts[i], hdr, len)) continue;
+        if (!header_ok(layouts[i], hdr, len) || !chain_ok(layouts[i], hdr, len)) continue;
         if (found) return NULL; /* both fit: cannot tell, trust neither */
         found = layouts[i];
     }
@@ -250,9 +272,9 @@ struct pyh_error *pyh_mimalloc_add_segment(struct pyh_target *t, struct pyh_mima
     if (!hdr) return pyh_error_nomem();
     size_t len = l ? l->segment_header : max;
     struct pyh_error *err = pyh_target_read(t, addr, hdr, len);
-    if (err && !l) { /* a 2.1.2 header may end where the readable memory does */
+    if (err && !l) { /* a smaller header may end where the readable memory does */
         pyh_error_free(err);
-        len = pyh_mimalloc_layout_212.segment_header;
+        len = pyh_mimalloc_layout_212_gil.segment_header;
         err = pyh_target_read(t, addr, hdr, len);
     }
     if (err) {
@@ -260,7 +282,7 @@ struct pyh_error *pyh_mimalloc_add_segment(struct pyh_target *t, struct pyh_mima
         return pyh_error_wrap(err, "mimalloc segment 0x%llx", (unsigned long long)addr);
     }
     if (!l) l = pyh_mimalloc_probe(hdr, len);
-    if (!l || !header_ok(l, hdr, len) || len < l->segment_header) {
+    if (!l || !header_ok(l, hdr, len) || len < l->segment_header || !chain_ok(l, hdr, len)) {
         free(hdr);
         return pyh_error_create(PYH_ERR_CORRUPT, "0x%llx is no mimalloc segment",
                                 (unsigned long long)addr);
@@ -272,8 +294,9 @@ struct pyh_error *pyh_mimalloc_add_segment(struct pyh_target *t, struct pyh_mima
     if (!m->layout) m->layout = l;
     else if (m->layout != l && !m->mixed_layouts) {
         m->mixed_layouts = true;
-        pyh_diag_warn(diag, "mimalloc segments of two layouts (%s and %s) in one process",
-                      m->layout->version, l->version);
+        pyh_diag_warn(diag, "mimalloc segments of two layouts (%s%s and %s%s) in one process",
+                      m->layout->version, m->layout->free_threaded ? " free-threaded" : "",
+                      l->version, l->free_threaded ? " free-threaded" : "");
     }
     struct pyh_mimalloc_segment *seg = &m->segments[m->nsegments++];
     memset(seg, 0, sizeof(*seg));

@@ -16,9 +16,10 @@
  *   tag      the heap that owns the page: CPython gives each kind of memory its own heap
  *            (0 MEM, 1 OBJECT, 2 GC, 3 GC_PRE: GC objects with the 16-byte pre-header,
  *            whose object starts 16 bytes into the block).
- * Two layouts: mimalloc 2.1.2 (CPython 3.13, 3.14.0-3.14.7: mi_page_t 96 bytes) and 2.5.2
- * (3.14.8+ and 3.15: 112 bytes, fields moved, page_start stored); a segment is read with the
- * layout whose header checks out (pyh_mimalloc_probe).
+ * Two versions: mimalloc 2.1.2 (CPython 3.13, 3.14.0-3.14.7: mi_page_t 96 bytes) and 2.5.2
+ * (3.14.10 and 3.15: 112 bytes, fields moved, page_start stored), each in a free-threaded
+ * and a GIL build (mi_page_t 16 bytes shorter: no QSBR fields); a segment is read with the
+ * layout whose header checks out and whose slice runs chain to its end (pyh_mimalloc_probe).
  *
  * Target data is untrusted: a page whose header is impossible, or whose free lists leave the
  * page, point between blocks, repeat a block or loop, is rejected with a warning naming it
@@ -49,6 +50,7 @@ const char *pyh_mi_tag_name(unsigned tag);
 struct pyh_mimalloc_layout {
     const char *version;     /* "2.1.2" */
     uint32_t version_number; /* MI_MALLOC_VERSION: 212, 20502 */
+    bool free_threaded;      /* mi_page_t ends with CPython's QSBR fields (Py_GIL_DISABLED) */
     /* mi_segment_t */
     uint32_t segment_header; /* sizeof(mi_segment_t) */
     uint32_t seg_segment_size, seg_used, seg_segment_slices, seg_info_slices, seg_kind,
@@ -65,7 +67,9 @@ struct pyh_mimalloc_layout {
     uint8_t tag_shift, tag_mask;
 };
 
-extern const struct pyh_mimalloc_layout pyh_mimalloc_layout_212, pyh_mimalloc_layout_252;
+/* Free-threaded builds, and GIL builds (PYTHONMALLOC=mimalloc: a page 16 bytes shorter). */
+extern const struct pyh_mimalloc_layout pyh_mimalloc_layout_212, pyh_mimalloc_layout_252,
+    pyh_mimalloc_layout_212_gil, pyh_mimalloc_layout_252_gil;
 
 /* One page in use. */
 struct pyh_mimalloc_page {
@@ -120,8 +124,9 @@ struct pyh_mimalloc {
     uint64_t bad_pages;      /* rejected (warned) */
 };
 
-/* Which layout reads the segment header hdr (len bytes from a 32 MiB-aligned address):
- * NULL when neither checks out. */
+/* Which layout reads the segment header hdr (len bytes from a 32 MiB-aligned address, the
+ * whole header for the slice table to be checked): NULL when none, or more than one,
+ * checks out. */
 const struct pyh_mimalloc_layout *pyh_mimalloc_probe(const uint8_t *hdr, size_t len);
 
 /* Walks the segment at addr with layout l (NULL: probed) and adds it to m. An unreadable

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "allocators/glibc.h"
+#include "allocators/mimalloc.h"
 #include "allocators/pymalloc.h"
 #include "runtime/runtime.h"
 
@@ -28,6 +29,8 @@ struct pyh_memory_split {
 struct pyh_fragmentation {
     const struct pyh_pymalloc *pymalloc; /* borrowed; NULL without pymalloc */
     struct pyh_glibc *glibc;             /* borrowed; NULL when glibc's state was not found */
+    const struct pyh_mimalloc *mimalloc; /* borrowed; NULL without mimalloc (set by the caller;
+                                            its segments are not yet in the resident split) */
     uint64_t pymalloc_pinned;      /* arenas whose live blocks fill at most 5% of them */
 
     /* Per glibc arena, the chunks malloc handed out that hold pymalloc arenas (when the

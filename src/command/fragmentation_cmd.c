@@ -13,6 +13,7 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
     struct pyh_glibc *glibc;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
     if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &f);
+    f.mimalloc = s->mimalloc;
     if (!err) err = pyh_check_interrupt();
     if (!err) {
         struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag, p->wide};

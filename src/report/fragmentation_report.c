@@ -132,6 +132,7 @@ struct pyh_error *pyh_report_fragmentation_json(const struct pyh_report_context 
     json_object_set_new(root, "resident", res);
     json_object_set_new(root, "pymalloc", pymalloc_json(f));
     json_object_set_new(root, "glibc", glibc_json(f));
+    json_object_set_new(root, "mimalloc", f->mimalloc ? pyh_report_mimalloc_json(f->mimalloc) : json_null());
     json_object_set_new(root, "verdict", pyh_json_text(f->verdict));
     return pyh_report_json_print(ctx, root, out);
 }
@@ -244,6 +245,7 @@ struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context 
     }
     fprintf(out, "\n");
     pymalloc_text(f, out);
+    if (f->mimalloc) pyh_report_mimalloc_text(f->mimalloc, out);
     glibc_text(f, out);
     fprintf(out, "Verdict: %s\n", f->verdict);
     return NULL;

@@ -62,6 +62,10 @@ struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
                                        struct pyh_runtime *rt, const struct pyh_info *info,
                                        FILE *out);
 
+/* mimalloc's segments, pages and block sizes (the fragmentation report's section). */
+void pyh_report_mimalloc_text(const struct pyh_mimalloc *m, FILE *out);
+json_t *pyh_report_mimalloc_json(const struct pyh_mimalloc *m);
+
 /* The `fragmentation` report. */
 struct pyh_error *pyh_report_fragmentation_text(const struct pyh_report_context *ctx,
                                                 const struct pyh_fragmentation *f, FILE *out);

@@ -180,6 +180,20 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
             pyh_diag_partial(&s->diag, "cannot walk glibc's malloc heap: %s", pyh_error_message(err));
             pyh_error_free(err);
         }
+        /* Without pymalloc the objects live in mimalloc (free-threaded builds,
+         * PYTHONMALLOC=mimalloc) or in malloc: look for mimalloc's segments. */
+        if (!s->pymalloc) {
+            err = pyh_mimalloc_open(s->target, &s->diag, &s->mimalloc);
+            if (err) {
+                if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) {
+                    pyh_glibc_free(s->glibc);
+                    s->glibc = NULL;
+                    return err;
+                }
+                pyh_diag_partial(&s->diag, "cannot walk mimalloc: %s", pyh_error_message(err));
+                pyh_error_free(err);
+            }
+        }
         s->allocators_done = true;
     }
     *pm = s->pymalloc;
@@ -278,6 +292,7 @@ void pyh_session_close(struct pyh_session *s)
     pyh_graph_free(s->graph);
     pyh_heap_free(s->heap);
     pyh_glibc_free(s->glibc);
+    pyh_mimalloc_free(s->mimalloc);
     pyh_pymalloc_free(s->pymalloc);
     pyh_runtime_free(s->runtime);
     pyh_images_free(s->images);

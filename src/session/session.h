@@ -6,6 +6,7 @@
 #include "allocators/glibc.h"
 #include "analysis/native.h"
 #include "analysis/paths.h"
+#include "allocators/mimalloc.h"
 #include "allocators/pymalloc.h"
 #include "heap/heap.h"
 #include "image/image.h"
@@ -25,6 +26,7 @@ struct pyh_session {
     bool allocators_done;
     struct pyh_pymalloc *pymalloc; /* NULL when not found (a warning says why) */
     struct pyh_glibc *glibc;       /* NULL when not found */
+    struct pyh_mimalloc *mimalloc; /* NULL when no segment was found (looked for without pymalloc) */
     struct pyh_heap *heap;
     struct pyh_graph *graph;
     bool reach_done, dominators_done;

@@ -45,6 +45,9 @@ struct seg212 {
 _Static_assert(sizeof(struct page212) == 96, "mi_page_t 2.1.2");
 _Static_assert(sizeof(struct seg212) == 49512, "mi_segment_t 2.1.2");
 _Static_assert(offsetof(struct seg212, slices) == 264, "slices 2.1.2");
+/* A GIL build's mi_page_t ends with one word of padding where the QSBR fields are. */
+#define GIL212 (offsetof(struct page212, qsbr_next) + 8)
+_Static_assert(GIL212 == 80, "mi_page_t 2.1.2, GIL build");
 
 /* ---- mimalloc 2.5.2 ---- */
 struct page252 {
@@ -75,6 +78,8 @@ struct seg252 {
 _Static_assert(sizeof(struct page252) == 112, "mi_page_t 2.5.2");
 _Static_assert(sizeof(struct seg252) == 57744, "mi_segment_t 2.5.2");
 _Static_assert(offsetof(struct seg252, slices) == 288, "slices 2.5.2");
+#define GIL252 (offsetof(struct page252, qsbr_next) + 8)
+_Static_assert(GIL252 == 96, "mi_page_t 2.5.2, GIL build");
 
 #define SEG 0x7f0000000000ull /* 32 MiB aligned */
 #define SLICE (64ull << 10)
@@ -95,8 +100,21 @@ struct fixture {
     struct pyh_mimalloc *m;
     uint8_t *hdr;
     uint8_t *data[4]; /* regions at slice 1, 5, 13 (3 slices) */
-    bool v252;
+    bool v252, gil;
 };
+
+/* Slice entry i of the header, with the stride of the build. */
+static struct page212 *e212(struct fixture *f, uint32_t i)
+{
+    return (struct page212 *)(f->hdr + offsetof(struct seg212, slices) +
+                              i * (f->gil ? GIL212 : sizeof(struct page212)));
+}
+
+static struct page252 *e252(struct fixture *f, uint32_t i)
+{
+    return (struct page252 *)(f->hdr + offsetof(struct seg252, slices) +
+                              i * (f->gil ? GIL252 : sizeof(struct page252)));
+}
 
 static uint64_t page_start(const struct spec *s)
 {
@@ -135,7 +153,7 @@ static void put_page(struct fixture *f, const struct spec *s)
     uint64_t fl = link(f, s, s->free, 0), lf = link(f, s, s->local, 0),
              tf = link(f, s, s->thread, 1); /* a delayed-free state bit on the head */
     if (f->v252) {
-        struct page252 *p = &((struct seg252 *)f->hdr)->slices[s->slice];
+        struct page252 *p = e252(f, s->slice);
         p->slice_count = s->count;
         p->bits = 1;
         p->capacity = s->capacity;
@@ -149,7 +167,7 @@ static void put_page(struct fixture *f, const struct spec *s)
         p->xthread_free = tf;
         p->xheap = 0x5555000;
     } else {
-        struct page212 *p = &((struct seg212 *)f->hdr)->slices[s->slice];
+        struct page212 *p = e212(f, s->slice);
         p->slice_count = s->count;
         p->bits = (uint8_t)(1 | 4 | (s->tag << 3));
         p->capacity = s->capacity;
@@ -163,15 +181,15 @@ static void put_page(struct fixture *f, const struct spec *s)
     }
     /* every later slice of the run points back to the first */
     for (uint32_t k = 1; k < s->count; k++) {
-        if (f->v252) ((struct seg252 *)f->hdr)->slices[s->slice + k].slice_offset = k * 112;
-        else ((struct seg212 *)f->hdr)->slices[s->slice + k].slice_offset = k * 96;
+        if (f->v252) e252(f, s->slice + k)->slice_offset = k * (f->gil ? GIL252 : 112);
+        else e212(f, s->slice + k)->slice_offset = k * (f->gil ? GIL212 : 96);
     }
 }
 
 static void put_span(struct fixture *f, uint32_t slice, uint32_t count)
 {
-    if (f->v252) ((struct seg252 *)f->hdr)->slices[slice].slice_count = count;
-    else ((struct seg212 *)f->hdr)->slices[slice].slice_count = count;
+    if (f->v252) e252(f, slice)->slice_count = count;
+    else e212(f, slice)->slice_count = count;
 }
 
 /* A: GC_PRE, 32-byte blocks: 3 free, 2 local_free, 4 xthread_free of 100 carved. */
@@ -186,10 +204,11 @@ static const struct spec E = {15, 1, 16, 0, 20, 4000, 18, {3, -1}, {3, -1}, {-1}
 /* F: GC, used says 5 of 5 but one block is on the free list (inconsistent, kept). */
 static const struct spec F = {16, 1, 128, 2, 5, 500, 5, {2, -1}, {-1}, {-1}};
 
-static void build(struct fixture *f, bool v252)
+static void build(struct fixture *f, bool v252, bool gil)
 {
     memset(f, 0, sizeof(*f));
     f->v252 = v252;
+    f->gil = gil;
     f->hdr = syn_memory_region(&f->mem, SEG, SLICE);
     syn_memory_region(&f->mem, SEG + 1 * SLICE, SLICE);
     syn_memory_region(&f->mem, SEG + 5 * SLICE, 8 * SLICE);
@@ -203,8 +222,8 @@ static void build(struct fixture *f, bool v252)
         s->thread_id = 0x1234;
         s->cookie = 0xdeadbeefcafe;
         s->commit_mask[0] = 0xff0000000000ffffull; /* 24 slices committed */
-        s->slices[0].slice_count = 1;
-        s->slices[0].block_size = SLICE;
+        e252(f, 0)->slice_count = 1;
+        e252(f, 0)->block_size = SLICE;
     } else {
         struct seg212 *s = (struct seg212 *)f->hdr;
         s->segment_size = 32ull << 20;
@@ -214,8 +233,8 @@ static void build(struct fixture *f, bool v252)
         s->thread_id = 0x1234;
         s->cookie = 0xdeadbeefcafe;
         s->commit_mask[0] = 0xff0000000000ffffull;
-        s->slices[0].slice_count = 1;
-        s->slices[0].xblock_size = (uint32_t)SLICE;
+        e212(f, 0)->slice_count = 1;
+        e212(f, 0)->xblock_size = (uint32_t)SLICE;
     }
     put_page(f, &A);
     put_span(f, 2, 3);
@@ -225,8 +244,8 @@ static void build(struct fixture *f, bool v252)
     struct spec D = {14, 1, 64, 2, 20, 1000, 19, {-1}, {-1}, {-1}};
     put_page(f, &D);
     uint64_t bad = page_start(&D) + 64 * 4 + 8;
-    if (v252) ((struct seg252 *)f->hdr)->slices[14].free = bad;
-    else ((struct seg212 *)f->hdr)->slices[14].free = bad;
+    if (v252) e252(f, 14)->free = bad;
+    else e212(f, 14)->free = bad;
     put_page(f, &E);
     put_page(f, &F);
     put_span(f, 17, 495);
@@ -280,13 +299,15 @@ static bool count_block(void *ctx, const struct pyh_mimalloc_page *pg, uint64_t 
     return true;
 }
 
-static void check_walk(bool v252)
+static void check_walk(bool v252, bool gil)
 {
     struct fixture f;
-    build(&f, v252);
+    build(&f, v252, gil);
     open_walk(&f);
     struct pyh_mimalloc *m = f.m;
-    assert_ptr_equal(m->layout, v252 ? &pyh_mimalloc_layout_252 : &pyh_mimalloc_layout_212);
+    assert_ptr_equal(m->layout, v252 ? (gil ? &pyh_mimalloc_layout_252_gil : &pyh_mimalloc_layout_252)
+                                     : (gil ? &pyh_mimalloc_layout_212_gil : &pyh_mimalloc_layout_212));
+    assert_true(m->layout->free_threaded == !gil);
     assert_int_equal(m->nsegments, 1);
     assert_int_equal(m->segments[0].address, SEG);
     assert_int_equal(m->segments[0].thread_id, 0x1234);
@@ -344,13 +365,25 @@ static void check_walk(bool v252)
 static void test_walk_212(void **state)
 {
     (void)state;
-    check_walk(false);
+    check_walk(false, false);
 }
 
 static void test_walk_252(void **state)
 {
     (void)state;
-    check_walk(true);
+    check_walk(true, false);
+}
+
+static void test_walk_212_gil(void **state)
+{
+    (void)state;
+    check_walk(false, true);
+}
+
+static void test_walk_252_gil(void **state)
+{
+    (void)state;
+    check_walk(true, true);
 }
 
 /* The probe tells the layouts apart and takes neither for a zeroed or foreign header. */
@@ -358,13 +391,23 @@ static void test_probe(void **state)
 {
     (void)state;
     struct fixture f;
-    build(&f, false);
+    build(&f, false, false);
     assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 49512), &pyh_mimalloc_layout_212);
     teardown(&f);
-    build(&f, true);
+    build(&f, false, true);
+    assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 49512), &pyh_mimalloc_layout_212_gil);
+    teardown(&f);
+    build(&f, true, true);
+    assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 57744), &pyh_mimalloc_layout_252_gil);
+    teardown(&f);
+    build(&f, true, false);
     assert_ptr_equal(pyh_mimalloc_probe(f.hdr, 57744), &pyh_mimalloc_layout_252);
+    /* the table must chain: a run cut in two leaves no layout */
+    e252(&f, 17)->slice_count = 5;
+    assert_null(pyh_mimalloc_probe(f.hdr, 57744));
+    e252(&f, 17)->slice_count = 495;
     /* a 2.5.2 segment whose slice table is cut: a header with no run at slice 0 */
-    ((struct seg252 *)f.hdr)->slices[0].slice_count = 0;
+    e252(&f, 0)->slice_count = 0;
     assert_null(pyh_mimalloc_probe(f.hdr, 57744));
     teardown(&f);
     static uint8_t zero[57744];
@@ -377,11 +420,20 @@ static void test_bad_run(void **state)
     (void)state;
     for (int v = 0; v < 2; v++) {
         struct fixture f;
-        build(&f, v);
+        build(&f, v, false);
         put_span(&f, 17, 600); /* past the 512 entries */
-        open_walk(&f);
-        assert_int_equal(f.m->npages, 3);
-        assert_true(warned(&f, "no run's first slice"));
+        struct pyh_host_target h = syn_memory_host(&f.mem);
+        h.mappings = maps;
+        h.nmappings = 1;
+        assert_null(pyh_target_open_host(&h, &f.diag, &f.t));
+        /* not a segment by the probe; read with a given layout, the walk stops there */
+        assert_null(pyh_mimalloc_probe(f.hdr, v ? 57744 : 49512));
+        f.m = calloc(1, sizeof(*f.m));
+        struct pyh_error *err = pyh_mimalloc_add_segment(
+            f.t, f.m, SEG, v ? &pyh_mimalloc_layout_252 : &pyh_mimalloc_layout_212, &f.diag);
+        assert_non_null(err);
+        pyh_error_free(err);
+        assert_int_equal(f.m->nsegments, 0);
         teardown(&f);
     }
 }
@@ -406,6 +458,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_walk_212), cmocka_unit_test(test_walk_252),
+        cmocka_unit_test(test_walk_212_gil), cmocka_unit_test(test_walk_252_gil),
         cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
