@@ -272,8 +272,7 @@ bool pyh_debug_offsets_apply(struct pyh_runtime *rt)
     }
     if (memcmp(&w[0], COOKIE, 8) != 0) return false;
     if (w[2]) {
-        pyh_diag_warn(rt->diag, "this is a free-threaded build (no GIL); py-heap reads only the "
-                                "default build, results are likely wrong");
+        rt->free_threaded = true; /* pyh_runtime_open refuses it, saying so */
         return false;
     }
     if (((w[1] >> 24) & 0xff) != 3 || (int)((w[1] >> 16) & 0xff) != rt->minor)

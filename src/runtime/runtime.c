@@ -355,6 +355,16 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     rt->layout_source = PYH_LAYOUT_BUILTIN;
     if (pyh_debug_offsets_apply(rt)) {
         rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
+    } else if (rt->free_threaded) {
+        /* Every object is 16 bytes longer (a 32-byte header, ob_type at +24) and none is on
+         * a GC list: read with the default build's layout, the first check would fail as
+         * "corrupt". Say what it is instead. */
+        err = pyh_error_create(PYH_ERR_UNSUPPORTED,
+                               "Python %d.%d in %s is a free-threaded build (no GIL): py-heap "
+                               "does not read its objects yet (their 32-byte header; objects "
+                               "found in mimalloc's pages, not on GC lists)",
+                               rt->major, rt->minor, rt->module->path);
+        goto fail;
     } else if (newer) {
         err = pyh_error_create(PYH_ERR_UNSUPPORTED,
                                "unsupported Python version %d.%d in %s (py-heap supports 3.%d to "

@@ -47,6 +47,7 @@ struct pyh_runtime {
                                      py-heap knows (or a pre-release) the one assumed */
     bool version_assumed;         /* an unknown version read as layout_minor: partial */
     bool debug_info;              /* DWARF was found and used */
+    bool free_threaded;           /* _Py_DebugOffsets say Py_GIL_DISABLED (refused: issue 18) */
     struct pyh_module *module;    /* the module defining _PyRuntime (libpython or exe) */
     uint64_t runtime_addr;        /* &_PyRuntime */
     uint64_t interps[PYH_MAX_INTERPRETERS];

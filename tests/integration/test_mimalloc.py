@@ -11,8 +11,9 @@ descriptor, so that nothing allocated before the count is freed after it; the on
 can differ is the int holding the count (allocated after counting: a new block on 3.13, a
 block from the int freelist on 3.14+), so py-heap's count is the count or one more.
 
-Free-threaded builds (PYHEAP_EXTRA_PYTHONS): the runtime layer does not read them yet (their
-object header is 32 bytes), so fragmentation cannot open them; skipped with that reason.
+Free-threaded builds (PYHEAP_EXTRA_PYTHONS, e.g. a locally built 3.14t): the runtime layer
+does not read their objects yet (a 32-byte header), so every verb refuses them — with a
+message that says so, live and on a core (checked here), not as a corrupt runtime.
 """
 import json
 import os
@@ -105,14 +106,47 @@ for _interp in interpreters():
             make_case(_interp))
 
 
+def extra_pythons():
+    """The interpreters named in PYHEAP_EXTRA_PYTHONS (paths, comma-separated): locally built
+    ones, e.g. a free-threaded 3.14t (none may be committed: see issue 18)."""
+    return [p for p in os.environ.get("PYHEAP_EXTRA_PYTHONS", "").split(",") if p]
+
+
 class FreeThreaded(unittest.TestCase):
-    def test_extra_pythons(self):
-        """Free-threaded interpreters named in PYHEAP_EXTRA_PYTHONS (paths, comma-separated)."""
-        extra = [p for p in os.environ.get("PYHEAP_EXTRA_PYTHONS", "").split(",") if p]
-        if not extra:
+    def test_refused_clearly(self):
+        """A free-threaded target, live and as a core, is refused as such — not read with the
+        default build's layout and reported as corrupt (its objects are not read yet)."""
+        T.require_pyheap()
+        ft = []
+        for path in extra_pythons():
+            res = T.run_process([path, "-c", "import sysconfig; "
+                                 "print(sysconfig.get_config_var('Py_GIL_DISABLED'))"], 60,
+                                what=path)
+            if res.stdout.strip() == "1":
+                ft.append(path)
+        if not ft:
             self.skipTest("PYHEAP_EXTRA_PYTHONS names no free-threaded interpreter")
-        self.skipTest("free-threaded targets: the runtime layer does not read their 32-byte "
-                      "object header yet, so no verb opens them (issue 18)")
+        for path in ft:
+            tmp = T.make_temp_dir("pyheap-ft-")
+            script = os.path.join(tmp, "workload.py")
+            with open(script, "w") as f:
+                f.write(WORKLOAD)
+            gt_path = os.path.join(tmp, "gt")
+            proc = T.start_process([path, script, gt_path], cwd=tmp)
+            try:
+                T.wait_until(lambda: os.path.exists(gt_path) or proc.poll() is not None,
+                             T.WORKLOAD_TIMEOUT)
+                self.assertTrue(os.path.exists(gt_path), "the workload wrote no ground truth")
+                core = T.gcore(proc.pid, os.path.join(tmp, "core"))
+                for what, target in (("live", ["-p", str(proc.pid)]), ("core", [core])):
+                    with self.subTest(python=path, what=what):
+                        res = T.run_pyheap(["info"] + target)
+                        self.assertNotEqual(res.returncode, 0)
+                        self.assertIn("is a free-threaded build (no GIL): py-heap does not "
+                                      "read its objects yet", res.stderr)
+                        self.assertNotIn("does not check out", res.stderr)
+            finally:
+                T.kill_process(proc)
 
 
 if __name__ == "__main__":
