@@ -114,6 +114,7 @@ class Target:
             w.stop()
         self.core = os.path.join(workdir, "mutant.core")
         shutil.copyfile(self.pristine, self.core)
+        self.keep_times()
         self.minor = int(interp.label.split("-")[0].split(".")[1])
         self.objects = {}
         for t in ("list", "dict", "set", "tuple", "bytes", "bytearray"):
@@ -146,7 +147,8 @@ class Target:
         return H.address_edits(self.core, patches)
 
     def apply(self, edits):
-        """Applies file edits to the mutant; returns the undo list."""
+        """Applies file edits to the mutant; returns the undo list. The file keeps the
+        pristine core's times (a snapshot's time is the core's)."""
         undo = []
         with open(self.core, "r+b") as fh:
             for off, data in edits:
@@ -154,13 +156,19 @@ class Target:
                 undo.append((off, fh.read(len(data))))
                 fh.seek(off)
                 fh.write(data)
+        self.keep_times()
         return undo
+
+    def keep_times(self):
+        st = os.stat(self.pristine)
+        os.utime(self.core, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def undo(self, undo):
         with open(self.core, "r+b") as fh:
             for off, data in reversed(undo):
                 fh.seek(off)
                 fh.write(data)
+        self.keep_times()
 
     def read_u64(self, addr):
         with H.CoreImage(self.core) as c:
@@ -306,6 +314,10 @@ def main(argv=None):
         o = outcome(t, verb, addr, res)
         counts[kind][o] += 1
         line = "%s %s: %s: py-heap %s -> %s" % (t.interp.label, kind, desc, " ".join(args), o)
+        if o == "silent":  # where the answer changed
+            _a, _rc, doc0, volatile, _w = t.answer(verb, addr)
+            changed = sorted(differing(strip(parse(res), volatile), strip(doc0, volatile)))
+            line += " (%s)" % ", ".join(changed[:4])
         if a.verbose:
             print(line, file=sys.stderr)
         if o in ("crash", "sanitizer", "hang") or (o == "silent" and kind != "random"):
