@@ -409,3 +409,27 @@ void pyh_mimalloc_visit(const struct pyh_mimalloc *m, pyh_mimalloc_visitor visit
         }
     }
 }
+
+void pyh_mimalloc_resident(struct pyh_mimalloc *m, const struct pyh_residency *r)
+{
+    m->resident_known = false;
+    if (!r || !r->by_page) return;
+    m->resident_live = m->resident_segments = 0;
+    for (size_t i = 0; i < m->nsegments; i++)
+        m->resident_segments += pyh_residency_bytes(r, m->segments[i].address,
+                                                    m->segments[i].address + m->segments[i].size);
+    for (size_t p = 0; p < m->npages; p++) {
+        const struct pyh_mimalloc_page *pg = &m->pages[p];
+        uint64_t bytes = (uint64_t)pg->capacity * pg->block_size;
+        if (pyh_residency_bytes(r, pg->start, pg->start + bytes) == bytes) {
+            m->resident_live += (uint64_t)pg->live * pg->block_size;
+            continue;
+        }
+        for (uint32_t i = 0; i < pg->capacity; i++) {
+            if (pg->free_map[i / 64] & (1ull << (i % 64))) continue;
+            uint64_t b = pg->start + (uint64_t)i * pg->block_size;
+            m->resident_live += pyh_residency_bytes(r, b, b + pg->block_size);
+        }
+    }
+    m->resident_known = true;
+}

@@ -122,6 +122,11 @@ struct pyh_mimalloc {
     uint64_t free_slices;    /* slices in free spans */
     uint64_t committed;      /* segments' committed bytes */
     uint64_t bad_pages;      /* rejected (warned) */
+
+    /* Resident bytes (pyh_mimalloc_resident), from page-level evidence only. */
+    bool resident_known;
+    uint64_t resident_live;     /* of the live blocks */
+    uint64_t resident_segments; /* of the segments, their headers and free slices included */
 };
 
 /* Which layout reads the segment header hdr (len bytes from a 32 MiB-aligned address, the
@@ -142,6 +147,11 @@ struct pyh_error *pyh_mimalloc_open(struct pyh_target *t, struct pyh_diag *diag,
                                     struct pyh_mimalloc **out);
 
 void pyh_mimalloc_free(struct pyh_mimalloc *m);
+
+/* Fills m's resident figures from r when it tells pages apart (r->by_page); else leaves
+ * them unknown. A page whose blocks are all resident costs one lookup, others one per live
+ * block. */
+void pyh_mimalloc_resident(struct pyh_mimalloc *m, const struct pyh_residency *r);
 
 /* Called for every carved block of every page accepted, in page order. The object of a
  * GC_PRE block is at addr + 16. Return false to stop. */

@@ -13,6 +13,13 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
     struct pyh_glibc *glibc;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
     if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &f);
+    if (!err && s->mimalloc) {
+        /* measured already by the gather (kept on the target): no second read */
+        const struct pyh_residency *r = NULL;
+        struct pyh_error *rerr = pyh_target_residency(s->target, &r);
+        if (rerr) pyh_error_free(rerr);
+        else pyh_mimalloc_resident(s->mimalloc, r);
+    }
     f.mimalloc = s->mimalloc;
     if (!err) err = pyh_check_interrupt();
     if (!err) {

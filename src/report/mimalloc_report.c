@@ -36,12 +36,17 @@ void pyh_report_mimalloc_text(const struct pyh_mimalloc *m, FILE *out)
                 (unsigned long long)k->empty_pages);
     }
     fprintf(out, "  live %s in %s blocks; free %s in pages in use, %llu empty pages kept, "
-                 "%s in free slices\n\n",
+                 "%s in free slices\n%s",
             pyh_format_bytes(m->bytes_live, a, sizeof(a)),
             pyh_format_count(m->blocks_live, b, sizeof(b)),
             pyh_format_bytes(m->bytes_free_in_pages, c, sizeof(c)),
             (unsigned long long)m->empty_pages,
-            pyh_format_bytes(m->free_slices * PYH_MI_SLICE_SIZE, d, sizeof(d)));
+            pyh_format_bytes(m->free_slices * PYH_MI_SLICE_SIZE, d, sizeof(d)),
+            m->resident_known ? "" : "\n");
+    if (m->resident_known)
+        fprintf(out, "  resident: %s of the live blocks, %s of the segments\n\n",
+                pyh_format_bytes(m->resident_live, a, sizeof(a)),
+                pyh_format_bytes(m->resident_segments, b, sizeof(b)));
 }
 
 json_t *pyh_report_mimalloc_json(const struct pyh_mimalloc *m)
@@ -94,5 +99,11 @@ json_t *pyh_report_mimalloc_json(const struct pyh_mimalloc *m)
                         json_integer((json_int_t)(m->free_slices * PYH_MI_SLICE_SIZE)));
     json_object_set_new(o, "committed", json_integer((json_int_t)m->committed));
     json_object_set_new(o, "pages_rejected", json_integer((json_int_t)m->bad_pages));
+    json_object_set_new(o, "resident_live", m->resident_known
+                                                ? json_integer((json_int_t)m->resident_live)
+                                                : json_null());
+    json_object_set_new(o, "resident_segments",
+                        m->resident_known ? json_integer((json_int_t)m->resident_segments)
+                                          : json_null());
     return o;
 }

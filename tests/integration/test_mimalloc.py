@@ -50,6 +50,21 @@ def interpreters():
             i.label in ("3.13", "3.14-sid", "3.15-sid")]
 
 
+def segments_rss(pid, segments):
+    """Rss (bytes, /proc/PID/smaps) of the mappings that hold the segments."""
+    starts = [int(seg["address"], 16) for seg in segments]
+    total, inside = 0, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):
+                lo, hi = (int(x, 16) for x in first.split("-"))
+                inside = any(lo <= a < hi for a in starts)
+            elif first == "Rss:" and inside:
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 class MimallocGil(unittest.TestCase):
     pass
 
@@ -94,6 +109,13 @@ def make_case(interp):
                     self.assertEqual(sum(c["blocks_live"] for c in m["block_sizes"]),
                                      m["blocks_live"])
                     self.assertGreaterEqual(m["heaps"]["mem"]["blocks_live"], 55000)
+                    # Resident: the live blocks within the segments, the segments within
+                    # what the kernel counts for the mappings that hold them.
+                    self.assertLessEqual(m["resident_live"], m["bytes_live"])
+                    self.assertLessEqual(m["resident_live"], m["resident_segments"])
+                    if what == "live":
+                        self.assertLessEqual(m["resident_segments"],
+                                             segments_rss(proc.pid, m["segments"]))
         finally:
             T.kill_process(proc)
     test.__doc__ = "%s with PYTHONMALLOC=mimalloc: live blocks = sys.getallocatedblocks()" % (

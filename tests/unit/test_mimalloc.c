@@ -438,6 +438,56 @@ static void test_bad_run(void **state)
     }
 }
 
+/* Damage anywhere: 2,000 rounds, each flipping bytes of the header and the pages of one of
+ * the four layouts (a fixed seed), must never crash or loop, and every page the walker keeps
+ * must be one it could prove: lists inside the page's blocks, live <= capacity, the
+ * counts adding up. */
+static void test_random_damage(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    size_t kept = 0, rejected = 0, no_segment = 0;
+    for (int round = 0; round < 2000; round++) {
+        struct fixture f;
+        build(&f, round & 1, (round >> 1) & 1);
+        int flips = 1 + round % 16;
+        for (int k = 0; k < flips; k++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            size_t r = (size_t)(seed % f.mem.nregions);
+            /* the header's first 2 KiB (fields and the first slices) most of the time */
+            size_t span = r == 0 && (seed >> 40) % 4 ? 2048 : f.mem.regions[r].size;
+            size_t at = (size_t)((seed >> 20) % span);
+            f.mem.regions[r].bytes[at] ^= (uint8_t)(1u << ((seed >> 8) % 8));
+        }
+        struct pyh_host_target h = syn_memory_host(&f.mem);
+        h.mappings = maps;
+        h.nmappings = 1;
+        assert_null(pyh_target_open_host(&h, &f.diag, &f.t));
+        assert_null(pyh_mimalloc_open(f.t, &f.diag, &f.m));
+        for (size_t i = 0; f.m && i < f.m->npages; i++) {
+            const struct pyh_mimalloc_page *pg = &f.m->pages[i];
+            assert_true(pg->live <= pg->capacity);
+            assert_int_equal(pg->live + pg->nfree + pg->nlocal_free + pg->nthread_free,
+                             pg->capacity);
+            assert_true(pg->capacity <= pg->reserved);
+            assert_true(pg->start >= SEG && pg->start < SEG + (32ull << 20));
+        }
+        if (!f.m) no_segment++;
+        else {
+            kept += f.m->npages;
+            rejected += f.m->bad_pages;
+        }
+        teardown(&f);
+    }
+    print_message("  %zu pages kept, %zu rejected, %zu rounds with no segment left\n", kept,
+                  rejected, no_segment);
+    /* An intact segment keeps 3 pages and rejects 3 (C, D, E): the damage made the walker
+     * reject pages it would have kept, and whole segments, and left most of them readable. */
+    size_t rounds = 2000 - no_segment;
+    assert_true(no_segment > 0 && rounds > 1000);
+    assert_true(kept < 3 * rounds && rejected > 3 * rounds);
+}
+
 /* No segment in the mappings: no mimalloc, no error. */
 static void test_none(void **state)
 {
@@ -460,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_walk_212), cmocka_unit_test(test_walk_252),
         cmocka_unit_test(test_walk_212_gil), cmocka_unit_test(test_walk_252_gil),
         cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
+        cmocka_unit_test(test_random_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
