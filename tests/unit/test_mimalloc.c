@@ -488,6 +488,55 @@ static void test_random_damage(void **state)
     assert_true(kept < 3 * rounds && rejected > 3 * rounds);
 }
 
+/* A huge segment (kind 1, 64 MiB): one page whose slice run goes past the 512 entries of
+ * the table, one block of 1023 slices, live. */
+static void test_huge_segment(void **state)
+{
+    (void)state;
+    for (int v = 0; v < 2; v++) {
+        struct fixture f;
+        memset(&f, 0, sizeof(f));
+        f.v252 = v;
+        f.hdr = syn_memory_region(&f.mem, SEG, SLICE);
+        uint64_t bs = 1023 * SLICE;
+        if (v) {
+            struct seg252 *sg = (struct seg252 *)f.hdr;
+            sg->segment_size = 64ull << 20, sg->segment_slices = 1024;
+            sg->segment_info_slices = 1, sg->slice_entries = 512, sg->kind = 1;
+            e252(&f, 0)->slice_count = 1, e252(&f, 0)->block_size = SLICE;
+            struct page252 *p = e252(&f, 1);
+            p->slice_count = 1023, p->capacity = 1, p->reserved = 1, p->used = 1;
+            p->heap_tag = PYH_MI_TAG_MEM, p->block_size = bs, p->page_start = SEG + SLICE;
+        } else {
+            struct seg212 *sg = (struct seg212 *)f.hdr;
+            sg->segment_size = 64ull << 20, sg->segment_slices = 1024;
+            sg->segment_info_slices = 1, sg->slice_entries = 512, sg->kind = 1;
+            e212(&f, 0)->slice_count = 1, e212(&f, 0)->xblock_size = (uint32_t)SLICE;
+            struct page212 *p = e212(&f, 1);
+            p->slice_count = 1023, p->capacity = 1, p->reserved = 1, p->used = 1;
+            p->xblock_size = (uint32_t)bs;
+        }
+        static const struct pyh_host_mapping huge_map[] = {
+            {SEG, SEG + (64ull << 20), 0, PROT_READ | PROT_WRITE, NULL}};
+        struct pyh_host_target h = syn_memory_host(&f.mem);
+        h.mappings = huge_map;
+        h.nmappings = 1;
+        assert_null(pyh_target_open_host(&h, &f.diag, &f.t));
+        assert_null(pyh_mimalloc_open(f.t, &f.diag, &f.m));
+        assert_non_null(f.m);
+        assert_int_equal(f.m->nsegments, 1);
+        assert_int_equal(f.m->segments[0].kind, 1);
+        assert_int_equal(f.m->segments[0].size, 64ull << 20);
+        assert_int_equal(f.m->npages, 1);
+        assert_int_equal(f.m->pages[0].start, SEG + SLICE);
+        assert_int_equal(f.m->pages[0].block_size, bs);
+        assert_int_equal(f.m->blocks_live, 1);
+        assert_int_equal(f.m->bytes_live, bs);
+        assert_int_equal(f.m->bad_pages, 0);
+        teardown(&f);
+    }
+}
+
 /* No segment in the mappings: no mimalloc, no error. */
 static void test_none(void **state)
 {
@@ -510,7 +559,7 @@ int main(void)
         cmocka_unit_test(test_walk_212), cmocka_unit_test(test_walk_252),
         cmocka_unit_test(test_walk_212_gil), cmocka_unit_test(test_walk_252_gil),
         cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
-        cmocka_unit_test(test_random_damage),
+        cmocka_unit_test(test_random_damage), cmocka_unit_test(test_huge_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
