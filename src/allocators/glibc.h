@@ -341,6 +341,13 @@ void pyh_glibc_reclassify(struct pyh_glibc *g, uint64_t c, uint64_t size, enum p
 /* The index of the heap whose chunks [start, end) hold addr, or -1. */
 int64_t pyh_glibc_heap_of(const struct pyh_glibc *g, uint64_t addr);
 
+/* The run of memory that mapping m is part of: m and its neighbours that start where the
+ * previous one ends, all readable, writable and not file-backed. madvise (numpy's
+ * transparent huge page advice) and mprotect on part of a heap or of an mmapped chunk split
+ * one mapping into several; malloc's memory is the run. */
+void pyh_glibc_mapping_run(const struct pyh_target *t, const struct pyh_mapping *m,
+                           uint64_t *start, uint64_t *end);
+
 /* Demangles a safe-linked pointer stored at pos (a no-op before 2.32). */
 static inline uint64_t pyh_glibc_reveal(const struct pyh_glibc *g, uint64_t pos, uint64_t v)
 {

@@ -263,7 +263,9 @@ bool pyh_glibc_arena_plausible(struct pyh_target *t, const struct pyh_mstate_lay
     if (head == 0) return true;
     /* The top chunk always has PREV_INUSE and never IS_MMAPPED. */
     uint64_t size = head & ~(uint64_t)7;
-    return (head & PYH_CHUNK_P) && !(head & PYH_CHUNK_M) && top + size <= m->end &&
+    uint64_t run_start, run_end; /* the top chunk may span a heap split by madvise */
+    pyh_glibc_mapping_run(t, m, &run_start, &run_end);
+    return (head & PYH_CHUNK_P) && !(head & PYH_CHUNK_M) && top + size <= run_end &&
            size <= system_mem;
 }
 

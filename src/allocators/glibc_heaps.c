@@ -108,18 +108,25 @@ static uint64_t unwritten_top_end(const struct pyh_glibc *g, const struct pyh_gl
 {
     const struct pyh_mapping *m = pyh_target_mapping_at(g->target, a->top);
     uint64_t end = sbrk && !a->noncontiguous ? sbrk + a->system_mem : 0;
-    if (m && (end <= a->top || end > m->end)) end = m->end;
+    if (m) {
+        uint64_t run_start, run_end;
+        pyh_glibc_mapping_run(g->target, m, &run_start, &run_end);
+        if (end <= a->top || end > run_end) end = run_end;
+    }
     return end > a->top ? end : a->top;
 }
 
 /* sbrk_base from the end of the main arena's heap (top_end), when the arena is contiguous:
  * then system_mem is exactly brk end - sbrk_base. 0 when that does not fit the mapping m
  * holding the top chunk (system_mem is target data: checked before it is subtracted). */
-static uint64_t sbrk_guess(const struct pyh_glibc_arena *a, uint64_t top_end,
-                           const struct pyh_mapping *m)
+static uint64_t sbrk_guess(const struct pyh_glibc *g, const struct pyh_glibc_arena *a,
+                           uint64_t top_end, const struct pyh_mapping *m)
 {
-    if (a->noncontiguous || !m || a->system_mem > top_end || top_end - a->system_mem < m->start)
-        return 0;
+    if (a->noncontiguous || !m || a->system_mem > top_end) return 0;
+    /* The brk heap may be split into several mappings (madvise on part of it). */
+    uint64_t run_start, run_end;
+    pyh_glibc_mapping_run(g->target, m, &run_start, &run_end);
+    if (top_end - a->system_mem < run_start) return 0;
     return top_end - a->system_mem;
 }
 
@@ -139,13 +146,13 @@ static struct pyh_error *main_heap(struct pyh_glibc *g, struct pyh_images *image
     }
     uint64_t top_end = a->top + a->top_size;
     const struct pyh_mapping *m = pyh_target_mapping_at(g->target, a->top);
-    uint64_t guess = a->top_size ? sbrk_guess(a, top_end, m) : 0;
+    uint64_t guess = a->top_size ? sbrk_guess(g, a, top_end, m) : 0;
     pyh_glibc_find_mp(g, images, opts, guess);
     uint64_t sbrk = g->mp ? g->mp_sbrk_base : guess;
     if (!a->top_size) {
         top_end = unwritten_top_end(g, a, sbrk);
         a->top_size = top_end - a->top;
-        if (!sbrk) sbrk = sbrk_guess(a, top_end, m);
+        if (!sbrk) sbrk = sbrk_guess(g, a, top_end, m);
     }
     if (!sbrk) {
         pyh_glibc_warn(g, true,

@@ -44,6 +44,24 @@ static uint64_t pool_size_at(const uint8_t *p)
     return 0;
 }
 
+static bool anon_rw(const struct pyh_mapping *m)
+{
+    return (m->prot & (PYH_PROT_R | PYH_PROT_W)) == (PYH_PROT_R | PYH_PROT_W) && !m->path;
+}
+
+void pyh_glibc_mapping_run(const struct pyh_target *t, const struct pyh_mapping *m,
+                           uint64_t *start, uint64_t *end)
+{
+    *start = m->start;
+    *end = m->end;
+    if (!anon_rw(m)) return;
+    size_t i = (size_t)(m - t->maps);
+    for (size_t k = i; k > 0 && t->maps[k - 1].end == *start && anon_rw(&t->maps[k - 1]); k--)
+        *start = t->maps[k - 1].start;
+    for (size_t k = i + 1; k < t->nmaps && t->maps[k].start == *end && anon_rw(&t->maps[k]); k++)
+        *end = t->maps[k].end;
+}
+
 /* The end of the arena heap region containing addr, or 0 when addr is in none. */
 static uint64_t heap_region_end(const struct pyh_glibc *g, uint64_t addr)
 {
@@ -97,9 +115,13 @@ static uint64_t pool_run_end(const struct pyh_glibc *g, struct pool_runs *runs, 
 /* Reads through a read-ahead window: reading only 64 bytes per page was measured no faster on
  * cores (page faults dominate) and slower live (one cached block read per 16 pages). */
 static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_window *w,
-                                      struct pool_runs *runs, const struct pyh_mapping *m)
+                                      struct pool_runs *runs, const struct pyh_mapping *m,
+                                      uint64_t *resume)
 {
     uint64_t pos = (m->start + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+    if (*resume > pos) pos = *resume; /* a chunk taken from an earlier mapping ends there */
+    uint64_t run_start, run_end; /* a chunk may span mappings split by madvise or mprotect */
+    pyh_glibc_mapping_run(g->target, m, &run_start, &run_end);
     while (pos < m->end && m->end - pos >= 64) {
         uint64_t skip = heap_region_end(g, pos);
         if (skip) {
@@ -122,13 +144,14 @@ static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_wind
         uint64_t size = head & ~(uint64_t)7;
         uint64_t span = size & (PAGE - 1) ? size + 16 : size; /* its mapping */
         if (prev == 0 && (head & 7) == PYH_CHUNK_M && size >= PAGE - 16 && !(span & (PAGE - 1)) &&
-            span <= m->end - pos) {
+            span <= run_end - pos) {
             /* The chunk is its mapping (what mp_.mmapped_mem and mallinfo2 count). */
             struct pyh_glibc_mmapped c = {.address = pos, .size = span};
             if ((err = PYH_APPEND(g->mmapped, g->nmmapped, g->mmapped_cap, &c))) return err;
             g->mmapped_total.count++;
             g->mmapped_total.bytes += span;
             pos += span;
+            if (pos > *resume) *resume = pos;
             continue;
         }
         uint64_t pool = pool_size_at(p);
@@ -142,14 +165,15 @@ struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g,
 {
     struct pool_runs runs = {opts, 0};
     struct pyh_glibc_window w;
+    uint64_t resume = 0;
     struct pyh_error *err = pyh_glibc_window_init(&w, g->target, 256u << 10);
     for (size_t i = 0; i < g->target->nmaps && !err; i++) {
         const struct pyh_mapping *m = &g->target->maps[i];
         /* Anonymous and writable; a label means [stack], [heap], [vvar] and the like. */
         if ((m->prot & (PYH_PROT_R | PYH_PROT_W)) != (PYH_PROT_R | PYH_PROT_W) || m->path ||
-            m->label)
+            m->label || m->end <= resume)
             continue;
-        err = scan_mapping(g, &w, &runs, m);
+        err = scan_mapping(g, &w, &runs, m, &resume);
     }
     pyh_glibc_window_free(&w);
     if (err) return err;

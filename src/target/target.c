@@ -39,6 +39,11 @@ static bool page_cached(const struct pyh_target *t, size_t slot, size_t off)
     return (t->cache.pages[slot] >> (off / PYH_CACHE_PAGE)) & 1;
 }
 
+static bool page_unreadable(const struct pyh_target *t, size_t slot, size_t off)
+{
+    return (t->cache.pages[slot] >> (16 + off / PYH_CACHE_PAGE)) & 1;
+}
+
 /* A keeping cache's index: block addresses hashed (Fibonacci) into 2 * nslots entries. */
 static size_t index_mask(const struct pyh_target *t)
 {
@@ -87,7 +92,7 @@ static size_t take_slots(struct pyh_target *t, uint64_t block, size_t n)
 }
 
 /* Records that slot holds the given pages of block, besides those it held of it. */
-static void keep(struct pyh_target *t, size_t slot, uint64_t block, uint16_t pages)
+static void keep(struct pyh_target *t, size_t slot, uint64_t block, uint32_t pages)
 {
     if (t->cache.block[slot] == block) {
         t->cache.pages[slot] |= pages;
@@ -130,11 +135,30 @@ static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
     struct pyh_error *err = t->ops->read(t, block + first * PYH_CACHE_PAGE,
                                          slot_data(t, slot) + first * PYH_CACHE_PAGE,
                                          n * PYH_CACHE_PAGE);
-    if (err) {
-        pyh_error_free(err);
-        return SIZE_MAX;
+    if (!err) {
+        keep(t, slot, block, mask);
+        return slot;
     }
-    keep(t, slot, block, mask);
+    pyh_error_free(err);
+    if (!t->ops->cache_all) return SIZE_MAX;
+    /* A keeping cache (a host: each read a round trip) reads such a block page by page, once,
+     * and remembers the pages it could not read: a mapping can hold unreadable pages (a
+     * guard page installed with madvise), which every scan would otherwise ask for again. */
+    uint32_t got = 0;
+    for (size_t i = 0; i < PYH_CACHE_BLOCK / PYH_CACHE_PAGE; i++) {
+        if (!((mask >> i) & 1) || ((t->cache.pages[slot] >> i) & 1)) continue;
+        if (t->cache.block[slot] == block && ((t->cache.pages[slot] >> (16 + i)) & 1)) continue;
+        err = t->ops->read(t, block + i * PYH_CACHE_PAGE, slot_data(t, slot) + i * PYH_CACHE_PAGE,
+                           PYH_CACHE_PAGE);
+        if (err && pyh_error_is(err, PYH_ERR_INTERRUPTED)) {
+            pyh_error_free(err);
+            break;
+        }
+        got |= err ? 1u << (16 + i) : 1u << i;
+        pyh_error_free(err);
+    }
+    if (!got) return SIZE_MAX;
+    keep(t, slot, block, got);
     return slot;
 }
 
@@ -184,7 +208,13 @@ static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *
         if ((slot == SIZE_MAX || !page_cached(t, slot, off)) && t->ops->cache_all &&
             len > PYH_CACHE_BLOCK - off && fill_run(t, addr, len))
             slot = find_slot(t, block);
+        if (slot != SIZE_MAX && page_unreadable(t, slot, off))
+            return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
+                                    (unsigned long long)addr, t->description);
         if (slot == SIZE_MAX || !page_cached(t, slot, off)) slot = fill_slot(t, block, addr);
+        if (slot != SIZE_MAX && page_unreadable(t, slot, off))
+            return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
+                                    (unsigned long long)addr, t->description);
         if (slot == SIZE_MAX || !page_cached(t, slot, off)) return t->ops->read(t, addr, out, len);
         /* The cached pages from off, as far as the read goes: most reads are a few bytes
          * inside one page, and ask nothing of the pages after it. */

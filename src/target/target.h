@@ -134,7 +134,10 @@ struct pyh_target {
     struct {
         size_t nslots;   /* 0 until pyh_target_init_cache */
         uint64_t *block; /* per slot: block address, or UINT64_MAX when empty */
-        uint16_t *pages; /* per slot: bit i set when page i of the block is cached */
+        uint32_t *pages; /* per slot: bit i set when page i of the block is cached; bit 16 + i
+                            when a keeping cache found page i unreadable (a guard page
+                            inside a mapping: glibc 2.42+'s MADV_GUARD_INSTALL on thread
+                            stacks), so that it is not asked for again */
         uint8_t *data;   /* nslots * PYH_CACHE_BLOCK bytes */
         /* ops->cache_all: slots are given out in order (`used` so far) and found through
          * this hash table of 2 * nslots entries (slot numbers, UINT32_MAX when free).
