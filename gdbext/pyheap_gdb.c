@@ -235,12 +235,13 @@ static PyObject *open_stopped_pid(PyObject *self, PyObject *args)
     (void)self;
     int pid;
     PyObject *list;
-    const char *debug_dirs = NULL;
-    if (!PyArg_ParseTuple(args, "iO!|z", &pid, &PyList_Type, &list, &debug_dirs)) return NULL;
+    const char *debug_dirs = NULL, *sysroot = NULL;
+    if (!PyArg_ParseTuple(args, "iO!|zz", &pid, &PyList_Type, &list, &debug_dirs, &sysroot))
+        return NULL;
     size_t n;
     struct pyh_host_thread *threads = parse_threads(list, &n);
     if (!threads) return NULL;
-    struct pyh_target_options o = {NULL, NULL, NULL, debug_dirs, false};
+    struct pyh_target_options o = {NULL, sysroot, NULL, debug_dirs, false};
     struct pyh_session *s;
     begin_library_call();
     struct pyh_error *err = pyh_session_open_stopped_pid(pid, threads, n, &o, &s);

@@ -130,6 +130,15 @@ struct pyh_error *pyh_session_open_stopped_pid(int pid, const struct pyh_host_th
         pyh_session_close(s);
         return err;
     }
+    /* The files as the CLI's live targets find them (gdb's sysroot, in the gdb module). */
+    if (options && (options->exe || options->sysroot || options->lib_path)) {
+        struct pyh_file_search user = {options->sysroot, options->lib_path, options->exe};
+        if ((err = pyh_file_search_check(&user))) {
+            pyh_session_close(s);
+            return err;
+        }
+        pyh_live_attach_files(s->target, &user);
+    }
     return finish_open(s, options, out);
 }
 

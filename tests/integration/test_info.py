@@ -118,11 +118,11 @@ class InfoTest(unittest.TestCase):
         bad = []
         interp = run.interp
         # (role, the path the target names, the file on this machine): a chroot's binary is
-        # named by its path inside, and read through /proc/PID/root live, from the --sysroot
-        # on a core.
+        # named by its path inside, and read from the --sysroot.
         if interp.chroot:
+            # Read with --sysroot (pyheap_args), which live targets honour too.
             exe = interp.target_path
-            local = ("/proc/%d/root" % w.pid + exe) if live else interp.path
+            local = interp.path
             expected = [("executable", exe, local)]
         else:
             exe = os.path.realpath(interp.path)
