@@ -472,7 +472,7 @@ class NotSupportedTest(HostileCase):
     def unsupported(self, version, exe, minor, lib):
         core = Targets.old(version, exe)
         self.expect(["info", core], FAIL, r"unsupported Python version %s in \S+/%s "
-                    r"\(py-heap supports 3\.8 to 3\.13\)" % (re.escape(minor), re.escape(lib)),
+                    r"\(py-heap supports 3\.8 to 3\.15\)" % (re.escape(minor), re.escape(lib)),
                     one_line=True)
 
     def test_python_3_7(self):
