@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocators/mimalloc.h"
 #include "runtime/debug_offsets.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
@@ -294,6 +295,30 @@ static struct pyh_error *not_python(struct pyh_runtime *rt)
                             exe ? exe->path : rt->target->exe_path ? rt->target->exe_path : "unknown");
 }
 
+/* What can be said of a free-threaded target that is refused: its allocator, walked from
+ * the segments alone (mimalloc needs no runtime offsets), appended to the refusal. */
+static void ft_allocator_note(struct pyh_runtime *rt, struct pyh_error *err)
+{
+    struct pyh_mimalloc *m = NULL;
+    struct pyh_error *merr = pyh_mimalloc_open(rt->target, rt->diag, &m);
+    if (merr || !m) {
+        pyh_error_free(merr);
+        return;
+    }
+    pyh_error_append(err,
+                     "; its heap: mimalloc %s (%s build), %zu segment%s, %llu live blocks "
+                     "(mem %llu, object %llu, gc %llu, gc_pre %llu)%s",
+                     m->layout->version, m->layout->free_threaded ? "free-threaded" : "GIL",
+                     m->nsegments, m->nsegments == 1 ? "" : "s",
+                     (unsigned long long)m->blocks_live,
+                     (unsigned long long)m->tag_live[PYH_MI_TAG_MEM],
+                     (unsigned long long)m->tag_live[PYH_MI_TAG_OBJECT],
+                     (unsigned long long)m->tag_live[PYH_MI_TAG_GC],
+                     (unsigned long long)m->tag_live[PYH_MI_TAG_GC_PRE],
+                     m->bad_pages ? " (some pages rejected)" : "");
+    pyh_mimalloc_free(m);
+}
+
 struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *images,
                                    struct pyh_diag *diag, struct pyh_runtime **out)
 {
@@ -364,6 +389,7 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
                                "does not read its objects yet (their 32-byte header; objects "
                                "found in mimalloc's pages, not on GC lists)",
                                rt->major, rt->minor, rt->module->path);
+        ft_allocator_note(rt, err);
         goto fail;
     } else if (newer) {
         err = pyh_error_create(PYH_ERR_UNSUPPORTED,

@@ -13,10 +13,13 @@ block from the int freelist on 3.14+), so py-heap's count is the count or one mo
 
 Free-threaded builds (PYHEAP_EXTRA_PYTHONS, e.g. a locally built 3.14t): the runtime layer
 does not read their objects yet (a 32-byte header), so every verb refuses them — with a
-message that says so, live and on a core (checked here), not as a corrupt runtime.
+message that says so, live and on a core, not as a corrupt runtime — and the refusal says
+what the mimalloc heap holds: its live blocks are checked here against the interpreter's
+sys.getallocatedblocks(), and the gc_pre heap must hold the workload's 50,000 instances.
 """
 import json
 import os
+import re
 import unittest
 
 import pyheap_testlib as T
@@ -160,6 +163,8 @@ class FreeThreaded(unittest.TestCase):
                              T.WORKLOAD_TIMEOUT)
                 self.assertTrue(os.path.exists(gt_path), "the workload wrote no ground truth")
                 core = T.gcore(proc.pid, os.path.join(tmp, "core"))
+                with open(gt_path) as f:
+                    counted = int(f.read())
                 for what, target in (("live", ["-p", str(proc.pid)]), ("core", [core])):
                     with self.subTest(python=path, what=what):
                         res = T.run_pyheap(["info"] + target)
@@ -167,6 +172,19 @@ class FreeThreaded(unittest.TestCase):
                         self.assertIn("is a free-threaded build (no GIL): py-heap does not "
                                       "read its objects yet", res.stderr)
                         self.assertNotIn("does not check out", res.stderr)
+                        # The refusal says what the heap holds, walked from the segments:
+                        # sys.getallocatedblocks() sums `used` over every thread's heaps and
+                        # the abandoned pool; the int holding the count may add one, and a
+                        # free the build delays to a quiescent state (QSBR: list and dict
+                        # storage) may land after the count and take one away (measured).
+                        m = re.search(r"its heap: mimalloc (\S+) \(free-threaded build\), \d+ "
+                                      r"segments?, (\d+) live blocks \(mem \d+, object \d+, "
+                                      r"gc \d+, gc_pre (\d+)\)$", res.stderr.strip())
+                        self.assertIsNotNone(m, res.stderr)
+                        self.assertIn(m.group(1), ("2.1.2", "2.5.2"))
+                        self.assertIn(int(m.group(2)) - counted, (-1, 0, 1))
+                        # 50,000 instances of a class with a managed dict: GC_PRE blocks
+                        self.assertGreaterEqual(int(m.group(3)), 50000)
             finally:
                 T.kill_process(proc)
 
