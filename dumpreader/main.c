@@ -128,10 +128,28 @@ static int usage_error(const char *message)
     return 2;
 }
 
-/* Prints warnings, then the error or partial-results line; returns the exit status. */
-static int finish(struct pyh_session *s, struct pyh_error *err)
+/* One line on how long a live target was stopped, and why that long: "py-heap: process
+ * 1234 was stopped for 0.21 s (copy of 812 MiB)". First on stderr: the error line stays the
+ * last. JSON has it as target.stopped_seconds and target.stopped_how. */
+static void report_pause(struct pyh_session *s, int pid, bool quiet)
+{
+    if (s) pyh_session_resume(s); /* nothing more to read: the pause ends here */
+    const char *how = s ? pyh_session_pause_how(s) : NULL;
+    double paused = s ? pyh_session_pause_seconds(s) : -1;
+    if (quiet || !how || paused < 0) return;
+    if (paused == 0 && !strncmp(how, "not stopped", 11))
+        fprintf(stderr, "py-heap: process %d was %s\n", pid, how);
+    else
+        fprintf(stderr, "py-heap: process %d was stopped for %.*f s (%s)\n", pid,
+                paused < 0.1 ? 3 : 2, paused, how);
+}
+
+/* Prints the pause, warnings, then the error or partial-results line; returns the exit
+ * status. */
+static int finish(struct pyh_session *s, struct pyh_error *err, int pid, bool quiet)
 {
     progress_clear();
+    report_pause(s, pid, quiet);
     const char *partial = s ? pyh_session_partial_reason(s) : NULL;
     for (size_t i = 0; s && i < pyh_session_warning_count(s); i++) {
         const char *w = pyh_session_warning(s, i);
@@ -153,12 +171,7 @@ static int finish(struct pyh_session *s, struct pyh_error *err)
         fprintf(stderr, "py-heap: error: results are partial: %s\n", partial);
         status = 1;
     }
-    /* How long a live target was stopped, for the person at the terminal (JSON has it as
-     * target.stopped_seconds). */
-    double paused = s ? pyh_session_pause_seconds(s) : -1;
     pyh_session_close(s);
-    if (paused >= 0 && progress_on)
-        fprintf(stderr, "py-heap: the process was stopped for %.2f s\n", paused);
     return status;
 }
 
@@ -201,7 +214,7 @@ int main(int argc, char **argv)
         progress_clear();
         fflush(stdout);
         pyh_command_line_free(&cl);
-        return finish(NULL, err);
+        return finish(NULL, err, 0, true);
     }
     struct pyh_session *s = NULL;
     if (cl.pid)
@@ -215,6 +228,8 @@ int main(int argc, char **argv)
         progress_clear();
         if (fflush(stdout) != 0 && !err) err = NULL; /* a closed pipe is the reader's choice */
     }
+    int pid = cl.pid;
+    bool quiet = cl.quiet;
     pyh_command_line_free(&cl);
-    return finish(s, err);
+    return finish(s, err, pid, quiet);
 }

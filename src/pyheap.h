@@ -103,8 +103,15 @@ struct pyh_target_options {
                                "/usr/lib/debug", "" means none (never use DWARF from
                                separate debug files) */
     bool no_stop;           /* live: read without stopping the process (best effort) */
-    bool copy;              /* live: stop the process only to copy its writable memory,
-                               then resume it and analyse the copy (costs that memory) */
+    /* Live, by default: the process is stopped only to copy its writable memory, then
+     * resumed, and the copy analysed (costs that memory) — when the copy fits in the memory
+     * available (less a margin); else it stays stopped for the analysis, a warning says why. */
+    bool copy;              /* live: the copy or an error, never a stopped analysis */
+    bool no_copy;           /* live: no copy: stopped for the whole analysis */
+    double max_pause;       /* live, > 0: stop the process at most this long (seconds): a copy
+                               that would take longer is not made (or is abandoned at the
+                               deadline), the process read while it runs, and the results
+                               partial. Not with no_copy. */
 };
 
 /* A memory mapping as a host (gdb) describes it to a callback target. */
@@ -176,11 +183,23 @@ PYH_API struct pyh_error *pyh_session_open_host(const struct pyh_host_target *ho
                                         const struct pyh_target_options *options,
                                         struct pyh_session **out);
 
-/* How long a live process has been stopped by py-heap (seconds): with options->copy the
- * whole pause (the copy); otherwise, for a process stopped while it is read, the time since
- * it was stopped (it stays stopped until pyh_session_close); -1 for cores, --no-stop and
- * processes a debugger holds. */
+/* How long a live process has been stopped by py-heap (seconds): with a copy the whole
+ * pause (the copy); for a process stopped while it is read, the time since it was stopped
+ * (it stays stopped until pyh_session_close); 0 when max_pause had it read running; -1 for
+ * cores, --no-stop and processes a debugger holds. */
 PYH_API double pyh_session_pause_seconds(const struct pyh_session *session);
+
+/* Lets a live process that py-heap holds stopped for the analysis (--no-copy, or a copy that
+ * did not fit) go now rather than at pyh_session_close, so that the pause reported after it
+ * is final. Later commands on the session read the running process. Nothing for a copy
+ * (resumed already), cores and processes a debugger holds. */
+PYH_API void pyh_session_resume(struct pyh_session *session);
+
+/* Why a live process's pause is what it is, in a few words: "copy of 812 MiB", "analysed
+ * stopped: --no-copy", "not stopped: a copy of ... would take about 0.250 s, more than
+ * --max-pause 0.001 s"; NULL for cores, --no-stop and processes a debugger holds. Owned by
+ * the session. */
+PYH_API const char *pyh_session_pause_how(const struct pyh_session *session);
 
 /* Resumes and detaches a live target, frees everything. NULL is fine. */
 PYH_API void pyh_session_close(struct pyh_session *session);

@@ -88,6 +88,18 @@ static struct pyh_error *take_cli_option(const struct pyh_verb_info *v, const st
         cl->target.no_stop = true;
     } else if (!strcmp(o->name, "copy")) {
         cl->target.copy = true;
+    } else if (!strcmp(o->name, "no-copy")) {
+        cl->target.no_copy = true;
+    } else if (!strcmp(o->name, "max-pause")) {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v > 0) || v > 1e6)
+            return pyh_error_create(PYH_ERR_USAGE,
+                                    "invalid --max-pause '%s': give a positive number of seconds "
+                                    "(e.g. 0.5)",
+                                    value);
+        cl->target.max_pause = v;
     } else if (!strcmp(o->name, "quiet")) {
         cl->quiet = true;
     }

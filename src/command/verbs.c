@@ -310,7 +310,8 @@ const size_t pyh_nverbs = sizeof(pyh_verbs) / sizeof(pyh_verbs[0]);
 
 const struct pyh_option pyh_cli_option_table[] = {
     VALUE("pid", 'p', PYH_VALUE_PID, "PID",
-          "a live process; its threads are stopped while it is read"),
+          "a live process; stopped while its writable memory is copied (or while it is "
+          "read), the pause reported"),
     VALUE("coredump", 0, PYH_VALUE_TEXT, "MATCH",
           "the newest core of systemd-coredump's store whose PID, command name or "
           "executable is MATCH (what coredumpctl lists)"),
@@ -323,8 +324,14 @@ const struct pyh_option pyh_cli_option_table[] = {
           "where separate debug files live (default /usr/lib/debug; '' for none)"),
     FLAG("no-stop", 0, "live: read without stopping the process (best effort)"),
     FLAG("copy", 0,
-         "live: stop the process only to copy its writable memory (about 1 s per GiB), then "
-         "resume it and analyse the copy"),
+         "live: insist on the copy (the default when it fits in memory): an error when it "
+         "does not fit"),
+    FLAG("no-copy", 0,
+         "live: no copy: keep the process stopped for the whole analysis (by default it is "
+         "stopped only to copy its writable memory, about 0.2 s per GiB)"),
+    VALUE("max-pause", 0, PYH_VALUE_TEXT, "SECONDS",
+          "live: never stop the process longer than this: a longer copy is not made, and the "
+          "process is read while it runs (results marked partial)"),
     FLAG("quiet", 'q', "no progress line on stderr"),
 };
 

@@ -39,10 +39,13 @@ json_t *pyh_report_json_envelope(const struct pyh_report_context *ctx)
     json_object_set_new(target, "pid", ctx->target->pid ? json_integer(ctx->target->pid) : json_null());
     json_object_set_new(target, "stopped", json_boolean(ctx->target->stopped || ctx->target->copied));
     json_object_set_new(target, "copied", json_boolean(ctx->target->copied));
-    /* How long py-heap kept a live process stopped, up to this output (with --copy, the
-     * whole pause): null for targets it does not stop. */
+    /* How long py-heap kept a live process stopped, up to this output (with a copy, the
+     * whole pause), and why that long: null for targets it does not stop. */
     double stopped = pyh_target_stopped_seconds(ctx->target);
     json_object_set_new(target, "stopped_seconds", stopped >= 0 ? json_real(stopped) : json_null());
+    json_object_set_new(target, "stopped_how", ctx->target->pause_how && stopped >= 0
+                                                   ? pyh_json_text(ctx->target->pause_how)
+                                                   : json_null());
     json_object_set_new(root, "target", target);
     return root;
 }

@@ -95,16 +95,31 @@ struct pyh_error *pyh_session_open_pid(int pid, const struct pyh_target_options 
     *out = NULL;
     struct pyh_session *s = calloc(1, sizeof(*s));
     if (!s) return pyh_error_nomem();
-    enum pyh_live_mode mode = !options ? PYH_LIVE_STOP
-                              : options->no_stop ? PYH_LIVE_NO_STOP
-                              : options->copy ? PYH_LIVE_COPY : PYH_LIVE_STOP;
-    double started = pyh_monotonic();
-    struct pyh_error *err = pyh_target_open_live(pid, mode, NULL, 0, &s->diag, &s->target);
+    /* A copy by default: the process stopped only as long as the copy takes. */
+    enum pyh_live_mode mode = !options                 ? PYH_LIVE_COPY_OR_STOP
+                              : options->no_stop       ? PYH_LIVE_NO_STOP
+                              : options->copy          ? PYH_LIVE_COPY
+                              : options->no_copy       ? PYH_LIVE_STOP
+                                                       : PYH_LIVE_COPY_OR_STOP;
+    double max_pause = options ? options->max_pause : 0;
+    struct pyh_error *err = NULL;
+    if (options && options->copy && options->no_copy)
+        err = pyh_error_create(PYH_ERR_USAGE, "give --copy or --no-copy, not both");
+    else if (mode == PYH_LIVE_STOP && max_pause > 0)
+        err = pyh_error_create(PYH_ERR_USAGE,
+                               "--max-pause bounds the copy's pause: with --no-copy the process "
+                               "stays stopped for the whole analysis");
+    else if (max_pause < 0 || max_pause != max_pause)
+        err = pyh_error_create(PYH_ERR_USAGE, "--max-pause takes a positive number of seconds");
+    if (err) {
+        free(s);
+        return err;
+    }
+    err = pyh_target_open_live_bounded(pid, mode, max_pause, &s->diag, &s->target);
     if (err) {
         pyh_session_close(s);
         return permission_hint(pid, err);
     }
-    if (mode == PYH_LIVE_STOP && s->target->stopped) s->target->stop_started = started;
     if (options && (options->exe || options->sysroot || options->lib_path)) {
         struct pyh_file_search user = {options->sysroot, options->lib_path, options->exe};
         if ((err = pyh_file_search_check(&user))) {
@@ -379,3 +394,7 @@ double pyh_session_pause_seconds(const struct pyh_session *s)
 {
     return pyh_target_stopped_seconds(s->target);
 }
+
+const char *pyh_session_pause_how(const struct pyh_session *s) { return s->target->pause_how; }
+
+void pyh_session_resume(struct pyh_session *s) { pyh_target_resume(s->target); }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 
 #include "target/elf_util.h"
 #include "target/live_internal.h"
+#include "util/format.h"
 #include "util/interrupt.h"
+#include "util/progress.h"
 #include "util/mem.h"
 
 int pyh_live_test_pagemap;
@@ -120,12 +123,25 @@ static struct pyh_error *live_residency(struct pyh_target *t, struct pyh_residen
     return NULL;
 }
 
+static void live_resume(struct pyh_target *t)
+{
+    struct pyh_live_state *s = t->impl;
+    if (!s || !s->nstopped) return;
+    pyh_live_resume_all(s);
+    if (t->stop_started > 0) {
+        t->pause_seconds = pyh_monotonic() - t->stop_started;
+        t->pause_done = true;
+    }
+    t->stopped = false;
+}
+
 static const struct pyh_target_ops live_ops = {
     .read = live_read,
     .cached = true,
     .close = live_close,
     .residency = live_residency,
     .gone = pyh_live_gone,
+    .resume = live_resume,
 };
 
 void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *user)
@@ -175,9 +191,160 @@ void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *u
     }
 }
 
+static struct pyh_error *open_live(int pid, enum pyh_live_mode mode, double max_pause,
+                                   const struct pyh_host_thread *threads, size_t nthreads,
+                                   struct pyh_diag *diag, struct pyh_target **out);
+
+/* Sets t->pause_how (printf-style); a failure to format leaves it NULL: a detail of a
+ * report, never worth failing for. */
+static void pause_how(struct pyh_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pause_how(struct pyh_target *t, const char *fmt, ...)
+{
+    free(t->pause_how);
+    t->pause_how = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&t->pause_how, fmt, ap) < 0) t->pause_how = NULL;
+    va_end(ap);
+}
+
+/* Reads the process while it runs: its mappings, resident pages and threads (without
+ * registers) from /proc. */
+static struct pyh_error *open_running(struct pyh_target *t, struct pyh_live_state *s)
+{
+    struct pyh_error *err = pyh_live_read_maps(t, s->pid, NULL);
+    if (!err) err = pyh_live_measure_resident(t, s);
+    if (!err) err = pyh_live_list_threads(t, s->pid);
+    return err;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* PYH_LIVE_STOP and the copies: decides between a copy and a stopped analysis (or, under
+ * max_pause, a read of the running process) from what prepare_copy found, then stops the
+ * process and, for a copy, copies and resumes it. */
+static struct pyh_error *open_stopping(struct pyh_target *t, struct pyh_live_state *s,
+                                       enum pyh_live_mode mode, double max_pause)
+{
+    int pid = s->pid;
+    char need[32], avail[32];
+    struct pyh_error *err = NULL;
+    bool copy = mode != PYH_LIVE_STOP;
+    struct pyh_live_copy_plan plan = {.fits = true};
+    /* The copy's buffers are made ready while the process runs. */
+    if (copy && (err = pyh_live_prepare_copy(s, &plan))) return err;
+    pyh_format_bytes(plan.bytes, need, sizeof(need));
+    pyh_format_bytes(plan.available, avail, sizeof(avail));
+    if (copy && !plan.fits) {
+        if (mode == PYH_LIVE_COPY)
+            return pyh_error_create(PYH_ERR_NOMEM,
+                                    "cannot copy process %d: its writable memory to copy (%s) does "
+                                    "not fit in the memory available (%s, less a margin); read it "
+                                    "stopped (--no-copy) or running (--no-stop)",
+                                    pid, need, avail);
+        if (max_pause > 0) {
+            /* A stopped analysis lasts as long as the analysis: no bound at all. */
+            pyh_diag_partial(t->diag,
+                             "process %d was read while it ran, not stopped: a copy of its "
+                             "writable memory (%s) would not fit in the memory available (%s), "
+                             "and an analysis of the stopped process could last longer than "
+                             "--max-pause %g s; results may be inconsistent",
+                             pid, need, avail, max_pause);
+            pause_how(t, "not stopped: a copy of %s would not fit in the %s available, and "
+                         "a stopped analysis could exceed --max-pause %g s",
+                      need, avail, max_pause);
+            t->pause_done = true;
+            return open_running(t, s);
+        }
+        pyh_diag_warn(t->diag,
+                      "process %d is analysed stopped: a copy of its writable memory (%s) would "
+                      "not fit in the memory available (%s, less a margin)",
+                      pid, need, avail);
+        pause_how(t, "analysed stopped: the copy would not fit in memory");
+        copy = false;
+    } else if (copy && max_pause > 0 && plan.rate > 0 &&
+               (double)plan.bytes / plan.rate > max_pause) {
+        double estimate = (double)plan.bytes / plan.rate;
+        pyh_live_free_copy(s);
+        pyh_live_close_pagemap(s);
+        pyh_diag_partial(t->diag,
+                         "process %d was read while it ran, not stopped: copying its %s would "
+                         "stop it for about %.3f s (at %.1f GiB/s), more than --max-pause %g s; "
+                         "results may be inconsistent",
+                         pid, need, estimate, plan.rate / (1u << 30), max_pause);
+        pause_how(t, "not stopped: a copy of %s would take about %.3f s, more than --max-pause %g s",
+                  need, estimate, max_pause);
+        t->pause_done = true;
+        return open_running(t, s);
+    } else if (!copy) {
+        pause_how(t, "analysed stopped: --no-copy");
+    }
+    if (copy && pyh_live_test_prepared) pyh_live_test_prepared(pid);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double now = pyh_monotonic();
+    double deadline = copy && max_pause > 0 ? now + max_pause : 0;
+    if (!copy) t->stop_started = now;
+    err = pyh_live_stop_all(t, s);
+    if (!err) err = pyh_live_test_hold();
+    /* The mappings as they are while the process is stopped. */
+    struct pyh_live_wanted_list want = {0};
+    if (!err) err = pyh_live_read_maps(t, pid, copy ? &want : NULL);
+    /* Before any read: a read of a page that was swapped out brings it back. */
+    if (!err) err = pyh_live_measure_resident(t, s);
+    if (copy) {
+        /* Copy what can change, then let the process go at once: the analysis runs on the
+         * copy, the pause lasts only as long as the copy. */
+        bool abandoned = false;
+        if (!err) err = pyh_live_copy_writable(t, s, &want, deadline, &abandoned);
+        pyh_live_resume_all(s);
+        t->pause_seconds = seconds_since(&t0);
+        t->pause_done = true;
+        t->stopped = false;
+        pyh_live_release_unused(s);
+        pyh_live_close_pagemap(s);
+        pyh_format_bytes(t->copy_bytes, need, sizeof(need));
+        if (!err && abandoned) {
+            /* Part of a copy is worse than none: its parts are of different moments (the
+             * rest would be read later, while the process runs) and it holds memory. */
+            pyh_live_free_copy(s);
+            pyh_diag_partial(t->diag,
+                             "process %d was read while it ran: its copy (%s) was abandoned "
+                             "at --max-pause %g s and the process resumed; results may be "
+                             "inconsistent",
+                             pid, need, max_pause);
+            pause_how(t, "copy of %s abandoned at --max-pause %g s; read while it ran", need,
+                      max_pause);
+        } else {
+            t->copied = true;
+            pause_how(t, "copy of %s", need);
+        }
+    }
+    free(want.v);
+    return err;
+}
+
 struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
                                        const struct pyh_host_thread *threads, size_t nthreads,
                                        struct pyh_diag *diag, struct pyh_target **out)
+{
+    return open_live(pid, mode, 0, threads, nthreads, diag, out);
+}
+
+struct pyh_error *pyh_target_open_live_bounded(int pid, enum pyh_live_mode mode, double max_pause,
+                                               struct pyh_diag *diag, struct pyh_target **out)
+{
+    return open_live(pid, mode, max_pause, NULL, 0, diag, out);
+}
+
+static struct pyh_error *open_live(int pid, enum pyh_live_mode mode, double max_pause,
+                                   const struct pyh_host_thread *threads, size_t nthreads,
+                                   struct pyh_diag *diag, struct pyh_target **out)
 {
     *out = NULL;
     if (pid <= 0) return pyh_error_create(PYH_ERR_USAGE, "invalid PID %d", pid);
@@ -215,9 +382,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
                       "process %d was read without stopping it (--no-stop): results may be "
                       "inconsistent",
                       pid);
-        err = pyh_live_read_maps(t, pid, NULL);
-        if (!err) err = pyh_live_measure_resident(t, s);
-        if (!err) err = pyh_live_list_threads(t, pid);
+        err = open_running(t, s);
     } else if (mode == PYH_LIVE_HOST_STOPPED) {
         err = pyh_live_read_maps(t, pid, NULL);
         if (!err) err = pyh_live_measure_resident(t, s);
@@ -231,32 +396,7 @@ struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
         }
         t->stopped = true;
     } else {
-        /* The copy's buffers are made ready while the process runs. */
-        if (mode == PYH_LIVE_COPY) err = pyh_live_prepare_copy(s);
-        if (!err && mode == PYH_LIVE_COPY && pyh_live_test_prepared) pyh_live_test_prepared(pid);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (!err) err = pyh_live_stop_all(t, s);
-        if (!err) err = pyh_live_test_hold();
-        /* The mappings as they are while the process is stopped. */
-        struct pyh_live_wanted_list want = {0};
-        if (!err) err = pyh_live_read_maps(t, pid, mode == PYH_LIVE_COPY ? &want : NULL);
-        /* Before any read: a read of a page that was swapped out brings it back. */
-        if (!err) err = pyh_live_measure_resident(t, s);
-        if (mode == PYH_LIVE_COPY) {
-            /* Copy what can change, then let the process go at once: the analysis runs on
-             * the copy, the pause lasts only as long as the copy. */
-            if (!err) err = pyh_live_copy_writable(t, s, &want);
-            pyh_live_resume_all(s);
-            t->stopped = false;
-            t->copied = true;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            t->pause_seconds =
-                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-            pyh_live_release_unused(s);
-            pyh_live_close_pagemap(s);
-        }
-        free(want.v);
+        err = open_stopping(t, s, mode, max_pause);
     }
     if (err) goto fail;
     pyh_live_attach_files(t, NULL);

@@ -36,6 +36,9 @@ void (*pyh_live_test_prepared)(int pid);
 #define PREPARED_ENOUGH (8u << 20)   /* a round that faulted in less ends the prepare */
 #define COPY_CALL_BYTES (256u << 20) /* per process_vm_readv: an interruption waits for one */
 #define COPY_CALL_IOVECS 1024u       /* UIO_MAXIOV */
+#define DEADLINE_CALL_BYTES (4u << 20) /* per call under a deadline: checked between calls */
+#define SAMPLE_BYTES (32u << 20)       /* the sample copy that measures the rate */
+#define MEMORY_MARGIN (64u << 20)      /* of MemAvailable, beyond an eighth, left for others */
 
 /* The index of the first buffer starting above addr (s->copies is sorted and disjoint):
  * addr is in the one before it, if in any. */
@@ -303,8 +306,10 @@ static struct pyh_error *prefault(struct pyh_live_state *s, const struct pyh_ran
 }
 
 /* MemAvailable of /proc/meminfo in bytes; UINT64_MAX when unknown. */
-static uint64_t memory_available(void)
+uint64_t pyh_live_memory_available(void)
 {
+    const char *test = getenv("PYHEAP_TEST_MEM_AVAILABLE");
+    if (test && *test) return strtoull(test, NULL, 10);
     FILE *f = fopen("/proc/meminfo", "re");
     if (!f) return UINT64_MAX;
     char line[128];
@@ -316,38 +321,71 @@ static uint64_t memory_available(void)
     return avail;
 }
 
+/* Whether bytes more of our memory fit in avail: with a margin for the analysis that follows
+ * (its tables, 17 bytes and more per object) and for the rest of the machine. */
+static bool fits_in(uint64_t bytes, uint64_t avail)
+{
+    if (avail == UINT64_MAX) return true;
+    uint64_t margin = MEMORY_MARGIN + avail / 8;
+    return avail > margin && bytes <= avail - margin;
+}
+
+/* Copies up to SAMPLE_BYTES of the pages in todo from the running process into the buffers
+ * (the copy in the stop writes them again) and returns the rate in bytes per second; 0 when
+ * too little could be read to tell. What --max-pause estimates a copy's pause from. */
+static double sample_rate(struct pyh_live_state *s, const struct pyh_ranges *todo)
+{
+    const char *test = getenv("PYHEAP_TEST_COPY_RATE");
+    if (test && *test) return strtod(test, NULL);
+    if (s->use_mem_fd) return 0;
+    struct iovec local[64], remote[64];
+    struct piece_iter it = {0};
+    uint64_t addr;
+    uint8_t *buf;
+    size_t len, n = 0, bytes = 0;
+    while (n < 64 && bytes < SAMPLE_BYTES &&
+           next_piece(s, todo, SAMPLE_BYTES - bytes, &it, &addr, &buf, &len)) {
+        local[n] = (struct iovec){buf, len};
+        remote[n++] = (struct iovec){(void *)(uintptr_t)addr, len};
+        bytes += len;
+    }
+    if (bytes < SAMPLE_BYTES / 8) return 0; /* too little for a rate; a small copy anyway */
+    double t0 = pyh_monotonic();
+    ssize_t got = process_vm_readv(s->pid, local, n, remote, n, 0);
+    double dt = pyh_monotonic() - t0;
+    return got > 0 && dt > 0 ? (double)got / dt : 0;
+}
+
 /* While the process runs: buffers for its writable mappings, faulted in where it has data,
  * in rounds until a round finds little new (what the process wrote meanwhile). Holds about
  * as much memory as the process has data in those mappings, which the copy needs anyway. */
-struct pyh_error *pyh_live_prepare_copy(struct pyh_live_state *s)
+struct pyh_error *pyh_live_prepare_copy(struct pyh_live_state *s, struct pyh_live_copy_plan *plan)
 {
+    *plan = (struct pyh_live_copy_plan){.fits = true};
     pyh_live_open_pagemap(s); /* without it, mappings are copied whole */
     struct pyh_ranges faulted = {0};
     struct pyh_error *err = NULL;
-    for (int round = 0; round < MAX_PREPARE_ROUNDS && !err; round++) {
+    for (int round = 0; round < MAX_PREPARE_ROUNDS && !err && plan->fits; round++) {
         struct pyh_live_wanted_list want = {0};
         struct pyh_ranges data = {0}, todo = {0}, wanted = {0}, kept = {0};
         err = pyh_live_read_maps(NULL, s->pid, &want);
         if (!err) err = find_data(s, &want, &data);
-        if (!err) err = fit_buffers(s, &want, false);
-        for (size_t i = 0; i < want.n && !err; i++)
-            err = pyh_ranges_add(&wanted, want.v[i].start, want.v[i].end);
+        plan->bytes = data.bytes;
+        /* Refused before the process is stopped, and before our buffers take the memory,
+         * rather than left to the OOM killer: a copy of a process whose writable mappings
+         * are read whole (files, shared memory, or every mapping without pagemap) can need
+         * more than the machine has. */
         if (!err) err = pyh_ranges_combine(&data, &faulted, PYH_RANGES_AND_NOT, &todo);
-        /* Refused before the process is stopped, rather than left to the OOM killer: a
-         * copy of a process whose writable mappings are read whole (files, shared memory,
-         * or every mapping without pagemap) can need more than the machine has. */
-        uint64_t avail = memory_available();
-        if (!err && todo.bytes > avail)
-            err = pyh_error_create(PYH_ERR_NOMEM,
-                                   "cannot copy process %d: its writable memory to copy (%.1f GiB) "
-                                   "is more than the memory available (%.1f GiB); read it "
-                                   "without --copy",
-                                   s->pid, (double)todo.bytes / (1u << 30),
-                                   (double)avail / (1u << 30));
-        if (!err) err = prefault(s, &todo);
-        if (!err) err = pyh_ranges_combine(&faulted, &wanted, PYH_RANGES_AND, &kept);
+        plan->available = pyh_live_memory_available();
+        if (!err && !fits_in(todo.bytes, plan->available)) plan->fits = false;
+        if (!err && plan->fits) err = fit_buffers(s, &want, false);
+        for (size_t i = 0; i < want.n && !err && plan->fits; i++)
+            err = pyh_ranges_add(&wanted, want.v[i].start, want.v[i].end);
+        if (!err && plan->fits) err = prefault(s, &todo);
+        if (!err && plan->fits && round == 0) plan->rate = sample_rate(s, &todo);
+        if (!err && plan->fits) err = pyh_ranges_combine(&faulted, &wanted, PYH_RANGES_AND, &kept);
         pyh_ranges_free(&faulted);
-        if (!err) err = pyh_ranges_combine(&kept, &todo, PYH_RANGES_OR, &faulted);
+        if (!err && plan->fits) err = pyh_ranges_combine(&kept, &todo, PYH_RANGES_OR, &faulted);
         bool enough = todo.bytes <= PREPARED_ENOUGH;
         free(want.v);
         pyh_ranges_free(&data);
@@ -357,6 +395,10 @@ struct pyh_error *pyh_live_prepare_copy(struct pyh_live_state *s)
         if (enough) break;
     }
     pyh_ranges_free(&faulted);
+    if (!plan->fits) { /* nothing held for a copy that will not be made */
+        pyh_live_free_copy(s);
+        pyh_live_close_pagemap(s);
+    }
     return err;
 }
 
@@ -392,12 +434,17 @@ static struct pyh_error *copy_slowly(struct pyh_target *t, struct pyh_live_state
 
 static struct pyh_error *copy_batches(struct pyh_target *t, struct pyh_live_state *s,
                                       const struct xfer *x, size_t n, struct iovec *local,
-                                      struct iovec *remote)
+                                      struct iovec *remote, double deadline, bool *abandoned)
 {
     size_t i = 0, off = 0; /* where the copy is: byte off of x[i] */
+    size_t call_bytes = deadline > 0 ? DEADLINE_CALL_BYTES : COPY_CALL_BYTES;
     while (i < n) {
         struct pyh_error *err = pyh_check_interrupt();
         if (err) return err;
+        if (deadline > 0 && pyh_monotonic() >= deadline) {
+            *abandoned = true;
+            return NULL;
+        }
         pyh_progress("copying the stopped process", PYH_PROGRESS_ITEMS, i, n);
         if (s->use_mem_fd || s->exited) {
             for (; i < n; i++, off = 0)
@@ -406,9 +453,8 @@ static struct pyh_error *copy_batches(struct pyh_target *t, struct pyh_live_stat
             return NULL;
         }
         size_t k = 0, bytes = 0;
-        for (size_t j = i, o = off; j < n && k < COPY_CALL_IOVECS && bytes < COPY_CALL_BYTES; k++) {
-            size_t len =
-                x[j].len - o < COPY_CALL_BYTES - bytes ? x[j].len - o : COPY_CALL_BYTES - bytes;
+        for (size_t j = i, o = off; j < n && k < COPY_CALL_IOVECS && bytes < call_bytes; k++) {
+            size_t len = x[j].len - o < call_bytes - bytes ? x[j].len - o : call_bytes - bytes;
             local[k] = (struct iovec){x[j].local + o, len};
             remote[k] = (struct iovec){(void *)(uintptr_t)(x[j].remote + o), len};
             bytes += len;
@@ -456,15 +502,18 @@ static struct pyh_error *copy_batches(struct pyh_target *t, struct pyh_live_stat
 }
 
 /* Copies every xfer with process_vm_readv, up to COPY_CALL_IOVECS of them and
- * COPY_CALL_BYTES to a call. A call stops at the first page it cannot read (a guard page,
- * a file mapped past its end): that page is tried alone and stays zero if it fails, and
- * the copy goes on after it. Interruptible between calls. */
+ * COPY_CALL_BYTES to a call (DEADLINE_CALL_BYTES under a deadline, checked between calls). A
+ * call stops at the first page it cannot read (a guard page, a file mapped past its end):
+ * that page is tried alone and stays zero if it fails, and the copy goes on after it.
+ * Interruptible between calls. */
 static struct pyh_error *copy_xfers(struct pyh_target *t, struct pyh_live_state *s,
-                                    const struct xfer *x, size_t n)
+                                    const struct xfer *x, size_t n, double deadline,
+                                    bool *abandoned)
 {
     struct iovec *local = malloc(2 * COPY_CALL_IOVECS * sizeof(*local));
     if (!local) return pyh_error_nomem();
-    struct pyh_error *err = copy_batches(t, s, x, n, local, local + COPY_CALL_IOVECS);
+    struct pyh_error *err =
+        copy_batches(t, s, x, n, local, local + COPY_CALL_IOVECS, deadline, abandoned);
     free(local);
     return err;
 }
@@ -473,8 +522,10 @@ static struct pyh_error *copy_xfers(struct pyh_target *t, struct pyh_live_state 
  * target's mappings), their pages that hold data copied into the buffers prepare_copy made,
  * fitted to them. Pages that cannot be read stay zero. */
 struct pyh_error *pyh_live_copy_writable(struct pyh_target *t, struct pyh_live_state *s,
-                                         struct pyh_live_wanted_list *want)
+                                         struct pyh_live_wanted_list *want, double deadline,
+                                         bool *abandoned)
 {
+    *abandoned = false;
     struct pyh_ranges data = {0};
     struct xfer *x = NULL;
     size_t nx = 0, cap = 0;
@@ -489,7 +540,8 @@ struct pyh_error *pyh_live_copy_writable(struct pyh_target *t, struct pyh_live_s
         else
             err = PYH_APPEND(x, nx, cap, &e);
     }
-    if (!err) err = copy_xfers(t, s, x, nx);
+    t->copy_bytes = data.bytes;
+    if (!err) err = copy_xfers(t, s, x, nx, deadline, abandoned);
     free(x);
     pyh_ranges_free(&s->data);
     s->data = data; /* for copy_out */

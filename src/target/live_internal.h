@@ -124,12 +124,30 @@ struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_liv
 /* Reads len bytes at addr: from the copy where it holds them, from the process elsewhere. */
 struct pyh_error *pyh_live_read_copy(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
 
-/* While the process runs: buffers for its writable mappings, faulted in where it has data. */
-struct pyh_error *pyh_live_prepare_copy(struct pyh_live_state *s);
+/* What pyh_live_prepare_copy found. */
+struct pyh_live_copy_plan {
+    uint64_t bytes;     /* the bytes to copy: the pages that hold data in the writable mappings */
+    uint64_t available; /* MemAvailable when it was measured; UINT64_MAX when unknown */
+    bool fits;          /* false: the copy would not fit; no buffers are held */
+    double rate;        /* bytes per second of a sample copy made while the process ran; 0 when
+                           not measured */
+};
 
-/* While the process is stopped: the writable mappings in want copied into the buffers. */
+/* While the process runs: buffers for its writable mappings, faulted in where it has data.
+ * When they would not fit in the memory available with a margin, holds none and says so in
+ * plan->fits rather than failing. */
+struct pyh_error *pyh_live_prepare_copy(struct pyh_live_state *s, struct pyh_live_copy_plan *plan);
+
+/* Test hooks: PYHEAP_TEST_MEM_AVAILABLE=BYTES stands for MemAvailable, and
+ * PYHEAP_TEST_COPY_RATE=BYTES_PER_S for the measured rate of the copy. */
+uint64_t pyh_live_memory_available(void);
+
+/* While the process is stopped: the writable mappings in want copied into the buffers. With
+ * deadline > 0 (CLOCK_MONOTONIC seconds), a copy still running at the deadline stops there,
+ * *abandoned set (the buffers then hold part of the process: the caller drops them). */
 struct pyh_error *pyh_live_copy_writable(struct pyh_target *t, struct pyh_live_state *s,
-                                         struct pyh_live_wanted_list *want);
+                                         struct pyh_live_wanted_list *want, double deadline,
+                                         bool *abandoned);
 
 /* Once the process runs again: gives back the memory the copy no longer uses. */
 void pyh_live_release_unused(struct pyh_live_state *s);

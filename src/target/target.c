@@ -350,6 +350,7 @@ void pyh_target_close(struct pyh_target *t)
     free(t->mismatch);
     free(t->unusable);
     free(t->description);
+    free(t->pause_how);
     pyh_residency_free(t->residency);
     if (t->cache.data) munmap(t->cache.data, t->cache.nslots * PYH_CACHE_BLOCK);
     free(t->cache.block);
@@ -507,9 +508,14 @@ uint64_t pyh_residency_bytes(const struct pyh_residency *r, uint64_t start, uint
     return pyh_ranges_covered(&r->runs, r->below, start, end);
 }
 
+void pyh_target_resume(struct pyh_target *t)
+{
+    if (t && t->ops && t->ops->resume) t->ops->resume(t);
+}
+
 double pyh_target_stopped_seconds(const struct pyh_target *t)
 {
-    if (t->copied) return t->pause_seconds;
+    if (t->pause_done) return t->pause_seconds;
     if (t->stopped && t->stop_started > 0) return pyh_monotonic() - t->stop_started;
     return -1;
 }

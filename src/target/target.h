@@ -112,10 +112,18 @@ struct pyh_target {
     char *exe_path; /* the executable as the target names it; NULL if unknown */
     bool stopped;   /* live: all threads are stopped for the read */
     bool copied;    /* live: read from a copy of its writable memory (PYH_LIVE_COPY) */
-    double pause_seconds; /* PYH_LIVE_COPY: how long the process was stopped */
+    /* live: how long the process was stopped, once that is over (a copy, a copy abandoned at
+     * --max-pause, or no stop at all); pause_done false while it lasts or when py-heap does
+     * not stop it (--no-stop, a debugger holds it). */
+    double pause_seconds;
+    bool pause_done;
+    char *pause_how;     /* live: why the pause is what it is, in a few words ("copy of 812
+                            MiB", "analysed stopped: --no-copy"); owned, NULL for other targets */
+    uint64_t copy_bytes; /* live, copied: the bytes of the process that the copy holds */
     struct pyh_residency *residency; /* once pyh_target_residency measured it; owned */
-    double stop_started;  /* PYH_LIVE_STOP: CLOCK_MONOTONIC seconds when py-heap began to
-                             stop it (set by the session); 0 otherwise */
+    double stop_started;  /* a stopped analysis (PYH_LIVE_STOP, or _COPY_OR_STOP without the
+                             copy): CLOCK_MONOTONIC seconds when py-heap began to stop it; 0
+                             otherwise */
 
     struct pyh_local_file **files; /* every local file opened for this target */
     size_t nfiles, files_cap;
@@ -165,6 +173,9 @@ struct pyh_target_ops {
     /* Whether the target has gone away (a live process that exited); NULL for kinds that
      * cannot. Called only when something failed: it may cost a few reads of /proc. */
     bool (*gone)(struct pyh_target *t);
+    /* Lets a process that py-heap holds stopped go (see pyh_target_resume); NULL for kinds
+     * that stop nothing. */
+    void (*resume)(struct pyh_target *t);
 };
 
 /* Where to find the files a target maps. */
@@ -188,7 +199,10 @@ enum pyh_live_mode {
     PYH_LIVE_STOP,         /* seize and stop every thread; resume them at close */
     PYH_LIVE_NO_STOP,      /* read it running (best effort, said in a warning) */
     PYH_LIVE_HOST_STOPPED, /* a debugger (gdb) has it stopped and gives its threads */
-    PYH_LIVE_COPY,         /* stop it, copy its writable memory, resume it: read the copy */
+    PYH_LIVE_COPY,         /* stop it, copy its writable memory, resume it: read the copy
+                              (an error when the copy would not fit in the memory available) */
+    PYH_LIVE_COPY_OR_STOP, /* PYH_LIVE_COPY when the copy fits in the memory available (with
+                              a margin), else PYH_LIVE_STOP (a warning says why) */
 };
 
 /* Opens process pid. With PYH_LIVE_HOST_STOPPED, threads (n of them) are the host's view,
@@ -196,6 +210,16 @@ enum pyh_live_mode {
 struct pyh_error *pyh_target_open_live(int pid, enum pyh_live_mode mode,
                                        const struct pyh_host_thread *threads, size_t n,
                                        struct pyh_diag *diag, struct pyh_target **out);
+
+/* The same for py-heap's own stops (PYH_LIVE_STOP, _COPY, _COPY_OR_STOP), with max_pause > 0
+ * the longest the process may be stopped, in seconds: a copy that would take longer (from
+ * the bytes to copy and the rate of a sample copy made while the process runs) is not made,
+ * and one that runs past the deadline is abandoned and the process resumed; either way the
+ * process is then read while it runs, and the results are marked partial with the reason. A
+ * copy that does not fit in memory is read running as well (a stopped analysis has no bound).
+ * max_pause does not bound PYH_LIVE_STOP: the stop lasts the analysis. */
+struct pyh_error *pyh_target_open_live_bounded(int pid, enum pyh_live_mode mode, double max_pause,
+                                               struct pyh_diag *diag, struct pyh_target **out);
 
 /* (Re)attaches the local files behind a live target's file mappings: --exe, --sysroot
  * (else /proc/PID/root: the process's own mount namespace), --lib-path, then the path the
@@ -212,6 +236,11 @@ struct pyh_error *pyh_target_open_host(const struct pyh_host_target *host,
 struct pyh_error *pyh_target_open_host_in(const struct pyh_host_target *host,
                                           const struct pyh_file_search *search,
                                           struct pyh_diag *diag, struct pyh_target **out);
+
+/* Lets a live process that py-heap stopped for the analysis go now (resumed and detached)
+ * rather than at close, so that its pause is final when it is reported: stopped_seconds
+ * stops growing. Reads after this read the running process. Nothing for other targets. */
+void pyh_target_resume(struct pyh_target *t);
 
 /* Resumes a live target, unmaps everything, frees t. NULL is fine. */
 void pyh_target_close(struct pyh_target *t);

@@ -51,7 +51,14 @@ BIG_HEAP_WORKLOAD = os.path.join(T.FIXTURES, "workloads", "big_heap_workload.py"
 EXCLUDED_FIELDS = {
     "target.stopped_seconds": "how long py-heap kept the process stopped: null when gdb holds "
                               "it (py-heap stops nothing), the CLI's own stop otherwise",
+    "target.stopped_how": "why the CLI's stop lasted what it did (the tests run it with "
+                          "--no-copy, to read the process stopped as gdb holds it): null "
+                          "when gdb holds it",
 }
+# The CLI's options for a live process in a comparison with gdb: stopped for the read, as gdb
+# holds it (not the default copy, which says copied: true), and no line on how long the stop
+# lasted (gdb's stderr has none: gdb stops the process, not py-heap).
+CLI_LIVE = ["--no-copy", "--quiet"]
 
 # The same through gdbserver (test_gdb.GdbServerMatchesCliTest; the CLI reads the process
 # with --pid after gdb has detached), as {dotted path: why}. These two name how the target

@@ -235,7 +235,7 @@ class GdbMatchesCliTest(CliComparison):
         T.require_interpreter(interp)
         w = T.shared_workload(interp)
         if live:
-            cli_target = ["--pid", str(w.pid)]
+            cli_target = ["--pid", str(w.pid)] + G.CLI_LIVE
             gdb_target = G.pid_target(w.pid)
         else:
             core = T.shared_core(interp)
@@ -269,7 +269,7 @@ class GdbServerMatchesCliTest(CliComparison):
             return server.gdb_target()
 
         where = "%s through gdbserver (%s)" % (interp.label, transport)
-        run = self.compare_with_cli(interp, w, where, ["--pid", str(w.pid)], connect, True,
+        run = self.compare_with_cli(interp, w, where, ["--pid", str(w.pid)] + G.CLI_LIVE, connect, True,
                                     G.REMOTE_EXCLUDED_FIELDS, G.COUNT_READS_SETUP,
                                     [G.READ_STATS_COMMAND])
         bad = []
