@@ -132,6 +132,7 @@ class PauseTest(unittest.TestCase):
         pause2 = self.assert_reported(res2, doc2, gap2, r"^analysed stopped: --no-copy$")
         self.assertFalse(doc2["target"]["copied"])
         self.assertTrue(doc2["target"]["stopped"])
+        self.assertGreaterEqual(gap2, pause2 * 0.3, "the target saw no pause: %r" % gap2)
         # The same census: the Cells, exactly (the ticker and the signal handlers make and
         # drop a few other objects between the two runs).
         self.assertEqual(OBJECTS, cells(doc))
