@@ -332,7 +332,7 @@ const struct pyh_option pyh_cli_option_table[] = {
     VALUE("max-pause", 0, PYH_VALUE_TEXT, "SECONDS",
           "live: never stop the process longer than this: a longer copy is not made, and the "
           "process is read while it runs (results marked partial)"),
-    FLAG("quiet", 'q', "no progress line on stderr"),
+    FLAG("quiet", 'q', "no progress line, and no line on a live process's pause, on stderr"),
 };
 
 const size_t pyh_cli_noptions = sizeof(pyh_cli_option_table) / sizeof(pyh_cli_option_table[0]);
