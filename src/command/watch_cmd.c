@@ -160,13 +160,30 @@ static struct pyh_error *gcore(int pid, const char *path, bool *resumed)
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    bool was_stopped = before == 'T' || before == 't';
+    bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     char after = process_state(pid, &tracer);
-    if ((after == 'T' || after == 't') && tracer == 0 && before != 'T' && before != 't') {
+    bool stopped = (after == 'T' || after == 't') && tracer == 0;
+    if (failed && !was_stopped) {
+        /* A tracer that dies leaves its tracee to reach the stop gdb's attach queued only
+         * when the tracee next runs: just after gdb is reaped the target may still read
+         * 'S' and stop a moment later (1 trial in 20 on a busy machine). Wait for it to
+         * settle, then SIGCONT whatever is seen: a SIGCONT also discards a stop signal
+         * still pending, and gdb's failure is the only time the target gets one it did
+         * not ask for. */
+        for (int i = 0; i < 50 && !stopped; i++) {
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+            after = process_state(pid, &tracer);
+            stopped = (after == 'T' || after == 't') && tracer == 0;
+        }
+        kill(pid, SIGCONT);
+        *resumed = stopped;
+    } else if (stopped && !was_stopped) {
         kill(pid, SIGCONT);
         *resumed = true;
     }
     struct stat st;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(path, &st) != 0)
+    if (failed || stat(path, &st) != 0)
         return pyh_error_create(PYH_ERR_OS, "gdb's gcore failed for process %d (is gdb installed?)", pid);
     return NULL;
 }
