@@ -625,10 +625,12 @@ class InterruptTest(unittest.TestCase):
     # 0.85, not 0.9: runs of the same command differ by a few percent of CPU.
     FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85)
     # test_reaction_time: the longest wait from Ctrl-C to "Quit", in seconds: 15% of the CPU
-    # a full run takes, at least 0.5 s. Relative, so that it means the same on a fast and a
+    # a full run takes, at least 1 s. Relative, so that it means the same on a fast and a
     # slow machine: a command that polls for Ctrl-C all along answers in a few hundredths of
-    # a second (the CLI, sent SIGINT anywhere in the same command, exits in ~0.03 s).
-    REACTION_SHARE, MIN_REACTION_LIMIT = 0.15, 0.5
+    # a second (the CLI, sent SIGINT anywhere in the same command, exits in ~0.03 s). The
+    # floor is wall time through gdb's terminal on a machine running the suite two at a
+    # time: 0.555 s was seen once under load where the same point answered in 0.05 s alone.
+    REACTION_SHARE, MIN_REACTION_LIMIT = 0.15, 1.0
 
     @classmethod
     def setUpClass(cls):
