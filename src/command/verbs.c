@@ -328,7 +328,7 @@ const struct pyh_option pyh_cli_option_table[] = {
          "does not fit"),
     FLAG("no-copy", 0,
          "live: no copy: keep the process stopped for the whole analysis (by default it is "
-         "stopped only to copy its writable memory, about 0.2 s per GiB)"),
+         "stopped only to copy its writable memory, 0.2-0.4 s per GiB)"),
     VALUE("max-pause", 0, PYH_VALUE_TEXT, "SECONDS",
           "live: never stop the process longer than this: a longer copy is not made, and the "
           "process is read while it runs (results marked partial)"),
