@@ -37,7 +37,8 @@ void (*pyh_live_test_prepared)(int pid);
 #define COPY_CALL_BYTES (256u << 20) /* per process_vm_readv: an interruption waits for one */
 #define COPY_CALL_IOVECS 1024u       /* UIO_MAXIOV */
 #define DEADLINE_CALL_BYTES (4u << 20) /* per call under a deadline: checked between calls */
-#define SAMPLE_BYTES (32u << 20)       /* the sample copy that measures the rate */
+#define SAMPLES 4                      /* sample copies that measure the rate, */
+#define SAMPLE_BYTES (8u << 20)        /* of this many bytes each */
 #define MEMORY_MARGIN (64u << 20)      /* of MemAvailable, beyond an eighth, left for others */
 
 /* The index of the first buffer starting above addr (s->copies is sorted and disjoint):
@@ -330,30 +331,44 @@ static bool fits_in(uint64_t bytes, uint64_t avail)
     return avail > margin && bytes <= avail - margin;
 }
 
-/* Copies up to SAMPLE_BYTES of the pages in todo from the running process into the buffers
- * (the copy in the stop writes them again) and returns the rate in bytes per second; 0 when
- * too little could be read to tell. What --max-pause estimates a copy's pause from. */
+/* Copies up to SAMPLES pieces of SAMPLE_BYTES of the pages in todo from the running process
+ * into the buffers (the copy in the stop writes them again) and returns the best rate in
+ * bytes per second; 0 when too little could be read to tell. What --max-pause estimates a
+ * copy's pause from. The best, not the mean: on a busy machine a sample of a few ms is often
+ * cut by the scheduler, and a rate too low refuses a copy that would have fitted (a rate too
+ * high costs a copy abandoned at the deadline). */
 static double sample_rate(struct pyh_live_state *s, const struct pyh_ranges *todo)
 {
     const char *test = getenv("PYHEAP_TEST_COPY_RATE");
     if (test && *test) return strtod(test, NULL);
     if (s->use_mem_fd) return 0;
+    /* From the largest run of data: where most of the copy's time goes (a heap's arenas,
+     * often in huge pages), not the small mappings of the libraries' data that come first. */
+    struct pyh_range largest = {0, 0};
+    for (size_t i = 0; i < todo->n; i++)
+        if (todo->v[i].end - todo->v[i].start > largest.end - largest.start) largest = todo->v[i];
+    const struct pyh_ranges one = {.v = &largest, .n = 1, .cap = 1, .bytes = largest.end - largest.start};
+    todo = &one;
     struct iovec local[64], remote[64];
     struct piece_iter it = {0};
-    uint64_t addr;
-    uint8_t *buf;
-    size_t len, n = 0, bytes = 0;
-    while (n < 64 && bytes < SAMPLE_BYTES &&
-           next_piece(s, todo, SAMPLE_BYTES - bytes, &it, &addr, &buf, &len)) {
-        local[n] = (struct iovec){buf, len};
-        remote[n++] = (struct iovec){(void *)(uintptr_t)addr, len};
-        bytes += len;
+    double best = 0;
+    for (int k = 0; k < SAMPLES; k++) {
+        uint64_t addr;
+        uint8_t *buf;
+        size_t len, n = 0, bytes = 0;
+        while (n < 64 && bytes < SAMPLE_BYTES &&
+               next_piece(s, todo, SAMPLE_BYTES - bytes, &it, &addr, &buf, &len)) {
+            local[n] = (struct iovec){buf, len};
+            remote[n++] = (struct iovec){(void *)(uintptr_t)addr, len};
+            bytes += len;
+        }
+        if (bytes < SAMPLE_BYTES / 8) break; /* too little for a rate; a small copy anyway */
+        double t0 = pyh_monotonic();
+        ssize_t got = process_vm_readv(s->pid, local, n, remote, n, 0);
+        double dt = pyh_monotonic() - t0;
+        if (got > 0 && dt > 0 && (double)got / dt > best) best = (double)got / dt;
     }
-    if (bytes < SAMPLE_BYTES / 8) return 0; /* too little for a rate; a small copy anyway */
-    double t0 = pyh_monotonic();
-    ssize_t got = process_vm_readv(s->pid, local, n, remote, n, 0);
-    double dt = pyh_monotonic() - t0;
-    return got > 0 && dt > 0 ? (double)got / dt : 0;
+    return best;
 }
 
 /* While the process runs: buffers for its writable mappings, faulted in where it has data,
