@@ -202,11 +202,36 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
     return 0;
 }
 
+/* Whether the block holds, at its start, an object of a non-GC type parked on one of the
+ * interpreter's free lists: 3.14+'s _PyFreeList_Push writes the list's link over ob_refcnt
+ * (NULL at the end of the list, else the next free object of the same type), the rest of
+ * the object stays as it was. Such a block is pymalloc-used but no object — and its old
+ * contents are no header: a free int whose value is a type's address (id(type), in a
+ * non-PIE executable one 30-bit digit) reads at +16 as (count, type). */
+static bool free_list_object(const struct pyh_heap *heap, const uint8_t *bytes, size_t avail)
+{
+    if (heap->rt->minor < 14 || avail < 16) return false;
+    uint64_t link = word(bytes, 0), tp = word(bytes, 8);
+    if (!tp || (tp & 7)) return false;
+    uint32_t ti = pyh_heap_type_at(heap, tp);
+    if (ti == UINT32_MAX || heap->types[ti].header_pos != 0) return false;
+    if (!link) return true;
+    if (link & 7) return false;
+    uint64_t next_tp;
+    struct pyh_error *err = pyh_read_u64(heap->rt->target, link + 8, &next_tp);
+    if (err) {
+        pyh_error_free(err);
+        return false;
+    }
+    return next_tp == tp;
+}
+
 uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
                          size_t avail, uint64_t usable, uint32_t *type)
 {
     static const size_t positions[] = {0, 16, 32};
     int npositions = heap->rt->minor >= 11 ? 3 : 2;
+    if (free_list_object(heap, bytes, avail)) return 0;
     for (int i = 0; i < npositions; i++) {
         size_t pos = positions[i];
         if (pos + 16 > avail || pos + 16 > usable) break;
