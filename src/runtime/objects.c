@@ -258,6 +258,48 @@ static uint64_t values_array(const struct pyh_runtime *rt, uint64_t values)
     return rt->minor >= 13 ? values + 8 : values;
 }
 
+/* Reads a split table's insertion order into it (values: the PyDictValues pointer).
+ * 3.13+: the size byte at +1, the order array after the capacity (byte at +0) values
+ * (get_insertion_order_array); 3.11-3.12: the size at values[-2], entry i's index at
+ * values[-3-i] (get_index_from_order). Each index must name an entry of the keys. */
+static struct pyh_error *read_order(struct pyh_runtime *rt, uint64_t values, struct pyh_dict_iter *it)
+{
+    if (rt->minor < 11) return NULL;
+    struct pyh_target *t = rt->target;
+    uint8_t size, capacity = 0, raw[256];
+    struct pyh_error *err;
+    if (rt->minor >= 13) {
+        if ((err = pyh_read_u8(t, values, &capacity)) || (err = pyh_read_u8(t, values + 1, &size)))
+            return err;
+        if (size > capacity)
+            return pyh_error_create(PYH_ERR_CORRUPT, "dict values at 0x%llx: %u of %u set",
+                                    (unsigned long long)values, size, capacity);
+        if (size && (err = pyh_target_read(t, values + 8 + 8 * (uint64_t)capacity, raw, size)))
+            return err;
+        memcpy(it->order, raw, size);
+    } else {
+        if ((err = pyh_read_u8(t, values - 2, &size))) return err;
+        if (size && (err = pyh_target_read(t, values - 2 - size, raw, size))) return err;
+        for (unsigned i = 0; i < size; i++) it->order[i] = raw[size - 1 - i]; /* [-3-i] */
+    }
+    for (unsigned i = 0; i < size; i++)
+        if (it->order[i] >= it->nentries)
+            return pyh_error_create(PYH_ERR_CORRUPT, "dict values at 0x%llx: entry %u of %llu",
+                                    (unsigned long long)values, it->order[i],
+                                    (unsigned long long)it->nentries);
+    it->ordered = true;
+    it->norder = size;
+    return NULL;
+}
+
+/* iter_keys over a split table (values: its PyDictValues pointer), in insertion order. */
+static struct pyh_error *iter_split(struct pyh_runtime *rt, uint64_t keys, uint64_t values,
+                                    struct pyh_dict_iter *it)
+{
+    struct pyh_error *err = iter_keys(rt, keys, values_array(rt, values), it);
+    return err ? err : read_order(rt, values, it);
+}
+
 struct pyh_error *pyh_dict_iter_init(struct pyh_runtime *rt, uint64_t dict,
                                      struct pyh_dict_iter *it)
 {
@@ -265,14 +307,14 @@ struct pyh_error *pyh_dict_iter_init(struct pyh_runtime *rt, uint64_t dict,
     uint64_t keys, values;
     struct pyh_error *err = pyh_read_u64(rt->target, dict + (uint64_t)L->dict_keys, &keys);
     if (!err) err = pyh_read_u64(rt->target, dict + (uint64_t)L->dict_values, &values);
-    if (!err) err = iter_keys(rt, keys, values ? values_array(rt, values) : 0, it);
+    if (!err) err = values ? iter_split(rt, keys, values, it) : iter_keys(rt, keys, 0, it);
     return pyh_error_wrap(err, "reading dict at 0x%llx", (unsigned long long)dict);
 }
 
 bool pyh_dict_iter_next(struct pyh_dict_iter *it, uint64_t *key, uint64_t *value)
 {
-    while (!it->err && it->next < it->nentries) {
-        uint64_t i = it->next++;
+    while (!it->err && it->next < (it->ordered ? it->norder : it->nentries)) {
+        uint64_t i = it->ordered ? it->order[it->next++] : it->next++;
         uint64_t entry = it->entries + i * it->entry_size;
         uint64_t kv[2];
         it->err = pyh_target_read(it->rt->target, entry + it->key_at, kv, 16);
@@ -395,7 +437,7 @@ struct pyh_error *pyh_instance_dict_iter(struct pyh_runtime *rt, uint64_t obj,
     /* Split values: the keys are the type's shared keys. */
     uint64_t keys;
     if ((err = pyh_rt_read_ptr(rt, type, L->heaptype_cached_keys, &keys))) return err;
-    return iter_keys(rt, keys, values_array(rt, values), it);
+    return iter_split(rt, keys, values, it);
 }
 
 struct pyh_error *pyh_instance_attr(struct pyh_runtime *rt, uint64_t obj, const char *name,

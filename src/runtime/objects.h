@@ -52,6 +52,12 @@ struct pyh_dict_iter {
     uint32_t entry_size; /* 24 (hash, key, value) or 16 (key, value) */
     uint32_t key_at;     /* offset of the key in an entry */
     uint64_t nentries, next;
+    /* A split table's insertion order (3.11+): the entry index of each value, in the
+     * order they were set, which is the dict's order (the shared keys' order is the first
+     * instance's, or 3.14's sorted __static_attributes__). norder values when ordered. */
+    bool ordered;
+    uint32_t norder;
+    uint8_t order[256];
     struct pyh_error *err; /* set when an entry could not be read; iteration stops */
 };
 
