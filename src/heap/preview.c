@@ -320,7 +320,8 @@ void pyh_preview(struct pyh_heap *heap, uint64_t addr, int depth, char *buf, siz
     const char *tname = pyh_heap_type_name(heap, ti);
     bool exact = t->addr == st->str || t->addr == st->bytes || t->addr == st->long_ ||
                  t->addr == st->float_ || t->addr == st->tuple || t->addr == st->list ||
-                 t->addr == st->dict || t->addr == st->set || t->addr == st->frozenset;
+                 t->addr == st->dict || t->addr == st->set || t->addr == st->frozenset ||
+                 (st->frozendict && t->addr == st->frozendict);
     if (depth < 0 && !exact) {
         put(buf, cap, &len, "<%s object at 0x%llx>", tname, (unsigned long long)addr);
         return;
@@ -348,14 +349,27 @@ void pyh_preview(struct pyh_heap *heap, uint64_t addr, int depth, char *buf, siz
         }
         break;
     }
-    case PYH_KIND_DICT:
+    case PYH_KIND_DICT: {
+        /* 3.15's frozendict: repr frozendict({...}), frozendict() when empty. */
+        bool frozen = st->frozendict && t->addr == st->frozendict;
         if (depth < 0) {
             pyh_error_free(pyh_dict_len(heap->rt, addr, &n));
-            put(buf, cap, &len, "<dict of %llu>", (unsigned long long)n);
-        } else {
-            preview_dict(heap, addr, depth, buf, cap, &len);
+            put(buf, cap, &len, "<%s of %llu>", frozen ? "frozendict" : "dict", (unsigned long long)n);
+            break;
+        }
+        size_t start = len;
+        if (frozen) put(buf, cap, &len, "frozendict(");
+        size_t inner = len;
+        preview_dict(heap, addr, depth, buf, cap, &len);
+        if (frozen && strcmp(buf + inner, "{}") == 0) {
+            len = start;
+            buf[len] = '\0';
+            put(buf, cap, &len, "frozendict()");
+        } else if (frozen) {
+            put(buf, cap, &len, ")");
         }
         break;
+    }
     case PYH_KIND_SET: {
         bool frozen = t->addr == st->frozenset;
         struct set_preview sp = {heap, depth, buf, cap, &len, 0};

@@ -255,7 +255,9 @@ static enum pyh_type_kind core_kind(const struct pyh_static_types *st, uint64_t 
     if (addr == st->float_) return PYH_KIND_FLOAT;
     if (addr == st->tuple) return PYH_KIND_TUPLE;
     if (addr == st->list) return PYH_KIND_LIST;
-    if (addr == st->dict) return PYH_KIND_DICT;
+    /* 3.15's frozendict is a PyDictObject (and a cached hash) over object, sized,
+     * traversed and previewed as a dict. */
+    if (addr == st->dict || addr == st->frozendict) return PYH_KIND_DICT;
     if (addr == st->set || addr == st->frozenset) return PYH_KIND_SET;
     if (addr == st->code) return PYH_KIND_CODE;
     if (addr == st->module) return PYH_KIND_MODULE;

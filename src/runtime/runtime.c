@@ -133,6 +133,7 @@ static void find_static_types(struct pyh_runtime *rt)
         {"_Py_TrueStruct", offsetof(struct pyh_static_types, true_)},
         {"_Py_FalseStruct", offsetof(struct pyh_static_types, false_)},
         {"PyModuleDef_Type", offsetof(struct pyh_static_types, moduledef)},
+        {"PyFrozenDict_Type", offsetof(struct pyh_static_types, frozendict)},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         uint64_t addr = 0;

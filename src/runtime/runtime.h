@@ -27,7 +27,8 @@ struct pyh_static_types {
     uint64_t type, object, dict, str, long_, bool_, float_, tuple, list, bytes, bytearray,
         module, code, frame, function, set, frozenset, none, true_, false_, generator, coroutine,
         async_generator, cell, method, cfunction, classmethod, staticmethod, property, weakref_ref,
-        weakref_proxy, weakref_callable_proxy, moduledef;
+        weakref_proxy, weakref_callable_proxy, moduledef,
+        frozendict; /* 3.15+ */
 };
 
 struct pyh_runtime {
