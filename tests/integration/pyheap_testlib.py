@@ -608,8 +608,12 @@ GDB_BASE = ["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
 
 def gcore(pid, path, timeout=GDB_TIMEOUT):
     """Makes an ELF core of a live process with gdb (gdb stops it while it copies, then
-    detaches). Raises if gdb fails or writes nothing."""
-    res = subprocess.run(GDB_BASE + ["-p", str(pid), "-ex", "gcore " + path],
+    detaches), with the pages gdb wrote as zeros around a glibc 2.42+ stack guard filled in
+    while the process is still stopped (gcore_fill.py). Raises if gdb fails or writes
+    nothing."""
+    fill = ("python import sys; sys.path.insert(0, %r); import gcore_fill; "
+            "gcore_fill.fill(%r, %d)" % (os.path.dirname(os.path.abspath(__file__)), path, pid))
+    res = subprocess.run(GDB_BASE + ["-p", str(pid), "-ex", "gcore " + path, "-ex", fill],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, timeout=timeout)
     if res.returncode != 0 or not os.path.exists(path) or os.path.getsize(path) == 0:
