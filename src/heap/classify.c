@@ -45,7 +45,8 @@ size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
 
 /* The counts sys.getsizeof multiplies for the types whose items live in a buffer of their
  * own, which the fit check below does not see: a list's allocated >= ob_size; a
- * bytearray's ob_alloc > ob_size (room for the trailing NUL), or both 0 without a buffer; a
+ * bytearray's ob_alloc > ob_size (room for the trailing NUL), or both 0 without a buffer
+ * (3.15: ob_alloc >= ob_size); a
  * set's mask + 1 a power of two of at least 8 (the small table). */
 static inline bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_kind kind,
                                     const uint8_t *obj, size_t avail)
@@ -59,6 +60,9 @@ static inline bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_
     uint64_t n = word(obj, (size_t)off), size = word(obj, (size_t)L->var_size);
     if (n >= MAX_ITEMS) return false;
     if (kind == PYH_KIND_LIST) return size <= n;
+    /* 3.15: ob_alloc is the size of the bytes object that holds the buffer (its NUL
+     * outside the count): ob_size <= ob_alloc. */
+    if (kind == PYH_KIND_BYTEARRAY && L->bytearray_bytes_object >= 0) return size <= n;
     if (kind == PYH_KIND_BYTEARRAY) return n ? size < n : size == 0;
     return n >= 7 && ((n + 1) & n) == 0;
 }

@@ -395,7 +395,13 @@ struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uin
     }
     case PYH_KIND_BYTEARRAY:
         err = field(heap, obj, bytes, avail, L->bytearray_alloc, 8, &v);
-        *size = base + v;
+        /* 3.15: the buffer is a bytes object of ob_alloc bytes (ob_bytes_object), counted
+         * whole — its header and NUL too — unless it is the empty one (measured:
+         * getsizeof(bytearray(n)) = 64 + 33 + n for n > 0, 64 for n = 0). */
+        if (L->bytearray_bytes_object >= 0)
+            *size = base + (v ? (uint64_t)L->bytes_sval + 1 + v : 0);
+        else
+            *size = base + v;
         break;
     case PYH_KIND_LIST:
         err = field(heap, obj, bytes, avail, L->list_allocated, 8, &v);

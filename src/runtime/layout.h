@@ -156,6 +156,7 @@
     X(set_smalltable,          "PySetObject",          "smalltable",                 64,   64,   64,   64,   64,   64,   64,   64)   \
     X(bytearray_alloc,         "PyByteArrayObject",    "ob_alloc",                   24,   24,   24,   24,   24,   24,   24,   24)   \
     X(bytearray_bytes,         "PyByteArrayObject",    "ob_bytes",                   32,   32,   32,   32,   32,   32,   32,   32)   \
+    X(bytearray_bytes_object,  "PyByteArrayObject",    "ob_bytes_object",            -1,   -1,   -1,   -1,   -1,   -1,   -1,   56)   \
     X(module_dict,             "PyModuleObject",       "md_dict",                    16,   16,   16,   16,   16,   16,   16,   16)   \
     X(module_def,              "PyModuleObject",       "md_def",                     24,   24,   24,   24,   24,   24,   24,   -1)   \
     X(module_name,             "PyModuleObject",       "md_name",                    48,   48,   48,   48,   48,   48,   48,   40)   \
