@@ -145,6 +145,16 @@ static struct pyh_error *walk_interpreter_frames(struct pyh_runtime *rt, uint64_
             (err = pyh_rt_read_ptr(rt, frame, L->iframe_previous, &previous)) ||
             (err = pyh_read_u8(rt->target, frame + (uint64_t)L->iframe_owner, &owner)))
             break;
+        if (!code) {
+            /* Every frame of a chain names its executable (3.13's shims: None; 3.14's entry
+             * frames: a static trampoline code): a frame of zeros is memory the target does
+             * not have — a core that left the stack out, as gdb 13's gcore does for a thread
+             * stack holding a glibc 2.42+ guard page. The frames below it are not seen. */
+            pyh_diag_partial(rt->diag, "a frame of thread state 0x%llx at 0x%llx reads as zeros "
+                             "(its stack is missing from the core?): the frames below it are "
+                             "not seen", (unsigned long long)tstate, (unsigned long long)frame);
+            break;
+        }
         code = pyh_stackref_object(rt, code);
         /* Shim frames on the C stack (3.12+) and 3.14's entry frames run no Python code; in
          * 3.13 their executable is None rather than a code object. */
