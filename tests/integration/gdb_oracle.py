@@ -40,16 +40,19 @@ MINOR = int(MINOR.split(".")[1]) if "." in MINOR else int(MINOR)
 
 # field -> offset, per minor version (cpython-internals.md section 2; Debian 3.11.2 == 3.11.7).
 OFF = {
-    "interp_head": {8: 32, 9: 32, 10: 32, 11: 40, 12: 40, 13: 632},
+    "interp_head": {8: 32, 9: 32, 10: 32, 11: 40, 12: 40, 13: 632, 14: 808, 15: 936},
     # 3.8 keeps the GC state in _PyRuntime (rt+344); later versions in the interpreter.
-    "gc": {8: 344, 9: 616, 10: 616, 11: 648, 12: 112, 13: 7400},
-    "modules": {8: 56, 9: 856, 10: 856, 11: 888, 12: 944, 13: 7656},
-    "tstate_head": {8: 8, 9: 8, 10: 8, 11: 16, 12: 72, 13: 7344},
-    "thread_id": {8: 176, 9: 176, 10: 176, 11: 152, 12: 136, 13: 152},
-    "native_id": {8: None, 9: None, 10: None, 11: 160, 12: 144, 13: 160},
-    "co_filename": {8: 104, 9: 104, 10: 104, 11: 112, 12: 112, 13: 112},
-    "co_name": {8: 112, 9: 112, 10: 112, 11: 120, 12: 120, 13: 120},
-    "ascii_data": {8: 48, 9: 48, 10: 48, 11: 48, 12: 40, 13: 40},
+    "gc": {8: 344, 9: 616, 10: 616, 11: 648, 12: 112, 13: 7400, 14: 7408, 15: 7400},
+    "modules": {8: 56, 9: 856, 10: 856, 11: 888, 12: 944, 13: 7656, 14: 7688, 15: 7592},
+    "tstate_head": {8: 8, 9: 8, 10: 8, 11: 16, 12: 72, 13: 7344, 14: 7344, 15: 7336},
+    "thread_id": {8: 176, 9: 176, 10: 176, 11: 152, 12: 136, 13: 152, 14: 152, 15: 176},
+    "native_id": {8: None, 9: None, 10: None, 11: 160, 12: 144, 13: 160, 14: 160, 15: 184},
+    "co_filename": {8: 104, 9: 104, 10: 104, 11: 112, 12: 112, 13: 112, 14: 112, 15: 112},
+    "co_name": {8: 112, 9: 112, 10: 112, 11: 120, 12: 120, 13: 120, 14: 120, 15: 120},
+    "ascii_data": {8: 48, 9: 48, 10: 48, 11: 48, 12: 40, 13: 40, 14: 40, 15: 40},
+    # In the GC state (the generations' heads come as GC_HEADS).
+    "gc_permanent": {8: 104, 9: 104, 10: 104, 11: 104, 12: 104, 13: 104, 14: 96, 15: 80},
+    "gc_collecting": {8: 200, 9: 200, 10: 200, 11: 200, 12: 200, 13: 200, 14: 192, 15: 112},
 }
 
 
@@ -105,13 +108,16 @@ def top_code(tstate):
     elif MINOR == 12:
         frame = u64(u64(tstate + 56) + 0)
         code_off, prev_off, owner_off = 0, 8, 70
-    else:
+    elif MINOR == 13:
         frame = u64(tstate + 72)  # tstate->current_frame
         code_off, prev_off, owner_off = 0, 8, 70
+    else:  # 3.14+: f_executable a _PyStackRef (tag bits 0-1), owner at +74
+        frame = u64(tstate + 72)
+        code_off, prev_off, owner_off = 0, 8, 74
     while frame:
         owner = u8(frame + owner_off)
-        if owner != 3:  # not the C-stack shim frame (3.12+)
-            return u64(frame + code_off)
+        if owner < 3:  # not a C-stack shim (3.12+) or 3.14's interpreter/C-stack frame (3, 4)
+            return u64(frame + code_off) & ~3
         frame = u64(frame + prev_off)
     return 0
 
@@ -125,8 +131,9 @@ try:
     gc_state = (rt if MINOR == 8 else interp) + off("gc")
     heads = [gc_state + GC_HEADS + 24 * g for g in range(3)]
     result["generations"] = [count_list(h) for h in heads]
-    result["permanent"] = count_list(gc_state + 104)
-    result["collecting"] = struct.unpack("<i", inf.read_memory(gc_state + 200, 4).tobytes())[0]
+    result["permanent"] = count_list(gc_state + off("gc_permanent"))
+    result["collecting"] = struct.unpack(
+        "<i", inf.read_memory(gc_state + off("gc_collecting"), 4).tobytes())[0]
     modules = u64(interp + off("modules"))
     result["modules"] = u64(modules + 16)  # ma_used
 

@@ -76,7 +76,8 @@ class Interpreter:
         self._support = None  # None: not asked yet; "": supported; else why not
         # Where the GC generations' list heads start in the GC state (for the oracles):
         # Debian's 3.13.5+ align PyGC_Head to 4 bytes (gchead-alignment.diff).
-        self.gc_heads_offset = 20 if chroot and minor == (3, 13) else 24
+        self.gc_heads_offset = (20 if chroot and minor == (3, 13) else 8 if minor >= (3, 15)
+                                else 24)  # 3.15 dropped trash_delete_* before them
 
     @property
     def installed(self):
