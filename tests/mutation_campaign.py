@@ -316,7 +316,9 @@ def main(argv=None):
         line = "%s %s: %s: py-heap %s -> %s" % (t.interp.label, kind, desc, " ".join(args), o)
         if o == "silent":  # where the answer changed
             _a, _rc, doc0, volatile, _w = t.answer(verb, addr)
-            changed = sorted(differing(strip(parse(res), volatile), strip(doc0, volatile)))
+            doc = parse(res)  # None: exit 0 with no JSON (a killed or broken run) — changed whole
+            changed = (sorted(differing(strip(doc, volatile), strip(doc0, volatile)))
+                       if doc is not None else ["/ (no JSON on stdout)"])
             line += " (%s)" % ", ".join(changed[:4])
         if a.verbose:
             print(line, file=sys.stderr)
