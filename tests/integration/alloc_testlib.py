@@ -37,23 +37,9 @@ class AllocWorkload(T.Workload):
     def __init__(self, interp):
         super().__init__(interp, script=ALLOC_WORKLOAD)
 
-    def wait_for_ground_truth(self, timeout=T.WORKLOAD_TIMEOUT):
-        gt = super().wait_for_ground_truth(timeout)
-        # The file is written just before the main thread's final sleep (there is no sleep
-        # after the write but that one), and the staying threads are blocked on a lock.
-        want_threads = 1 + len(gt["workload"]["threads_alive"])
-
-        def settled():
-            main = T.syscall_of(self.pid, self.pid)
-            states = T.thread_states(self.pid)
-            return (main is not None and main in T.SLEEP_SYSCALLS
-                    and len(states) == want_threads and all(s == "S" for s in states.values()))
-
-        if not T.wait_until_twice(settled, timeout, interval=0.05):
-            self.stop()
-            raise T.WorkloadError("%s alloc workload: not in its final sleep (threads %r)"
-                                  % (self.interp.label, T.thread_states(self.pid)))
-        return gt
+    def threads_when_settled(self, gt):
+        # The main thread and the staying threads (blocked on a lock).
+        return 1 + len(gt["workload"]["threads_alive"])
 
 
 _workloads = {}  # interp label -> AllocWorkload

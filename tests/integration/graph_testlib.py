@@ -36,22 +36,7 @@ class GraphWorkload(T.Workload):
     def __init__(self, interp):
         T.Workload.__init__(self, interp, script=GRAPH_WORKLOAD)
 
-    def wait_for_ground_truth(self, timeout=WORKLOAD_TIMEOUT):
-        gt = T.Workload.wait_for_ground_truth(self, timeout)
-
-        # The file is written just before the main thread's final sleep (the only sleep
-        # after the write): settled once it is inside that system call and both threads
-        # (main, graph-worker) sleep.
-        def settled():
-            main = T.syscall_of(self.pid, self.pid)
-            states = T.thread_states(self.pid)
-            return (main is not None and main in T.SLEEP_SYSCALLS and len(states) == 2
-                    and all(s == "S" for s in states.values()))
-        if not T.wait_until(settled, timeout):
-            self.stop()
-            raise T.WorkloadError("%s graph workload: not in its final sleep" %
-                                  self.interp.label)
-        return gt
+    settled_threads = 2  # main and graph-worker
 
 
 def _small_stack_child():

@@ -525,20 +525,37 @@ class Workload:
             self.stop()
             raise WorkloadError("%s workload: %s; log:\n%s" % (self.interp.label, gt["error"],
                                                              self.log()))
-        if self.script == INFO_WORKLOAD:
-            # The file is written just before the main thread's final sleep; the state is
-            # final once that thread is inside the sleep system call (no other sleep follows
-            # the write), and every thread is asleep.
-            def settled():
-                main = syscall_of(self.pid, self.pid)
-                states = thread_states(self.pid)
-                return (main is not None and main in SLEEP_SYSCALLS and len(states) == 4
-                        and all(s == "S" for s in states.values()))
-            if not wait_until(settled, timeout):
-                self.stop()
-                raise WorkloadError("%s workload: main thread not in its final sleep" %
-                                    self.interp.label)
+        threads = self.threads_when_settled(gt)
+        if threads is not None:
+            self.wait_until_settled(threads, timeout)
         return gt
+
+    # A workload writes its ground truth as its last act before the main thread's final
+    # sleep (the only sleep after the write): its state is final once that thread is inside
+    # the sleep system call and every thread sleeps. settled_threads: how many threads it
+    # then has (0: any number; None: wait_for_ground_truth does not wait).
+    settled_threads = None
+
+    def threads_when_settled(self, gt):
+        """settled_threads, or what the ground truth says (a subclass's choice)."""
+        if self.settled_threads is None and self.script == INFO_WORKLOAD:
+            return 4
+        return self.settled_threads
+
+    def wait_until_settled(self, threads, timeout=WORKLOAD_TIMEOUT):
+        seen = {}
+
+        def settled():
+            main = syscall_of(self.pid, self.pid)
+            seen["states"] = states = thread_states(self.pid)
+            return (main is not None and main in SLEEP_SYSCALLS and bool(states)
+                    and (not threads or len(states) == threads)
+                    and all(s == "S" for s in states.values()))
+        if not wait_until_twice(settled, timeout, interval=0.05):
+            self.stop()
+            raise WorkloadError("%s workload %s: not in its final sleep (threads %r)"
+                                % (self.interp.label, os.path.basename(self.script),
+                                   seen.get("states")))
 
     def stop(self):
         kill_process(self.proc)
