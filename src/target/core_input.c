@@ -27,24 +27,6 @@
 #define CHUNK (1 << 20) /* input and output buffers: 1 MiB each */
 #define PAGE 4096       /* pages of zeros become holes */
 
-const char *pyh_core_input_formats(void)
-{
-    return ""
-#ifdef PYH_HAVE_ZSTD
-           "zstd "
-#endif
-#ifdef PYH_HAVE_ZLIB
-           "gzip "
-#endif
-#ifdef PYH_HAVE_LZMA
-           "xz "
-#endif
-#ifdef PYH_HAVE_LZ4
-           "lz4 "
-#endif
-        ;
-}
-
 /* ---- The sparse output -------------------------------------------------------------- */
 
 struct source {
@@ -212,6 +194,8 @@ static struct pyh_error *decode_zstd(struct source *src, struct sink *s, unsigne
     ZSTD_freeDStream(z);
     return err;
 }
+#else
+#define decode_zstd NULL /* not built: the format is recognised, and refused */
 #endif
 
 #ifdef PYH_HAVE_ZLIB
@@ -249,6 +233,8 @@ static struct pyh_error *decode_gzip(struct source *src, struct sink *s, unsigne
     inflateEnd(&z);
     return err;
 }
+#else
+#define decode_gzip NULL /* not built: the format is recognised, and refused */
 #endif
 
 #ifdef PYH_HAVE_LZMA
@@ -280,6 +266,8 @@ static struct pyh_error *decode_xz(struct source *src, struct sink *s, unsigned 
     lzma_end(&z);
     return err;
 }
+#else
+#define decode_xz NULL /* not built: the format is recognised, and refused */
 #endif
 
 #ifdef PYH_HAVE_LZ4
@@ -308,60 +296,44 @@ static struct pyh_error *decode_lz4(struct source *src, struct sink *s, unsigned
     LZ4F_freeDecompressionContext(z);
     return err;
 }
+#else
+#define decode_lz4 NULL /* not built: the format is recognised, and refused */
 #endif
 
 /* ---- Recognising and opening -------------------------------------------------------- */
 
+typedef struct pyh_error *(*decoder)(struct source *src, struct sink *s, unsigned char *out);
+
+/* Each compression format and its decoder (NULL when this build lacks its library). */
 static const struct {
     const char *name;
     unsigned char magic[6];
     size_t len;
     const char *package; /* what to build py-heap with */
+    decoder decode;
 } formats[] = {
-    {"zstd", {0x28, 0xb5, 0x2f, 0xfd}, 4, "libzstd-dev"},
-    {"gzip", {0x1f, 0x8b}, 2, "zlib1g-dev"},
-    {"xz", {0xfd, '7', 'z', 'X', 'Z', 0}, 6, "liblzma-dev"},
-    {"lz4", {0x04, 0x22, 0x4d, 0x18}, 4, "liblz4-dev"},
+    {"zstd", {0x28, 0xb5, 0x2f, 0xfd}, 4, "libzstd-dev", decode_zstd},
+    {"gzip", {0x1f, 0x8b}, 2, "zlib1g-dev", decode_gzip},
+    {"xz", {0xfd, '7', 'z', 'X', 'Z', 0}, 6, "liblzma-dev", decode_xz},
+    {"lz4", {0x04, 0x22, 0x4d, 0x18}, 4, "liblz4-dev", decode_lz4},
 };
-
-static bool built_with(const char *format)
-{
-    const char *have = pyh_core_input_formats();
-    size_t n = strlen(format);
-    for (const char *p = strstr(have, format); p; p = strstr(p + 1, format))
-        if ((p == have || p[-1] == ' ') && p[n] == ' ') return true;
-    return false;
-}
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
 /* Decodes (or copies) src into a new temporary file. */
-static struct pyh_error *to_temporary(struct source *src, const char *name, const char *format,
+static struct pyh_error *to_temporary(struct source *src, const char *name, decoder decode,
                                       uint64_t in_total, struct pyh_core_input *out)
 {
     struct sink s = {
         .fd = -1, .name = name, .in_bytes = src->len, .in_total = in_total, .src = src};
     struct pyh_error *err = open_temporary(name, &s.fd);
     if (err) return err;
-    unsigned char *buf = strcmp(format, "elf") ? malloc(CHUNK) : NULL;
-    if (strcmp(format, "elf") && !buf)
-        err = pyh_error_nomem();
-    else if (!strcmp(format, "elf"))
+    unsigned char *buf = decode ? malloc(CHUNK) : NULL;
+    if (!decode)
         err = copy_plain(src, &s);
-#ifdef PYH_HAVE_ZSTD
-    else if (!strcmp(format, "zstd"))
-        err = decode_zstd(src, &s, buf);
-#endif
-#ifdef PYH_HAVE_ZLIB
-    else if (!strcmp(format, "gzip"))
-        err = decode_gzip(src, &s, buf);
-#endif
-#ifdef PYH_HAVE_LZMA
-    else if (!strcmp(format, "xz"))
-        err = decode_xz(src, &s, buf);
-#endif
-#ifdef PYH_HAVE_LZ4
-    else if (!strcmp(format, "lz4"))
-        err = decode_lz4(src, &s, buf);
-#endif
+    else if (!buf)
+        err = pyh_error_nomem();
+    else
+        err = decode(src, &s, buf);
     free(buf);
     if (!err) err = sink_finish(&s);
     if (err) {
@@ -417,8 +389,8 @@ struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *o
     while (!err && src.len < 6 && !src.eof)
         err = source_fill(&src, &(struct sink){.name = name});
     const char *format = "elf";
-    size_t which = sizeof(formats) / sizeof(formats[0]);
-    for (size_t i = 0; !err && i < sizeof(formats) / sizeof(formats[0]); i++)
+    size_t which = NFORMATS;
+    for (size_t i = 0; !err && i < NFORMATS; i++)
         if (src.len >= formats[i].len && memcmp(src.buf, formats[i].magic, formats[i].len) == 0) {
             format = formats[i].name;
             which = i;
@@ -427,19 +399,20 @@ struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *o
     if (!err && src.len == 0)
         err = pyh_error_create(PYH_ERR_FORMAT, "%s is empty (0 bytes)%s", name,
                                stream ? ": nothing came through the pipe" : "");
-    else if (!err && which < sizeof(formats) / sizeof(formats[0]) && !built_with(format))
+    else if (!err && which < NFORMATS && !formats[which].decode)
         err = pyh_error_create(PYH_ERR_UNSUPPORTED,
                                "%s is %s-compressed, but this py-heap was built without %s: "
                                "decompress it first, or rebuild py-heap with %s",
                                name, format, format, formats[which].package);
-    if (!err && !stream && !strcmp(format, "elf")) {
+    decoder decode = which < NFORMATS ? formats[which].decode : NULL;
+    if (!err && !stream && !decode) {
         /* A plain core: read in place, as always. */
         free(src.buf);
         out->fd = fd;
         out->out_bytes = (uint64_t)st.st_size;
         return NULL;
     }
-    if (!err) err = to_temporary(&src, name, format, stream ? 0 : (uint64_t)st.st_size, out);
+    if (!err) err = to_temporary(&src, name, decode, stream ? 0 : (uint64_t)st.st_size, out);
     free(src.buf);
     close(fd);
     return err;

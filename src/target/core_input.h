@@ -27,9 +27,6 @@ struct pyh_core_input {
  * file is made in $TMPDIR (default /var/tmp). */
 struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *out);
 
-/* The names of the compression formats this build reads, e.g. "zstd, gzip, xz, lz4". */
-const char *pyh_core_input_formats(void);
-
 /* The newest core of systemd-coredump's store ($PYHEAP_COREDUMP_DIR, default
  * /var/lib/systemd/coredump) whose PID, command name or executable (a path: the whole path;
  * a name: its last part) is match, as coredumpctl matches them. *path is malloc'ed; so is
