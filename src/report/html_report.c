@@ -130,8 +130,6 @@ static void verdict(const struct pyh_html_report *r, FILE *out)
                 fmt_bytes(k->bytes, a), pyh_cause_name(k->kind));
     }
     fputs("</tbody></table>\n", out);
-    (void)b;
-    (void)d;
     fputs("<ul>\n", out);
     /* What takes the space. */
     fputs("<li>What takes the space: ", out);
