@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/mem.h"
 
 /* Offsets measured with offsetof over CPython's bundled headers, built as CPython builds
  * them (NDEBUG, MI_DEBUG 0): 3.14.7's (2.1.2) and Debian's 3.14.10 (2.5.2). mi_page_t ends
@@ -103,19 +104,6 @@ const struct pyh_mimalloc_layout *pyh_mimalloc_probe(const uint8_t *hdr, size_t 
     return found;
 }
 
-#define GROW(arr, n, cap)                                                                     \
-    ((n) < (cap) ? true : grow((void **)&(arr), &(cap), sizeof(*(arr))))
-
-static bool grow(void **arr, size_t *cap, size_t elem)
-{
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p) return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 /* Follows one free list of page pg, marking its blocks in map; its length in *n. False
  * (with a warning) when an entry is outside the page's carved blocks, between blocks, a
  * block already listed (a loop or two lists sharing a block) or unreadable. */
@@ -162,7 +150,7 @@ static struct pyh_mimalloc_class *class_for(struct pyh_mimalloc *m, uint64_t blo
         else hi = mid;
     }
     if (lo < m->nclasses && m->classes[lo].block_size == block_size) return &m->classes[lo];
-    if (!GROW(m->classes, m->nclasses, m->classes_cap)) return NULL;
+    if (PYH_GROW(m->classes, m->classes_cap, m->nclasses + 1)) return NULL; /* only nomem */
     memmove(&m->classes[lo + 1], &m->classes[lo], (m->nclasses - lo) * sizeof(*m->classes));
     m->nclasses++;
     memset(&m->classes[lo], 0, sizeof(*m->classes));
@@ -235,9 +223,10 @@ static struct pyh_error *add_page(struct pyh_target *t, struct pyh_mimalloc *m,
                       "counted from the lists",
                       (unsigned long long)pg.address, pg.used, pg.capacity, pg.nfree,
                       pg.nlocal_free, pg.nthread_free);
-    if (!GROW(m->pages, m->npages, m->pages_cap)) {
+    struct pyh_error *err = PYH_GROW(m->pages, m->pages_cap, m->npages + 1);
+    if (err) {
         free(pg.free_map);
-        return pyh_error_nomem();
+        return err;
     }
     struct pyh_mimalloc_class *c = class_for(m, bs);
     if (!c) {
@@ -287,9 +276,9 @@ struct pyh_error *pyh_mimalloc_add_segment(struct pyh_target *t, struct pyh_mima
         return pyh_error_create(PYH_ERR_CORRUPT, "0x%llx is no mimalloc segment",
                                 (unsigned long long)addr);
     }
-    if (!GROW(m->segments, m->nsegments, m->segments_cap)) {
+    if ((err = PYH_GROW(m->segments, m->segments_cap, m->nsegments + 1))) {
         free(hdr);
-        return pyh_error_nomem();
+        return err;
     }
     if (!m->layout) m->layout = l;
     else if (m->layout != l && !m->mixed_layouts) {
