@@ -520,12 +520,8 @@ static void attach_files(struct pyh_target *t, const struct pyh_file_search *sea
         if (!m->path || m->file) continue;
         /* Build-id from the module's first page, read before any file is attached so that
          * only the core's own bytes count. */
-        uint64_t base = m->start - m->file_offset;
-        const struct pyh_mapping *first = pyh_target_mapping_at(t, base);
         uint8_t id[64];
-        size_t id_len = 0;
-        if (first && first->path && strcmp(first->path, m->path) == 0 && first->file_offset == 0)
-            id_len = pyh_elf_memory_build_id(t, base, id, sizeof(id));
+        size_t id_len = pyh_elf_mapping_build_id(t, m, id, sizeof(id));
         bool needed = false;
         for (size_t j = i; j < t->nmaps; j++)
             if (t->maps[j].path && strcmp(t->maps[j].path, m->path) == 0 &&

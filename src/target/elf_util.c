@@ -114,6 +114,16 @@ size_t pyh_elf_memory_build_id(struct pyh_target *t, uint64_t base, uint8_t *out
     return 0;
 }
 
+size_t pyh_elf_mapping_build_id(struct pyh_target *t, const struct pyh_mapping *m, uint8_t *out,
+                                size_t cap)
+{
+    uint64_t base = m->start - m->file_offset;
+    const struct pyh_mapping *first = pyh_target_mapping_at(t, base);
+    if (!first || !first->path || strcmp(first->path, m->path) != 0 || first->file_offset != 0)
+        return 0;
+    return pyh_elf_memory_build_id(t, base, out, cap);
+}
+
 const char *pyh_build_id_hex(const uint8_t *id, size_t len, char *buf, size_t cap)
 {
     static const char digits[] = "0123456789abcdef";

@@ -167,12 +167,8 @@ void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *u
         if (!m->path || m->file || m->path[0] != '/') continue;
         /* The build-id the process has in memory, as for cores: a file of another build
          * (a library replaced on disk since the process started) is said. */
-        uint64_t base = m->start - m->file_offset;
-        const struct pyh_mapping *first = pyh_target_mapping_at(t, base);
         uint8_t id[64];
-        size_t id_len = 0;
-        if (first && first->path && strcmp(first->path, m->path) == 0 && first->file_offset == 0)
-            id_len = pyh_elf_memory_build_id(t, base, id, sizeof(id));
+        size_t id_len = pyh_elf_mapping_build_id(t, m, id, sizeof(id));
         bool is_exe = t->exe_path && strcmp(t->exe_path, m->path) == 0;
         /* The same file at the plain path (the usual case: one mount namespace) is named by
          * that path, not through /proc/PID/root. */
