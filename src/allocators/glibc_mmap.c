@@ -116,12 +116,10 @@ static uint64_t pool_run_end(const struct pyh_glibc *g, struct pool_runs *runs, 
  * cores (page faults dominate) and slower live (one cached block read per 16 pages). */
 static struct pyh_error *scan_mapping(struct pyh_glibc *g, struct pyh_glibc_window *w,
                                       struct pool_runs *runs, const struct pyh_mapping *m,
-                                      uint64_t *resume)
+                                      uint64_t run_end, uint64_t *resume)
 {
     uint64_t pos = (m->start + PAGE - 1) & ~(uint64_t)(PAGE - 1);
     if (*resume > pos) pos = *resume; /* a chunk taken from an earlier mapping ends there */
-    uint64_t run_start, run_end; /* a chunk may span mappings split by madvise or mprotect */
-    pyh_glibc_mapping_run(g->target, m, &run_start, &run_end);
     while (pos < m->end && m->end - pos >= 64) {
         uint64_t skip = heap_region_end(g, pos);
         if (skip) {
@@ -166,14 +164,18 @@ struct pyh_error *pyh_glibc_scan_mmapped(struct pyh_glibc *g,
     struct pool_runs runs = {opts, 0};
     struct pyh_glibc_window w;
     uint64_t resume = 0;
+    /* The run of adjacent anonymous mappings m is in (a chunk may span mappings split by
+     * madvise or mprotect): found once per run, not once per mapping, which would be
+     * quadratic in a core of many small adjacent segments. */
+    uint64_t run_start = 0, run_end = 0;
     struct pyh_error *err = pyh_glibc_window_init(&w, g->target, 256u << 10);
     for (size_t i = 0; i < g->target->nmaps && !err; i++) {
         const struct pyh_mapping *m = &g->target->maps[i];
         /* Anonymous and writable; a label means [stack], [heap], [vvar] and the like. */
-        if ((m->prot & (PYH_PROT_R | PYH_PROT_W)) != (PYH_PROT_R | PYH_PROT_W) || m->path ||
-            m->label || m->end <= resume)
-            continue;
-        err = scan_mapping(g, &w, &runs, m, &resume);
+        if (!anon_rw(m) || m->label || m->end <= resume) continue;
+        if (m->start < run_start || m->end > run_end)
+            pyh_glibc_mapping_run(g->target, m, &run_start, &run_end);
+        err = scan_mapping(g, &w, &runs, m, run_end, &resume);
     }
     pyh_glibc_window_free(&w);
     if (err) return err;
