@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target/elf_util.h"
@@ -564,7 +563,6 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
                                 (unsigned long long)in.out_bytes, in.temporary ? " once decompressed from " : "",
                                 in.temporary ? in.format : "");
     }
-    struct stat st = {.st_size = (off_t)in.out_bytes};
     struct pyh_target *t = pyh_target_alloc(PYH_TARGET_CORE, &core_ops, diag);
     struct core_state *c = calloc(1, sizeof(*c));
     if (!t || !c) {
@@ -575,7 +573,7 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     }
     t->impl = c;
     c->fd = -1;
-    c->size = (size_t)st.st_size;
+    c->size = (size_t)in.out_bytes;
     c->path = pyh_strdup(shown);
     c->fd = fd;
     void *image = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
