@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "target/elf_util.h"
@@ -214,13 +213,6 @@ static struct pyh_error *open_running(struct pyh_target *t, struct pyh_live_stat
     return err;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* PYH_LIVE_STOP and the copies: decides between a copy and a stopped analysis (or, under
  * max_pause, a read of the running process) from what prepare_copy found, then stops the
  * process and, for a copy, copies and resumes it. */
@@ -281,8 +273,6 @@ static struct pyh_error *open_stopping(struct pyh_target *t, struct pyh_live_sta
         pause_how(t, "analysed stopped: --no-copy");
     }
     if (copy && pyh_live_test_prepared) pyh_live_test_prepared(pid);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     double now = pyh_monotonic();
     double deadline = copy && max_pause > 0 ? now + max_pause : 0;
     if (!copy) t->stop_started = now;
@@ -299,7 +289,7 @@ static struct pyh_error *open_stopping(struct pyh_target *t, struct pyh_live_sta
         bool abandoned = false;
         if (!err) err = pyh_live_copy_writable(t, s, &want, deadline, &abandoned);
         pyh_live_resume_all(s);
-        t->pause_seconds = seconds_since(&t0);
+        t->pause_seconds = pyh_monotonic() - now;
         t->pause_done = true;
         t->stopped = false;
         pyh_live_release_unused(s);
