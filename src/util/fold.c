@@ -41,7 +41,9 @@ static void emit(struct fold *f, const char *s, size_t n)
         fputc('\n', f->out);
         return;
     }
-    size_t indent = strspn(s, " ");
+    size_t indent = 0; /* the line is not NUL-terminated: strspn would run past it */
+    while (indent < n && s[indent] == ' ')
+        indent++;
     if (indent > (size_t)f->width / 3) indent = 0;
     int hang = (int)indent + 2;
     int room = f->width;

@@ -181,6 +181,17 @@ static void test_fold(void **state)
                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                         "\xc3\xa9\xc3\xa9\n");
     free(buf);
+
+    /* A line of nothing but spaces that fills the fold's buffer (256 bytes) exactly: its
+     * indentation is counted within the line, never past its end (ASan saw the overrun). */
+    buf = NULL;
+    out = open_memstream(&buf, &size);
+    f = pyh_fold_stream(out, 20);
+    fprintf(f, "%256s\n", "");
+    fclose(f);
+    fclose(out);
+    assert_string_equal(buf, "                    \n");
+    free(buf);
 }
 
 #ifdef PYH_TEST_ZLIB
