@@ -40,8 +40,6 @@ static size_t utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-static bool escaped_code_point(uint32_t cp);
-
 size_t pyh_utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     if (n == 0) return 0;
@@ -49,9 +47,7 @@ size_t pyh_utf8_decode(const char *s, size_t n, uint32_t *cp)
     return len == SIZE_MAX ? 0 : len;
 }
 
-bool pyh_code_point_escaped(uint32_t cp) { return escaped_code_point(cp); }
-
-static bool escaped_code_point(uint32_t cp)
+bool pyh_code_point_escaped(uint32_t cp)
 {
     return (cp >= 0x80 && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
            (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
@@ -89,7 +85,7 @@ static size_t sanitize(const unsigned char *s, size_t n, enum mode mode, bool fi
                 if (!final) break;
                 len = 0;
             }
-            if (len && (mode == INVALID_ONLY || !escaped_code_point(cp))) {
+            if (len && (mode == INVALID_ONLY || !pyh_code_point_escaped(cp))) {
                 i += len;
                 continue;
             }
