@@ -296,6 +296,7 @@ static int more_objects(const void *a, const void *b)
 }
 
 struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struct pyh_reach *r,
+                                          const struct pyh_garbage *known_garbage,
                                           struct pyh_unreachable *out)
 {
     memset(out, 0, sizeof(*out));
@@ -309,8 +310,10 @@ struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struc
     }
     /* References from objects only: a root is not a reference count. */
     for (uint64_t e = 0; e < g->offsets[g->n]; e++) indegree[PYH_EDGE_INDEX(g->targets[e])]++;
-    struct pyh_garbage gb;
-    struct pyh_error *err = pyh_garbage_compute(g, r, &gb);
+    struct pyh_garbage own = {0};
+    const struct pyh_garbage *gb = known_garbage;
+    struct pyh_error *err = gb ? NULL : pyh_garbage_compute(g, r, &own);
+    if (!gb) gb = &own;
     if (err) {
         free(indegree);
         free(types);
@@ -326,7 +329,7 @@ struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struc
         t->size += pyh_heap_object_size(heap, v);
         t->native_refs += native;
         t->immortal += immortal;
-        if (pyh_garbage_is(&gb, v)) {
+        if (pyh_garbage_is(gb, v)) {
             t->garbage++;
             t->garbage_size += pyh_heap_object_size(heap, v);
         }
@@ -335,9 +338,9 @@ struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struc
         if ((v & 0xffff) == 0) err = pyh_check_interrupt();
     }
     free(indegree);
-    out->garbage = gb.count;
-    out->garbage_size = gb.bytes;
-    pyh_garbage_free(&gb);
+    out->garbage = gb->count;
+    out->garbage_size = gb->bytes;
+    pyh_garbage_free(&own);
     if (err) {
         free(types);
         return err;

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "analysis/garbage.h"
 #include "analysis/paths.h"
 
 struct pyh_retainer {
@@ -56,8 +57,10 @@ struct pyh_unreachable {
 };
 
 /* Objects no root reaches, by type, with their native reference counts, told apart: cyclic
- * garbage (analysis/garbage.h) and objects held by references not followed. */
+ * garbage (analysis/garbage.h) and objects held by references not followed. garbage: when
+ * the caller has it already (computed over g and r), else NULL: computed here. */
 struct pyh_error *pyh_unreachable_compute(const struct pyh_graph *g, const struct pyh_reach *r,
+                                          const struct pyh_garbage *garbage,
                                           struct pyh_unreachable *out);
 void pyh_unreachable_free(struct pyh_unreachable *u);
 

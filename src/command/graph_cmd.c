@@ -153,7 +153,7 @@ struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_pa
     struct pyh_error *err = pyh_session_graph(s, &g, &r);
     if (err) return err;
     struct pyh_unreachable u;
-    if ((err = pyh_unreachable_compute(g, r, &u))) return err;
+    if ((err = pyh_unreachable_compute(g, r, NULL, &u))) return err;
     struct pyh_report_context ctx = context(s, "unreachable", p);
     err = pyh_report_unreachable(&ctx, g, &u, p->format, out);
     pyh_unreachable_free(&u);

@@ -121,9 +121,13 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
     if (!err && d->tree.n)
         err = expressions(g, reach, &d->tree.nodes[0].node, sizeof(struct pyh_domtree_node),
                           d->tree.n, &d->tree_paths);
-    if (!err) err = pyh_unreachable_compute(g, reach, &d->unreachable);
+    /* The cyclic garbage once, for the unreachable objects and the verdict. */
+    struct pyh_garbage gb = {0};
+    if (!err) err = pyh_garbage_compute(g, reach, &gb);
+    if (!err) err = pyh_unreachable_compute(g, reach, &gb, &d->unreachable);
     if (!err)
-        err = pyh_verdict_compute(&d->census, &d->frag, NULL, g, reach, dom, &s->native, &d->verdict);
+        err = pyh_verdict_compute(&d->census, &d->frag, &gb, g, reach, dom, &s->native, &d->verdict);
+    pyh_garbage_free(&gb);
     if (!err) pyh_verdict_sentence(heap, &d->verdict, d->sentence, sizeof(d->sentence));
     if (err || !p->npositionals) return err;
     /* The snapshots given, and the target's own: the trend up to now. */
