@@ -146,8 +146,8 @@ static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
      * guard page installed with madvise), which every scan would otherwise ask for again. */
     uint32_t got = 0;
     for (size_t i = 0; i < PYH_CACHE_BLOCK / PYH_CACHE_PAGE; i++) {
-        if (!((mask >> i) & 1) || ((t->cache.pages[slot] >> i) & 1)) continue;
-        if (t->cache.block[slot] == block && ((t->cache.pages[slot] >> (16 + i)) & 1)) continue;
+        if (!((mask >> i) & 1) || page_cached(t, slot, i * PYH_CACHE_PAGE)) continue;
+        if (t->cache.block[slot] == block && page_unreadable(t, slot, i * PYH_CACHE_PAGE)) continue;
         err = t->ops->read(t, block + i * PYH_CACHE_PAGE, slot_data(t, slot) + i * PYH_CACHE_PAGE,
                            PYH_CACHE_PAGE);
         if (err && pyh_error_is(err, PYH_ERR_INTERRUPTED)) {
@@ -208,10 +208,9 @@ static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *
         if ((slot == SIZE_MAX || !page_cached(t, slot, off)) && t->ops->cache_all &&
             len > PYH_CACHE_BLOCK - off && fill_run(t, addr, len))
             slot = find_slot(t, block);
-        if (slot != SIZE_MAX && page_unreadable(t, slot, off))
-            return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
-                                    (unsigned long long)addr, t->description);
-        if (slot == SIZE_MAX || !page_cached(t, slot, off)) slot = fill_slot(t, block, addr);
+        /* A page found unreadable before is not asked for again. */
+        if (slot == SIZE_MAX || !(page_cached(t, slot, off) || page_unreadable(t, slot, off)))
+            slot = fill_slot(t, block, addr);
         if (slot != SIZE_MAX && page_unreadable(t, slot, off))
             return pyh_error_create(PYH_ERR_FAULT, "cannot read %zu bytes at 0x%llx in %s", len,
                                     (unsigned long long)addr, t->description);
