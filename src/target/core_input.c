@@ -21,6 +21,7 @@
 #include <lz4frame.h>
 #endif
 
+#include "target/internal.h"
 #include "util/interrupt.h"
 #include "util/progress.h"
 
@@ -354,8 +355,9 @@ struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *o
     out->fd = -1;
     bool is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "the core on standard input" : path;
-    /* O_NONBLOCK: opening a FIFO without a writer must not hang (it then reads as empty). */
-    int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer must not hang (it then reads as empty);
+     * O_NOCTTY: a terminal named as the core is refused, never made ours (as in files.c). */
+    int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return pyh_error_errno(errno, "cannot open core file %s", name);
     struct stat st;
     if (fstat(fd, &st) < 0) {
@@ -373,7 +375,7 @@ struct pyh_error *pyh_core_input_open(const char *path, struct pyh_core_input *o
     if (!S_ISREG(st.st_mode) && !stream) {
         close(fd);
         return pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file%s", name,
-                                S_ISDIR(st.st_mode) ? " (a directory)" : "");
+                                pyh_file_kind(st.st_mode));
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);

@@ -13,6 +13,15 @@
 #include "target/internal.h"
 #include "util/mem.h"
 
+const char *pyh_file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)                     ? " (a directory)"
+           : S_ISFIFO(mode)                  ? " (a FIFO)"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? " (a device)"
+           : S_ISSOCK(mode)                  ? " (a socket)"
+                                             : "";
+}
+
 struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,
                                       struct pyh_local_file **out)
 {
@@ -29,11 +38,7 @@ struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return pyh_error_create(PYH_ERR_FORMAT, "%s is not a regular file%s", path,
-                                S_ISDIR(st.st_mode)    ? " (a directory)"
-                                : S_ISFIFO(st.st_mode) ? " (a FIFO)"
-                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? " (a device)"
-                                : S_ISSOCK(st.st_mode) ? " (a socket)"
-                                                       : "");
+                                pyh_file_kind(st.st_mode));
     }
     struct pyh_local_file *f = calloc(1, sizeof(*f));
     if (!f) {

@@ -5,6 +5,7 @@
 
 #include <libelf.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "target/target.h"
 
@@ -30,6 +31,10 @@ void pyh_target_sort_maps(struct pyh_target *t);
 struct pyh_error *pyh_target_add_map(struct pyh_target *t, uint64_t start, uint64_t end,
                                      uint64_t offset, uint32_t prot, const char *path,
                                      const char *label);
+
+/* What a path that is not a regular file is, for its message: " (a directory)", " (a FIFO)",
+ * " (a device)", " (a socket)", or "". */
+const char *pyh_file_kind(mode_t mode);
 
 /* Opens path read-only: mmapped, with its build-id when it is ELF. */
 struct pyh_error *pyh_local_file_open(const char *path, const char *target_path,

@@ -194,6 +194,22 @@ static void test_fold(void **state)
     free(buf);
 }
 
+/* A core path that is no regular file is refused naming what it is, as files of the target
+ * are (a device would otherwise read as a stream of zeros, or as a terminal). */
+static void test_core_not_regular(void **state)
+{
+    (void)state;
+    struct pyh_core_input in;
+    struct pyh_error *err = pyh_core_input_open("/dev/null", &in);
+    assert_non_null(err);
+    assert_string_equal(pyh_error_message(err), "/dev/null is not a regular file (a device)");
+    pyh_error_free(err);
+    err = pyh_core_input_open("/", &in);
+    assert_non_null(err);
+    assert_string_equal(pyh_error_message(err), "/ is not a regular file (a directory)");
+    pyh_error_free(err);
+}
+
 #ifdef PYH_TEST_ZLIB
 /* A gzip file of data whose middle pages are zeros decompresses to the same bytes, with
  * holes where the zeros were (what the residency of a sparse core relies on). */
@@ -238,7 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),        cmocka_unit_test(test_help_width),
         cmocka_unit_test(test_command_line), cmocka_unit_test(test_documents),
-        cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_fold),         cmocka_unit_test(test_core_not_regular),
 #ifdef PYH_TEST_ZLIB
         cmocka_unit_test(test_gzip_sparse),
 #endif
