@@ -129,11 +129,16 @@ struct pyh_error *pyh_coredump_find(const char *match, char **path, char **exe)
         }
     }
     closedir(d);
+    /* The loop counts one entry past the cap when it stops there. */
+    char capped[64] = "";
+    if (total > MAX_ENTRIES)
+        snprintf(capped, sizeof(capped), " in the first %d entries, the rest not read",
+                 MAX_ENTRIES);
     if (!*best_name)
         return pyh_error_create(PYH_ERR_NOT_FOUND,
                                 "no core in systemd-coredump's store %s matches '%s' (%zu cores "
-                                "there; MATCH is a PID, a command name or the executable's path)",
-                                dir, match, seen);
+                                "there%s; MATCH is a PID, a command name or the executable's path)",
+                                dir, match, seen, capped);
     if (asprintf(path, "%s/%s", dir, best_name) < 0) {
         *path = NULL;
         return pyh_error_nomem();
