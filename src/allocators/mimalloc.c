@@ -297,10 +297,13 @@ struct pyh_error *pyh_mimalloc_add_segment(struct pyh_target *t, struct pyh_mima
     seg->info_slices = (uint32_t)get(hdr, l->seg_info_slices, 8);
     seg->thread_id = get(hdr, l->seg_thread_id, 8);
     uint32_t total = (uint32_t)(seg->size / PYH_MI_SLICE_SIZE);
-    for (unsigned b = 0; b < COMMIT_MASK_BYTES * 8; b++)
-        if (hdr[l->seg_commit_mask + b / 8] & (1u << (b % 8)))
-            seg->committed += seg->kind == 0 ? PYH_MI_SLICE_SIZE : 0;
-    if (seg->kind != 0) seg->committed = seg->size; /* huge: committed whole */
+    if (seg->kind != 0) {
+        seg->committed = seg->size; /* huge: committed whole */
+    } else {
+        for (unsigned b = 0; b < COMMIT_MASK_BYTES; b++)
+            seg->committed += (uint64_t)__builtin_popcount(hdr[l->seg_commit_mask + b]) *
+                              PYH_MI_SLICE_SIZE;
+    }
 
     /* Runs of slices: the header's, free spans and pages, each led by its first entry. */
     for (uint32_t i = 0; i < seg->slice_entries;) {
