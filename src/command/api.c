@@ -20,15 +20,10 @@ struct pyh_census_list {
 struct pyh_error *pyh_census_list_get(struct pyh_session *s, struct pyh_census_list **out)
 {
     *out = NULL;
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
-    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
-    if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
+    struct pyh_heap *heap = census.heap;
     if (!err) err = pyh_check_interrupt();
     struct pyh_census_list *list = NULL;
     size_t names_len = 0;

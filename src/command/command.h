@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "pyheap.h"
+#include "analysis/census.h"
 #include "analysis/snapshot.h"
 #include "session/session.h"
 
@@ -135,6 +136,12 @@ struct pyh_error *pyh_cmd_unreachable(struct pyh_session *s, const struct pyh_pa
                                       const struct pyh_command_defaults *defaults, FILE *out);
 struct pyh_error *pyh_cmd_gc(struct pyh_session *s, const struct pyh_parsed *p,
                              const struct pyh_command_defaults *defaults, FILE *out);
+
+/* The census of s's target (census.heap: the session's heap) and the fragmentation it is
+ * measured against, over the session's allocators (types_cmd.c). frag and census are the
+ * caller's to free, also on error. */
+struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort,
+                                  struct pyh_fragmentation *frag, struct pyh_census *census);
 
 /* The collector's view with the GC backlog (gc_view.h) of s's target. */
 struct pyh_gc_view;

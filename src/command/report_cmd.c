@@ -89,16 +89,10 @@ static void sort_by_time(struct pyh_snapshot **s, size_t n)
 static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *p,
                                 struct report_data *d)
 {
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
     struct pyh_graph *g;
     const struct pyh_reach *reach;
     const struct pyh_dominators *dom;
-    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &d->frag);
-    if (!err) err = pyh_census_gather(heap, &d->frag, PYH_SORT_SIZE, &d->census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &d->frag, &d->census);
     if (!err && !(err = pyh_info_gather(s->runtime, &d->info))) d->info_done = true;
     if (!err) err = pyh_session_graph(s, &g, &reach);
     if (!err) err = pyh_session_dominators(s, &dom);
@@ -128,7 +122,7 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
     if (!err)
         err = pyh_verdict_compute(&d->census, &d->frag, &gb, g, reach, dom, &s->native, &d->verdict);
     pyh_garbage_free(&gb);
-    if (!err) pyh_verdict_sentence(heap, &d->verdict, d->sentence, sizeof(d->sentence));
+    if (!err) pyh_verdict_sentence(d->census.heap, &d->verdict, d->sentence, sizeof(d->sentence));
     if (err || !p->npositionals) return err;
     /* The snapshots given, and the target's own: the trend up to now. */
     d->snaps = calloc((size_t)p->npositionals + 1, sizeof(*d->snaps));

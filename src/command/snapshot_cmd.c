@@ -91,15 +91,9 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     double taken = now();
     struct pyh_snapshot *snap = calloc(1, sizeof(*snap));
     if (!snap) return pyh_error_nomem();
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
-    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
-    if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
     if (err) goto done;
 
     snap->source = pyh_strdup(s->target->description);
@@ -126,7 +120,7 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->objects = census.objects;
     snap->objects_size = census.size;
     for (size_t i = 0; i < census.nrows && !err; i++) {
-        struct pyh_snapshot_type t = {pyh_strdup(pyh_heap_type_name(heap, census.rows[i].type)),
+        struct pyh_snapshot_type t = {pyh_strdup(pyh_heap_type_name(census.heap, census.rows[i].type)),
                                       census.rows[i].count, census.rows[i].size};
         if (!t.name || (err = PYH_APPEND(snap->types, snap->ntypes, snap->types_cap, &t))) {
             free(t.name);
@@ -138,8 +132,8 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     snap->frag.pymalloc_free = frag.mapped_split.pymalloc_free;
     snap->frag.glibc_used = frag.mapped_split.glibc_used;
     snap->frag.glibc_free = frag.mapped_split.glibc_free;
-    snap->frag.mmapped = glibc ? glibc->mmapped_total.bytes : 0;
-    snap->frag.pymalloc_arenas = pm ? pm->narenas : 0;
+    snap->frag.mmapped = s->glibc ? s->glibc->mmapped_total.bytes : 0;
+    snap->frag.pymalloc_arenas = s->pymalloc ? s->pymalloc->narenas : 0;
     snap->frag.verdict = pyh_strdup(frag.verdict);
     if (!err && retainers) err = add_retainers(s, snap);
     if (!err) err = add_gc(s, snap, retainers);

@@ -11,19 +11,13 @@ struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed
 {
     (void)defaults;
     bool quick = pyh_parsed_option(pyh_verb_of(p), p, "quick") != NULL;
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
     struct pyh_graph *g = NULL;
     const struct pyh_reach *r = NULL;
     const struct pyh_dominators *d = NULL;
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
     struct pyh_verdict verdict = {0};
-    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag);
-    if (!err) err = pyh_census_gather(heap, &frag, PYH_SORT_SIZE, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
     /* The holders and the garbage need the graph and its dominators (seconds on a heap of
      * millions of objects; --quick leaves them out). */
     /* The collector's generations, and its backlog (the cyclic garbage) with the graph. */

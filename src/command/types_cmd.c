@@ -2,10 +2,22 @@
 #include <string.h>
 
 #include "analysis/census.h"
-#include "analysis/gc_view.h"
 #include "command/command.h"
 #include "report/report.h"
 #include "util/interrupt.h"
+
+struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort,
+                                  struct pyh_fragmentation *frag, struct pyh_census *census)
+{
+    struct pyh_pymalloc *pm;
+    struct pyh_glibc *glibc;
+    struct pyh_heap *heap;
+    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
+    if (!err) err = pyh_session_heap(s, &heap);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, frag);
+    if (!err) err = pyh_census_gather(heap, frag, sort, census);
+    return err;
+}
 
 struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *p,
                                 const struct pyh_command_defaults *defaults, FILE *out)
@@ -13,19 +25,12 @@ struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *
     (void)defaults;
     long limit = pyh_parsed_int(p, "limit", 30), min_count = pyh_parsed_int(p, "min-count", 0);
     const char *sort = pyh_parsed_option(NULL, p, "sort");
-    struct pyh_error *err;
-
-    struct pyh_pymalloc *pm;
-    struct pyh_glibc *glibc;
-    struct pyh_heap *heap;
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
-    if (!(err = pyh_session_allocators(s, &pm, &glibc)) && !(err = pyh_session_heap(s, &heap)) &&
-        !(err = pyh_fragmentation_gather(s->runtime, pm, glibc, &frag)))
-        err = pyh_census_gather(heap, &frag, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE,
-                                &census);
+    struct pyh_error *err = pyh_census_take(
+        s, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE, &frag, &census);
     if (!err)
-        err = pyh_native_by_type(heap, &census.native_owners, &census.nnative_owners,
+        err = pyh_native_by_type(census.heap, &census.native_owners, &census.nnative_owners,
                                  &census.native_owned_bytes);
     if (!err) err = pyh_check_interrupt();
     if (!err) {
