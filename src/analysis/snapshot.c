@@ -10,6 +10,17 @@
 #include "util/hashmap.h"
 #include "util/mem.h"
 
+void pyh_snapshots_sort_by_time(struct pyh_snapshot **snaps, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct pyh_snapshot *x = snaps[i];
+        size_t j = i;
+        for (; j > 0 && snaps[j - 1]->time > x->time; j--)
+            snaps[j] = snaps[j - 1];
+        snaps[j] = x;
+    }
+}
+
 void pyh_snapshot_free(struct pyh_snapshot *s)
 {
     if (!s) return;

@@ -58,6 +58,11 @@ struct pyh_snapshot {
 
 void pyh_snapshot_free(struct pyh_snapshot *s);
 
+/* Puts snaps in time order. Stable, so that inputs with the same time (two cores from one
+ * second on a file system without sub-second times) keep the order they were given in;
+ * qsort makes no such promise. n is small (the command line's inputs): insertion sort. */
+void pyh_snapshots_sort_by_time(struct pyh_snapshot **snaps, size_t n);
+
 /* Whether the snapshots come from more than one executable, Python version or process: a
  * comparison of those is of different programs, not of one heap over time. NULL when they
  * agree (what is unknown agrees with anything); otherwise a malloc'ed sentence naming what

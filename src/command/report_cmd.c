@@ -74,18 +74,6 @@ static struct pyh_error *expressions(struct pyh_graph *g, const struct pyh_reach
     return NULL;
 }
 
-/* Insertion sort by time, stable (as trend orders its inputs). */
-static void sort_by_time(struct pyh_snapshot **s, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        struct pyh_snapshot *x = s[i];
-        size_t j = i;
-        for (; j > 0 && s[j - 1]->time > x->time; j--)
-            s[j] = s[j - 1];
-        s[j] = x;
-    }
-}
-
 static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *p,
                                 struct report_data *d)
 {
@@ -134,7 +122,7 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
     if (!err) err = pyh_snapshot_take(s, true, &d->snaps[d->nsnaps]);
     if (err) return err;
     d->nsnaps++;
-    sort_by_time(d->snaps, d->nsnaps);
+    pyh_snapshots_sort_by_time(d->snaps, d->nsnaps);
     return pyh_series_build(d->snaps, d->nsnaps, false, &d->series, &d->nseries);
 }
 

@@ -287,20 +287,6 @@ static struct pyh_error *load_input(const char *text, const struct pyh_target_op
     return pyh_error_wrap(err, "%s", text);
 }
 
-/* Puts snaps in time order. Stable, so that inputs with the same time (two cores from one
- * second on a file system without sub-second times) keep the order they were given in;
- * qsort makes no such promise. n is small (PYH_MAX_POSITIONALS): insertion sort. */
-static void sort_by_time(struct pyh_snapshot **snaps, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        struct pyh_snapshot *x = snaps[i];
-        size_t j = i;
-        for (; j > 0 && snaps[j - 1]->time > x->time; j--)
-            snaps[j] = snaps[j - 1];
-        snaps[j] = x;
-    }
-}
-
 /* Loads every input, in time order. */
 static struct pyh_error *load_all(const struct pyh_parsed *p, const struct pyh_target_options *o,
                                   struct pyh_snapshot ***snaps)
@@ -312,7 +298,7 @@ static struct pyh_error *load_all(const struct pyh_parsed *p, const struct pyh_t
         if (err) return err;
         if ((err = pyh_check_interrupt())) return err;
     }
-    sort_by_time(*snaps, (size_t)p->npositionals);
+    pyh_snapshots_sort_by_time(*snaps, (size_t)p->npositionals);
     return NULL;
 }
 
