@@ -177,16 +177,23 @@ struct pyh_error *pyh_session_open_host(const struct pyh_host_target *host,
     return finish_open(s, options, out);
 }
 
+/* An allocator that cannot be walked makes the results partial (a warning naming it); only
+ * an interruption or lack of memory is returned. */
+static struct pyh_error *walk_failed(struct pyh_session *s, struct pyh_error *err, const char *what)
+{
+    if (!err || err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
+    pyh_diag_partial(&s->diag, "cannot walk %s: %s", what, pyh_error_message(err));
+    pyh_error_free(err);
+    return NULL;
+}
+
 struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymalloc **pm,
                                          struct pyh_glibc **glibc)
 {
     if (!s->allocators_done) {
-        struct pyh_error *err = pyh_pymalloc_open(s->runtime, &s->pymalloc);
-        if (err) {
-            if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
-            pyh_diag_partial(&s->diag, "cannot walk pymalloc: %s", pyh_error_message(err));
-            pyh_error_free(err);
-        }
+        struct pyh_error *err =
+            walk_failed(s, pyh_pymalloc_open(s->runtime, &s->pymalloc), "pymalloc");
+        if (err) return err;
         /* pymalloc's pools are no mmapped chunks: the scan for those need not read them. */
         struct pyh_glibc_options opts = {0};
         if (s->pymalloc) {
@@ -194,29 +201,21 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
             opts.npool_runs = s->pymalloc->npool_runs;
             opts.pool_size = s->pymalloc->pool_size;
         }
-        err = pyh_glibc_open(s->target, s->images, &opts, &s->diag, &s->glibc);
+        err = walk_failed(s, pyh_glibc_open(s->target, s->images, &opts, &s->diag, &s->glibc),
+                          "glibc's malloc heap");
         if (err) {
-            if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) {
-                pyh_pymalloc_free(s->pymalloc);
-                s->pymalloc = NULL;
-                return err;
-            }
-            pyh_diag_partial(&s->diag, "cannot walk glibc's malloc heap: %s", pyh_error_message(err));
-            pyh_error_free(err);
+            pyh_pymalloc_free(s->pymalloc);
+            s->pymalloc = NULL;
+            return err;
         }
         /* Without pymalloc the objects live in mimalloc (free-threaded builds,
          * PYTHONMALLOC=mimalloc) or in malloc: look for mimalloc's segments. */
-        if (!s->pymalloc) {
-            err = pyh_mimalloc_open(s->target, &s->diag, &s->mimalloc);
-            if (err) {
-                if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) {
-                    pyh_glibc_free(s->glibc);
-                    s->glibc = NULL;
-                    return err;
-                }
-                pyh_diag_partial(&s->diag, "cannot walk mimalloc: %s", pyh_error_message(err));
-                pyh_error_free(err);
-            }
+        if (!s->pymalloc)
+            err = walk_failed(s, pyh_mimalloc_open(s->target, &s->diag, &s->mimalloc), "mimalloc");
+        if (err) {
+            pyh_glibc_free(s->glibc);
+            s->glibc = NULL;
+            return err;
         }
         s->allocators_done = true;
     }
