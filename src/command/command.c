@@ -310,20 +310,6 @@ const struct pyh_verb *pyh_verb_of(const struct pyh_parsed *p)
     return p->verb;
 }
 
-struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct pyh_parsed *p,
-                                    const char *name, long def, long min, long max, long *out)
-{
-    const char *s = pyh_parsed_option(verb, p, name);
-    *out = def;
-    if (!s) return NULL;
-    long v;
-    if (!parse_long(s, &v) || v < min || v > max)
-        return pyh_error_create(PYH_ERR_USAGE, "%s: --%s wants a number from %ld to %ld, not '%s'",
-                                verb->info.name, name, min, max, s);
-    *out = v;
-    return NULL;
-}
-
 int pyh_command_option_arity(const char *verb, const char *option)
 {
     const struct pyh_verb *v = pyh_verb_find(verb);

@@ -73,11 +73,6 @@ const char *pyh_parsed_option(const struct pyh_verb *verb, const struct pyh_pars
                               const char *name);
 long pyh_parsed_int(const struct pyh_parsed *p, const char *name, long fallback);
 
-/* The numeric value of option name (def when absent); a usage error when it is not a
- * number in [min, max]. (Older form of pyh_parsed_int, for ranges the table cannot say.) */
-struct pyh_error *pyh_parsed_number(const struct pyh_verb *verb, const struct pyh_parsed *p,
-                                    const char *name, long def, long min, long max, long *out);
-
 /* Help texts (help.c): text wrapped at 79 columns from column col, continuation lines
  * indented to indent; an option's description with its default (and --json's schema); true
  * when option o runs in frontend; the CLI's target options as --help lists them. */
