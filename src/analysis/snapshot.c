@@ -74,7 +74,8 @@ char *pyh_snapshots_mixed(struct pyh_snapshot *const *snaps, size_t n)
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
-    if (!f) return NULL;
+    /* Out of memory: still mixed (NULL would pass the inputs as agreeing), in fewer words. */
+    if (!f) return strdup("the inputs come from different programs (no memory to say more)");
     fprintf(f, "the inputs come from different %s%s%s%s%s:",
             what & MIX_EXE ? "executables" : "",
             what & MIX_EXE && what & (MIX_PYTHON | MIX_PROCESS) ? (what & MIX_PYTHON && what & MIX_PROCESS ? ", " : " and ") : "",
