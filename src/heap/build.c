@@ -138,11 +138,8 @@ static void record_gc_head(struct builder *b, uint64_t obj, const uint8_t *head)
 
 /* A block that is no object but holds an object's header with a count that does not fit
  * it: an object whose count was damaged, left out of the census — and said. */
-static void note_misfit(struct pyh_heap *heap, uint64_t addr, const uint8_t *bytes, size_t avail,
-                        uint64_t usable)
+static void note_misfit(struct pyh_heap *heap, uint64_t obj, uint32_t type, uint64_t usable)
 {
-    uint32_t type;
-    uint64_t obj = pyh_heap_misfit(heap, addr, bytes, avail, usable, &type);
     if (!obj) return;
     char msg[160];
     snprintf(msg, sizeof(msg), "a %s header whose item count does not fit its %llu-byte block",
@@ -155,13 +152,14 @@ static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, cons
     struct builder *b = ctx;
     if (!used) return true;
     uint32_t type;
-    uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type);
+    uint64_t misfit;
+    uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type, &misfit);
     if (obj) {
         b->err = add_object(b, obj, type, PYH_LOC_PYMALLOC, bytes + (obj - addr), size - (obj - addr), size);
         if (!b->err && b->gc_recording && (b->heap->types[type].flags & PYH_TPFLAGS_HAVE_GC))
             record_gc_head(b, obj, bytes + (obj - addr) - 16);
     } else {
-        note_misfit(b->heap, addr, bytes, size, size);
+        note_misfit(b->heap, misfit, type, size);
         struct block blk = {addr, size, 0};
         b->err = PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
     }
@@ -197,11 +195,12 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
         return NULL;
     }
     uint32_t type;
-    uint64_t obj = pyh_heap_classify(b->heap, user, bytes, avail, usable, &type);
+    uint64_t misfit;
+    uint64_t obj = pyh_heap_classify(b->heap, user, bytes, avail, usable, &type, &misfit);
     if (obj)
         return add_object(b, obj, type, c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC,
                           bytes + (obj - user), avail - (obj - user), c->size);
-    note_misfit(b->heap, user, bytes, avail, usable);
+    note_misfit(b->heap, misfit, type, usable);
     struct block blk = {user, usable, 0};
     return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
 }

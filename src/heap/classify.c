@@ -182,30 +182,6 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
     return !pyh_heap_count_is_address(heap, refcnt);
 }
 
-uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
-                           size_t avail, uint64_t usable, uint32_t *type)
-{
-    static const size_t positions[] = {0, 16, 32};
-    int npositions = heap->rt->minor >= 11 ? 3 : 2;
-    for (int i = 0; i < npositions; i++) {
-        size_t pos = positions[i];
-        if (pos + 16 > avail || pos + 16 > usable) break;
-        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(bytes, pos));
-        uint64_t refcnt = rc.count, tp = word(bytes, pos + 8);
-        if (!rc.plausible || !tp || (tp & 7)) continue;
-        uint32_t ti = pyh_heap_type_at(heap, tp);
-        if (ti == UINT32_MAX) continue;
-        const struct pyh_type *t = &heap->types[ti];
-        if (t->header_pos != pos) continue;
-        if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
-        if (!object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) continue;
-        if (!below_mappings(heap, refcnt) && pyh_heap_count_is_address(heap, refcnt)) continue;
-        *type = ti;
-        return block + pos;
-    }
-    return 0;
-}
-
 /* Whether the block holds, at its start, an object of a non-GC type parked on one of the
  * interpreter's free lists: 3.14+'s _PyFreeList_Push writes the list's link over ob_refcnt
  * (NULL at the end of the list, else the next free object of the same type), the rest of
@@ -230,12 +206,13 @@ static bool free_list_object(const struct pyh_heap *heap, const uint8_t *bytes, 
     return next_tp == tp;
 }
 
-uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
-                         size_t avail, uint64_t usable, uint32_t *type)
+uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                           size_t avail, uint64_t usable, uint32_t *type, uint64_t *misfit)
 {
     static const size_t positions[] = {0, 16, 32};
     int npositions = heap->rt->minor >= 11 ? 3 : 2;
-    if (free_list_object(heap, bytes, avail)) return 0;
+    uint64_t damaged = 0;
+    uint32_t damaged_type = 0;
     for (int i = 0; i < npositions; i++) {
         size_t pos = positions[i];
         if (pos + 16 > avail || pos + 16 > usable) break;
@@ -248,11 +225,20 @@ uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint
         if (t->header_pos != pos) continue;
         if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
         if (!below_mappings(heap, refcnt) && pyh_heap_count_is_address(heap, refcnt)) continue;
-        /* Everything but the size: a variable-size object whose count was damaged. */
-        if (t->itemsize <= 0 || object_fits(heap, ti, bytes + pos, avail - pos, usable - pos))
+        if (!object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) {
+            /* Everything but the size: a variable-size object whose count was damaged. */
+            if (t->itemsize > 0 && !damaged) {
+                damaged = block + pos;
+                damaged_type = ti;
+            }
             continue;
+        }
         *type = ti;
         return block + pos;
+    }
+    if (misfit) {
+        *misfit = damaged && !free_list_object(heap, bytes, avail) ? damaged : 0;
+        if (*misfit) *type = damaged_type;
     }
     return 0;
 }

@@ -171,7 +171,7 @@ struct pyh_heap {
      * leads to unreadable memory: their buffer block, if any, is not found. */
     struct pyh_read_failures buffers_unread;
     /* Blocks holding an object header whose item count does not fit the block: not counted
-     * as objects (pyh_heap_misfit), and said. */
+     * as objects (pyh_heap_classify's misfit), and said. */
     struct pyh_read_failures misfits;
     /* Reads that failed while following references (graph/referents.c). */
     struct pyh_read_failures refs_unread;

@@ -44,18 +44,15 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
 
 /* Whether bytes (avail of them, a copy of the block at block) hold an object at one of the
  * header positions the version allows; returns the object's address and type index, or 0.
- * usable: the bytes of the block the object may use. */
+ * usable: the bytes of the block the object may use. When it returns 0 and misfit is not
+ * NULL, *misfit is the address of what passed every test but the size (a header of a
+ * variable-size type whose item count does not fit the block: damage), with its type in
+ * *type, or 0 when nothing did. */
 uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
-                           size_t avail, uint64_t usable, uint32_t *type);
+                           size_t avail, uint64_t usable, uint32_t *type, uint64_t *misfit);
 
 /* sys.getsizeof of the object at obj of type t; bytes (avail of them) is a copy of the object
  * when the caller has one (may be NULL), else fields are read from the target. */
-/* The address of what passes every test of pyh_heap_classify but the size (a header of a
- * variable-size type whose item count does not fit the block: damage), with its type in
- * *type; 0 when nothing does. Called for blocks pyh_heap_classify rejected. */
-uint64_t pyh_heap_misfit(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
-                         size_t avail, uint64_t usable, uint32_t *type);
-
 struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uint32_t t,
                                   const uint8_t *bytes, size_t avail, uint64_t *size);
 

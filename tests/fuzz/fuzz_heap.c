@@ -79,7 +79,7 @@ static void classify_blocks(struct fuzz_heap *fh, struct fuzz_image *img)
                 continue;
             }
             uint32_t ti = 0;
-            uint64_t obj = pyh_heap_classify(heap, block, bytes, avail, usable, &ti);
+            uint64_t obj = pyh_heap_classify(heap, block, bytes, avail, usable, &ti, NULL);
             if (!obj) continue;
             uint64_t size = 0, size2 = 0;
             err = pyh_heap_sizeof(heap, obj, ti, bytes + (obj - block), avail - (obj - block), &size);
