@@ -68,6 +68,26 @@ static void end_library_call(void)
     pyh_interrupt_set_poll(NULL);
 }
 
+/* A command line from a list of str, NULL-terminated, borrowing the strings' UTF-8 (valid
+ * while the list lives); free() it. NULL with a Python exception set on failure. */
+static char **argv_from_list(PyObject *list, Py_ssize_t *argc)
+{
+    *argc = PyList_Size(list);
+    char **argv = calloc((size_t)*argc + 1, sizeof(char *));
+    if (!argv) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *argc; i++) {
+        argv[i] = (char *)PyUnicode_AsUTF8(PyList_GetItem(list, i));
+        if (!argv[i]) {
+            free(argv);
+            return NULL;
+        }
+    }
+    return argv;
+}
+
 /* ---- Session type ----------------------------------------------------------------- */
 
 static void session_dealloc(SessionObject *self)
@@ -88,16 +108,9 @@ static PyObject *session_run(SessionObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "the py-heap session is closed");
         return NULL;
     }
-    Py_ssize_t argc = PyList_Size(list);
-    char **argv = calloc((size_t)argc + 1, sizeof(char *));
-    if (!argv) return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < argc; i++) {
-        argv[i] = (char *)PyUnicode_AsUTF8(PyList_GetItem(list, i));
-        if (!argv[i]) {
-            free(argv);
-            return NULL;
-        }
-    }
+    Py_ssize_t argc;
+    char **argv = argv_from_list(list, &argc);
+    if (!argv) return NULL;
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
@@ -375,16 +388,9 @@ static PyObject *run_offline(PyObject *self, PyObject *args)
     const char *debug_dirs = NULL;
     if (!PyArg_ParseTuple(args, "O!pl|z", &PyList_Type, &list, &json, &limit, &debug_dirs))
         return NULL;
-    Py_ssize_t argc = PyList_Size(list);
-    char **argv = calloc((size_t)argc + 1, sizeof(char *));
-    if (!argv) return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < argc; i++) {
-        argv[i] = (char *)PyUnicode_AsUTF8(PyList_GetItem(list, i));
-        if (!argv[i]) {
-            free(argv);
-            return NULL;
-        }
-    }
+    Py_ssize_t argc;
+    char **argv = argv_from_list(list, &argc);
+    if (!argv) return NULL;
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
