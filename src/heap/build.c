@@ -455,12 +455,11 @@ static void mark_buffers(struct builder *b)
                          "it and its buffers",
                          (unsigned long long)size, (unsigned long long)bound);
                 pyh_read_failure(&heap->size_bounded, o->addr, 0, msg);
-                if (size >= UINT32_MAX && bound < UINT32_MAX)
+                /* A bound of 2^32 or more implies a size that is already in big_sizes. */
+                if (bound < UINT32_MAX)
                     heap->objects[i].size = (uint32_t)bound;
-                else if (size >= UINT32_MAX)
-                    pyh_error_free(pyh_u64map_put(&heap->big_sizes, o->addr, bound));
                 else
-                    heap->objects[i].size = (uint32_t)bound;
+                    pyh_error_free(pyh_u64map_put(&heap->big_sizes, o->addr, bound));
             }
         }
     }
