@@ -77,9 +77,10 @@ static void field(struct walk *w, uint64_t obj, int32_t off, const char *name)
     emit(w, own_ptr(w, obj + (uint64_t)off), &ref);
 }
 
-/* n pointers at addr, read in chunks: items [first, first + n). */
-static void items(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind, uint64_t first,
-                  uint64_t code)
+/* n pointers at addr, read in chunks: items [first, first + n); stackrefs: frame slots
+ * (3.14+: tagged _PyStackRefs, see runtime/stackref.h). */
+static void words(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind,
+                  uint64_t first, uint64_t code, bool stackrefs)
 {
     if (n >= MAX_ITEMS) {
         struct pyh_error *err = pyh_error_create(PYH_ERR_CORRUPT, "%llu items",
@@ -99,29 +100,22 @@ static void items(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind k
         }
         for (size_t j = 0; j < k && !w->stop; j++) {
             struct pyh_ref ref = {.kind = kind, .index = first + i + j, .code = code};
-            emit(w, buf[j], &ref);
+            emit(w, stackrefs ? pyh_stackref_object(w->heap->rt, buf[j]) : buf[j], &ref);
         }
     }
 }
 
-/* n frame slots at addr (3.14+: tagged _PyStackRefs, see runtime/stackref.h). */
+static void items(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind, uint64_t first,
+                  uint64_t code)
+{
+    words(w, addr, n, kind, first, code, false);
+}
+
+/* n slots of an interpreter frame's localsplus at addr. */
 static void frame_slots(struct walk *w, uint64_t addr, uint64_t n, enum pyh_ref_kind kind,
                         uint64_t code)
 {
-    if (n >= MAX_ITEMS) return;
-    uint64_t buf[CHUNK];
-    for (uint64_t i = 0; i < n && !w->stop; i += CHUNK) {
-        size_t k = n - i < CHUNK ? (size_t)(n - i) : CHUNK;
-        struct pyh_error *err = pyh_target_read(w->heap->rt->target, addr + 8 * i, buf, 8 * k);
-        if (err) {
-            pyh_error_free(err);
-            return;
-        }
-        for (size_t j = 0; j < k && !w->stop; j++) {
-            struct pyh_ref ref = {.kind = kind, .index = i + j, .code = code};
-            emit(w, pyh_stackref_object(w->heap->rt, buf[j]), &ref);
-        }
-    }
+    words(w, addr, n, kind, 0, code, true);
 }
 
 /* A frame slot outside localsplus (f_executable, f_funcobj). */
