@@ -332,8 +332,15 @@ static PyObject *open_host(PyObject *self, PyObject *args)
     return err ? raise_error(err) : wrap(s, reader);
 }
 
-static const char *const kind_names[] = {"flag", "int", "size", "text", "choice",
-                                         "file", "dir", "type", "pid", "address"};
+/* Indexed by enum pyh_value_kind: a kind added there without a name here fails the build. */
+static const char *const kind_names[] = {
+    [PYH_VALUE_NONE] = "flag", [PYH_VALUE_INT] = "int",      [PYH_VALUE_SIZE] = "size",
+    [PYH_VALUE_TEXT] = "text", [PYH_VALUE_CHOICE] = "choice", [PYH_VALUE_FILE] = "file",
+    [PYH_VALUE_DIR] = "dir",   [PYH_VALUE_TYPE] = "type",     [PYH_VALUE_PID] = "pid",
+    [PYH_VALUE_ADDRESS] = "address",
+};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == PYH_VALUE_ADDRESS + 1,
+               "a name for every enum pyh_value_kind");
 
 /* verbs() -> [(name, summary, help, arg_kind, max_args, own_targets,
  *              [(option, short, kind, choices), ...]), ...]: the verbs of the table that run
