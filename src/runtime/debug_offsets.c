@@ -263,7 +263,8 @@ static bool reject(struct pyh_runtime *rt, const char *fmt, const char *name, ui
 bool pyh_debug_offsets_apply(struct pyh_runtime *rt)
 {
     const struct version_words *v = words_for(rt->minor);
-    if (!v) return false;
+    /* A word table longer than the buffer (a future version's) would overrun it. */
+    if (!v || v->n > MAX_WORDS) return false;
     uint64_t w[MAX_WORDS];
     struct pyh_error *err = pyh_target_read(rt->target, rt->runtime_addr, w, 8 * v->n);
     if (err) {
