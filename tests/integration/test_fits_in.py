@@ -444,10 +444,21 @@ class TextAndHabitsTest(unittest.TestCase):
 
     @unittest.skipIf(os.geteuid() != 0, "needs root to run py-heap as another user")
     def test_permission_hint(self):
-        # A process of root, read by py-heap running as nobody.
+        # A process of root, read by py-heap running as nobody. CI may clone into a directory
+        # nobody cannot enter (mktemp -d is 0700): nobody runs a copy of py-heap and of the
+        # libraries it loads from the build tree, in a directory anyone can enter.
         w = T.shared_workload(self.interp)
+        tmp = T.make_temp_dir("pyheap-perm-")
+        os.chmod(tmp, 0o755)
+        binary = os.path.join(tmp, "py-heap")
+        shutil.copy2(T.PYHEAP_BIN, binary)
+        ldd = subprocess.run(["ldd", T.PYHEAP_BIN], capture_output=True, text=True, check=True)
+        for lib in re.findall(r"=> (\S+) \(", ldd.stdout):
+            if os.path.realpath(lib).startswith(os.path.realpath(T.SOURCE_DIR) + os.sep):
+                shutil.copy2(lib, tmp)
+        env = dict(os.environ, LD_LIBRARY_PATH=tmp)
         res = T.run_process(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                             T.PYHEAP_BIN, "info", "-p", str(w.pid)], T.PYHEAP_TIMEOUT)
+                             binary, "info", "-p", str(w.pid)], T.PYHEAP_TIMEOUT, env=env)
         self.assertEqual([], T.error_line_problems(res, 1, r"run py-heap as root .* owner"),
                          res.describe())
 
