@@ -28,7 +28,9 @@ struct pyh_error *pyh_live_exited_error(const struct pyh_live_state *s)
     return pyh_error_create(PYH_ERR_OS, "process %d exited while it was being read", s->pid);
 }
 
-struct pyh_error *pyh_live_read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+/* Reads the process itself: process_vm_readv, or /proc/PID/mem. */
+static struct pyh_error *read_process_memory(struct pyh_target *t, uint64_t addr, void *buf,
+                                             size_t len)
 {
     struct pyh_live_state *s = t->impl;
     /* Nothing more will come from a process that is gone: fail at once rather than make a
@@ -74,6 +76,22 @@ struct pyh_error *pyh_live_read_process(struct pyh_target *t, uint64_t addr, voi
     return NULL;
 }
 
+struct pyh_error *pyh_live_read_process(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    struct pyh_live_state *s = t->impl;
+    uint8_t *out = buf;
+    while (len > 0) {
+        size_t piece;
+        size_t n = pyh_live_read_unheld(t, s, addr, out, len, &piece);
+        struct pyh_error *err = n ? NULL : read_process_memory(t, addr, out, n = piece);
+        if (err) return err;
+        out += n;
+        addr += n;
+        len -= n;
+    }
+    return NULL;
+}
+
 static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     struct pyh_live_state *s = t->impl;
@@ -90,6 +108,8 @@ static void live_close(struct pyh_target *t)
     pyh_live_close_pagemap(s);
     pyh_live_free_copy(s);
     pyh_ranges_free(&s->resident);
+    pyh_ranges_free(&s->file_held);
+    pyh_live_close_map_files(s);
     free(s->stopped);
     free(s);
     t->impl = NULL;

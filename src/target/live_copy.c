@@ -57,11 +57,15 @@ static size_t copy_after(const struct pyh_live_state *s, uint64_t addr)
 }
 
 /* len bytes of the copy at addr, inside buffer c: from the buffer where the process had
- * data, zeros elsewhere without reading the buffer there (its pages were never written:
- * reading them would fault them in, on some kernels as memory of their own). */
-static void copy_out(const struct pyh_live_state *s, const struct pyh_live_copied *c, uint64_t addr,
-                     uint8_t *out, size_t len)
+ * data; elsewhere, without reading the buffer there (its pages were never written: reading
+ * them would fault them in, on some kernels as memory of their own), zeros — or, in a
+ * file's mapping copied sparse, the file's bytes (live_unheld.c). */
+static struct pyh_error *copy_out(struct pyh_target *t, const struct pyh_live_copied *c,
+                                  uint64_t addr, uint8_t *out, size_t len)
 {
+    const struct pyh_live_state *s = t->impl;
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    bool from_file = s->file_held_known && m && m->path && m->path[0] == '/';
     const struct pyh_ranges *d = &s->data;
     size_t i = 0, hi = d->n; /* the first range that ends above addr */
     while (i < hi) {
@@ -75,14 +79,19 @@ static void copy_out(const struct pyh_live_state *s, const struct pyh_live_copie
         bool in = i < d->n && d->v[i].start <= addr;
         uint64_t to = in ? d->v[i].end : i < d->n ? d->v[i].start : end;
         if (to > end) to = end;
-        if (in)
+        if (in) {
             memcpy(out, c->data + (addr - c->start), (size_t)(to - addr));
-        else
+        } else if (from_file) {
+            struct pyh_error *err = pyh_live_read_process(t, addr, out, (size_t)(to - addr));
+            if (err) return err;
+        } else {
             memset(out, 0, (size_t)(to - addr));
+        }
         if (in && to == d->v[i].end) i++;
         out += to - addr;
         addr = to;
     }
+    return NULL;
 }
 
 struct pyh_error *pyh_live_read_copy(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
@@ -98,7 +107,8 @@ struct pyh_error *pyh_live_read_copy(struct pyh_target *t, uint64_t addr, void *
         size_t piece;
         if (c) {
             piece = c->end - addr < len ? (size_t)(c->end - addr) : len;
-            copy_out(s, c, addr, out, piece);
+            struct pyh_error *err = copy_out(t, c, addr, out, piece);
+            if (err) return err;
         } else { /* up to the first buffer above addr */
             piece = lo < s->ncopies && s->copies[lo].start - addr < len
                         ? (size_t)(s->copies[lo].start - addr)
@@ -130,8 +140,9 @@ static struct pyh_error *find_data(struct pyh_live_state *s, struct pyh_live_wan
     for (size_t i = 0; i < want->n; i++) {
         struct pyh_live_wanted *w = &want->v[i];
         uint64_t before = data->bytes, size = w->end - w->start;
-        struct pyh_error *err = w->sparse ? pyh_live_data_pages(s, w->start, w->end, data)
-                                          : pyh_ranges_add(data, w->start, w->end);
+        bool sparse = w->sparse || (w->from_file && s->file_held_known);
+        struct pyh_error *err = sparse ? pyh_live_data_pages(s, w->start, w->end, data)
+                                       : pyh_ranges_add(data, w->start, w->end);
         if (err) return err;
         uint64_t bytes = data->bytes - before;
         w->huge = size >= HUGE_PAGE && bytes >= size - size / 8;

@@ -49,6 +49,13 @@ struct pyh_live_state {
      * pagemap could not be read (then smaps is read at that time instead). */
     struct pyh_ranges resident;
     bool resident_by_page;
+    /* The pages of file mappings that the process holds (present or swapped out), measured
+     * with resident: the others are read from the file (live_unheld.c). file_held_known
+     * false when pagemap could not tell. */
+    struct pyh_ranges file_held;
+    bool file_held_known;
+    int *map_fds; /* per mapping of the target: its /proc/PID/map_files descriptor, or < 0 */
+    size_t nmap_fds;
 };
 
 /* A mapping that a copy holds: readable and writable ([vvar] aside: the kernel's, and
@@ -59,6 +66,10 @@ struct pyh_live_wanted {
      * written (or was given back) and reads as zeros; it is not copied. Other mappings are
      * copied whole (a file's page that is not mapped yet still has the file's bytes). */
     bool sparse;
+    /* Private and of a file: a page the process holds no copy of has the file's bytes; with
+     * map_files (s->file_held_known) only the pages it holds are copied, the others read
+     * from the file when asked (live_unheld.c), so that the copy faults nothing in. */
+    bool from_file;
     bool huge; /* fit_buffers: its buffer gets transparent huge pages */
 };
 struct pyh_live_wanted_list {
@@ -118,6 +129,20 @@ struct pyh_error *pyh_live_data_pages(struct pyh_live_state *s, uint64_t start, 
 /* s->resident: the resident pages of every mapping of t, while the process is stopped;
  * s->resident_by_page false when pagemap cannot be read. */
 struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_live_state *s);
+
+/* ---- live_unheld.c ---- */
+
+/* s->file_held: the pages of t's file mappings that the process holds. */
+struct pyh_error *pyh_live_measure_file_held(struct pyh_target *t, struct pyh_live_state *s);
+
+/* Reads from the mapped file what the process holds no page of, at addr (up to len bytes,
+ * within one mapping): returns the bytes read so. When it returns 0, *from_process is how
+ * many bytes from addr are to be read from the process instead. */
+size_t pyh_live_read_unheld(struct pyh_target *t, struct pyh_live_state *s, uint64_t addr,
+                            void *buf, size_t len, size_t *from_process);
+
+/* Closes the map_files descriptors (at close). */
+void pyh_live_close_map_files(struct pyh_live_state *s);
 
 /* ---- live_copy.c ---- */
 

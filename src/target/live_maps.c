@@ -54,8 +54,10 @@ struct pyh_error *pyh_live_read_maps(struct pyh_target *t, int pid,
         if (!err && want && (prot & (PYH_PROT_R | PYH_PROT_W)) == (PYH_PROT_R | PYH_PROT_W) &&
             strcmp(name, "[vvar]") != 0 && start < end &&
             (!want->n || start >= want->v[want->n - 1].end)) {
-            struct pyh_live_wanted w = {
-                .start = start, .end = end, .sparse = perms[3] == 'p' && inode == 0};
+            struct pyh_live_wanted w = {.start = start,
+                                        .end = end,
+                                        .sparse = perms[3] == 'p' && inode == 0,
+                                        .from_file = perms[3] == 'p' && file && file[0] == '/'};
             err = PYH_APPEND(want->v, want->n, want->cap, &w);
         }
     }
@@ -285,8 +287,11 @@ struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_liv
         err = scan_pages(s, m->start, m->end, false, &s->resident, &upto);
         whole = upto == m->end;
     }
-    if (!was_open) pyh_live_close_pagemap(s);
     if (err || !whole) pyh_ranges_free(&s->resident);
     else s->resident_by_page = true;
+    /* In the same pass: which pages of mapped files the process holds, so that reading the
+     * others does not fault them in and change what was just measured. */
+    if (!err && whole) err = pyh_live_measure_file_held(t, s);
+    if (!was_open) pyh_live_close_pagemap(s);
     return err;
 }
