@@ -116,6 +116,7 @@ static void keep(struct pyh_target *t, size_t slot, uint64_t block, uint32_t pag
 static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
 {
     size_t slot = find_slot(t, block);
+    bool whole_failed = false;
     if (slot == SIZE_MAX) {
         slot = take_slots(t, block, 1);
         struct pyh_error *err = t->ops->read(t, block, slot_data(t, slot), PYH_CACHE_BLOCK);
@@ -124,6 +125,7 @@ static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
             return slot;
         }
         pyh_error_free(err);
+        whole_failed = true;
     }
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
     if (!m) return SIZE_MAX;
@@ -132,14 +134,17 @@ static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
     uint16_t mask = page_mask(block, from, to);
     if (!mask) return SIZE_MAX;
     size_t first = (size_t)__builtin_ctz(mask), n = (size_t)__builtin_popcount(mask);
-    struct pyh_error *err = t->ops->read(t, block + first * PYH_CACHE_PAGE,
-                                         slot_data(t, slot) + first * PYH_CACHE_PAGE,
-                                         n * PYH_CACHE_PAGE);
-    if (!err) {
-        keep(t, slot, block, mask);
-        return slot;
+    struct pyh_error *err = NULL;
+    /* The part inside the mapping, unless that is the whole block, which just failed. */
+    if (!whole_failed || mask != PYH_CACHE_ALL_PAGES) {
+        err = t->ops->read(t, block + first * PYH_CACHE_PAGE,
+                           slot_data(t, slot) + first * PYH_CACHE_PAGE, n * PYH_CACHE_PAGE);
+        if (!err) {
+            keep(t, slot, block, mask);
+            return slot;
+        }
+        pyh_error_free(err);
     }
-    pyh_error_free(err);
     if (!t->ops->cache_all) return SIZE_MAX;
     /* A keeping cache (a host: each read a round trip) reads such a block page by page, once,
      * and remembers the pages it could not read: a mapping can hold unreadable pages (a
@@ -167,8 +172,8 @@ static size_t fill_slot(struct pyh_target *t, uint64_t block, uint64_t addr)
  * PYH_CACHE_MAX_RUN, in slots in a row — with one read of their part inside the mapping
  * that holds addr (a read across the mapping's end would fail, and the bytes past it are
  * not wanted). Returns how many blocks were filled; 0 when there is no run of two or the
- * read failed (the caller then fills block by block, for the precise error). */
-static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
+ * read failed (*failed set: the caller then fills block by block, for the precise error). */
+static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len, bool *failed)
 {
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
     if (!m) return 0;
@@ -188,6 +193,7 @@ static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
     struct pyh_error *err = t->ops->read(t, from, slot_data(t, slot) + (from - first), (size_t)(to - from));
     if (err) {
         pyh_error_free(err);
+        *failed = true;
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -201,12 +207,17 @@ static size_t fill_run(struct pyh_target *t, uint64_t addr, size_t len)
 static struct pyh_error *cached_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
 {
     uint8_t *out = buf;
+    /* Once a run failed (an unreadable page in it: a thread stack's guard page shares its
+     * 64 KiB block with the top of the stack below), the rest of this read goes block by
+     * block: a run again from each next block would fail again on the same page, as many
+     * times as the run has blocks. */
+    bool run_failed = false;
     while (len > 0) {
         uint64_t block = addr & ~(uint64_t)(PYH_CACHE_BLOCK - 1);
         size_t off = (size_t)(addr - block);
         size_t slot = find_slot(t, block);
         if ((slot == SIZE_MAX || !page_cached(t, slot, off)) && t->ops->cache_all &&
-            len > PYH_CACHE_BLOCK - off && fill_run(t, addr, len))
+            !run_failed && len > PYH_CACHE_BLOCK - off && fill_run(t, addr, len, &run_failed))
             slot = find_slot(t, block);
         /* A page found unreadable before is not asked for again. */
         if (slot == SIZE_MAX || !(page_cached(t, slot, off) || page_unreadable(t, slot, off)))

@@ -241,16 +241,24 @@ def pid_target(pid):
 
 # Counting a remote target's reads: gdb commands (after the script is sourced) that wrap the
 # script's _read_memory, through which py-heap reads any target but a core or `gdb -p`, and
-# READ_STATS_COMMAND, which prints {"reads", "bytes", "pages", "pages_again"} as JSON: the
-# host reads, their bytes, the 4 KiB pages they covered and how many of those were read
-# again (each extra read of a page counts once).
+# READ_STATS_COMMAND, which prints {"reads", "bytes", "pages", "pages_again", "failed",
+# "nfailed"} as JSON: the host reads that returned data, their bytes, the 4 KiB pages they
+# covered and how many of those were read again (each extra read of a page counts once);
+# the first reads that failed ([address, length], hex) and how many failed. A failed read
+# transfers nothing (gdbserver answers with an error): it costs a round trip, not the bytes.
 _COUNT_READS = """
 import json as _pyheap_test_json
 _pyheap_test_reads = []
+_pyheap_test_failed = []
 _pyheap_test_read = _read_memory
 def _read_memory(inferior, addr, length):
+    try:
+        data = _pyheap_test_read(inferior, addr, length)
+    except Exception:
+        _pyheap_test_failed.append((hex(addr), hex(length)))
+        raise
     _pyheap_test_reads.append((addr, length))
-    return _pyheap_test_read(inferior, addr, length)
+    return data
 def _pyheap_test_read_stats():
     pages = {}
     for addr, length in _pyheap_test_reads:
@@ -258,7 +266,8 @@ def _pyheap_test_read_stats():
             pages[p] = pages.get(p, 0) + 1
     print(_pyheap_test_json.dumps({
         "reads": len(_pyheap_test_reads), "bytes": sum(n for _a, n in _pyheap_test_reads),
-        "pages": len(pages), "pages_again": sum(c - 1 for c in pages.values())}))
+        "pages": len(pages), "pages_again": sum(c - 1 for c in pages.values()),
+        "failed": _pyheap_test_failed[:10], "nfailed": len(_pyheap_test_failed)}))
 """
 COUNT_READS_SETUP = ["python exec(%r)" % _COUNT_READS]
 READ_STATS_COMMAND = "python _pyheap_test_read_stats()"

@@ -274,14 +274,20 @@ class GdbServerMatchesCliTest(CliComparison):
                                     [G.READ_STATS_COMMAND])
         bad = []
         # Efficient reads: in blocks, not one per object, and what was read is kept for the
-        # session (every verb walks the heap again): hardly a page is read twice (gdb's
-        # reads that fail, at the edge of a mapping). Before the host cache kept its
-        # blocks: 2 to 6 times the bytes, 700 to 2800 reads (now ~220, 16 KiB and more).
+        # session (every verb walks the heap again): hardly a page is read twice, and few
+        # reads fail (a thread stack's guard page, which glibc 2.42+ installs inside the
+        # mapping, shares a 64 KiB block with the stack below: the block is then read page
+        # by page, once). Before the host cache kept its blocks: 2 to 6 times the bytes,
+        # 700 to 2800 reads (now ~220, 16 KiB and more).
         stats = run[G.READ_STATS_COMMAND].json()
         if not stats["reads"] or stats["pages_again"] > stats["pages"] // 50 \
-                or stats["bytes"] // stats["reads"] < 16384:
+                or stats["bytes"] // stats["reads"] < 16384 \
+                or stats["nfailed"] > stats["reads"] // 10:
+            failed = [int(a, 16) for a, _n in stats["failed"]]
+            maps = [m for m in T.read_maps(w.pid) if any(m[0] <= a < m[1] for a in failed)]
             bad.append("the reads through gdb: %r; expected reads of 16 KiB or more on "
-                       "average and at most one page in 50 read again" % stats)
+                       "average, at most one page in 50 read again and one read in 10 "
+                       "failed; the failed reads are in %r" % (stats, maps))
         status = servers[0].wait()
         if status != 0:
             bad.append("gdbserver did not exit by itself after gdb detached (status %r): %s"
@@ -737,8 +743,10 @@ class InterruptTest(unittest.TestCase):
         info = g.command("py-heap info", timeout=60)
         self.assertRegex(info, r"(?m)^Python\s+%s " % re.escape(w.gt["version"]))
         threads = g.command("info threads", timeout=30)
-        self.assertEqual(2, len(re.findall(r"Thread 0x[0-9a-f]+ \(LWP \d+\)", threads)),
-                         threads)
+        # gdb names threads through libthread_db, which it cannot load for a chroot's newer
+        # glibc: then by LWP alone.
+        self.assertEqual(2, len(re.findall(r"(?m)^[* ] +\d+ +(Thread 0x[0-9a-f]+ \()?LWP \d+",
+                                           threads)), threads)
         # Once more, later in the command, with ^C typed on the terminal.
         reaction = self.interrupt_types(g, self.CPU_BEFORE_INTERRUPT[1], "tty")
         self.assertLess(reaction, 10.0, "gdb took %.1f s to return after ^C" % reaction)
