@@ -24,9 +24,8 @@ What is here:
 
 Environment (set by ctest): PYHEAP_BIN, PYHEAP_BUILD_DIR, PYHEAP_SOURCE_DIR.
 PYHEAP_BIN defaults to SOURCE_DIR/build/py-heap. By hand: PYHEAP_INTERPRETERS=3.13-sid,3.12
-runs only those interpreters (the others are skipped); PYHEAP_CHROOTS=1 adds sid's 3.14
-and 3.15 (the chroots' 3.13s always run); PYHEAP_CHROOT_CACHE: where the Debian chroots are (default
-/var/cache/py-heap/chroot).
+runs only those interpreters (the others are skipped); PYHEAP_CHROOT_CACHE: where the Debian
+chroots are (default /var/cache/py-heap/chroot).
 """
 import atexit
 import bisect
@@ -85,14 +84,10 @@ class Interpreter:
 
     @property
     def selected(self):
-        """Not left out by $PYHEAP_INTERPRETERS (labels, comma-separated: only those run). Of
-        the chroot interpreters, the 3.13s (Debian 13's and sid's) always run; sid's 3.14 and
-        3.15 when $PYHEAP_CHROOTS is 1 or they are named there: test_new_versions covers
-        them, and the other tests still find gaps of theirs (issue 11)."""
+        """Not left out by $PYHEAP_INTERPRETERS (labels, comma-separated: only those run;
+        unset, all of them)."""
         only = os.environ.get("PYHEAP_INTERPRETERS")
-        if only:
-            return self.label in only.split(",")
-        return not self.chroot or self.minor <= (3, 13) or os.environ.get("PYHEAP_CHROOTS") == "1"
+        return not only or self.label in only.split(",")
 
     @property
     def available(self):
@@ -164,10 +159,7 @@ class Interpreter:
 
     def skip_reason(self):
         if not self.selected:
-            return "interpreter %s left out (%s)" % (
-                self.label, "PYHEAP_INTERPRETERS" if os.environ.get("PYHEAP_INTERPRETERS")
-                else "sid's 3.14 and 3.15 run here with PYHEAP_CHROOTS=1; test_new_versions "
-                     "reads them always")
+            return "interpreter %s left out (PYHEAP_INTERPRETERS)" % self.label
         if not self.installed:
             if self.chroot:
                 return ("interpreter %s not installed (%s; scripts/setup.sh --chroots makes it)"

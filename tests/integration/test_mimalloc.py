@@ -1,6 +1,6 @@
 """mimalloc (issue 18): `py-heap fragmentation --json`'s "mimalloc" section on GIL builds run
-with PYTHONMALLOC=mimalloc — pyenv's 3.13.0 (mimalloc 2.1.2) and, with PYHEAP_CHROOTS=1,
-Debian sid's 3.14.10 and 3.15.2 (mimalloc 2.5.2) — live and on a gcore, against the
+with PYTHONMALLOC=mimalloc — pyenv's 3.13.0 (mimalloc 2.1.2) and Debian sid's 3.14.10 and
+3.15.2 (mimalloc 2.5.2) — live and on a gcore, against the
 interpreter's own count: sys.getallocatedblocks(), which on mimalloc sums `used` over the
 pages of the thread's heap (Objects/obmalloc.c get_mimalloc_allocated_blocks). The workload
 is single-threaded, so no block waits in an xthread_free list and the live blocks py-heap
