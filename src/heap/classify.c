@@ -222,8 +222,12 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;
         const struct pyh_type *t = &heap->types[ti];
-        if (t->header_pos != pos) continue;
-        if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !gc_head_plausible(bytes + pos - 16)) continue;
+        /* A type the registry holds at the block's start was made without a GC head by C
+         * code (numpy's DType classes): a type, whatever its metatype's flags call for. */
+        bool bare_type = pos == 0 && t->is_metatype && pyh_heap_type_at(heap, block) != UINT32_MAX;
+        if (t->header_pos != pos && !bare_type) continue;
+        if ((t->flags & PYH_TPFLAGS_HAVE_GC) && !bare_type && !gc_head_plausible(bytes + pos - 16))
+            continue;
         if (!below_mappings(heap, refcnt) && pyh_heap_count_is_address(heap, refcnt)) continue;
         if (!object_fits(heap, ti, bytes + pos, avail - pos, usable - pos)) {
             /* Everything but the size: a variable-size object whose count was damaged. */

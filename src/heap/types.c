@@ -132,7 +132,8 @@ struct type_candidate {
 struct candidates {
     struct type_candidate *items;
     size_t n, cap;
-    uint64_t min_size;
+    uint64_t min_size;        /* of a chunk holding a GC head and a PyHeapTypeObject */
+    uint64_t min_size_bare;   /* of a chunk holding a PyTypeObject alone */
     struct pyh_heap *heap;
     const struct pyh_pymalloc *pm;
 };
@@ -140,19 +141,27 @@ struct candidates {
 static struct pyh_error *collect_candidate(const struct pyh_glibc_chunk *c, void *ctx)
 {
     struct candidates *cs = ctx;
-    if ((c->kind != PYH_GLIBC_INUSE && c->kind != PYH_GLIBC_MMAPPED) || c->size < cs->min_size)
+    if ((c->kind != PYH_GLIBC_INUSE && c->kind != PYH_GLIBC_MMAPPED) ||
+        c->size < cs->min_size_bare)
         return NULL;
-    /* A type is a GC object without a pre-header: [chunk header 16][GC head 16][object]. */
-    uint64_t obj = c->address + 16 + 16;
-    uint64_t head[2];
-    struct pyh_error *err = pyh_target_read(cs->heap->rt->target, obj, head, sizeof(head));
+    /* A type is a GC object without a pre-header: [chunk header 16][GC head 16][object] —
+     * or, made by C code with a plain malloc and never tracked (numpy's DType classes,
+     * PyMem_Malloc'd copies of a static prototype), [chunk header 16][object]. A GC head
+     * read as (count, type) never passes: its _gc_prev points at a GC head, never at a
+     * registered type. */
+    uint64_t w[4];
+    size_t n = c->size >= cs->min_size ? 4 : 2;
+    struct pyh_error *err = pyh_target_read(cs->heap->rt->target, c->address + 16, w, n * 8);
     if (err) {
         pyh_error_free(err);
         return NULL;
     }
-    if ((int64_t)head[0] <= 0 || head[1] == 0 || (head[1] & 7)) return NULL;
-    struct type_candidate tc = {obj, head[1]};
-    return PYH_APPEND(cs->items, cs->n, cs->cap, &tc);
+    for (size_t i = 0; i < n && !err; i += 2) {
+        if ((int64_t)w[i] <= 0 || w[i + 1] == 0 || (w[i + 1] & 7)) continue;
+        struct type_candidate tc = {c->address + 16 + i * 8, w[i + 1]};
+        err = PYH_APPEND(cs->items, cs->n, cs->cap, &tc);
+    }
+    return err;
 }
 
 /* Is the object at metatype (the ob_type of a GC object) a metatype — type or a subclass:
@@ -217,7 +226,8 @@ struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *g
         return pyh_error_create(PYH_ERR_CORRUPT, "the type object `type` at 0x%llx is unreadable",
                                 (unsigned long long)heap->rt->types.type);
     struct candidates cs = {.heap = heap,
-                            .min_size = (uint64_t)heap->rt->layout.heaptype_size + 16 + 16};
+                            .min_size = (uint64_t)heap->rt->layout.heaptype_size + 16 + 16,
+                            .min_size_bare = (uint64_t)heap->rt->layout.type_size + 16};
     err = glibc ? pyh_glibc_visit(glibc, collect_candidate, &cs) : collect_gc_candidates(&cs);
     if (err) {
         free(cs.items);

@@ -42,13 +42,9 @@ WORKLOAD_TIMEOUT = 300  # mypy checks two modules against typeshed, then measure
 VERBOSE = os.environ.get("PYHEAP_REAL_VERBOSE") == "1"
 EDGE_MAGIC = b"PYHEDGE1"
 # Types py-heap is known not to find yet, and why; each is printed when it shows (not hidden).
-KNOWN_GAPS = {
-    # numpy allocates its DType classes (a type subclass, so a GC type) with PyMem_Malloc,
-    # without a GC head, and never tracks them: the census looks for a GC head before
-    # objects of GC types. Seen once glibc's split mappings were walked (issue 11 item 5 /
-    # issue 12 item 7 made these checks run): 24 classes, about 23 KiB.
-    "numpy._DTypeMeta": "DType classes allocated without a GC head (numpy); issue 12",
-}
+# None now: numpy's DType classes (allocated with PyMem_Malloc, without a GC head, never
+# tracked) were the last, until the type registry took types made without a GC head.
+KNOWN_GAPS = {}
 CONSERVATIVE = 1 << 63
 
 
