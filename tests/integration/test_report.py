@@ -23,6 +23,7 @@ import glob
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -246,6 +247,25 @@ def start_sample(interp, workdir):
     return proc
 
 
+SESSIONS_BETWEEN = 3000  # sessions the service keeps between two points of the series
+SESSIONS_TIMEOUT = 120   # seconds to wait for them
+
+
+def sessions_kept(log):
+    """The sessions the sample service said it kept, in the last of its lines (one a second)."""
+    with open(log, "rb") as fh:
+        found = re.findall(rb"(\d+) sessions kept", fh.read())
+    return int(found[-1]) if found else 0
+
+
+def wait_for_sessions(log, n):
+    """Waits until the service says it keeps n sessions or more; returns how many it keeps."""
+    if not T.wait_until(lambda: sessions_kept(log) >= n, SESSIONS_TIMEOUT, interval=0.2):
+        raise AssertionError("the sample service kept %d sessions in %d s, not %d: %s"
+                             % (sessions_kept(log), SESSIONS_TIMEOUT, n, T.log_tail(log)))
+    return sessions_kept(log)
+
+
 # ---- the tests -------------------------------------------------------------------------------
 
 class DetectorTest(unittest.TestCase):
@@ -275,14 +295,22 @@ class SampleReportTest(unittest.TestCase):
         cls.extra = T.pyheap_args(cls.interp)
         cls.tmp = T.make_temp_dir("pyheap-report-")
         proc = start_sample(cls.interp, cls.tmp)
+        log = os.path.join(cls.tmp, "sample.log")
         cls.snaps = []
         try:
-            time.sleep(2)
-            for i in range(3):
+            # Each snapshot (and the core) after the service kept 3,000 more sessions than
+            # when the one before it ended, not after a fixed time: on a loaded machine (the
+            # sanitizer pass) the service can all but stop for seconds, and the series then
+            # really is a plateau.
+            kept = wait_for_sessions(log, 1)
+            for i in range(4):
+                kept = wait_for_sessions(log, kept + SESSIONS_BETWEEN)
+                if i == 3:
+                    break
                 path = os.path.join(cls.tmp, "s%d.json" % i)
                 pyheap_json("snapshot", "-p", str(proc.pid), "-o", path, "--json", *cls.extra)
                 cls.snaps.append(path)
-                time.sleep(1.5)
+                kept = sessions_kept(log)
             cls.core = T.gcore(proc.pid, os.path.join(cls.tmp, "sample.core"))
         finally:
             T.kill_process(proc)
