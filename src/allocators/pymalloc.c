@@ -24,19 +24,22 @@ struct located {
      * variable counts), not read (counters_by_disassembly) */
     bool current_from_table;
     const char *found_by;
+    uint64_t state; /* 3.12+: the interpreter's struct _obmalloc_state */
 };
 
 /* ---- Locating the arena table -------------------------------------------------------- */
 
-/* 3.12+: struct _obmalloc_state, embedded in the interpreter (3.12) or pointed to (3.13). */
-static struct pyh_error *locate_in_interpreter(struct pyh_runtime *rt, struct located *loc)
+/* 3.12+: struct _obmalloc_state of interpreter k, embedded in the interpreter (3.12) or
+ * pointed to (3.13). */
+static struct pyh_error *locate_in_interpreter(struct pyh_runtime *rt, size_t k, struct located *loc)
 {
-    uint64_t interp = rt->interps[0], state = interp + (uint64_t)rt->layout.interp_obmalloc;
+    uint64_t interp = rt->interps[k], state = interp + (uint64_t)rt->layout.interp_obmalloc;
     if (rt->minor >= 13) {
         struct pyh_error *err = pyh_read_u64(rt->target, state, &state);
         if (err) return pyh_error_wrap(err, "reading interp->obmalloc");
         if (!state) return pyh_error_create(PYH_ERR_NOT_FOUND, "interp->obmalloc is NULL");
     }
+    loc->state = state;
     loc->arenas_ptr = state + PYH_OBMALLOC_ARENAS;
     loc->maxarenas_ptr = state + PYH_OBMALLOC_MAXARENAS;
     loc->counters[0] = state + PYH_OBMALLOC_NTIMES_ARENA_ALLOCATED;
@@ -408,6 +411,95 @@ static void read_counters(struct pyh_runtime *rt, const struct located *loc, str
     }
 }
 
+/* Walks the arena table at loc into pm: its arenas appended, tagged with interpreter k.
+ * *allocated: the table's entries with an arena (corrupt ones too); *none set when the table
+ * has no array. */
+static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
+                                    const struct located *loc, size_t k, uint64_t *allocated,
+                                    bool *none)
+{
+    uint64_t table;
+    uint32_t maxarenas;
+    struct arena_object *objs = NULL;
+    struct pyh_error *err = read_table(rt, loc->arenas_ptr, loc->maxarenas_ptr, &table, &maxarenas, &objs);
+    *none = !objs;
+    *allocated = 0;
+    if (err || !objs) return err;
+    for (uint32_t i = 0; i < maxarenas; i++) *allocated += objs[i].address != 0;
+    if (k == 0) {
+        pm->table = table;
+        pm->maxarenas = maxarenas;
+    }
+    /* Without memory for the span, walk_arena reads pool by pool. */
+    uint8_t *span = malloc(pm->arena_size);
+    size_t first = pm->narenas;
+    for (uint32_t i = 0; i < maxarenas && !err; i++) {
+        if (!objs[i].address) continue;
+        if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
+            pyh_diag_partial(rt->diag, "pymalloc arena object %u (address 0x%llx) is corrupt; "
+                                       "skipped", i, (unsigned long long)objs[i].address);
+            continue;
+        }
+        err = walk_arena(rt, pm, &objs[i], i, span);
+    }
+    for (size_t i = first; i < pm->narenas; i++) pm->arenas[i].interp = (uint32_t)k;
+    free(span);
+    free(objs);
+    return err;
+}
+
+/* 3.12+: the allocators of the other interpreters, each walked once — an interpreter made
+ * with its own allocator (isolated: 3.12+'s default for subinterpreters, 3.14's
+ * concurrent.interpreters) keeps its objects in arenas of its own; one that shares the main
+ * interpreter's points to it (3.13+) or leaves its own embedded state empty (3.12). Their
+ * counters add to the main interpreter's. */
+static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
+                                              uint64_t main_state)
+{
+    uint64_t seen[PYH_MAX_INTERPRETERS];
+    size_t nseen = 0;
+    seen[nseen++] = main_state;
+    for (size_t k = 1; k < rt->ninterps; k++) {
+        struct located loc = {0};
+        struct pyh_error *err = locate_in_interpreter(rt, k, &loc);
+        if (err) {
+            pyh_diag_partial(rt->diag, "the allocator of interpreter %zu is unreadable: %s", k,
+                             pyh_error_message(err));
+            pyh_error_free(err);
+            continue;
+        }
+        bool again = false;
+        for (size_t i = 0; i < nseen; i++) again |= seen[i] == loc.state;
+        if (again) continue;
+        seen[nseen++] = loc.state;
+        bool none;
+        uint64_t allocated;
+        if ((err = walk_table(rt, pm, &loc, k, &allocated, &none))) return err;
+        if (none) continue;
+        struct pyh_pymalloc own = {0};
+        read_counters(rt, &loc, &own);
+        pm->have_counters &= own.have_counters;
+        pm->ntimes_arena_allocated += own.ntimes_arena_allocated;
+        pm->narenas_highwater += own.narenas_highwater;
+        pm->narenas_currently_allocated += own.narenas_currently_allocated;
+        pm->raw_allocated_blocks += own.raw_allocated_blocks;
+        pm->allocators++;
+    }
+    return NULL;
+}
+
+bool pyh_pymalloc_own_allocator(struct pyh_runtime *rt, size_t k)
+{
+    if (rt->minor < 12 || k >= rt->ninterps) return k == 0;
+    struct located mine = {0}, main = {0};
+    struct pyh_error *err = locate_in_interpreter(rt, k, &mine);
+    if (!err && k > 0) err = locate_in_interpreter(rt, 0, &main);
+    uint64_t table = 0;
+    if (!err) err = pyh_read_u64(rt->target, mine.arenas_ptr, &table);
+    pyh_error_free(err);
+    return !err && table && (k == 0 || mine.state != main.state);
+}
+
 struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc **out)
 {
     *out = NULL;
@@ -415,12 +507,13 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     if (!pm) return pyh_error_nomem();
     pm->arena_size = rt->minor >= 10 ? 1u << 20 : 1u << 18;
     pm->pool_size = rt->minor >= 10 ? 1u << 14 : 1u << 12;
+    pm->allocators = 1;
     for (unsigned i = 0; i < PYH_PYMALLOC_CLASSES; i++) pm->classes[i].block_size = pyh_pymalloc_block_size(i);
 
     struct located loc = {0};
     struct pyh_error *err = NULL;
     if (rt->minor >= 12) {
-        err = locate_in_interpreter(rt, &loc);
+        err = locate_in_interpreter(rt, 0, &loc);
     } else if (!locate_by_name(rt, &loc) &&
                !locate_by_disassembly(rt, &loc, pm->arena_size, pm->pool_size)) {
         err = pyh_error_create(PYH_ERR_NOT_FOUND,
@@ -432,36 +525,21 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     pm->found_by = loc.found_by;
     read_counters(rt, &loc, pm);
 
-    struct arena_object *objs = NULL;
-    if ((err = read_table(rt, loc.arenas_ptr, loc.maxarenas_ptr, &pm->table, &pm->maxarenas, &objs)))
-        goto fail;
-    uint64_t allocated = 0;
-    for (uint32_t i = 0; objs && i < pm->maxarenas; i++) allocated += objs[i].address != 0;
-    if (!pm->have_counters && rt->minor < 12 && !loc.counters[0]) {
-        counters_by_disassembly(rt, &loc, allocated);
-        read_counters(rt, &loc, pm);
-    }
-    if (loc.current_from_table) pm->narenas_currently_allocated = allocated;
-    if (!objs) {
+    bool none;
+    uint64_t allocated;
+    if ((err = walk_table(rt, pm, &loc, 0, &allocated, &none))) goto fail;
+    if (none) {
         pyh_diag_warn(rt->diag, "pymalloc has no arenas: this Python allocates objects with "
                                 "malloc (PYTHONMALLOC=malloc or a debug allocator)");
         pyh_pymalloc_free(pm);
         return NULL;
     }
-    /* Without memory for the span, walk_arena reads pool by pool. */
-    uint8_t *span = malloc(pm->arena_size);
-    for (uint32_t i = 0; i < pm->maxarenas && !err; i++) {
-        if (!objs[i].address) continue;
-        if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
-            pyh_diag_partial(rt->diag, "pymalloc arena object %u (address 0x%llx) is corrupt; "
-                                       "skipped", i, (unsigned long long)objs[i].address);
-            continue;
-        }
-        err = walk_arena(rt, pm, &objs[i], i, span);
+    if (!pm->have_counters && rt->minor < 12 && !loc.counters[0]) {
+        counters_by_disassembly(rt, &loc, allocated);
+        read_counters(rt, &loc, pm);
     }
-    free(span);
-    free(objs);
-    if (err) goto fail;
+    if (loc.current_from_table) pm->narenas_currently_allocated = allocated;
+    if (rt->minor >= 12 && (err = walk_subinterpreters(rt, pm, loc.state))) goto fail;
     if (pm->npool_runs > 1) qsort(pm->pool_runs, pm->npool_runs, sizeof(*pm->pool_runs), compare_runs);
     *out = pm;
     return NULL;

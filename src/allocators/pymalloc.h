@@ -29,6 +29,8 @@ struct pyh_pymalloc_arena {
     uint64_t first_pool;   /* address rounded up to the pool size */
     uint64_t pool_address; /* first pool never carved */
     uint32_t index;        /* in the arena table */
+    uint32_t interp;       /* the interpreter whose allocator holds it: its position in
+                              rt->interps (0, the main interpreter) */
     uint32_t nfreepools, ntotalpools;
     uint32_t pools_used;   /* pools with live blocks */
     uint64_t blocks_used;
@@ -49,6 +51,9 @@ struct pyh_pymalloc {
     uint64_t table;     /* the arena_object array */
     uint32_t maxarenas; /* its length */
     const char *found_by; /* "interpreter state", "symbols", "debug info", "disassembly" */
+    /* Allocators walked: the main interpreter's, and (3.12+) those of subinterpreters with
+     * their own. table and maxarenas are the main one's; the counters are summed. */
+    uint32_t allocators;
 
     /* Counters the allocator keeps, when they could be located (3.12+ always; before, with
      * symbols or debug info). */
@@ -75,11 +80,17 @@ struct pyh_pymalloc {
     size_t npool_runs, pool_runs_cap;
 };
 
-/* Finds and walks the allocator of the main interpreter. *out is NULL when this Python
+/* Finds and walks the allocator of the main interpreter, and (3.12+) those of the
+ * subinterpreters that have their own. *out is NULL when this Python
  * runs without pymalloc (PYTHONMALLOC=malloc); the reason is then a warning. */
 struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc **out);
 
 void pyh_pymalloc_free(struct pyh_pymalloc *pm);
+
+/* Whether interpreter k (its position in rt->interps) has a pymalloc of its own with arenas:
+ * the main one, and (3.12+) an isolated subinterpreter; false when it shares the main one's
+ * or cannot be read. */
+bool pyh_pymalloc_own_allocator(struct pyh_runtime *rt, size_t k);
 
 /* Called for every block of every pool in use, in address order. bytes is a copy of the
  * block (size bytes) valid only during the call. Return false to stop. */
