@@ -4,7 +4,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocators/pymalloc.h"
 #include "runtime/objects.h"
+
+/* Every interpreter: its id, whether it has an allocator of its own, its GC lists (the main
+ * one's are info->gc). */
+static struct pyh_error *gather_interpreters(struct pyh_runtime *rt, struct pyh_info *info)
+{
+    info->interps = calloc(rt->ninterps ? rt->ninterps : 1, sizeof(*info->interps));
+    if (!info->interps) return pyh_error_nomem();
+    info->ninterps = rt->ninterps;
+    bool shared_gc = rt->layout.rt_gc >= 0; /* 3.8: one GC state for all */
+    for (size_t k = 0; k < rt->ninterps; k++) {
+        struct pyh_info_interp *in = &info->interps[k];
+        in->address = rt->interps[k];
+        uint64_t id;
+        struct pyh_error *err = pyh_rt_read_ptr(rt, in->address, rt->layout.interp_id, &id);
+        in->id = err ? -1 : (int64_t)id;
+        pyh_error_free(err);
+        in->own_allocator = pyh_pymalloc_own_allocator(rt, k);
+        if (k == 0 || shared_gc) {
+            in->gc = info->gc;
+            in->gc_known = info->gc_known;
+            continue;
+        }
+        err = pyh_gc_counts(rt, in->address, &in->gc);
+        if (err && err->code == PYH_ERR_INTERRUPTED) return err;
+        in->gc_known = !err;
+        pyh_error_free(err);
+    }
+    return NULL;
+}
 
 struct pyh_error *pyh_info_gather(struct pyh_runtime *rt, struct pyh_info *info)
 {
@@ -37,6 +67,7 @@ struct pyh_error *pyh_info_gather(struct pyh_runtime *rt, struct pyh_info *info)
             pyh_diag_warn(rt->diag, "a garbage collection was running when the target was read: "
                                     "GC counts may be in flux");
     }
+    if ((err = gather_interpreters(rt, info))) return err;
     pyh_memory_map(rt->target, rt->images, &info->memory);
     return NULL;
 }
@@ -44,5 +75,6 @@ struct pyh_error *pyh_info_gather(struct pyh_runtime *rt, struct pyh_info *info)
 void pyh_info_free(struct pyh_info *info)
 {
     free(info->threads);
+    free(info->interps);
     memset(info, 0, sizeof(*info));
 }

@@ -18,6 +18,15 @@ struct pyh_info_binary {
     const struct pyh_module *module;
 };
 
+/* One interpreter of the process (main first). */
+struct pyh_info_interp {
+    uint64_t address; /* its PyInterpreterState */
+    int64_t id;       /* interp->id (0 the main one); -1 when unreadable */
+    bool own_allocator; /* a pymalloc of its own (isolated subinterpreters, 3.12+) */
+    struct pyh_gc_counts gc; /* its own GC lists (3.9+; 3.8 has one GC state) */
+    bool gc_known;
+};
+
 struct pyh_info {
     struct pyh_info_binary binaries[2];
     size_t nbinaries;
@@ -27,6 +36,8 @@ struct pyh_info {
     size_t nthreads;
     struct pyh_gc_counts gc;
     bool gc_known;
+    struct pyh_info_interp *interps; /* owned; rt->ninterps of them */
+    size_t ninterps;
     struct pyh_memory_map memory;
 };
 

@@ -38,6 +38,19 @@ static json_t *binary_json(const struct pyh_info_binary *b)
     return o;
 }
 
+/* A GC state's counts (null when they could not be read). */
+static json_t *gc_json(const struct pyh_gc_counts *gc, bool known)
+{
+    if (!known) return json_null();
+    json_t *o = json_object();
+    json_t *gens = json_array();
+    for (int g = 0; g < 3; g++) json_array_append_new(gens, json_integer((json_int_t)gc->generations[g]));
+    json_object_set_new(o, "generations", gens);
+    json_object_set_new(o, "permanent", json_integer((json_int_t)gc->permanent));
+    json_object_set_new(o, "collecting", json_boolean(gc->collecting));
+    return o;
+}
+
 static json_t *thread_json(const struct pyh_pythread *th)
 {
     json_t *o = json_object();
@@ -90,18 +103,19 @@ struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
         json_array_append_new(threads, thread_json(&info->threads[i]));
     json_object_set_new(root, "threads", threads);
 
-    if (info->gc_known) {
-        json_t *gc = json_object();
-        json_t *gens = json_array();
-        for (int g = 0; g < 3; g++)
-            json_array_append_new(gens, json_integer((json_int_t)info->gc.generations[g]));
-        json_object_set_new(gc, "generations", gens);
-        json_object_set_new(gc, "permanent", json_integer((json_int_t)info->gc.permanent));
-        json_object_set_new(gc, "collecting", json_boolean(info->gc.collecting));
-        json_object_set_new(root, "gc", gc);
-    } else {
-        json_object_set_new(root, "gc", json_null());
+    json_object_set_new(root, "gc", gc_json(&info->gc, info->gc_known));
+    json_t *interps = json_array();
+    for (size_t k = 0; k < info->ninterps; k++) {
+        const struct pyh_info_interp *in = &info->interps[k];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", in->id >= 0 ? json_integer((json_int_t)in->id) : json_null());
+        json_object_set_new(o, "address", pyh_json_address(in->address));
+        json_object_set_new(o, "main", json_boolean(k == 0));
+        json_object_set_new(o, "own_allocator", json_boolean(in->own_allocator));
+        json_object_set_new(o, "gc", gc_json(&in->gc, in->gc_known));
+        json_array_append_new(interps, o);
     }
+    json_object_set_new(root, "interpreters", interps);
 
     json_t *mem = json_object();
     for (int k = 0; k < PYH_MAP_KINDS; k++)
@@ -136,6 +150,16 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
     }
     fprintf(out, "_PyRuntime   0x%llx, %zu interpreter%s\n", (unsigned long long)rt->runtime_addr,
             rt->ninterps, rt->ninterps == 1 ? "" : "s");
+    /* The subinterpreters, one line each (the main one is what the rest of info is about). */
+    for (size_t k = 1; k < info->ninterps; k++) {
+        const struct pyh_info_interp *in = &info->interps[k];
+        uint64_t tracked = in->gc.generations[0] + in->gc.generations[1] + in->gc.generations[2];
+        fprintf(out, "             interpreter %lld at 0x%llx: %s allocator", (long long)in->id,
+                (unsigned long long)in->address, in->own_allocator ? "its own" : "the main");
+        if (in->gc_known && rt->layout.rt_gc < 0) /* 3.8: one GC state for all */
+            fprintf(out, ", %s GC-tracked objects", pyh_format_count(tracked, a, sizeof(a)));
+        fputc('\n', out);
+    }
     if (info->modules_known)
         fprintf(out, "Modules      %s in sys.modules\n", pyh_format_count(info->modules, a, sizeof(a)));
     if (info->gc_known) {
