@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "analysis/census.h"
@@ -13,16 +12,10 @@
 #include "command/command.h"
 #include "report/report.h"
 #include "util/interrupt.h"
+#include "util/progress.h"
 #include "util/mem.h"
 
 #define SNAPSHOT_RETAINERS 20
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct pyh_error *add_retainers(struct pyh_session *s, struct pyh_snapshot *snap)
 {
@@ -86,9 +79,10 @@ static struct pyh_error *add_gc(struct pyh_session *s, struct pyh_snapshot *snap
 struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struct pyh_snapshot **out)
 {
     *out = NULL;
-    /* A live target is read from here on (stopped, or copied when the session opened): the
-     * clock now, not after the analysis, which can take seconds. */
-    double taken = now();
+    /* A live target shows the moment it was stopped (or copied) when the session opened —
+     * not now, after the session's opening reads, nor after the analysis: each can take
+     * seconds, which a series of quick snapshots would see as a change of pace. */
+    double taken = s->target->captured_at > 0 ? s->target->captured_at : pyh_realtime();
     struct pyh_snapshot *snap = calloc(1, sizeof(*snap));
     if (!snap) return pyh_error_nomem();
     struct pyh_fragmentation frag = {0};

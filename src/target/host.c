@@ -7,6 +7,7 @@
 
 #include "target/internal.h"
 #include "util/mem.h"
+#include "util/progress.h"
 
 struct host_state {
     void *ctx;
@@ -104,6 +105,7 @@ struct pyh_error *pyh_target_open_host_in(const struct pyh_host_target *host,
     t->impl = h;
     t->pid = host->pid;
     t->stopped = host->stopped;
+    t->captured_at = pyh_realtime();
     struct pyh_error *err = NULL;
     if (host->smaps && !(h->smaps = pyh_strdup(host->smaps))) {
         err = pyh_error_nomem();

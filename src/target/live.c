@@ -227,6 +227,7 @@ static void pause_how(struct pyh_target *t, const char *fmt, ...)
  * registers) from /proc. */
 static struct pyh_error *open_running(struct pyh_target *t, struct pyh_live_state *s)
 {
+    t->captured_at = pyh_realtime();
     struct pyh_error *err = pyh_live_read_maps(t, s->pid, NULL);
     if (!err) err = pyh_live_measure_resident(t, s);
     if (!err) err = pyh_live_list_threads(t, s->pid);
@@ -297,6 +298,7 @@ static struct pyh_error *open_stopping(struct pyh_target *t, struct pyh_live_sta
     double deadline = copy && max_pause > 0 ? now + max_pause : 0;
     if (!copy) t->stop_started = now;
     err = pyh_live_stop_all(t, s);
+    t->captured_at = pyh_realtime();
     if (!err) err = pyh_live_test_hold();
     /* The mappings as they are while the process is stopped. */
     struct pyh_live_wanted_list want = {0};
@@ -390,6 +392,7 @@ static struct pyh_error *open_live(int pid, enum pyh_live_mode mode, double max_
                       pid);
         err = open_running(t, s);
     } else if (mode == PYH_LIVE_HOST_STOPPED) {
+        t->captured_at = pyh_realtime();
         err = pyh_live_read_maps(t, pid, NULL);
         if (!err) err = pyh_live_measure_resident(t, s);
         for (size_t i = 0; i < nthreads && !err; i++) {

@@ -121,6 +121,9 @@ struct pyh_target {
                             MiB", "analysed stopped: --no-copy"); owned, NULL for other targets */
     uint64_t copy_bytes; /* live, copied: the bytes of the process that the copy holds */
     struct pyh_residency *residency; /* once pyh_target_residency measured it; owned */
+    double captured_at;   /* live and host targets: CLOCK_REALTIME seconds of the moment the
+                             memory read shows — the stop of a copy or of a stopped
+                             analysis, the open of a process read running; 0 for cores */
     double stop_started;  /* a stopped analysis (PYH_LIVE_STOP, or _COPY_OR_STOP without the
                              copy): CLOCK_MONOTONIC seconds when py-heap began to stop it; 0
                              otherwise */

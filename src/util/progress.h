@@ -16,6 +16,9 @@ void pyh_progress(const char *phase, enum pyh_progress_unit unit, uint64_t done,
 /* CLOCK_MONOTONIC in seconds. */
 double pyh_monotonic(void);
 
+/* CLOCK_REALTIME in seconds (the Unix time of snapshots). */
+double pyh_realtime(void);
+
 /* Says the current phase is over (the front end clears its line). */
 void pyh_progress_end(void);
 
