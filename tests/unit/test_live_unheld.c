@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "pagemap_probe.h"
+
 #include "target/target.h"
 
 #define PAGE 4096ull
@@ -95,14 +97,7 @@ static void stop_child(void)
 /* Whether page i of the mapping is in the child's page tables (present or swapped). */
 static bool child_has_page(size_t i)
 {
-    char pm[64];
-    snprintf(pm, sizeof(pm), "/proc/%d/pagemap", (int)child);
-    int fd = open(pm, O_RDONLY);
-    assert_true(fd >= 0);
-    uint64_t entry = 0;
-    assert_int_equal(pread(fd, &entry, 8, (off_t)((uintptr_t)(map + i * PAGE) / PAGE * 8)), 8);
-    close(fd);
-    return (entry >> 62) != 0;
+    return pagemap_has_page(child, map + i * PAGE);
 }
 
 static void read_unheld(enum pyh_live_mode mode)

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "pagemap_probe.h"
+
 #include "target/internal.h"
 #include "target/target.h"
 
@@ -214,14 +216,7 @@ static void assert_unmapped(struct pyh_target *t, uint64_t off, uint64_t len)
 /* Whether page off of the child is present or swapped out (its pagemap entry). */
 static bool child_has_page(uint64_t off)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)child);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    uint64_t entry = 0;
-    assert_int_equal(pread(fd, &entry, 8, (off_t)((uintptr_t)(base + off) / PAGE * 8)), 8);
-    close(fd);
-    return (entry >> 62) != 0;
+    return pagemap_has_page(child, base + off);
 }
 
 /* Whether the child has a tracer (TracerPid in /proc/PID/status). */
