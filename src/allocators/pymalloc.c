@@ -24,7 +24,6 @@ struct located {
      * variable counts), not read (counters_by_disassembly) */
     bool current_from_table;
     const char *found_by;
-    uint64_t state; /* 3.12+: the interpreter's struct _obmalloc_state */
 };
 
 /* ---- Locating the arena table -------------------------------------------------------- */
@@ -39,7 +38,6 @@ static struct pyh_error *locate_in_interpreter(struct pyh_runtime *rt, size_t k,
         if (err) return pyh_error_wrap(err, "reading interp->obmalloc");
         if (!state) return pyh_error_create(PYH_ERR_NOT_FOUND, "interp->obmalloc is NULL");
     }
-    loc->state = state;
     loc->arenas_ptr = state + PYH_OBMALLOC_ARENAS;
     loc->maxarenas_ptr = state + PYH_OBMALLOC_MAXARENAS;
     loc->counters[0] = state + PYH_OBMALLOC_NTIMES_ARENA_ALLOCATED;
@@ -411,11 +409,10 @@ static void read_counters(struct pyh_runtime *rt, const struct located *loc, str
     }
 }
 
-/* Walks the arena table at loc into pm: its arenas appended, tagged with interpreter k.
- * *allocated: the table's entries with an arena (corrupt ones too); *none set when the table
- * has no array. */
+/* Walks the arena table at loc into pm, its arenas appended. *allocated: the table's entries
+ * with an arena (corrupt ones too); *none set when the table has no array. */
 static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
-                                    const struct located *loc, size_t k, uint64_t *allocated,
+                                    const struct located *loc, bool main, uint64_t *allocated,
                                     bool *none)
 {
     uint64_t table;
@@ -426,13 +423,12 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
     *allocated = 0;
     if (err || !objs) return err;
     for (uint32_t i = 0; i < maxarenas; i++) *allocated += objs[i].address != 0;
-    if (k == 0) {
+    if (main) {
         pm->table = table;
         pm->maxarenas = maxarenas;
     }
     /* Without memory for the span, walk_arena reads pool by pool. */
     uint8_t *span = malloc(pm->arena_size);
-    size_t first = pm->narenas;
     for (uint32_t i = 0; i < maxarenas && !err; i++) {
         if (!objs[i].address) continue;
         if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
@@ -442,39 +438,50 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
         }
         err = walk_arena(rt, pm, &objs[i], i, span);
     }
-    for (size_t i = first; i < pm->narenas; i++) pm->arenas[i].interp = (uint32_t)k;
     free(span);
     free(objs);
     return err;
 }
 
-/* 3.12+: the allocators of the other interpreters, each walked once — an interpreter made
- * with its own allocator (isolated: 3.12+'s default for subinterpreters, 3.14's
- * concurrent.interpreters) keeps its objects in arenas of its own; one that shares the main
- * interpreter's points to it (3.13+) or leaves its own embedded state empty (3.12). Their
- * counters add to the main interpreter's. */
-static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
-                                              uint64_t main_state)
+/* 3.12+: interpreter k's allocator in *loc and the address of its arena table in *table (0:
+ * none — a 3.12 subinterpreter that shares the main one's leaves its embedded state empty). An
+ * interpreter has an allocator of its own when its table is not the main one's: one that
+ * shares it points to the main state (3.13+). The table, not the state, is what is compared:
+ * two states naming one table (a damaged core) would count its objects twice. */
+static struct pyh_error *interpreter_table(struct pyh_runtime *rt, size_t k, struct located *loc,
+                                           uint64_t *table)
+{
+    struct pyh_error *err = locate_in_interpreter(rt, k, loc);
+    if (!err) err = pyh_read_u64(rt->target, loc->arenas_ptr, table);
+    return err;
+}
+
+/* 3.12+: the allocators of the other interpreters that have their own, each walked once — an
+ * interpreter made isolated (3.12+'s default for subinterpreters, 3.14's
+ * concurrent.interpreters) keeps its objects in arenas of its own. Their counters add to the
+ * main interpreter's. */
+static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh_pymalloc *pm)
 {
     uint64_t seen[PYH_MAX_INTERPRETERS];
     size_t nseen = 0;
-    seen[nseen++] = main_state;
-    for (size_t k = 1; k < rt->ninterps; k++) {
+    seen[nseen++] = pm->table;
+    for (size_t k = 1; k < rt->ninterps && nseen < PYH_MAX_INTERPRETERS; k++) {
         struct located loc = {0};
-        struct pyh_error *err = locate_in_interpreter(rt, k, &loc);
+        uint64_t table = 0;
+        struct pyh_error *err = interpreter_table(rt, k, &loc, &table);
         if (err) {
             pyh_diag_partial(rt->diag, "the allocator of interpreter %zu is unreadable: %s", k,
                              pyh_error_message(err));
             pyh_error_free(err);
             continue;
         }
-        bool again = false;
-        for (size_t i = 0; i < nseen; i++) again |= seen[i] == loc.state;
+        bool again = !table;
+        for (size_t i = 0; i < nseen; i++) again |= seen[i] == table;
         if (again) continue;
-        seen[nseen++] = loc.state;
+        seen[nseen++] = table;
         bool none;
         uint64_t allocated;
-        if ((err = walk_table(rt, pm, &loc, k, &allocated, &none))) return err;
+        if ((err = walk_table(rt, pm, &loc, false, &allocated, &none))) return err;
         if (none) continue;
         struct pyh_pymalloc own = {0};
         read_counters(rt, &loc, &own);
@@ -483,7 +490,6 @@ static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh
         pm->narenas_highwater += own.narenas_highwater;
         pm->narenas_currently_allocated += own.narenas_currently_allocated;
         pm->raw_allocated_blocks += own.raw_allocated_blocks;
-        pm->allocators++;
     }
     return NULL;
 }
@@ -491,13 +497,12 @@ static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh
 bool pyh_pymalloc_own_allocator(struct pyh_runtime *rt, size_t k)
 {
     if (rt->minor < 12 || k >= rt->ninterps) return k == 0;
-    struct located mine = {0}, main = {0};
-    struct pyh_error *err = locate_in_interpreter(rt, k, &mine);
-    if (!err && k > 0) err = locate_in_interpreter(rt, 0, &main);
-    uint64_t table = 0;
-    if (!err) err = pyh_read_u64(rt->target, mine.arenas_ptr, &table);
+    struct located loc;
+    uint64_t mine = 0, main = 0;
+    struct pyh_error *err = interpreter_table(rt, k, &loc, &mine);
+    if (!err && k > 0) err = interpreter_table(rt, 0, &loc, &main);
     pyh_error_free(err);
-    return !err && table && (k == 0 || mine.state != main.state);
+    return !err && mine && mine != main;
 }
 
 struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc **out)
@@ -507,7 +512,6 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
     if (!pm) return pyh_error_nomem();
     pm->arena_size = rt->minor >= 10 ? 1u << 20 : 1u << 18;
     pm->pool_size = rt->minor >= 10 ? 1u << 14 : 1u << 12;
-    pm->allocators = 1;
     for (unsigned i = 0; i < PYH_PYMALLOC_CLASSES; i++) pm->classes[i].block_size = pyh_pymalloc_block_size(i);
 
     struct located loc = {0};
@@ -527,7 +531,7 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
 
     bool none;
     uint64_t allocated;
-    if ((err = walk_table(rt, pm, &loc, 0, &allocated, &none))) goto fail;
+    if ((err = walk_table(rt, pm, &loc, true, &allocated, &none))) goto fail;
     if (none) {
         pyh_diag_warn(rt->diag, "pymalloc has no arenas: this Python allocates objects with "
                                 "malloc (PYTHONMALLOC=malloc or a debug allocator)");
@@ -539,7 +543,7 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
         read_counters(rt, &loc, pm);
     }
     if (loc.current_from_table) pm->narenas_currently_allocated = allocated;
-    if (rt->minor >= 12 && (err = walk_subinterpreters(rt, pm, loc.state))) goto fail;
+    if (rt->minor >= 12 && (err = walk_subinterpreters(rt, pm))) goto fail;
     if (pm->npool_runs > 1) qsort(pm->pool_runs, pm->npool_runs, sizeof(*pm->pool_runs), compare_runs);
     *out = pm;
     return NULL;

@@ -29,8 +29,6 @@ struct pyh_pymalloc_arena {
     uint64_t first_pool;   /* address rounded up to the pool size */
     uint64_t pool_address; /* first pool never carved */
     uint32_t index;        /* in the arena table */
-    uint32_t interp;       /* the interpreter whose allocator holds it: its position in
-                              rt->interps (0, the main interpreter) */
     uint32_t nfreepools, ntotalpools;
     uint32_t pools_used;   /* pools with live blocks */
     uint64_t blocks_used;
@@ -51,9 +49,8 @@ struct pyh_pymalloc {
     uint64_t table;     /* the arena_object array */
     uint32_t maxarenas; /* its length */
     const char *found_by; /* "interpreter state", "symbols", "debug info", "disassembly" */
-    /* Allocators walked: the main interpreter's, and (3.12+) those of subinterpreters with
-     * their own. table and maxarenas are the main one's; the counters are summed. */
-    uint32_t allocators;
+    /* With subinterpreters that have allocators of their own (3.12+), their arenas are in
+     * arenas too and their counters summed in; table and maxarenas are the main one's. */
 
     /* Counters the allocator keeps, when they could be located (3.12+ always; before, with
      * symbols or debug info). */
