@@ -64,8 +64,7 @@ static struct pyh_error *copy_out(struct pyh_target *t, const struct pyh_live_co
                                   uint64_t addr, uint8_t *out, size_t len)
 {
     const struct pyh_live_state *s = t->impl;
-    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
-    bool from_file = s->file_held_known && m && m->path && m->path[0] == '/';
+    int from_file = -1; /* whether c copies a file's mapping: looked up at the first gap */
     const struct pyh_ranges *d = &s->data;
     size_t i = 0, hi = d->n; /* the first range that ends above addr */
     while (i < hi) {
@@ -81,11 +80,17 @@ static struct pyh_error *copy_out(struct pyh_target *t, const struct pyh_live_co
         if (to > end) to = end;
         if (in) {
             memcpy(out, c->data + (addr - c->start), (size_t)(to - addr));
-        } else if (from_file) {
-            struct pyh_error *err = pyh_live_read_process(t, addr, out, (size_t)(to - addr));
-            if (err) return err;
         } else {
-            memset(out, 0, (size_t)(to - addr));
+            if (from_file < 0) {
+                const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+                from_file = s->file_held_known && m && pyh_live_file_mapping(m);
+            }
+            if (!from_file) {
+                memset(out, 0, (size_t)(to - addr));
+            } else {
+                struct pyh_error *err = pyh_live_read_process(t, addr, out, (size_t)(to - addr));
+                if (err) return err;
+            }
         }
         if (in && to == d->v[i].end) i++;
         out += to - addr;

@@ -132,6 +132,13 @@ struct pyh_error *pyh_live_measure_resident(struct pyh_target *t, struct pyh_liv
 
 /* ---- live_unheld.c ---- */
 
+/* Whether m maps a file the process names by its path (not [heap], an anonymous mapping, or
+ * a memfd the kernel labels otherwise): its pages the process does not hold are the file's. */
+static inline bool pyh_live_file_mapping(const struct pyh_mapping *m)
+{
+    return m->path && m->path[0] == '/';
+}
+
 /* s->file_held: the pages of t's file mappings that the process holds. */
 struct pyh_error *pyh_live_measure_file_held(struct pyh_target *t, struct pyh_live_state *s);
 

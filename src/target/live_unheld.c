@@ -28,13 +28,6 @@
 #define NO_FD (-1)      /* not opened yet */
 #define REFUSED_FD (-2) /* could not be opened: read the process */
 
-/* Private or shared, a mapping of a file the process names by its path (not [heap], not
- * an anonymous mapping, not a memfd the kernel labels otherwise). */
-static bool file_mapping(const struct pyh_mapping *m)
-{
-    return m->path && m->path[0] == '/';
-}
-
 /* The map_files descriptor of mapping index i; REFUSED_FD when it cannot be had. */
 static int map_fd(struct pyh_target *t, struct pyh_live_state *s, size_t i)
 {
@@ -63,7 +56,7 @@ struct pyh_error *pyh_live_measure_file_held(struct pyh_target *t, struct pyh_li
     struct pyh_error *err = NULL;
     for (size_t i = 0; i < t->nmaps && !err; i++) {
         const struct pyh_mapping *m = &t->maps[i];
-        if (!file_mapping(m)) continue;
+        if (!pyh_live_file_mapping(m)) continue;
         struct pyh_ranges one = {0};
         err = pyh_live_data_pages(s, m->start, m->end, &one);
         if (err && !pyh_error_is(err, PYH_ERR_NOMEM)) {
@@ -82,7 +75,7 @@ struct pyh_error *pyh_live_measure_file_held(struct pyh_target *t, struct pyh_li
     }
     /* map_files needs CAP_SYS_ADMIN: without it, nothing is read from files. */
     for (size_t i = 0; i < t->nmaps; i++)
-        if (file_mapping(&t->maps[i])) {
+        if (pyh_live_file_mapping(&t->maps[i])) {
             s->file_held_known = true;
             if (map_fd(t, s, i) < 0) s->file_held_known = false;
             break;
@@ -116,7 +109,7 @@ size_t pyh_live_read_unheld(struct pyh_target *t, struct pyh_live_state *s, uint
     if (!m) return 0;
     uint64_t end = addr + len < m->end ? addr + len : m->end;
     *from_process = (size_t)(end - addr); /* never past the mapping: the next may be a file's */
-    if (!s->file_held_known || !file_mapping(m)) return 0;
+    if (!s->file_held_known || !pyh_live_file_mapping(m)) return 0;
     uint64_t until;
     bool held = held_at(&s->file_held, addr & ~(PAGE - 1), &until);
     if (until < end) end = until;
