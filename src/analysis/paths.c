@@ -130,18 +130,10 @@ static void step_label(const struct pyh_graph *g, uint32_t parent, uint32_t chil
                        bool parent_is_dict_attr, bool after_modules, char *buf, size_t cap)
 {
     if (generalize && parent != g->n && !parent_is_dict_attr && !after_modules) {
-        switch (g->heap->types[g->heap->objects[parent].type].kind) {
-        case PYH_KIND_DICT:
-        case PYH_KIND_LIST:
-        case PYH_KIND_TUPLE:
-        case PYH_KIND_DEQUE:
-            snprintf(buf, cap, "[*]");
+        const char *any = pyh_kind_any_step(g->heap->types[g->heap->objects[parent].type].kind);
+        if (any) {
+            snprintf(buf, cap, "%s", any);
             return;
-        case PYH_KIND_SET:
-            snprintf(buf, cap, " {member}");
-            return;
-        default:
-            break;
         }
     }
     pyh_graph_edge_label(g, parent, child, SIZE_MAX, buf, cap);

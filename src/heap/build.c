@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "heap/heap_internal.h"
+#include "heap/kinds/kind.h"
 #include "heap/object_sort.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
@@ -60,19 +60,10 @@ struct builder {
 #define MAX_TYPES (1u << LOC_SHIFT)
 #define GC_NEXT (1u << 31)
 
-/* The kinds whose sys.getsizeof() is all inside the object's own allocator block. */
+/* Whether sys.getsizeof() of t's objects is all inside their own allocator block. */
 static bool self_contained(const struct pyh_type *t)
 {
-    if (t->sizeof_rule) return false;
-    switch (t->kind) {
-    case PYH_KIND_INT:
-    case PYH_KIND_TUPLE:
-    case PYH_KIND_BYTES:
-    case PYH_KIND_FLOAT:
-        return true;
-    default:
-        return false;
-    }
+    return !t->sizeof_rule && pyh_kinds[t->kind]->self_contained;
 }
 
 void pyh_read_failure(struct pyh_read_failures *f, uint64_t object, uint64_t address,
@@ -385,40 +376,14 @@ static void mark_buffers(struct builder *b)
         if (((o->type >> LOC_SHIFT) & LOC_MASK) == PYH_LOC_STATIC) continue;
         int32_t fields[2] = {-1, -1};
         const struct pyh_type *type = &heap->types[o->type & (MAX_TYPES - 1)];
-        switch (type->kind) {
-        case PYH_KIND_LIST: fields[0] = L->list_items; break;
-        case PYH_KIND_DICT: fields[0] = L->dict_keys; fields[1] = L->dict_values; break;
-        case PYH_KIND_SET: fields[0] = L->set_table; break;
-        case PYH_KIND_BYTEARRAY: fields[0] = L->bytearray_bytes; break;
-        default:
-            break;
-        }
-        /* The blocks a C __sizeof__ counts (sizeof.c) are the object's buffers too. */
-        switch ((enum pyh_sizeof_rule)type->sizeof_rule) {
-        case PYH_SIZEOF_ODICT:
-            fields[1] = PYH_ODICT_FAST_NODES;
-            break;
-        case PYH_SIZEOF_ELEMENT:
-            fields[0] = PYH_ELEMENT_EXTRA;
-            break;
-        case PYH_SIZEOF_BUFFERED:
-            fields[0] = PYH_BUFFERED_BUFFER;
-            break;
-        case PYH_SIZEOF_STRUCT:
-            fields[0] = PYH_STRUCT_CODES;
-            break;
-        case PYH_SIZEOF_ARRAY:
-            fields[0] = PYH_ARRAY_ITEMS;
-            break;
-        case PYH_SIZEOF_DEFAULT:
-            break;
-        }
+        const struct pyh_kind *kind = pyh_kinds[type->kind];
+        if (kind->buffers) kind->buffers(L, fields);
+        /* The blocks a C __sizeof__ counts (kinds/c_sizeof.c) are the object's buffers too. */
+        pyh_sizeof_rule_buffers((enum pyh_sizeof_rule)type->sizeof_rule, fields);
         if (fields[0] < 0 && fields[1] < 0) continue;
         /* A core container's size is its struct (with its pre-header) and its buffers:
          * when every buffer is an allocator block, their sizes bound it. */
-        bool core = type->kind == PYH_KIND_LIST || type->kind == PYH_KIND_DICT ||
-                    type->kind == PYH_KIND_SET || type->kind == PYH_KIND_BYTEARRAY;
-        bool bounded = core && !type->sizeof_rule;
+        bool core = kind->buffers != NULL, bounded = core && !type->sizeof_rule;
         uint64_t bound = (uint64_t)type->basicsize + 64; /* pre-header and rounding */
         for (int k = 0; k < 2; k++) {
             uint64_t p;

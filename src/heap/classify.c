@@ -13,7 +13,7 @@
  * count is never the address of an object, and a GC object follows a valid GC head. */
 #include <string.h>
 
-#include "heap/heap_internal.h"
+#include "heap/kinds/kind.h"
 #include "runtime/objects.h"
 #include "runtime/refcount.h"
 
@@ -43,69 +43,33 @@ size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
     return pos;
 }
 
-/* The counts sys.getsizeof multiplies for the types whose items live in a buffer of their
- * own, which the fit check below does not see: a list's allocated >= ob_size; a
- * bytearray's ob_alloc > ob_size (room for the trailing NUL), or both 0 without a buffer
- * (3.15: ob_alloc >= ob_size); a
- * set's mask + 1 a power of two of at least 8 (the small table). */
-static inline bool buffer_counts_plausible(const struct pyh_layout *L, enum pyh_type_kind kind,
-                                    const uint8_t *obj, size_t avail)
+/* The basic size plus ob_size items. Inline: most objects of a census have no rule of their
+ * kind. */
+static inline uint64_t least_size_items(const struct pyh_heap *heap, const struct pyh_type *t,
+                                        const uint8_t *obj, size_t avail)
 {
-    int32_t off = kind == PYH_KIND_LIST        ? L->list_allocated
-                  : kind == PYH_KIND_BYTEARRAY ? L->bytearray_alloc
-                  : kind == PYH_KIND_SET       ? L->set_mask
-                                               : -1;
-    if (off < 0) return true;
-    if (avail < (size_t)off + 8 || avail < (size_t)L->var_size + 8) return false;
-    uint64_t n = word(obj, (size_t)off), size = word(obj, (size_t)L->var_size);
-    if (n >= MAX_ITEMS) return false;
-    if (kind == PYH_KIND_LIST) return size <= n;
-    /* 3.15: ob_alloc is the size of the bytes object that holds the buffer (its NUL
-     * outside the count): ob_size <= ob_alloc. */
-    if (kind == PYH_KIND_BYTEARRAY && L->bytearray_bytes_object >= 0) return size <= n;
-    if (kind == PYH_KIND_BYTEARRAY) return n ? size < n : size == 0;
-    return n >= 7 && ((n + 1) & n) == 0;
+    if (t->itemsize <= 0) return (uint64_t)t->basicsize;
+    if (avail < 24) return UINT64_MAX;
+    int64_t n = (int64_t)word(obj, (size_t)heap->rt->layout.var_size);
+    uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;
+    if (items >= MAX_ITEMS) return UINT64_MAX;
+    return (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
 }
 
-#define DATETIME_HASTZINFO 24 /* _PyDateTime_TIMEHEAD: after the object header and the hash */
-
-/* The least memory the object at `at` (in bytes) occupies, from its type and own fields;
- * UINT64_MAX when its fields are implausible. */
-static inline uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
-                           const uint8_t *obj, size_t avail)
+uint64_t pyh_kind_least_size_items(const struct pyh_heap *heap, const struct pyh_type *t,
+                                   const uint8_t *obj, size_t avail)
 {
-    const struct pyh_layout *L = &heap->rt->layout;
-    if (!buffer_counts_plausible(L, t->kind, obj, avail)) return UINT64_MAX;
-    if (t->kind == PYH_KIND_STR && avail >= (size_t)L->ascii_state + 4) {
-        uint64_t length = word(obj, (size_t)L->ascii_length);
-        uint32_t state;
-        memcpy(&state, obj + L->ascii_state, 4);
-        unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
-        if (length >= (1ULL << 40) || (kind != 1 && kind != 2 && kind != 4)) return UINT64_MAX;
-        if (!compact) return (uint64_t)L->compact_size + 8;
-        if (ascii) return (uint64_t)L->ascii_size + length + 1;
-        return (uint64_t)L->compact_size + (length + 1) * kind;
-    }
-    if (t->kind == PYH_KIND_INT && L->long_tag >= 0) {
-        uint64_t ndigits = word(obj, (size_t)L->long_tag) >> 3;
-        if (ndigits >= (1ULL << 40)) return UINT64_MAX;
-        return (uint64_t)L->long_digits + 4 * ndigits;
-    }
-    /* 3.11+ generators and frames declare an item size but have no ob_size: the word
-     * there is a pointer; their frame part is sized by their code object. (3.8-3.10 frames
-     * have a real ob_size: the slots allocated.) */
-    bool sized_by_code =
-        heap->rt->minor >= 11 && (t->kind == PYH_KIND_GENERATOR || t->kind == PYH_KIND_FRAME);
-    /* _datetimemodule.c allocates a naive time or datetime (hastzinfo, the byte after the
-     * hash, 0) without its last field, the tzinfo pointer. */
-    if (t->kind == PYH_KIND_DATETIME && avail > DATETIME_HASTZINFO && !obj[DATETIME_HASTZINFO])
-        return (uint64_t)t->basicsize - 8;
-    if (t->itemsize <= 0 || sized_by_code) return (uint64_t)t->basicsize;
-    if (avail < 24) return UINT64_MAX;
-    int64_t n = (int64_t)word(obj, (size_t)L->var_size);
-    uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;
-    if (items >= (1ULL << 40)) return UINT64_MAX;
-    return (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
+    return least_size_items(heap, t, obj, avail);
+}
+
+/* The least memory the object at `at` (in bytes) occupies, from its type and own fields
+ * (its kind's rule, heap/kinds/); UINT64_MAX when its fields are implausible. */
+static inline uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t,
+                                  const uint8_t *obj, size_t avail)
+{
+    const struct pyh_kind *k = pyh_kinds[t->kind];
+    return k->least_size ? k->least_size(heap, t, obj, avail)
+                         : least_size_items(heap, t, obj, avail);
 }
 
 static inline bool object_fits(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,

@@ -21,7 +21,8 @@
 #include "runtime/runtime.h"
 #include "util/hashmap.h"
 
-/* The core types whose size or referents need their own code. */
+/* The core types whose size or referents need their own code: one file each in
+ * heap/kinds/, which holds all py-heap knows of the type (heap/kinds/kind.h). */
 enum pyh_type_kind {
     PYH_KIND_OTHER,
     PYH_KIND_TYPE, /* type and metatypes */
@@ -53,9 +54,18 @@ enum pyh_type_kind {
     PYH_KIND_LRU_ELEM,  /* a link of a bounded lru_cache: the cache's values */
     PYH_KIND_DATETIME,  /* datetime.time and datetime.datetime: a naive one (no tzinfo) is
                            allocated 8 bytes short of its basic size */
+    PYH_KIND_COUNT
 };
 
-/* Types whose C __sizeof__ counts memory past the struct (set by name, with subclasses). */
+/* What the kinds table (heap/kinds/) says of a kind, for the layers above: whether its
+ * struct may point to C memory of its own (read by the native scan), and how a generalized
+ * path step out of one of its objects reads ("[*]", " {member}"; NULL: the step keeps its
+ * key). */
+bool pyh_kind_holds_native_pointers(enum pyh_type_kind kind);
+const char *pyh_kind_any_step(enum pyh_type_kind kind);
+
+/* Types whose C __sizeof__ counts memory past the struct (set by name, with subclasses;
+ * heap/kinds/c_sizeof.c). */
 enum pyh_sizeof_rule {
     PYH_SIZEOF_DEFAULT,
     PYH_SIZEOF_ODICT,    /* collections.OrderedDict: + its fast-nodes array and list nodes */
@@ -65,13 +75,6 @@ enum pyh_sizeof_rule {
     PYH_SIZEOF_ARRAY,    /* array.array: + the items allocated */
 };
 
-/* Where those types keep the blocks their __sizeof__ counts (the same in 3.8-3.13; sizeof.c
- * says where they come from). */
-#define PYH_ODICT_FAST_NODES 64 /* PyODictObject.od_fast_nodes */
-#define PYH_ELEMENT_EXTRA 40    /* ElementObject.extra */
-#define PYH_BUFFERED_BUFFER 56  /* buffered.buffer */
-#define PYH_STRUCT_CODES 32     /* PyStructObject.s_codes */
-#define PYH_ARRAY_ITEMS 24      /* arrayobject.ob_item */
 
 /* One type object of the target. */
 struct pyh_type {

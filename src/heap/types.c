@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap/heap_internal.h"
+#include "heap/kinds/kind.h"
 #include "runtime/gc.h"
 #include "runtime/objects.h"
 #include "runtime/refcount.h"
@@ -252,39 +252,6 @@ struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *g
     return err;
 }
 
-/* The core kind of a type: by the subclass flags, else by walking tp_base to a static
- * core type. */
-static enum pyh_type_kind core_kind(const struct pyh_static_types *st, uint64_t addr)
-{
-    if (!addr) return PYH_KIND_OTHER;
-    if (addr == st->type) return PYH_KIND_TYPE;
-    if (addr == st->str) return PYH_KIND_STR;
-    if (addr == st->bytes) return PYH_KIND_BYTES;
-    if (addr == st->bytearray) return PYH_KIND_BYTEARRAY;
-    if (addr == st->long_ || addr == st->bool_) return PYH_KIND_INT;
-    if (addr == st->float_) return PYH_KIND_FLOAT;
-    if (addr == st->tuple) return PYH_KIND_TUPLE;
-    if (addr == st->list) return PYH_KIND_LIST;
-    /* 3.15's frozendict is a PyDictObject (and a cached hash) over object, sized,
-     * traversed and previewed as a dict. */
-    if (addr == st->dict || addr == st->frozendict) return PYH_KIND_DICT;
-    if (addr == st->set || addr == st->frozenset) return PYH_KIND_SET;
-    if (addr == st->code) return PYH_KIND_CODE;
-    if (addr == st->module) return PYH_KIND_MODULE;
-    if (addr == st->function) return PYH_KIND_FUNCTION;
-    if (addr == st->generator || addr == st->coroutine || addr == st->async_generator)
-        return PYH_KIND_GENERATOR;
-    if (addr == st->frame) return PYH_KIND_FRAME;
-    if (addr == st->cell) return PYH_KIND_CELL;
-    if (addr == st->method) return PYH_KIND_METHOD;
-    if (addr == st->cfunction) return PYH_KIND_CFUNCTION;
-    if (addr == st->classmethod || addr == st->staticmethod) return PYH_KIND_CLASSMETHOD;
-    if (addr == st->property) return PYH_KIND_PROPERTY;
-    if (addr == st->weakref_ref || addr == st->weakref_proxy || addr == st->weakref_callable_proxy)
-        return PYH_KIND_WEAKREF;
-    return PYH_KIND_OTHER;
-}
-
 /* Whether heap type t, over base b, is a class statement's layer: all it adds to its base's
  * instance struct is its __slots__ (ht_slots, less __dict__ and __weakref__), a __dict__
  * word and a __weakref__ word (none of them inside the struct when 3.11+ manage them before
@@ -315,18 +282,6 @@ static bool python_layer(struct pyh_heap *heap, const struct pyh_type *t, const 
     return t->basicsize - b->basicsize == explained;
 }
 
-/* A struct sequence type (os.stat_result, time.struct_time ...): its n_fields, the items
- * each instance has (ob_size counts only the visible ones); 0 for another tuple type. */
-static uint32_t structseq_fields(struct pyh_heap *heap, const struct pyh_type *t)
-{
-    uint64_t dict, value, n = 0;
-    struct pyh_error *err = pyh_rt_read_ptr(heap->rt, t->addr, heap->rt->layout.type_dict, &dict);
-    if (!err && dict) err = pyh_dict_get_str(heap->rt, dict, "n_fields", &value);
-    if (!err && dict) err = pyh_long_read(heap->rt, value, (int64_t *)&n);
-    pyh_error_free(err);
-    return !err && dict && n < 1024 ? (uint32_t)n : 0;
-}
-
 /* A module that imports a C implementation over its pure-Python one (datetime, ElementTree,
  * OrderedDict ...) leaves the Python class alive when anything still holds it (its own
  * class attributes do): both are named module.QualName. The Python class's name gets
@@ -351,44 +306,22 @@ static void name_shadowed_classes(struct pyh_heap *heap)
     pyh_strmap_free(&c_names);
 }
 
-/* The C types of extension modules that have a reader (by tp_name; their subclasses follow
- * them through their bases), and BaseException, which no exported symbol of the static types
- * table names. Only a C type is matched: the pure-Python class of the same name (the
- * ElementTree module defines one before importing the C one) is not. */
-static const struct {
-    const char *name;
-    enum pyh_type_kind kind;
-} named_kinds[] = {
-    {"BaseException", PYH_KIND_EXCEPTION},
-    {"collections.deque", PYH_KIND_DEQUE},
-    {"xml.etree.ElementTree.Element", PYH_KIND_ELEMENT},
-    {"numpy.ndarray", PYH_KIND_NDARRAY},
-    {"functools._lru_cache_wrapper", PYH_KIND_LRU_CACHE},
-    {"functools._lru_list_elem", PYH_KIND_LRU_ELEM},
-    {"datetime.time", PYH_KIND_DATETIME},
-    {"datetime.datetime", PYH_KIND_DATETIME},
-};
-#define NNAMED (sizeof(named_kinds) / sizeof(named_kinds[0]))
-
-/* The C types whose __sizeof__ sizes.c follows (their C subclasses and classes inherit it). */
-static const struct {
-    const char *name;
-    enum pyh_sizeof_rule rule;
-} named_sizeofs[] = {
-    {"collections.OrderedDict", PYH_SIZEOF_ODICT},
-    {"xml.etree.ElementTree.Element", PYH_SIZEOF_ELEMENT},
-    {"_io.BufferedReader", PYH_SIZEOF_BUFFERED},
-    {"_io.BufferedWriter", PYH_SIZEOF_BUFFERED},
-    {"_io.BufferedRandom", PYH_SIZEOF_BUFFERED},
-    {"_struct.Struct", PYH_SIZEOF_STRUCT},
-    {"array.array", PYH_SIZEOF_ARRAY},
-};
-#define NSIZEOFS (sizeof(named_sizeofs) / sizeof(named_sizeofs[0]))
+/* The kind (heap/kinds/) of the C type of an extension module named name, by the kinds'
+ * c_names, PYH_KIND_OTHER for none: BaseException too, which no exported symbol of the
+ * static types table names. */
+static enum pyh_type_kind named_kind(const char *name)
+{
+    for (int k = 0; k < PYH_KIND_COUNT; k++) {
+        const struct pyh_kind *kind = pyh_kinds[k];
+        for (size_t j = 0; j < sizeof(kind->c_names) / sizeof(kind->c_names[0]) && kind->c_names[j]; j++)
+            if (strcmp(name, kind->c_names[j]) == 0) return (enum pyh_type_kind)k;
+    }
+    return PYH_KIND_OTHER;
+}
 
 void pyh_heap_assign_kinds(struct pyh_heap *heap)
 {
     const struct pyh_static_types *st = &heap->rt->types;
-    uint64_t named[NNAMED] = {0}, sized[NSIZEOFS] = {0};
     /* c_size, base first: a type's value is known once its base's is (index order need not
      * be base order: each round settles at least the types whose bases are settled). */
     bool *done = calloc(heap->ntypes ? heap->ntypes : 1, sizeof(bool));
@@ -411,18 +344,25 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         }
         if (!progress) break;
     }
-    for (size_t i = 0; i < heap->ntypes; i++) {
-        struct pyh_type *t = &heap->types[i];
-        if (!done || !done[i]) t->c_size = (uint32_t)t->basicsize;
-        if (t->python_class) continue;
-        if (core_kind(st, t->addr) != PYH_KIND_OTHER) continue;
-        const char *name = pyh_heap_type_name(heap, (uint32_t)i);
-        for (size_t k = 0; k < NNAMED; k++)
-            if (!named[k] && strcmp(name, named_kinds[k].name) == 0) named[k] = t->addr;
-        for (size_t k = 0; k < NSIZEOFS; k++)
-            if (!sized[k] && strcmp(name, named_sizeofs[k].name) == 0) sized[k] = t->addr;
-    }
+    for (size_t i = 0; i < heap->ntypes; i++)
+        if (!done || !done[i]) heap->types[i].c_size = (uint32_t)heap->types[i].basicsize;
     free(done);
+    /* The C types named by a kind or an extension's __sizeof__ rule (kinds/c_sizeof.c), each
+     * type of that name (a subinterpreter has its own heap types of a module): their
+     * subclasses follow them through their bases. Only a C type is matched: not a class
+     * statement's of the same name (the ElementTree module defines one before importing the
+     * C one), nor a core kind's. */
+    struct pyh_u64map statics = {0}, named = {0}, sized = {0};
+    pyh_error_free(pyh_kind_statics_map(st, &statics)); /* a lookup per type and base */
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        const struct pyh_type *t = &heap->types[i];
+        if (t->python_class || pyh_u64map_get(&statics, t->addr, NULL)) continue;
+        const char *name = pyh_heap_type_name(heap, (uint32_t)i);
+        enum pyh_type_kind kind = named_kind(name);
+        enum pyh_sizeof_rule rule = pyh_sizeof_rule_named(name);
+        if (kind != PYH_KIND_OTHER) pyh_error_free(pyh_u64map_put(&named, t->addr, kind));
+        if (rule != PYH_SIZEOF_DEFAULT) pyh_error_free(pyh_u64map_put(&sized, t->addr, rule));
+    }
     name_shadowed_classes(heap);
     for (size_t i = 0; i < heap->ntypes; i++) {
         struct pyh_type *t = &heap->types[i];
@@ -431,15 +371,15 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         uint32_t known = 16;
         uint64_t a = t->addr;
         for (int depth = 0; a && depth < MAX_BASE_DEPTH && !t->sizeof_rule; depth++) {
-            for (size_t k = 0; k < NSIZEOFS; k++)
-                if (a == sized[k]) t->sizeof_rule = (uint8_t)named_sizeofs[k].rule;
+            uint64_t rule;
+            if (pyh_u64map_get(&sized, a, &rule)) t->sizeof_rule = (uint8_t)rule;
             uint32_t j = pyh_heap_type_at(heap, a);
             a = j == UINT32_MAX ? 0 : heap->types[j].base;
         }
         for (int depth = 0; addr && depth < MAX_BASE_DEPTH && kind == PYH_KIND_OTHER; depth++) {
-            kind = core_kind(st, addr);
-            for (size_t k = 0; k < NNAMED && kind == PYH_KIND_OTHER; k++)
-                if (addr == named[k]) kind = named_kinds[k].kind;
+            uint64_t found;
+            if (pyh_u64map_get(&statics, addr, &found) || pyh_u64map_get(&named, addr, &found))
+                kind = (enum pyh_type_kind)found;
             uint32_t j = pyh_heap_type_at(heap, addr);
             if (kind != PYH_KIND_OTHER && j != UINT32_MAX)
                 known = (uint32_t)heap->types[j].basicsize;
@@ -454,9 +394,11 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         }
         if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) known = 24; /* ob_size */
         t->known_size = known;
-        if (t->kind == PYH_KIND_TUPLE && t->c_size == t->basicsize && t->addr != st->tuple)
-            t->structseq_fields = structseq_fields(heap, t);
+        if (pyh_kinds[t->kind]->type_setup) pyh_kinds[t->kind]->type_setup(heap, t);
     }
+    pyh_u64map_free(&statics);
+    pyh_u64map_free(&named);
+    pyh_u64map_free(&sized);
 }
 
 /* ---- Names --------------------------------------------------------------------------- */
