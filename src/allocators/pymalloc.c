@@ -412,9 +412,10 @@ static void read_counters(struct pyh_runtime *rt, const struct located *loc, str
 /* Walks the arena table at loc into pm, its arenas appended. *allocated: the table's entries
  * with an arena (corrupt ones too); *none set when the table has no array. */
 static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
-                                    const struct located *loc, bool main, uint64_t *allocated,
+                                    const struct located *loc, size_t interp, uint64_t *allocated,
                                     bool *none)
 {
+    bool main = interp == 0;
     uint64_t table;
     uint32_t maxarenas;
     struct arena_object *objs = NULL;
@@ -436,7 +437,9 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
                                        "skipped", i, (unsigned long long)objs[i].address);
             continue;
         }
+        size_t before = pm->narenas;
         err = walk_arena(rt, pm, &objs[i], i, span);
+        if (!err && pm->narenas > before) pm->arenas[before].interp = (uint8_t)interp;
     }
     free(span);
     free(objs);
@@ -477,11 +480,12 @@ static struct pyh_error *walk_subinterpreters(struct pyh_runtime *rt, struct pyh
         }
         bool again = !table;
         for (size_t i = 0; i < nseen; i++) again |= seen[i] == table;
+        pm->shared |= table == pm->table || !table; /* it allocates from the main arenas */
         if (again) continue;
         seen[nseen++] = table;
         bool none;
         uint64_t allocated;
-        if ((err = walk_table(rt, pm, &loc, false, &allocated, &none))) return err;
+        if ((err = walk_table(rt, pm, &loc, k, &allocated, &none))) return err;
         if (none) continue;
         struct pyh_pymalloc own = {0};
         read_counters(rt, &loc, &own);
@@ -531,7 +535,7 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
 
     bool none;
     uint64_t allocated;
-    if ((err = walk_table(rt, pm, &loc, true, &allocated, &none))) goto fail;
+    if ((err = walk_table(rt, pm, &loc, 0, &allocated, &none))) goto fail;
     if (none) {
         pyh_diag_warn(rt->diag, "pymalloc has no arenas: this Python allocates objects with "
                                 "malloc (PYTHONMALLOC=malloc or a debug allocator)");
@@ -543,6 +547,7 @@ struct pyh_error *pyh_pymalloc_open(struct pyh_runtime *rt, struct pyh_pymalloc 
         read_counters(rt, &loc, pm);
     }
     if (loc.current_from_table) pm->narenas_currently_allocated = allocated;
+    pm->shared = rt->minor < 12 && rt->ninterps > 1;
     if (rt->minor >= 12 && (err = walk_subinterpreters(rt, pm))) goto fail;
     if (pm->npool_runs > 1) qsort(pm->pool_runs, pm->npool_runs, sizeof(*pm->pool_runs), compare_runs);
     *out = pm;

@@ -33,6 +33,7 @@ struct pyh_pymalloc_arena {
     uint32_t pools_used;   /* pools with live blocks */
     uint64_t blocks_used;
     uint64_t bytes_used;   /* blocks_used * block size, summed */
+    uint8_t interp;        /* whose allocator it is: a position in rt->interps */
 };
 
 /* Consecutive carved pools [start, end), pool_size bytes each, whose headers were read whole
@@ -50,7 +51,11 @@ struct pyh_pymalloc {
     uint32_t maxarenas; /* its length */
     const char *found_by; /* "interpreter state", "symbols", "debug info", "disassembly" */
     /* With subinterpreters that have allocators of their own (3.12+), their arenas are in
-     * arenas too and their counters summed in; table and maxarenas are the main one's. */
+     * arenas too (each arena says whose) and their counters summed in; table and maxarenas
+     * are the main one's. shared: some other interpreter allocates from the main one's
+     * arenas (3.8-3.11 always; a subinterpreter not made isolated), so that an arena's
+     * interpreter is not its objects'. */
+    bool shared;
 
     /* Counters the allocator keeps, when they could be located (3.12+ always; before, with
      * symbols or debug info). */

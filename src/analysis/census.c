@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/objects.h"
+
 static int compare_rows(const void *a, const void *b, void *arg)
 {
     const struct pyh_census_row *x = a, *y = b;
@@ -17,8 +19,43 @@ static int compare_rows(const void *a, const void *b, void *arg)
     return x->type < y->type ? -1 : x->type > y->type;
 }
 
+/* The census by interpreter (c->rows sorted already). */
+static struct pyh_error *by_interpreter(struct pyh_heap *heap, const uint8_t *interp_of,
+                                        struct pyh_census *c)
+{
+    struct pyh_runtime *rt = heap->rt;
+    size_t n = rt->ninterps + 1, last = rt->ninterps;
+    uint32_t *row_of = malloc((heap->ntypes ? heap->ntypes : 1) * sizeof(*row_of));
+    c->interps = calloc(n, sizeof(*c->interps));
+    c->row_interps = calloc(c->nrows * n + 1, sizeof(*c->row_interps));
+    if (!row_of || !c->interps || !c->row_interps) {
+        free(row_of);
+        return pyh_error_nomem();
+    }
+    c->ninterps = n;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t id = 0;
+        struct pyh_error *err = k < last ? pyh_rt_read_ptr(rt, rt->interps[k], rt->layout.interp_id, &id)
+                                         : pyh_error_create(PYH_ERR_NOT_FOUND, "not attributed");
+        c->interps[k].id = err ? -1 : (int64_t)id;
+        pyh_error_free(err);
+    }
+    for (size_t r = 0; r < c->nrows; r++) row_of[c->rows[r].type] = (uint32_t)r;
+    for (size_t i = 0; i < heap->nobjects; i++) {
+        if (heap->locations[i] == PYH_LOC_STATIC) continue;
+        size_t k = interp_of[i] < last ? interp_of[i] : last;
+        uint64_t size = pyh_heap_object_size(heap, i);
+        c->interps[k].count++;
+        c->interps[k].size += size;
+        c->row_interps[(size_t)row_of[heap->objects[i].type] * n + k]++;
+    }
+    free(row_of);
+    return NULL;
+}
+
 struct pyh_error *pyh_census_gather(struct pyh_heap *heap, const struct pyh_fragmentation *frag,
-                                    enum pyh_census_sort sort, struct pyh_census *c)
+                                    enum pyh_census_sort sort, const uint8_t *interp_of,
+                                    struct pyh_census *c)
 {
     memset(c, 0, sizeof(*c));
     c->heap = heap;
@@ -52,12 +89,14 @@ struct pyh_error *pyh_census_gather(struct pyh_heap *heap, const struct pyh_frag
     c->rounding = (int64_t)blocks - (int64_t)c->size;
     uint64_t used = blocks + heap->native.bytes;
     c->free_bytes = c->heap_total > used ? c->heap_total - used : 0;
-    return NULL;
+    return interp_of ? by_interpreter(heap, interp_of, c) : NULL;
 }
 
 void pyh_census_free(struct pyh_census *c)
 {
     free(c->rows);
+    free(c->interps);
+    free(c->row_interps);
     free(c->native_owners);
     memset(c, 0, sizeof(*c));
 }

@@ -30,6 +30,16 @@ struct pyh_census {
     int64_t rounding; /* object and buffer blocks beyond what getsizeof counts */
     uint64_t free_bytes;
 
+    /* With subinterpreters (analysis/interpreters.h): the heap objects of each interpreter
+     * (rt->interps order), then those not attributed (id -1); and each row's counts in the
+     * same order (row_interps[row * ninterps + k]). NULL with one interpreter; owned. */
+    struct pyh_census_interp {
+        int64_t id; /* interp->id; -1: not attributed, or unreadable */
+        uint64_t count, size;
+    } *interps;
+    size_t ninterps;
+    uint64_t *row_interps;
+
     /* Of the native allocations, those one object owns, by its type (analysis/native.h:
      * pyh_native_by_type); set by `types`, NULL otherwise; owned. */
     struct pyh_native_type *native_owners;
@@ -38,9 +48,11 @@ struct pyh_census {
 };
 
 /* Counts heap by type and accounts for the rest of the allocators' memory (fragmentation
- * gives the heap total). */
+ * gives the heap total); by interpreter too when interp_of (pyh_objects_interpreters) is
+ * given. */
 struct pyh_error *pyh_census_gather(struct pyh_heap *heap, const struct pyh_fragmentation *frag,
-                                    enum pyh_census_sort sort, struct pyh_census *c);
+                                    enum pyh_census_sort sort, const uint8_t *interp_of,
+                                    struct pyh_census *c);
 
 void pyh_census_free(struct pyh_census *c);
 

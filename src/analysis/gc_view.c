@@ -27,8 +27,12 @@ void pyh_gc_view_read(struct pyh_runtime *rt, struct pyh_gc_view *out)
     for (int g = 0; g < PYH_GC_GENERATIONS && !err; g++) {
         struct pyh_gc_generation *gen = &out->gen[g];
         uint64_t head = pyh_gc_list_head(rt, interp, g);
-        err = pyh_target_read(rt->target, head + (uint64_t)l->gc_generation_threshold,
+        /* The incremental collector's gc.get_threshold() is (young's, old[0]'s, 0) whichever
+         * space is visited, while gc.get_count() follows the lists (runtime/gc.h). */
+        uint64_t at = counts.incremental && g > 0 ? state + (uint64_t)l->gc_generations + 24 : head;
+        err = pyh_target_read(rt->target, at + (uint64_t)l->gc_generation_threshold,
                               &gen->threshold, 4);
+        if (counts.incremental && g == 2) gen->threshold = 0;
         if (!err)
             err = pyh_target_read(rt->target, head + (uint64_t)l->gc_generation_count, &gen->count,
                                   4);
@@ -60,6 +64,7 @@ void pyh_gc_view_read(struct pyh_runtime *rt, struct pyh_gc_view *out)
     }
     out->known = true;
     out->stats_known = rt->minor < 15;
+    out->incremental = counts.incremental;
     out->enabled = enabled == 1;
     out->collecting = collecting == 1 || counts.collecting;
     out->permanent = counts.permanent;

@@ -32,6 +32,8 @@ struct pyh_gc_view {
     bool collecting; /* a collection was running when the heap was read */
     bool stats_known; /* collections, collected, uncollectable: 3.8-3.14 (3.15 keeps a ring of
                        * samples behind a pointer, not read here) */
+    bool incremental; /* 3.14.0-3.14.4: gen[] is young, the visited old space, the other
+                       * (runtime/gc.h) */
     struct pyh_gc_generation gen[PYH_GC_GENERATIONS];
     uint64_t permanent; /* objects frozen by gc.freeze() */
     bool garbage_known;

@@ -1,7 +1,9 @@
 /* The `types` verb: the census. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "analysis/census.h"
+#include "analysis/interpreters.h"
 #include "command/command.h"
 #include "report/report.h"
 #include "util/interrupt.h"
@@ -14,8 +16,11 @@ struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort so
     struct pyh_heap *heap;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
     if (!err) err = pyh_session_heap(s, &heap);
+    uint8_t *interp_of = NULL; /* with subinterpreters: the census by interpreter too */
     if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, frag);
-    if (!err) err = pyh_census_gather(heap, frag, sort, census);
+    if (!err && s->runtime->ninterps > 1) err = pyh_objects_interpreters(heap, pm, &interp_of);
+    if (!err) err = pyh_census_gather(heap, frag, sort, interp_of, census);
+    free(interp_of);
     return err;
 }
 

@@ -487,9 +487,9 @@ struct gc_check {
 /* Inlined into pyh_gc_visit's loop (always_inline: it runs once per GC object; called
  * through the pointer, 2% more instructions for a whole `types`). */
 static inline __attribute__((always_inline)) struct pyh_error *
-check_gc_head(uint64_t node, int generation, uint64_t *next, bool *stop, void *ctx)
+check_gc_head(uint64_t node, size_t interp, int generation, uint64_t *next, bool *stop, void *ctx)
 {
-    (void)generation, (void)stop;
+    (void)interp, (void)generation, (void)stop;
     struct gc_check *c = ctx;
     struct pyh_heap *heap = c->b->heap;
     heap->gc_tracked++;

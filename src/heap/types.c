@@ -184,10 +184,11 @@ struct gc_candidates {
     struct pyh_u64map seen; /* flagged_metatype's answers */
 };
 
-static struct pyh_error *collect_gc_candidate(uint64_t node, int generation, uint64_t *next,
+static struct pyh_error *collect_gc_candidate(uint64_t node, size_t interp, int generation,
+                                              uint64_t *next,
                                               bool *stop, void *ctx)
 {
-    (void)generation, (void)stop;
+    (void)interp, (void)generation, (void)stop;
     struct gc_candidates *gc = ctx;
     struct pyh_heap *heap = gc->cs->heap;
     /* The GC head (_gc_next, _gc_prev) and the object's ob_refcnt and ob_type, in one read;

@@ -13,6 +13,24 @@ static bool shown(const struct pyh_census *c, size_t i, const struct pyh_census_
     return (v->limit <= 0 || (long)i < v->limit) && c->rows[i].count >= v->min_count;
 }
 
+/* Row i's objects by interpreter: [{id, count}] for those with any, id null for the objects
+ * not attributed (analysis/interpreters.h). */
+static json_t *row_interpreters_json(const struct pyh_census *c, size_t i)
+{
+    json_t *a = json_array();
+    for (size_t k = 0; k < c->ninterps; k++) {
+        uint64_t n = c->row_interps[i * c->ninterps + k];
+        if (!n) continue;
+        json_t *e = json_object();
+        bool attributed = k + 1 < c->ninterps;
+        json_object_set_new(e, "id", attributed && c->interps[k].id >= 0
+                                         ? json_integer((json_int_t)c->interps[k].id) : json_null());
+        json_object_set_new(e, "count", json_integer((json_int_t)n));
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
 struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
                                         const struct pyh_census *c,
                                         const struct pyh_census_view *v, FILE *out)
@@ -28,6 +46,7 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
         json_object_set_new(e, "count", json_integer((json_int_t)r->count));
         json_object_set_new(e, "size", json_integer((json_int_t)r->size));
         json_object_set_new(e, "type_address", pyh_json_address(c->heap->types[r->type].addr));
+        if (c->interps) json_object_set_new(e, "interpreters", row_interpreters_json(c, i));
         json_array_append_new(types, e);
         listed++;
     }
@@ -60,6 +79,18 @@ struct pyh_error *pyh_report_types_json(const struct pyh_report_context *ctx,
     json_object_set_new(acc, "free_bytes", json_integer((json_int_t)c->free_bytes));
     json_object_set_new(acc, "heap_total", json_integer((json_int_t)c->heap_total));
     json_object_set_new(root, "accounting", acc);
+    json_t *interps = json_array();
+    for (size_t k = 0; k < c->ninterps; k++) {
+        json_t *e = json_object();
+        bool attributed = k + 1 < c->ninterps;
+        json_object_set_new(e, "id", attributed && c->interps[k].id >= 0
+                                         ? json_integer((json_int_t)c->interps[k].id) : json_null());
+        json_object_set_new(e, "attributed", json_boolean(attributed));
+        json_object_set_new(e, "count", json_integer((json_int_t)c->interps[k].count));
+        json_object_set_new(e, "size", json_integer((json_int_t)c->interps[k].size));
+        json_array_append_new(interps, e);
+    }
+    json_object_set_new(root, "interpreters", interps);
     json_t *gc = json_object();
     json_object_set_new(gc, "tracked", json_integer((json_int_t)c->heap->gc_tracked));
     json_object_set_new(gc, "not_found", json_integer((json_int_t)c->heap->gc_missing));
@@ -133,6 +164,21 @@ struct pyh_error *pyh_report_types_text(const struct pyh_report_context *ctx,
     fprintf(out, "\n%s static objects in the binaries' data (%s), not in the heap.\n",
             pyh_format_count(c->static_count, n, sizeof(n)),
             pyh_format_bytes(c->static_size, a, sizeof(a)));
+    for (size_t k = 0; k < c->ninterps; k++) {
+        /* With subinterpreters: whose objects they are (analysis/interpreters.h). */
+        char label[64];
+        if (k + 1 == c->ninterps)
+            snprintf(label, sizeof(label), "not attributed (static, shared, big non-GC)");
+        else if (c->interps[k].id < 0)
+            snprintf(label, sizeof(label), "interpreter #%zu%s", k, k ? "" : " (main)");
+        else
+            snprintf(label, sizeof(label), "interpreter %lld%s", (long long)c->interps[k].id,
+                     k ? "" : " (main)");
+        if (k == 0) fprintf(out, "\nBy interpreter:\n");
+        fprintf(out, "  %-44s %11s objects %10s\n", label,
+                pyh_format_count(c->interps[k].count, n, sizeof(n)),
+                pyh_format_bytes(c->interps[k].size, a, sizeof(a)));
+    }
     if (c->heap->gc_missing)
         fprintf(out, "%s of %s GC-tracked objects were not found in allocator blocks.\n",
                 pyh_format_count(c->heap->gc_missing, n, sizeof(n)),

@@ -11,6 +11,8 @@ json_t *pyh_gc_view_json(struct pyh_heap *heap, const struct pyh_gc_view *v, lon
     json_object_set_new(o, "why", v->known ? json_null() : pyh_json_text(v->why));
     json_object_set_new(o, "enabled", v->known ? json_boolean(v->enabled) : json_null());
     json_object_set_new(o, "collecting", json_boolean(v->collecting));
+    json_object_set_new(o, "collector", v->known ? json_string(v->incremental ? "incremental" : "generational")
+                                                 : json_null());
     json_t *gens = json_array();
     for (int g = 0; v->known && g < PYH_GC_GENERATIONS; g++) {
         const struct pyh_gc_generation *x = &v->gen[g];
@@ -73,7 +75,11 @@ struct pyh_error *pyh_report_gc(const struct pyh_report_context *ctx, struct pyh
             const int64_t stats[3] = {x->collections, x->collected, x->uncollectable};
             for (int k = 0; k < 3; k++) /* "-": 3.15 keeps them in a ring not read here */
                 snprintf(st[k], sizeof(st[k]), v->stats_known ? "%lld" : "-", (long long)stats[k]);
-            fprintf(out, "%-10d %12s %16s %12s %12s %13s\n", g,
+            /* The incremental collector's own words for its lists (runtime/gc.h). */
+            static const char *const spaces[] = {"young", "visited", "unvisited"};
+            char name[16];
+            snprintf(name, sizeof(name), "%d", g);
+            fprintf(out, "%-10s %12s %16s %12s %12s %13s\n", v->incremental ? spaces[g] : name,
                     pyh_format_count(x->objects, a, sizeof(a)), ct, st[0], st[1], st[2]);
         }
         if (v->permanent)

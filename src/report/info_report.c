@@ -48,6 +48,7 @@ static json_t *gc_json(const struct pyh_gc_counts *gc, bool known)
     json_object_set_new(o, "generations", gens);
     json_object_set_new(o, "permanent", json_integer((json_int_t)gc->permanent));
     json_object_set_new(o, "collecting", json_boolean(gc->collecting));
+    json_object_set_new(o, "collector", json_string(gc->incremental ? "incremental" : "generational"));
     return o;
 }
 
@@ -162,7 +163,14 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
     }
     if (info->modules_known)
         fprintf(out, "Modules      %s in sys.modules\n", pyh_format_count(info->modules, a, sizeof(a)));
-    if (info->gc_known) {
+    if (info->gc_known && info->gc.incremental) {
+        /* 3.14.0-3.14.4: the collector's own words (runtime/gc.h). */
+        fprintf(out, "GC           young: %llu, old: %llu visited + %llu unvisited, permanent: %llu "
+                     "(incremental collector)%s\n",
+                (unsigned long long)info->gc.generations[0], (unsigned long long)info->gc.generations[1],
+                (unsigned long long)info->gc.generations[2], (unsigned long long)info->gc.permanent,
+                info->gc.collecting ? " (collecting)" : "");
+    } else if (info->gc_known) {
         fprintf(out, "GC           generation 0: %llu, 1: %llu, 2: %llu, permanent: %llu%s\n",
                 (unsigned long long)info->gc.generations[0], (unsigned long long)info->gc.generations[1],
                 (unsigned long long)info->gc.generations[2], (unsigned long long)info->gc.permanent,

@@ -13,15 +13,33 @@ uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp)
     return interp + (uint64_t)rt->layout.interp_gc;
 }
 
+/* 3.14.0-3.14.4's GC state (GIL builds; Include/internal/pycore_interp_structs.h of
+ * v3.14.0 to v3.14.4, and the DWARF of a 3.14.4 build): after `collecting` (int), `garbage`,
+ * `callbacks`, `heap_size`, `work_to_do`, then `visited_space` (int). Not a row of the layout
+ * table: its 3.14 column cannot hold both 3.14.0-.4 and 3.14.5+, whose DWARF lacks it. */
+#define VISITED_SPACE_AFTER_COLLECTING 40
+#define FIRST_GENERATIONAL_314 0x030e05c1u /* 3.14.5rc1: three generations again */
+
 uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g)
 {
     uint64_t gc = pyh_gc_state(rt, interp);
     if (g == 3) return gc + (uint64_t)rt->layout.gc_permanent;
-    return gc + (uint64_t)rt->layout.gc_generations + 24 * (uint64_t)g; /* gc_generation: 24 B */
+    int list = g;
+    if (rt->gc_incremental && g > 0) {
+        /* GEN_HEAD: generation 1 is old[visited_space], 2 the other. A value other than 0
+         * or 1 is no state of the collector: read as 0 (pyh_gc_check_heads said so). */
+        int32_t visited = 0;
+        pyh_error_free(pyh_target_read(rt->target, gc + (uint64_t)rt->layout.gc_collecting +
+                                                       VISITED_SPACE_AFTER_COLLECTING,
+                                       &visited, 4));
+        list = 1 + ((visited == 1) == (g == 1));
+    }
+    return gc + (uint64_t)rt->layout.gc_generations + 24 * (uint64_t)list; /* gc_generation: 24 B */
 }
 
-/* Follows _gc_next from head until it comes back to head. Bit 0 of _gc_next marks
- * unreachable objects during a collection; it is masked. */
+/* Follows _gc_next from head until it comes back to head. Bits 0-1 of _gc_next are flags:
+ * unreachable during a collection (bit 0; bit 1 in 3.14.0-3.14.4), the old space of
+ * 3.14.0-3.14.4 (bit 0); they are masked. */
 static struct pyh_error *count_list(struct pyh_runtime *rt, uint64_t head, const char *name,
                                     uint64_t *count)
 {
@@ -30,7 +48,7 @@ static struct pyh_error *count_list(struct pyh_runtime *rt, uint64_t head, const
     *count = 0;
     struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
     while (!err) {
-        node &= ~(uint64_t)1;
+        node &= ~(uint64_t)3;
         if (node == head) return NULL;
         if (!pyh_chain_step(&guard, node))
             return pyh_error_create(PYH_ERR_CORRUPT, "GC list of %s %s after %llu objects", name,
@@ -49,14 +67,19 @@ struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
 {
     static const char *const names[] = {"generation 0", "generation 1", "generation 2",
                                         "the permanent generation"};
+    static const char *const incremental[] = {"the young generation", "the visited old space",
+                                              "the unvisited old space", "the permanent generation"};
     int32_t collecting = 0;
     struct pyh_error *err = pyh_target_read(
         rt->target, pyh_gc_state(rt, interp) + (uint64_t)rt->layout.gc_collecting, &collecting, 4);
     if (err) return pyh_error_wrap(err, "reading the GC state");
     counts->collecting = collecting != 0;
+    counts->incremental = rt->gc_incremental;
     for (int g = 0; g < 4; g++) {
         uint64_t *out = g < 3 ? &counts->generations[g] : &counts->permanent;
-        if ((err = count_list(rt, pyh_gc_list_head(rt, interp, g), names[g], out))) return err;
+        if ((err = count_list(rt, pyh_gc_list_head(rt, interp, g),
+                              rt->gc_incremental ? incremental[g] : names[g], out)))
+            return err;
     }
     return NULL;
 }
@@ -66,10 +89,10 @@ struct generation_search {
     int *generation;
 };
 
-static struct pyh_error *match_head(uint64_t node, int generation, uint64_t *next, bool *stop,
-                                    void *ctx)
+static struct pyh_error *match_head(uint64_t node, size_t interp, int generation, uint64_t *next,
+                                    bool *stop, void *ctx)
 {
-    (void)next;
+    (void)interp, (void)next;
     struct generation_search *gs = ctx;
     if (node == gs->target) {
         *gs->generation = generation;
@@ -146,8 +169,22 @@ static void note(struct pyh_runtime *rt, const char *fmt, ...)
 
 void pyh_gc_check_heads(struct pyh_runtime *rt)
 {
+    rt->gc_incremental = rt->minor == 14 && !rt->free_threaded && rt->version_hex &&
+                         rt->version_hex < FIRST_GENERATIONAL_314;
     if (rt->ninterps == 0 || rt->layout.gc_generations < 0) return;
     uint64_t gc = pyh_gc_state(rt, rt->interps[0]);
+    if (rt->gc_incremental) {
+        int32_t visited = -1;
+        struct pyh_error *err = pyh_target_read(
+            rt->target, gc + (uint64_t)rt->layout.gc_collecting + VISITED_SPACE_AFTER_COLLECTING,
+            &visited, 4);
+        pyh_error_free(err);
+        if (visited != 0 && visited != 1)
+            pyh_diag_partial(rt->diag,
+                             "the incremental collector's visited space reads as %d, neither 0 "
+                             "nor 1: generations 1 and 2 (its two old spaces) may be swapped",
+                             visited);
+    }
     int32_t expected = rt->layout.gc_generations;
     int32_t found = find_offset(rt, gc, expected, generations_check_out);
     if (found < 0) {

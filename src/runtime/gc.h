@@ -14,16 +14,26 @@
 /* No process has more GC objects than 16-byte heads fit in 2^48 bytes of address space. */
 #define MAX_GC_OBJECTS (1ULL << 44)
 
+/* 3.14.0 to 3.14.4 collect incrementally: the GC state's three lists are `young` and
+ * `old[2]`, two spaces of the old generation that a full scan visits in turns
+ * (`visited_space` says which space has been visited in the current scan); 3.14.5 went back
+ * to three generations. The lists are at the generations' offsets, and the collector's own
+ * GEN_HEAD (and gc.get_count(), gc.get_threshold()) calls them generation 0 (young), 1 (the
+ * visited old space) and 2 (the other): so does py-heap. gc.get_objects(1) is then always
+ * empty and gc.get_objects(2) both old spaces. */
 struct pyh_gc_counts {
-    uint64_t generations[3]; /* len(gc.get_objects(g)) for g = 0, 1, 2 */
+    uint64_t generations[3]; /* objects in the list of generation g (GEN_HEAD's; before
+                                3.14: len(gc.get_objects(g))) */
     uint64_t permanent;      /* the permanent generation (gc.freeze()) */
     bool collecting;         /* a collection was running: lists may be in flux */
+    bool incremental;        /* 3.14.0-3.14.4: young, old visited, old unvisited */
 };
 
 /* Address of the GC state of interp (3.8: in _PyRuntime, shared). */
 uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp);
 
-/* Address of the list head of generation g (0-2), or 3 for the permanent generation. */
+/* Address of the list head of generation g (0-2), or 3 for the permanent generation (3.14.0-
+ * 3.14.4: 0 young, 1 the visited old space, 2 the other, as the collector's GEN_HEAD). */
 uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g);
 
 /* Checks the layout's GC list heads against the target (after the interpreters are read):
@@ -41,11 +51,12 @@ void pyh_gc_check_heads(struct pyh_runtime *rt);
 struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
                                 struct pyh_gc_counts *counts);
 
-/* Called by pyh_gc_visit for each tracked object's GC head (node) in list order: fn may set
- * *next to the head's _gc_next when it already knows it (a read of the target saved); *stop
- * ends the visit without an error. */
-typedef struct pyh_error *(*pyh_gc_visit_fn)(uint64_t node, int generation, uint64_t *next,
-                                             bool *stop, void *ctx);
+/* Called by pyh_gc_visit for each tracked object's GC head (node) in list order, with its
+ * interpreter (a position in rt->interps; 0 for all in 3.8, whose GC state is shared): fn
+ * may set *next to the head's _gc_next when it already knows it (a read of the target
+ * saved); *stop ends the visit without an error. */
+typedef struct pyh_error *(*pyh_gc_visit_fn)(uint64_t node, size_t interp, int generation,
+                                             uint64_t *next, bool *stop, void *ctx);
 
 /* Visits every GC head of every list (generations 0-2, 3 the permanent one) of every
  * interpreter (3.8: the one shared GC state), with a cap and cycle detection per list, checking
@@ -66,12 +77,12 @@ static inline struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_g
             struct pyh_chain_guard guard = pyh_chain_guard_init(MAX_GC_OBJECTS);
             struct pyh_error *err = pyh_read_u64(rt->target, head, &node);
             while (!err && !stop) {
-                node &= ~(uint64_t)1;
+                node &= ~(uint64_t)3; /* flags: unreachable, 3.14.0-3.14.4's old space */
                 if (node == head || !pyh_chain_step(&guard, node)) break;
                 if ((++visited & 0xffff) == 0 && pyh_interrupted())
                     return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
                 uint64_t next = 0;
-                if ((err = fn(node, g, &next, &stop, ctx))) return err;
+                if ((err = fn(node, k, g, &next, &stop, ctx))) return err;
                 if (next) node = next;
                 else err = pyh_read_u64(rt->target, node, &node);
             }

@@ -56,7 +56,27 @@ OFF = {
 }
 
 
+# Where a patch release moved a field: (field, first version, end version) -> offset, the
+# versions as PY_VERSION_HEX. 3.14.0-3.14.4's PyInterpreterState is 24 bytes shorter before
+# imports.modules than 3.14.10's (DWARF of a 3.14.4 build).
+OFF_PATCH = {("modules", 0x030e0000, 0x030e05c1): 7664}
+
+
+def py_version():
+    """The target's PY_VERSION_HEX (Py_Version, exported from 3.11), or 0."""
+    try:
+        return int(gdb.parse_and_eval("(unsigned long)Py_Version"))
+    except gdb.error:
+        return 0
+
+
+VERSION_HEX = py_version() if MINOR >= 11 else 0
+
+
 def off(name):
+    for (field, first, end), value in OFF_PATCH.items():
+        if field == name and first <= VERSION_HEX < end:
+            return value
     return OFF[name][MINOR]
 
 
@@ -139,11 +159,15 @@ try:
 
     # Cross-check the raw offsets with DWARF where gdb has it.
     try:
-        if MINOR == 8:
-            expr = "(unsigned long)&_PyRuntime.gc.generations[%d].head"
-        else:
-            expr = "(unsigned long)&_PyRuntime.interpreters.head->gc.generations[%d].head"
-        sym_heads = [int(gdb.parse_and_eval(expr % g)) for g in range(3)]
+        state = "_PyRuntime.gc" if MINOR == 8 else "_PyRuntime.interpreters.head->gc"
+        try:
+            sym_heads = [int(gdb.parse_and_eval("(unsigned long)&%s.generations[%d].head"
+                                                % (state, g))) for g in range(3)]
+        except gdb.error:  # 3.14.0-3.14.4's incremental collector: young and two old spaces
+            sym_heads = [int(gdb.parse_and_eval("(unsigned long)&%s.young.head" % state))]
+            sym_heads += [int(gdb.parse_and_eval("(unsigned long)&%s.old[%d].head" % (state, k)))
+                          for k in range(2)]
+            result["visited_space"] = int(gdb.parse_and_eval("(int)%s.visited_space" % state))
         if sym_heads != heads:
             errors.append("DWARF heads %s != raw-offset heads %s"
                           % ([hex(h) for h in sym_heads], [hex(h) for h in heads]))

@@ -507,7 +507,7 @@ class TestMixedInputs(unittest.TestCase):
         self.assertIsNone(rep["mixed"])
         exe = os.readlink("/proc/%d/exe" % self.procs[0].pid)
         self.assertEqual([s["executable"] for s in rep["snapshots"]], [exe, exe])
-        text = self.run_ok(["diff", self.snap["a1"], self.snap["a2"]]).stdout
+        text = self.run_ok(["diff", self.snap["a1"], self.snap["a2"], "--wide"]).stdout
         self.assertIn("process %d, %s" % (self.procs[0].pid, exe), text)
 
     def test_different_python(self):

@@ -183,6 +183,41 @@ def claim_version(core, exe, workdir, version_hex):
     return core2, exe2
 
 
+class TestIncrementalGc(unittest.TestCase):
+    """CPython 3.14.0-3.14.4 collect incrementally: a young generation and two old spaces,
+    which a full scan visits in turns (runtime/gc.h). No package ships such a 3.14 any more;
+    one built locally from the release source is named in PYHEAP_EXTRA_PYTHONS (it may not be
+    committed). Live and on a core: `info` says the collector is incremental, counts the
+    young generation and both old spaces against the interpreter's own gc.get_objects()
+    (compare_info), and tells the visited space from the unvisited one as gdb reads them
+    through the build's DWARF (`visited_space`, `old[0]`, `old[1]`)."""
+
+    def test_young_and_old_spaces(self):
+        T.require_pyheap()
+        interps = [i for i in T.INTERPRETERS if i.available and i.label.startswith("extra-3.14.")
+                   and int(i.label.split(".")[-1]) <= 4]
+        if not interps:
+            self.skipTest("PYHEAP_EXTRA_PYTHONS names no CPython 3.14.0-3.14.4 GIL build")
+        for interp in interps:
+            with self.subTest(interp=interp.label):
+                w, core = T.shared_workload(interp), T.shared_core(interp)
+                oracle = T.run_gdb_oracle(interp, core=core)
+                self.assertEqual([], oracle["errors"])
+                visited, lists = oracle["visited_space"], oracle["generations"]
+                want = [lists[0], lists[1 + visited], lists[2 - visited]]
+                for target in (["--pid", str(w.pid)], [core]):
+                    res = T.run_pyheap(["info"] + target + T.pyheap_args(interp) + ["--json"])
+                    self.assertEqual(0, res.returncode, res.describe())
+                    doc = res.json()
+                    self.assertEqual([], T.compare_info(doc, w.gt), target)
+                    self.assertEqual(want, doc["gc"]["generations"], target)
+                    self.assertEqual("incremental", doc["gc"]["collector"], target)
+                res = T.run_pyheap(["info", core, "--wide"] + T.pyheap_args(interp))
+                self.assertRegex(res.stdout, r"GC +young: %d, old: %d visited \+ %d unvisited, "
+                                             r"permanent: \d+ \(incremental collector\)"
+                                 % tuple(want))
+
+
 class TestUnknownVersion(unittest.TestCase):
     """A version py-heap has no table for goes on only through a _Py_DebugOffsets that
     checks out, partial and saying what it assumed; otherwise a clear refusal."""

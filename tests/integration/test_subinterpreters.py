@@ -60,6 +60,27 @@ class SubinterpreterCase(unittest.TestCase):
             lost = [w for w in doc["warnings"] if "not in any allocator block" in w]
             self.assertEqual([], lost, where)
 
+    def test_objects_by_interpreter(self):
+        """types --json: each type's objects by interpreter (analysis/interpreters.h). From
+        3.9 a GC object belongs to the interpreter whose GC lists hold it: every SubLeak to the
+        subinterpreter, every MainLeak to the main one; 3.8 shares one GC state (and one
+        allocator), so they are not attributed. The interpreters' counts add up to the
+        objects."""
+        shared = self.interp.minor == (3, 8)
+        for where, target in self.targets():
+            res = T.run_pyheap(["types", "--limit", "0", "--json"] + target + self.args)
+            self.assertEqual(0, res.returncode, res.describe())
+            doc = res.json()
+            by = {t["name"]: t["interpreters"] for t in doc["types"]}
+            self.assertEqual([{"id": None if shared else self.w.gt["sub_id"], "count": self.w.gt["sub"]}],
+                             by.get("__main__.SubLeak"), where)
+            self.assertEqual([{"id": None if shared else 0, "count": self.w.gt["main"]}],
+                             by.get("__main__.MainLeak"), where)
+            interps = doc["interpreters"]
+            self.assertEqual([0, self.w.gt["sub_id"], None], [i["id"] for i in interps], where)
+            self.assertEqual(doc["totals"]["objects"], sum(i["count"] for i in interps), where)
+            self.assertEqual(doc["totals"]["size"], sum(i["size"] for i in interps), where)
+
     def test_info_lists_them(self):
         for where, target in self.targets():
             res = T.run_pyheap(["info", "--json"] + target + self.args)
