@@ -35,7 +35,7 @@ static struct pyh_error *outside_binaries(const struct pyh_heap *heap, uint64_t 
 {
     const struct pyh_target *t = heap->rt->target;
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
-    if (m && (m->path || (m > t->maps && m[-1].end == m->start && m[-1].path))) return NULL;
+    if (pyh_heap_in_data_region(heap, addr)) return NULL;
     size_t b = heap->nnative_blocks, lo = 0, hi = heap->nnative_blocks;
     while (lo < hi) { /* the last native block starting at or before addr */
         size_t mid = lo + (hi - lo) / 2;

@@ -209,6 +209,10 @@ static inline uint32_t pyh_heap_type_at(const struct pyh_heap *heap, uint64_t ad
 /* The index of the object at addr (its PyObject address), or SIZE_MAX. O(log n). */
 size_t pyh_heap_object_at(const struct pyh_heap *heap, uint64_t addr);
 
+/* Whether addr lies in a binary's writable data (its own writable mappings, and the .bss
+ * after its image up to the image's end): where static objects live. */
+bool pyh_heap_in_data_region(const struct pyh_heap *heap, uint64_t addr);
+
 /* The same, among objects [lo, hi) of the table only. */
 size_t pyh_heap_object_in(const struct pyh_heap *heap, size_t lo, size_t hi, uint64_t addr);
 

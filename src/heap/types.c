@@ -91,6 +91,20 @@ struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
     return NULL;
 }
 
+bool pyh_heap_in_data_region(const struct pyh_heap *heap, uint64_t addr)
+{
+    const struct pyh_target *t = heap->rt->target;
+    struct pyh_images *im = heap->rt->images;
+    const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
+    if (!m || !(m->prot & PYH_PROT_W)) return false;
+    if (m->path) return pyh_images_module_at(im, m->start) != NULL;
+    /* The same rule as pyh_heap_for_each_data_region: .bss up to the image's end, never an
+     * arena that mmap happened to place right after a library. */
+    struct pyh_module *mod = m > t->maps && m[-1].end == m->start
+                                 ? pyh_images_module_at(im, m[-1].start) : NULL;
+    return mod && addr < mod->image_end;
+}
+
 /* Scans one data region for static type objects: 8-aligned words equal to &PyType_Type at
  * offset 8 of a candidate. */
 static struct pyh_error *scan_for_types(struct pyh_heap *heap, uint64_t start, uint64_t end,
