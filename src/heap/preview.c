@@ -118,6 +118,21 @@ void pyh_preview_items(struct pyh_heap *heap, uint64_t items_at, uint64_t n, int
     pyh_put(buf, cap, len, "%s", close);
 }
 
+void pyh_preview_sequence(struct pyh_heap *heap, const struct pyh_type *t, uint64_t addr,
+                          struct pyh_error *err, uint64_t n, uint64_t items, int depth,
+                          const char *open, const char *close, char *buf, size_t cap, size_t *len)
+{
+    const char *tname = pyh_heap_type_name(heap, (uint32_t)(t - heap->types));
+    if (err || n >= PYH_KIND_MAX_ITEMS) {
+        pyh_error_free(err);
+        pyh_put(buf, cap, len, "<unreadable %s at 0x%llx>", tname, (unsigned long long)addr);
+    } else if (depth < 0) {
+        pyh_put(buf, cap, len, "<%s of %llu>", tname, (unsigned long long)n);
+    } else {
+        pyh_preview_items(heap, items, n, depth, open, close, buf, cap, len);
+    }
+}
+
 void pyh_str_field(struct pyh_heap *heap, uint64_t obj, int32_t off, char *out, size_t cap)
 {
     uint64_t s;

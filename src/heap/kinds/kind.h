@@ -165,6 +165,12 @@ void pyh_put_quoted(char *buf, size_t cap, size_t *len, const char *prefix, cons
 void pyh_preview_items(struct pyh_heap *heap, uint64_t items_at, uint64_t n, int depth,
                        const char *open, const char *close, char *buf, size_t cap, size_t *len);
 
+/* A tuple's or list's preview (<T of N> below the depth asked for) from its item count n and
+ * item array, read unless err (which it frees). */
+void pyh_preview_sequence(struct pyh_heap *heap, const struct pyh_type *t, uint64_t addr,
+                          struct pyh_error *err, uint64_t n, uint64_t items, int depth,
+                          const char *open, const char *close, char *buf, size_t cap, size_t *len);
+
 /* A str field of an object, without quotes ("" when unreadable). */
 void pyh_str_field(struct pyh_heap *heap, uint64_t obj, int32_t off, char *out, size_t cap);
 

@@ -29,16 +29,8 @@ static void preview(struct pyh_heap *heap, const struct pyh_type *t, uint64_t ad
 {
     uint64_t n = 0;
     struct pyh_error *err = pyh_read_u64(heap->rt->target, addr + (uint64_t)heap->rt->layout.var_size, &n);
-    const char *tname = pyh_heap_type_name(heap, (uint32_t)(t - heap->types));
-    if (err || n >= PYH_KIND_MAX_ITEMS) {
-        pyh_error_free(err);
-        pyh_put(buf, cap, len, "<unreadable %s at 0x%llx>", tname, (unsigned long long)addr);
-    } else if (depth < 0) {
-        pyh_put(buf, cap, len, "<%s of %llu>", tname, (unsigned long long)n);
-    } else {
-        pyh_preview_items(heap, addr + (uint64_t)heap->rt->layout.tuple_items, n, depth, "(", ")",
-                          buf, cap, len);
-    }
+    pyh_preview_sequence(heap, t, addr, err, n, addr + (uint64_t)heap->rt->layout.tuple_items,
+                         depth, "(", ")", buf, cap, len);
 }
 
 static void details(struct pyh_heap *heap, const struct pyh_type *t, uint64_t addr,
