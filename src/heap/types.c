@@ -62,29 +62,33 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
     return NULL;
 }
 
-/* The writable data of every module: its own writable mappings and the anonymous writable
- * mapping right after its image (.bss). Calls fn for each region. */
+/* The part of mapping i that is a module's writable data, in [*start, *end); false for none:
+ * its own writable mappings, and an anonymous writable mapping right after its image (.bss),
+ * clipped to the image's end — an arena mmap'ed next to a library is not its data. */
+static bool data_region(const struct pyh_heap *heap, size_t i, uint64_t *start, uint64_t *end)
+{
+    const struct pyh_target *t = heap->rt->target;
+    struct pyh_images *im = heap->rt->images;
+    const struct pyh_mapping *m = &t->maps[i];
+    *start = m->start, *end = m->end;
+    if (!(m->prot & PYH_PROT_W)) return false;
+    if (m->path) return pyh_images_module_at(im, m->start) != NULL;
+    struct pyh_module *mod = i > 0 && t->maps[i - 1].end == m->start
+                                 ? pyh_images_module_at(im, t->maps[i - 1].start) : NULL;
+    if (!mod || mod->image_end <= m->start) return false;
+    if (*end > mod->image_end) *end = mod->image_end;
+    return true;
+}
+
+/* The writable data of every module (data_region). Calls fn for each region. */
 struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
                                                 struct pyh_error *(*fn)(struct pyh_heap *, uint64_t,
                                                                         uint64_t, void *),
                                                 void *ctx)
 {
-    struct pyh_target *t = heap->rt->target;
-    struct pyh_images *im = heap->rt->images;
-    for (size_t i = 0; i < t->nmaps; i++) {
-        const struct pyh_mapping *m = &t->maps[i];
-        if (!(m->prot & PYH_PROT_W)) continue;
-        uint64_t start = m->start, end = m->end;
-        if (m->path) {
-            if (!pyh_images_module_at(im, m->start)) continue;
-        } else {
-            /* Anonymous: only the .bss of the module whose image it continues, clipped to
-             * the image's end — an arena mmap'ed next to a library is not its data. */
-            struct pyh_module *mod = i > 0 && t->maps[i - 1].end == m->start
-                                         ? pyh_images_module_at(im, t->maps[i - 1].start) : NULL;
-            if (!mod || mod->image_end <= m->start) continue;
-            if (end > mod->image_end) end = mod->image_end;
-        }
+    for (size_t i = 0; i < heap->rt->target->nmaps; i++) {
+        uint64_t start, end;
+        if (!data_region(heap, i, &start, &end)) continue;
         struct pyh_error *err = fn(heap, start, end, ctx);
         if (err) return err;
     }
@@ -94,15 +98,10 @@ struct pyh_error *pyh_heap_for_each_data_region(struct pyh_heap *heap,
 bool pyh_heap_in_data_region(const struct pyh_heap *heap, uint64_t addr)
 {
     const struct pyh_target *t = heap->rt->target;
-    struct pyh_images *im = heap->rt->images;
     const struct pyh_mapping *m = pyh_target_mapping_at(t, addr);
-    if (!m || !(m->prot & PYH_PROT_W)) return false;
-    if (m->path) return pyh_images_module_at(im, m->start) != NULL;
-    /* The same rule as pyh_heap_for_each_data_region: .bss up to the image's end, never an
-     * arena that mmap happened to place right after a library. */
-    struct pyh_module *mod = m > t->maps && m[-1].end == m->start
-                                 ? pyh_images_module_at(im, m[-1].start) : NULL;
-    return mod && addr < mod->image_end;
+    uint64_t start, end;
+    return m && data_region(heap, (size_t)(m - t->maps), &start, &end) && addr >= start &&
+           addr < end;
 }
 
 /* Scans one data region for static type objects: 8-aligned words equal to &PyType_Type at
