@@ -33,13 +33,7 @@ static struct pyh_error *by_interpreter(struct pyh_heap *heap, const uint8_t *in
         return pyh_error_nomem();
     }
     c->ninterps = n;
-    for (size_t k = 0; k < n; k++) {
-        uint64_t id = 0;
-        struct pyh_error *err = k < last ? pyh_rt_read_ptr(rt, rt->interps[k], rt->layout.interp_id, &id)
-                                         : pyh_error_create(PYH_ERR_NOT_FOUND, "not attributed");
-        c->interps[k].id = err ? -1 : (int64_t)id;
-        pyh_error_free(err);
-    }
+    for (size_t k = 0; k < n; k++) c->interps[k].id = k < last ? pyh_interp_id(rt, k) : -1;
     for (size_t r = 0; r < c->nrows; r++) row_of[c->rows[r].type] = (uint32_t)r;
     for (size_t i = 0; i < heap->nobjects; i++) {
         if (heap->locations[i] == PYH_LOC_STATIC) continue;

@@ -18,17 +18,14 @@ static struct pyh_error *gather_interpreters(struct pyh_runtime *rt, struct pyh_
     for (size_t k = 0; k < rt->ninterps; k++) {
         struct pyh_info_interp *in = &info->interps[k];
         in->address = rt->interps[k];
-        uint64_t id;
-        struct pyh_error *err = pyh_rt_read_ptr(rt, in->address, rt->layout.interp_id, &id);
-        in->id = err ? -1 : (int64_t)id;
-        pyh_error_free(err);
+        in->id = pyh_interp_id(rt, k);
         in->own_allocator = pyh_pymalloc_own_allocator(rt, k);
         if (k == 0 || shared_gc) {
             in->gc = info->gc;
             in->gc_known = info->gc_known;
             continue;
         }
-        err = pyh_gc_counts(rt, in->address, &in->gc);
+        struct pyh_error *err = pyh_gc_counts(rt, in->address, &in->gc);
         if (err && err->code == PYH_ERR_INTERRUPTED) return err;
         in->gc_known = !err;
         pyh_error_free(err);

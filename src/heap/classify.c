@@ -28,12 +28,6 @@
 #define STATIC_311_MIN 999999999ULL
 #define STATIC_311_SPAN (1ULL << 30)
 
-static uint64_t word(const uint8_t *bytes, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, bytes + off, 8);
-    return v;
-}
 
 size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
 {
@@ -50,7 +44,7 @@ static inline uint64_t least_size_items(const struct pyh_heap *heap, const struc
 {
     if (t->itemsize <= 0) return (uint64_t)t->basicsize;
     if (avail < 24) return UINT64_MAX;
-    int64_t n = (int64_t)word(obj, (size_t)heap->rt->layout.var_size);
+    int64_t n = (int64_t)pyh_kind_word(obj, (size_t)heap->rt->layout.var_size);
     uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;
     if (items >= MAX_ITEMS) return UINT64_MAX;
     return (uint64_t)t->basicsize + items * (uint64_t)t->itemsize;
@@ -116,7 +110,7 @@ bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count)
  * vendor aligns PyGC_Head to 4 bytes (Debian's 3.13.5+: heads at +20/44/68). */
 static inline bool gc_head_plausible(const uint8_t *head)
 {
-    uint64_t next = word(head, 0), prev = word(head, 8);
+    uint64_t next = pyh_kind_word(head, 0), prev = pyh_kind_word(head, 8);
     if (next == 0) return prev <= 1;
     next &= ~1ULL;
     return next != 0 && (next & 3) == 0 && next < USER_SPACE_END && prev < USER_SPACE_END;
@@ -127,13 +121,13 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
 {
     const struct pyh_type *t = &heap->types[ti];
     const struct pyh_static_types *st = &heap->rt->types;
-    struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(obj, 0));
+    struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, pyh_kind_word(obj, 0));
     uint64_t refcnt = rc.count;
     /* A C initializer can name only a type that exists when the binary is built. */
     if (t->heap) return false;
     if (st->moduledef && t->addr == st->moduledef) {
         /* PyModuleDef_Init gives a def its type and its index together. */
-        uint64_t index = avail >= 32 ? word(obj, 24) : 0;
+        uint64_t index = avail >= 32 ? pyh_kind_word(obj, 24) : 0;
         if (index < 1 || index > MAX_MODULE_INDEX) return false;
     } else if (heap->rt->minor >= 12 && !rc.immortal) {
         /* 3.12+: PyObject_HEAD_INIT makes a statically allocated object immortal (2^32 - 1;
@@ -155,7 +149,7 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
 static bool free_list_object(const struct pyh_heap *heap, const uint8_t *bytes, size_t avail)
 {
     if (heap->rt->minor < 14 || avail < 16) return false;
-    uint64_t link = word(bytes, 0), tp = word(bytes, 8);
+    uint64_t link = pyh_kind_word(bytes, 0), tp = pyh_kind_word(bytes, 8);
     if (!tp || (tp & 7)) return false;
     uint32_t ti = pyh_heap_type_at(heap, tp);
     if (ti == UINT32_MAX || heap->types[ti].header_pos != 0) return false;
@@ -180,8 +174,8 @@ uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const ui
     for (int i = 0; i < npositions; i++) {
         size_t pos = positions[i];
         if (pos + 16 > avail || pos + 16 > usable) break;
-        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word(bytes, pos));
-        uint64_t refcnt = rc.count, tp = word(bytes, pos + 8);
+        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, pyh_kind_word(bytes, pos));
+        uint64_t refcnt = rc.count, tp = pyh_kind_word(bytes, pos + 8);
         if (!rc.plausible || !tp || (tp & 7)) continue;
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;

@@ -20,6 +20,16 @@ uint64_t pyh_gc_state(struct pyh_runtime *rt, uint64_t interp)
 #define VISITED_SPACE_AFTER_COLLECTING 40
 #define FIRST_GENERATIONAL_314 0x030e05c1u /* 3.14.5rc1: three generations again */
 
+/* The incremental collector's visited_space in the GC state at gc; -1 when unreadable. */
+static int32_t visited_space(struct pyh_runtime *rt, uint64_t gc)
+{
+    int32_t visited = -1;
+    pyh_error_free(pyh_target_read(
+        rt->target, gc + (uint64_t)rt->layout.gc_collecting + VISITED_SPACE_AFTER_COLLECTING,
+        &visited, 4));
+    return visited;
+}
+
 uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g)
 {
     uint64_t gc = pyh_gc_state(rt, interp);
@@ -28,10 +38,7 @@ uint64_t pyh_gc_list_head(struct pyh_runtime *rt, uint64_t interp, int g)
     if (rt->gc_incremental && g > 0) {
         /* GEN_HEAD: generation 1 is old[visited_space], 2 the other. A value other than 0
          * or 1 is no state of the collector: read as 0 (pyh_gc_check_heads said so). */
-        int32_t visited = 0;
-        pyh_error_free(pyh_target_read(rt->target, gc + (uint64_t)rt->layout.gc_collecting +
-                                                       VISITED_SPACE_AFTER_COLLECTING,
-                                       &visited, 4));
+        int32_t visited = visited_space(rt, gc);
         list = 1 + ((visited == 1) == (g == 1));
     }
     return gc + (uint64_t)rt->layout.gc_generations + 24 * (uint64_t)list; /* gc_generation: 24 B */
@@ -174,11 +181,7 @@ void pyh_gc_check_heads(struct pyh_runtime *rt)
     if (rt->ninterps == 0 || rt->layout.gc_generations < 0) return;
     uint64_t gc = pyh_gc_state(rt, rt->interps[0]);
     if (rt->gc_incremental) {
-        int32_t visited = -1;
-        struct pyh_error *err = pyh_target_read(
-            rt->target, gc + (uint64_t)rt->layout.gc_collecting + VISITED_SPACE_AFTER_COLLECTING,
-            &visited, 4);
-        pyh_error_free(err);
+        int32_t visited = visited_space(rt, gc);
         if (visited != 0 && visited != 1)
             pyh_diag_partial(rt->diag,
                              "the incremental collector's visited space reads as %d, neither 0 "

@@ -40,6 +40,16 @@ struct pyh_error *pyh_rt_read_ptr(struct pyh_runtime *rt, uint64_t base, int32_t
     return pyh_read_u64(rt->target, base + (uint64_t)offset, out);
 }
 
+int64_t pyh_interp_id(struct pyh_runtime *rt, size_t k)
+{
+    uint64_t id = 0;
+    struct pyh_error *err = k < rt->ninterps ? pyh_rt_read_ptr(rt, rt->interps[k], rt->layout.interp_id, &id)
+                                             : pyh_error_create(PYH_ERR_NOT_FOUND, "no interpreter %zu", k);
+    bool ok = !err;
+    pyh_error_free(err);
+    return ok ? (int64_t)id : -1;
+}
+
 void pyh_runtime_free(struct pyh_runtime *rt)
 {
     if (!rt) return;

@@ -80,4 +80,7 @@ const char *pyh_layout_source_name(enum pyh_layout_source source);
 struct pyh_error *pyh_rt_read_ptr(struct pyh_runtime *rt, uint64_t base, int32_t offset,
                                   uint64_t *out);
 
+/* interp->id of interpreter k (a position in rt->interps); -1 when unreadable. */
+int64_t pyh_interp_id(struct pyh_runtime *rt, size_t k);
+
 #endif
