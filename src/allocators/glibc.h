@@ -360,7 +360,9 @@ struct pyh_glibc_window {
     uint8_t *buf;
     size_t cap;
     uint64_t base;
-    size_t len; /* [base, base + len) is in buf */
+    size_t len;          /* [base, base + len) is at data */
+    const uint8_t *data; /* buf, or the target's view of the window (pyh_target_view) */
+    bool viewed;         /* data is a view, given back when the window moves */
 };
 
 /* A window with a cap-byte buffer; pyh_glibc_window_free releases it. */

@@ -43,10 +43,19 @@ struct pyh_error *pyh_glibc_window_init(struct pyh_glibc_window *w, struct pyh_t
     return w->buf ? NULL : pyh_error_nomem();
 }
 
+/* Gives the window's view back (pyh_target_view_release), if it has one. */
+static void window_release(struct pyh_glibc_window *w)
+{
+    if (w->viewed) pyh_target_view_release(w->t, w->base, w->len);
+    w->viewed = false;
+}
+
 void pyh_glibc_window_free(struct pyh_glibc_window *w)
 {
+    window_release(w);
     free(w->buf);
     w->buf = NULL;
+    w->data = NULL;
     w->len = 0;
 }
 
@@ -54,12 +63,23 @@ struct pyh_error *pyh_glibc_window_get(struct pyh_glibc_window *w, uint64_t addr
                                        uint64_t limit, const uint8_t **p)
 {
     if (addr >= w->base && addr - w->base <= w->len && w->len - (addr - w->base) >= n) {
-        *p = w->buf + (addr - w->base);
+        *p = w->data + (addr - w->base);
         return NULL;
     }
     size_t want = w->cap;
     if (limit > addr && limit - addr < want) want = (size_t)(limit - addr);
     if (want < n) want = n;
+    window_release(w);
+    /* Where the target holds the bytes (a core's mapping), no copy: only the pages looked at
+     * are brought in. */
+    const uint8_t *view = pyh_target_view(w->t, addr, want);
+    if (view) {
+        w->base = addr;
+        w->len = want;
+        w->data = *p = view;
+        w->viewed = true;
+        return NULL;
+    }
     for (;;) {
         struct pyh_error *err = pyh_target_read(w->t, addr, w->buf, want);
         if (!err) break;
@@ -73,7 +93,7 @@ struct pyh_error *pyh_glibc_window_get(struct pyh_glibc_window *w, uint64_t addr
     }
     w->base = addr;
     w->len = want;
-    *p = w->buf;
+    w->data = *p = w->buf;
     return NULL;
 }
 

@@ -288,24 +288,34 @@ static const char *pool_header(struct pyh_runtime *rt, uint64_t pool, const uint
     return check_pool(h, index, pool_size);
 }
 
-/* The carved pools of an arena, [first_pool, pool_address), read with one target read
- * into span (arena_size bytes): a core answers it with one pread, where pool by pool through
- * the block cache took one per 64 KiB and a copy of every byte out of the cache. *whole is
- * false when that read failed (an arena cut by a truncated core, unmapped memory) or there
- * is no span: the caller then reads pool by pool, as precisely as before. Only an
- * interruption is an error. */
+/* The carved pools of an arena, [first_pool, pool_address), into *span: where they are, when
+ * the target holds them in memory (a core's mapping: pyh_target_view), else read with one
+ * target read into buf (arena_size bytes) — a core without the mapping answers it with one
+ * pread, where pool by pool through the block cache took one per 64 KiB and a copy of every
+ * byte out of the cache. *span is NULL when that read failed (an arena cut by a truncated
+ * core, unmapped memory) or there is no buf: the caller then reads pool by pool, as
+ * precisely as before. Only an interruption is an error. The caller gives the view back
+ * with release_span when done with the arena. */
 static struct pyh_error *read_span(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                   uint64_t first_pool, uint64_t pool_address, uint8_t *span,
-                                   bool *whole)
+                                   uint64_t first_pool, uint64_t pool_address, uint8_t *buf,
+                                   const uint8_t **span)
 {
-    *whole = false;
-    if (!span || pool_address <= first_pool || pool_address - first_pool > pm->arena_size)
-        return NULL;
-    struct pyh_error *err = pyh_target_read(rt->target, first_pool, span, (size_t)(pool_address - first_pool));
+    *span = NULL;
+    if (pool_address <= first_pool || pool_address - first_pool > pm->arena_size) return NULL;
+    size_t len = (size_t)(pool_address - first_pool);
+    if ((*span = pyh_target_view(rt->target, first_pool, len))) return NULL;
+    if (!buf) return NULL;
+    struct pyh_error *err = pyh_target_read(rt->target, first_pool, buf, len);
     if (err && err->code == PYH_ERR_INTERRUPTED) return err;
-    *whole = !err;
+    if (!err) *span = buf;
     pyh_error_free(err);
     return NULL;
+}
+
+static void release_span(struct pyh_runtime *rt, uint64_t first_pool, uint64_t pool_address,
+                         const uint8_t *span, const uint8_t *buf)
+{
+    if (span && span != buf) pyh_target_view_release(rt->target, first_pool, pool_address - first_pool);
 }
 
 /* Whether a pool header starts like an mmapped glibc chunk: prev_size 0 and a size field
@@ -331,16 +341,17 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
     out.first_pool = (a->address + pm->pool_size - 1) & ~(pm->pool_size - 1);
     uint64_t carved = (a->pool_address - out.first_pool) / pm->pool_size;
     uint64_t empty = 0;
-    bool whole;
-    struct pyh_error *err = read_span(rt, pm, out.first_pool, a->pool_address, span, &whole);
+    const uint8_t *pools;
+    struct pyh_error *err = read_span(rt, pm, out.first_pool, a->pool_address, span, &pools);
     if (err) return err;
+    bool whole = pools != NULL;
     struct pyh_pymalloc_pool_run run = {0, 0};
     for (uint64_t p = 0; p < carved; p++) {
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
         uint64_t pool = out.first_pool + p * pm->pool_size;
         const char *wrong =
-            pool_header(rt, pool, whole ? span + p * pm->pool_size : NULL, index, pm->pool_size, &h);
+            pool_header(rt, pool, whole ? pools + p * pm->pool_size : NULL, index, pm->pool_size, &h);
         if (whole && !wrong && !chunk_like(&h)) {
             if (run.end != pool) {
                 if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
@@ -372,6 +383,7 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
         pm->bytes_free_in_used_pools += (nblocks - h.count) * size;
         pm->bytes_pool_overhead += pm->pool_size - nblocks * size;
     }
+    release_span(rt, out.first_pool, a->pool_address, pools, span);
     if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
         return err;
     uint64_t never_used = a->ntotalpools > carved ? a->ntotalpools - carved : 0;
@@ -674,27 +686,38 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
     }
     for (size_t a = 0; a < pm->narenas; a++) order[a] = a;
     qsort_r(order, pm->narenas, sizeof(*order), compare_arena_address, pm->arenas);
+    /* Where the target holds the arenas in memory (a core's mapping), their pages are mapped
+     * in by a helper thread two arenas ahead (target/readahead.c). */
+    struct pyh_range *ranges = malloc((pm->narenas + 1) * sizeof(*ranges));
+    for (size_t k = 0; ranges && k < pm->narenas; k++)
+        ranges[k] = (struct pyh_range){pm->arenas[order[k]].first_pool, pm->arenas[order[k]].pool_address};
+    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, pm->narenas, 2) : NULL;
     struct bad_free_list *bad = NULL;
     size_t nbad = 0, bad_cap = 0;
     struct pyh_error *err = NULL;
     for (size_t k = 0; k < pm->narenas && !err; k++) {
         pyh_progress("reading pymalloc's arenas", PYH_PROGRESS_ITEMS, k, pm->narenas);
+        pyh_target_readahead_at(ahead, k);
         const struct pyh_pymalloc_arena *ar = &pm->arenas[order[k]];
-        bool whole = false;
-        if (spans && (err = read_span(rt, pm, ar->first_pool, ar->pool_address, span, &whole))) break;
-        for (uint64_t pool = ar->first_pool; pool < ar->pool_address && !err; pool += pm->pool_size) {
+        const uint8_t *pools = NULL;
+        if ((err = read_span(rt, pm, ar->first_pool, ar->pool_address, spans ? span : NULL, &pools)))
+            break;
+        bool whole = pools != NULL, go_on = true;
+        for (uint64_t pool = ar->first_pool; pool < ar->pool_address && !err && go_on; pool += pm->pool_size) {
             if ((err = pyh_check_interrupt())) break;
             struct pool_header h;
-            const uint8_t *bytes = whole ? span + (pool - ar->first_pool) : span;
+            const uint8_t *bytes = whole ? pools + (pool - ar->first_pool) : span;
             if (pool_header(rt, pool, whole ? bytes : NULL, ar->index, pm->pool_size, &h) ||
                 h.count == 0)
                 continue;
             if (!whole && (err = pyh_target_read(rt->target, pool, span, pm->pool_size))) break;
-            if (!visit_pool(rt, pm, order[k], pool, &h, bytes, visit, ctx, &bad, &nbad, &bad_cap))
-                goto done;
+            go_on = visit_pool(rt, pm, order[k], pool, &h, bytes, visit, ctx, &bad, &nbad, &bad_cap);
         }
+        release_span(rt, ar->first_pool, ar->pool_address, pools, span);
+        if (!go_on) break;
     }
-done:
+    pyh_target_readahead_stop(ahead);
+    free(ranges);
     /* The warnings in the order the arena table gives (and, in the past, the visit did). */
     if (nbad > 1) qsort(bad, nbad, sizeof(*bad), compare_bad);
     for (size_t i = 0; i < nbad; i++)

@@ -34,6 +34,13 @@ struct core_load {
  * mapping would leave every page read in our resident set. */
 struct core_state {
     uint8_t *image; /* the whole core, mmapped: headers and notes only */
+    /* The whole core again, read-only, for pyh_target_view: the passes over the heap look at
+     * its pages where they are instead of copying them out (and give them back with
+     * MADV_DONTNEED, which a page of this mapping survives: it is never written). Apart from
+     * image, which libelf may write and which is read at random (MADV_RANDOM: no fault-
+     * around), while a pass over this one wants the kernel's fault-around. NULL if mmap
+     * failed (then everything is read). */
+    const uint8_t *view;
     int fd;
     size_t size;
     char *path;
@@ -156,6 +163,7 @@ static void core_close(struct pyh_target *t)
     if (!c) return;
     if (c->elf) elf_end(c->elf);
     if (c->image) munmap(c->image, c->size);
+    if (c->view) munmap((void *)c->view, c->size);
     if (c->fd >= 0) close(c->fd);
     free(c->loads);
     free(c->path);
@@ -274,11 +282,39 @@ static struct pyh_error *core_residency(struct pyh_target *t, struct pyh_residen
     return err;
 }
 
+/* The core's own bytes of [addr, addr + len), when one segment holds them all. */
+static const uint8_t *core_view(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    struct core_state *c = t->impl;
+    const struct core_load *load = c->view ? find_load(c, addr) : NULL;
+    if (!load || addr - load->start > load->avail || load->avail - (addr - load->start) < len)
+        return NULL;
+    uint64_t off = load->offset + (addr - load->start);
+    if (off > c->size || c->size - off < len) return NULL; /* read_loads bounds avail; again */
+    return c->view + off;
+}
+
+static void core_view_release(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    struct core_state *c = t->impl;
+    const uint8_t *p = core_view(t, addr, len);
+    if (!p) return;
+    /* Whole pages, rounded out: the pages at the edges may hold bytes of another view, which
+     * only come back on their next look. */
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
+    uintptr_t to = ((uintptr_t)p + len + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    uintptr_t end = (uintptr_t)c->view + ((c->size + PAGE - 1) & ~(size_t)(PAGE - 1));
+    if (to > end) to = end;
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 static const struct pyh_target_ops core_ops = {
     .read = core_read,
     .cached = true, /* each uncached read is a pread */
     .close = core_close,
     .residency = core_residency,
+    .view = core_view,
+    .view_release = core_view_release,
 };
 
 static uint32_t prot_of(uint32_t p_flags)
@@ -584,6 +620,8 @@ struct pyh_error *pyh_target_open_core(const char *path, const struct pyh_file_s
     }
     c->image = image;
     madvise(image, c->size, MADV_RANDOM);
+    void *view = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    c->view = view == MAP_FAILED ? NULL : view;
 
     Elf64_Ehdr *eh = image;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {

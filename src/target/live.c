@@ -99,6 +99,14 @@ static struct pyh_error *live_read(struct pyh_target *t, uint64_t addr, void *bu
                       : pyh_live_read_process(t, addr, buf, len);
 }
 
+/* The copy is py-heap's own memory: a pass looks at it where it is. Nothing to give back
+ * (the copy is all there is), so no view_release. */
+static const uint8_t *live_view(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    struct pyh_live_state *s = t->impl;
+    return s->ncopies ? pyh_live_view_copy(t, addr, len) : NULL;
+}
+
 static void live_close(struct pyh_target *t)
 {
     struct pyh_live_state *s = t->impl;
@@ -161,6 +169,7 @@ static const struct pyh_target_ops live_ops = {
     .residency = live_residency,
     .gone = pyh_live_gone,
     .resume = live_resume,
+    .view = live_view,
 };
 
 void pyh_live_attach_files(struct pyh_target *t, const struct pyh_file_search *user)

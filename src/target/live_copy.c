@@ -128,6 +128,23 @@ struct pyh_error *pyh_live_read_copy(struct pyh_target *t, uint64_t addr, void *
     return len ? pyh_live_read_process(t, addr, out, len) : NULL;
 }
 
+const uint8_t *pyh_live_view_copy(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    const struct pyh_live_state *s = t->impl;
+    size_t lo = s->ncopies ? copy_after(s, addr) : 0;
+    const struct pyh_live_copied *c = lo && addr < s->copies[lo - 1].end ? &s->copies[lo - 1] : NULL;
+    if (!c || c->end - addr < len) return NULL;
+    const struct pyh_ranges *d = &s->data;
+    size_t i = 0, hi = d->n; /* the first range that ends above addr */
+    while (i < hi) {
+        size_t mid = i + (hi - i) / 2;
+        if (d->v[mid].end <= addr) i = mid + 1;
+        else hi = mid;
+    }
+    if (i == d->n || d->v[i].start > addr || d->v[i].end - addr < len) return NULL;
+    return c->data + (addr - c->start);
+}
+
 void pyh_live_release_unused(struct pyh_live_state *s)
 {
     for (size_t i = 0; i < s->unused.n; i++)

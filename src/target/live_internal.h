@@ -156,6 +156,10 @@ void pyh_live_close_map_files(struct pyh_live_state *s);
 /* Reads len bytes at addr: from the copy where it holds them, from the process elsewhere. */
 struct pyh_error *pyh_live_read_copy(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
 
+/* The copy's bytes of [addr, addr + len), when one copied buffer holds them all as data
+ * (pages the process had written: what a read would memcpy); NULL otherwise. */
+const uint8_t *pyh_live_view_copy(struct pyh_target *t, uint64_t addr, size_t len);
+
 /* What pyh_live_prepare_copy found. */
 struct pyh_live_copy_plan {
     uint64_t bytes;     /* the bytes to copy: the pages that hold data in the writable mappings */

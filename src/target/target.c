@@ -252,6 +252,17 @@ struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf
     return t->ops->read(t, addr, buf, len);
 }
 
+const uint8_t *pyh_target_view(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    if (!t->ops->view || len == 0 || addr + len < addr) return NULL;
+    return t->ops->view(t, addr, len);
+}
+
+void pyh_target_view_release(struct pyh_target *t, uint64_t addr, size_t len)
+{
+    if (t->ops->view_release && len && addr + len >= addr) t->ops->view_release(t, addr, len);
+}
+
 struct pyh_error *pyh_read_u64(struct pyh_target *t, uint64_t addr, uint64_t *out)
 {
     return pyh_target_read(t, addr, out, sizeof(*out));

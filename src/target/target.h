@@ -179,6 +179,11 @@ struct pyh_target_ops {
     /* Lets a process that py-heap holds stopped go (see pyh_target_resume); NULL for kinds
      * that stop nothing. */
     void (*resume)(struct pyh_target *t);
+    /* The len bytes at addr where the kind holds them in this process's memory as they are
+     * (see pyh_target_view), or NULL; NULL for kinds that hold none. */
+    const uint8_t *(*view)(struct pyh_target *t, uint64_t addr, size_t len);
+    /* Done with the views of [addr, addr + len) for now (see pyh_target_view_release). */
+    void (*view_release)(struct pyh_target *t, uint64_t addr, size_t len);
 };
 
 /* Where to find the files a target maps. */
@@ -265,6 +270,30 @@ struct pyh_error *pyh_target_explain(struct pyh_target *t, struct pyh_error *err
 /* Reads exactly len bytes at addr. Fails with PYH_ERR_FAULT naming the address when any
  * byte is unreadable, and with PYH_ERR_INTERRUPTED when the user interrupted. */
 struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
+
+/* The len bytes at addr without a read or a copy: a pointer into py-heap's own memory that
+ * holds them (a core's data through a read-only mapping of the file, a live process's copy),
+ * or NULL when the kind
+ * holds no such copy or the bytes are not all in one piece of it — then pyh_target_read
+ * them. For the passes over the whole heap, which would otherwise copy each byte once more
+ * than they look at it. A view stays valid until the target is closed. */
+const uint8_t *pyh_target_view(struct pyh_target *t, uint64_t addr, size_t len);
+
+/* Says that a pass is done with the views of [addr, addr + len) for now: the pages they
+ * brought into py-heap's resident set leave it (the views stay valid: a later look brings
+ * the page back), so that a pass over a multi-gigabyte core does not end holding all of it. */
+void pyh_target_view_release(struct pyh_target *t, uint64_t addr, size_t len);
+
+/* A pass over ranges[0..n) of views, in that order, whose pages a helper thread maps in
+ * `ahead` ranges before the pass gets there (target/readahead.c); the pass says where it is
+ * with pyh_target_readahead_at and ends with _stop (before ranges goes). NULL — and nothing
+ * to do — for a kind without views, fewer than two ranges, or no thread to be had; every
+ * call takes NULL. */
+struct pyh_readahead;
+struct pyh_readahead *pyh_target_readahead_start(struct pyh_target *t, const struct pyh_range *ranges,
+                                                 size_t n, size_t ahead);
+void pyh_target_readahead_at(struct pyh_readahead *ra, size_t i);
+void pyh_target_readahead_stop(struct pyh_readahead *ra);
 
 /* Typed reads; the value is little-endian in the target as on this host (x86-64). */
 struct pyh_error *pyh_read_u64(struct pyh_target *t, uint64_t addr, uint64_t *out);

@@ -1,0 +1,108 @@
+/* Read-ahead for a pass over views (pyh_target_view): a helper thread maps the pages of the
+ * ranges a few ahead of the pass, so that the page faults of a core's mapping — a quarter of
+ * a census's time on a 1.6 GiB core — are taken on the other core while the pass classifies.
+ * The helper only asks the kernel to fill page tables of a read-only mapping: it reads no
+ * memory py-heap's code looks at, takes no lock of py-heap's and touches no state but its
+ * own, so the pass needs no care beyond saying where it is. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "target/target.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+#define PAGE 4096u
+
+struct pyh_readahead {
+    struct pyh_target *t;
+    const struct pyh_range *ranges;
+    size_t n, ahead;
+    atomic_size_t at;   /* the pass is at range `at` */
+    atomic_bool stop;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t moved; /* `at` moved or stop was set */
+};
+
+static void populate(struct pyh_target *t, const struct pyh_range *r)
+{
+    const uint8_t *p = pyh_target_view(t, r->start, (size_t)(r->end - r->start));
+    if (!p) return;
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
+    uintptr_t to = ((uintptr_t)p + (r->end - r->start) + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    if (madvise((void *)from, to - from, MADV_POPULATE_READ) == 0) return;
+    /* An older kernel: a load per page faults it in all the same. */
+    for (uintptr_t a = (uintptr_t)p; a < (uintptr_t)p + (r->end - r->start); a = (a | (PAGE - 1)) + 1)
+        (void)*(const volatile uint8_t *)a;
+}
+
+static void *run(void *arg)
+{
+    struct pyh_readahead *ra = arg;
+    for (size_t i = 1; i < ra->n && !atomic_load(&ra->stop); i++) {
+        pthread_mutex_lock(&ra->lock);
+        while (!atomic_load(&ra->stop) && i > atomic_load(&ra->at) + ra->ahead)
+            pthread_cond_wait(&ra->moved, &ra->lock);
+        pthread_mutex_unlock(&ra->lock);
+        /* Behind the pass (which faulted those pages in itself, and gave them back): go on
+         * from just ahead of it, never map what it has left. */
+        size_t at = atomic_load(&ra->at);
+        if (i <= at) i = at + 1;
+        if (i < ra->n && !atomic_load(&ra->stop)) populate(ra->t, &ra->ranges[i]);
+    }
+    return NULL;
+}
+
+struct pyh_readahead *pyh_target_readahead_start(struct pyh_target *t, const struct pyh_range *ranges,
+                                                 size_t n, size_t ahead)
+{
+    /* Only a view whose pages come and go (a core's mapping) has faults to take ahead. */
+    if (n < 2 || !t->ops->view || !t->ops->view_release) return NULL;
+    struct pyh_readahead *ra = calloc(1, sizeof(*ra));
+    if (!ra) return NULL;
+    *ra = (struct pyh_readahead){.t = t, .ranges = ranges, .n = n, .ahead = ahead ? ahead : 1};
+    atomic_init(&ra->at, 0);
+    atomic_init(&ra->stop, false);
+    pthread_mutex_init(&ra->lock, NULL);
+    pthread_cond_init(&ra->moved, NULL);
+    /* Signals (Ctrl-C, SIGTERM) stay the main thread's: the helper blocks them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&ra->thread, NULL, run, ra);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) { /* no thread: the pass faults its pages in itself */
+        pthread_cond_destroy(&ra->moved);
+        pthread_mutex_destroy(&ra->lock);
+        free(ra);
+        return NULL;
+    }
+    return ra;
+}
+
+void pyh_target_readahead_at(struct pyh_readahead *ra, size_t i)
+{
+    if (!ra) return;
+    pthread_mutex_lock(&ra->lock);
+    atomic_store(&ra->at, i);
+    pthread_cond_signal(&ra->moved);
+    pthread_mutex_unlock(&ra->lock);
+}
+
+void pyh_target_readahead_stop(struct pyh_readahead *ra)
+{
+    if (!ra) return;
+    pthread_mutex_lock(&ra->lock);
+    atomic_store(&ra->stop, true);
+    pthread_cond_signal(&ra->moved);
+    pthread_mutex_unlock(&ra->lock);
+    pthread_join(ra->thread, NULL);
+    pthread_cond_destroy(&ra->moved);
+    pthread_mutex_destroy(&ra->lock);
+    free(ra);
+}
