@@ -68,6 +68,12 @@ struct pyh_error *pyh_census_gather(struct pyh_heap *heap, const struct pyh_frag
         c->objects++;
         c->size += size;
     }
+    for (size_t t = 0; heap->tally && t < heap->ntypes; t++) { /* counted, not listed */
+        by_type[t].count += heap->tally[t].count;
+        by_type[t].size += heap->tally[t].size;
+        c->objects += heap->tally[t].count;
+        c->size += heap->tally[t].size;
+    }
     for (size_t t = 0; t < heap->ntypes; t++) {
         if (!by_type[t].count) continue;
         by_type[t].type = (uint32_t)t;

@@ -256,7 +256,8 @@ static void write_verdict(struct pyh_fragmentation *f)
 }
 
 struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                           struct pyh_glibc *glibc, struct pyh_fragmentation *f)
+                                           struct pyh_glibc *glibc, bool resident,
+                                           struct pyh_fragmentation *f)
 {
     memset(f, 0, sizeof(*f));
     f->pymalloc = pm;
@@ -264,7 +265,7 @@ struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct 
     for (size_t i = 0; pm && i < pm->narenas; i++)
         if (pm->arenas[i].bytes_used * 20 <= pm->arena_size) f->pymalloc_pinned++;
     const struct pyh_residency *res = NULL;
-    struct pyh_error *err = pyh_target_residency(rt->target, &res);
+    struct pyh_error *err = resident ? pyh_target_residency(rt->target, &res) : NULL;
     if (err) {
         if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
         if (err->code != PYH_ERR_UNSUPPORTED)

@@ -52,10 +52,13 @@ struct pyh_fragmentation {
     char verdict[1024];
 };
 
-/* The accounting over both walkers' results (either may be NULL: not found). Only an
- * interruption or running out of memory is an error. */
+/* The accounting over both walkers' results (either may be NULL: not found). With resident,
+ * also what is resident (resident_known, split): on a core without holes that reads every
+ * anonymous page once more, so a caller that shows only the mapped figures (the census's
+ * heap total) leaves it out. Only an interruption or running out of memory is an error. */
 struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                           struct pyh_glibc *glibc, struct pyh_fragmentation *f);
+                                           struct pyh_glibc *glibc, bool resident,
+                                           struct pyh_fragmentation *f);
 
 /* The bytes the allocators hold: pymalloc's arenas, glibc's arenas (system_mem) and mmapped
  * chunks, pymalloc arenas that live inside glibc chunks counted once. */

@@ -101,12 +101,16 @@ static struct pyh_error *flood(struct flood *f)
     f->label = malloc(heap->nnative_blocks * sizeof(uint32_t));
     if (!f->label) return pyh_error_nomem();
     memset(f->label, 0xff, heap->nnative_blocks * sizeof(uint32_t));
+    uint8_t *holds = pyh_referents_native_types(heap);
+    if (!holds) f->err = pyh_error_nomem();
     for (size_t v = 0; v < heap->nobjects && !f->err; v++) {
+        if (!holds[heap->objects[v].type]) continue;
         if (f->d && pyh_dom_idom(f->d, (uint32_t)v) == PYH_UNREACHED) continue;
         f->seed = (uint32_t)v;
         pyh_referents_native_fields(heap, v, seed, f);
         if (!f->err && pyh_interrupted()) f->err = pyh_check_interrupt(); /* a flag load */
     }
+    free(holds);
     while (f->nqueue && !f->err) {
         uint32_t b = f->queue[--f->nqueue];
         scan(f, b);

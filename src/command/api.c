@@ -22,7 +22,7 @@ struct pyh_error *pyh_census_list_get(struct pyh_session *s, struct pyh_census_l
     *out = NULL;
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
-    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, true, &frag, &census);
     struct pyh_heap *heap = census.heap;
     if (!err) err = pyh_check_interrupt();
     struct pyh_census_list *list = NULL;

@@ -133,9 +133,12 @@ struct pyh_error *pyh_cmd_gc(struct pyh_session *s, const struct pyh_parsed *p,
                              const struct pyh_command_defaults *defaults, FILE *out);
 
 /* The census of s's target (census.heap: the session's heap) and the fragmentation it is
- * measured against, over the session's allocators (types_cmd.c). frag and census are the
- * caller's to free, also on error. */
-struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort,
+ * measured against, over the session's allocators (types_cmd.c). census_only: the caller
+ * wants no more than the census — not the fragmentation's resident figures (see
+ * pyh_fragmentation_gather), and not a heap that lists every object (the session's heap is
+ * then the census's, pyh_session_heap_census, unless subinterpreters need every object to
+ * attribute them). frag and census are the caller's to free, also on error. */
+struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort, bool census_only,
                                   struct pyh_fragmentation *frag, struct pyh_census *census);
 
 /* The collector's view with the GC backlog (gc_view.h) of s's target. */

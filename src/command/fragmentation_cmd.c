@@ -12,7 +12,7 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
     struct pyh_pymalloc *pm;
     struct pyh_glibc *glibc;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, &f);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, true, &f);
     if (!err && s->mimalloc) {
         /* measured already by the gather (kept on the target): no second read */
         const struct pyh_residency *r = NULL;

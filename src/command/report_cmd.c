@@ -80,7 +80,7 @@ static struct pyh_error *gather(struct pyh_session *s, const struct pyh_parsed *
     struct pyh_graph *g;
     const struct pyh_reach *reach;
     const struct pyh_dominators *dom;
-    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &d->frag, &d->census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, false, &d->frag, &d->census);
     if (!err && !(err = pyh_info_gather(s->runtime, &d->info))) d->info_done = true;
     if (!err) err = pyh_session_graph(s, &g, &reach);
     if (!err) err = pyh_session_dominators(s, &dom);

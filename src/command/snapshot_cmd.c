@@ -87,7 +87,7 @@ struct pyh_error *pyh_snapshot_take(struct pyh_session *s, bool retainers, struc
     if (!snap) return pyh_error_nomem();
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
-    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, false, &frag, &census);
     if (err) goto done;
 
     snap->source = pyh_strdup(s->target->description);

@@ -17,7 +17,7 @@ struct pyh_error *pyh_cmd_summary(struct pyh_session *s, const struct pyh_parsed
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
     struct pyh_verdict verdict = {0};
-    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, &frag, &census);
+    struct pyh_error *err = pyh_census_take(s, PYH_SORT_SIZE, false, &frag, &census);
     /* The holders and the garbage need the graph and its dominators (seconds on a heap of
      * millions of objects; --quick leaves them out). */
     /* The collector's generations, and its backlog (the cyclic garbage) with the graph. */

@@ -8,16 +8,18 @@
 #include "report/report.h"
 #include "util/interrupt.h"
 
-struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort,
+struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort sort, bool census_only,
                                   struct pyh_fragmentation *frag, struct pyh_census *census)
 {
     struct pyh_pymalloc *pm;
     struct pyh_glibc *glibc;
     struct pyh_heap *heap;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_session_heap(s, &heap);
+    if (!err)
+        err = census_only && s->runtime->ninterps <= 1 ? pyh_session_heap_census(s, &heap)
+                                                       : pyh_session_heap(s, &heap);
     uint8_t *interp_of = NULL; /* with subinterpreters: the census by interpreter too */
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, frag);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, !census_only, frag);
     if (!err && s->runtime->ninterps > 1) err = pyh_objects_interpreters(heap, pm, &interp_of);
     if (!err) err = pyh_census_gather(heap, frag, sort, interp_of, census);
     free(interp_of);
@@ -33,7 +35,7 @@ struct pyh_error *pyh_cmd_types(struct pyh_session *s, const struct pyh_parsed *
     struct pyh_fragmentation frag = {0};
     struct pyh_census census = {0};
     struct pyh_error *err = pyh_census_take(
-        s, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE, &frag, &census);
+        s, sort && !strcmp(sort, "count") ? PYH_SORT_COUNT : PYH_SORT_SIZE, true, &frag, &census);
     if (!err)
         err = pyh_native_by_type(census.heap, &census.native_owners, &census.nnative_owners,
                                  &census.native_owned_bytes);

@@ -157,9 +157,11 @@ static void c_fields(struct pyh_walk *w, uint64_t obj, const struct pyh_type *t)
 
 /* Whether t's struct may point to C memory of its own (a core type's buffers — list items,
  * dict keys, set tables — are no native blocks: heap/build.c marks them). */
-static bool holds_native_pointers(const struct pyh_type *t)
+uint8_t *pyh_referents_native_types(const struct pyh_heap *heap)
 {
-    return pyh_kind_holds_native_pointers(t->kind) || t->c_size > t->known_size;
+    uint8_t *holds = malloc(heap->ntypes ? heap->ntypes : 1);
+    for (size_t t = 0; holds && t < heap->ntypes; t++) holds[t] = pyh_type_holds_native_pointers(&heap->types[t]);
+    return holds;
 }
 
 void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
@@ -167,7 +169,7 @@ void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
 {
     const struct pyh_object *o = &heap->objects[i];
     const struct pyh_type *t = &heap->types[o->type];
-    if (!holds_native_pointers(t) || !heap->nnative_blocks) return;
+    if (!pyh_type_holds_native_pointers(t) || !heap->nnative_blocks) return;
     struct pyh_walk w = {heap, NULL, NULL, false, 0};
     /* The C struct: past the header, to the end of the C layout or of the core type's
      * struct (a module's, a code object's). A class statement's layers (slots, __dict__,
@@ -207,13 +209,19 @@ struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap)
 {
     if (heap->native_refs || !heap->nnative_blocks) return NULL;
     heap->native_refs = calloc(heap->nnative_blocks, 1);
-    if (!heap->native_refs) return pyh_error_nomem();
-    for (size_t i = 0; i < heap->nobjects; i++) {
-        pyh_referents_native_fields(heap, i, count_native, heap);
-        if (pyh_interrupted()) /* a flag load: every object, as some read 4 KiB */
-            return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
+    uint8_t *holds = pyh_referents_native_types(heap);
+    if (!heap->native_refs || !holds) {
+        free(holds);
+        return pyh_error_nomem();
     }
-    return NULL;
+    struct pyh_error *err = NULL;
+    for (size_t i = 0; i < heap->nobjects && !err; i++) {
+        if (!holds[heap->objects[i].type]) continue;
+        pyh_referents_native_fields(heap, i, count_native, heap);
+        err = pyh_check_interrupt(); /* a flag load: some objects read 4 KiB */
+    }
+    free(holds);
+    return err;
 }
 
 struct pyh_error *pyh_referents(struct pyh_heap *heap, uint64_t obj, uint32_t ti,

@@ -18,6 +18,12 @@
  * without it). */
 struct pyh_error *pyh_referents_count_native(struct pyh_heap *heap);
 
+/* Per type (heap->types' order), 1 when its objects' structs may hold pointers to native
+ * blocks (what pyh_referents_native_fields reads), else 0: a pass over every object asks
+ * this table instead of making a call per object, most of which read nothing. The caller
+ * frees it; NULL when out of memory. */
+uint8_t *pyh_referents_native_types(const struct pyh_heap *heap);
+
 /* Calls fn once for each native block (an index into heap->native_blocks) whose start a
  * word of object i's struct holds: its C fields pointing to C memory (a module's state, an
  * ndarray's data, an extension's malloc'ed struct). Objects whose kind holds no such field

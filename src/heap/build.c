@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "heap/classify.h"
+#include "heap/sizeof.h"
 #include "heap/kinds/kind.h"
 #include "heap/object_sort.h"
 #include "runtime/gc.h"
@@ -50,6 +52,16 @@ struct builder {
         uint64_t flagged, before;
     } *gc_rank;
     size_t gc_rank_cap;
+    /* PYH_LIST_CENSUS: per type, 1 when its objects are counted in heap->tally instead of
+     * listed (choose_tallied); NULL when every object is listed. */
+    uint8_t *tallied;
+    /* The tracked GC objects counted and not listed, with their _gc_next (bit 0 cleared), in
+     * the order found (by address: arenas are visited in address order, chunks too), so that
+     * check_gc_lists finds them and follows their lists in memory as it does the table's. */
+    struct tallied_gc {
+        uint64_t obj, next;
+    } *tallied_gc;
+    size_t ntallied_gc, tallied_gc_cap;
 };
 
 /* While the table is built, an object's location rides in the top bits of its type index
@@ -76,16 +88,28 @@ void pyh_read_failure(struct pyh_read_failures *f, uint64_t object, uint64_t add
     }
 }
 
-static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
-                                    enum pyh_location loc, const uint8_t *bytes, size_t avail,
-                                    uint64_t block_size)
+/* A failure of object obj of type `type`: the type is kept with the first, as the object
+ * may be one the table does not list (PYH_LIST_CENSUS). */
+static void typed_failure(struct pyh_read_failures *f, uint64_t obj, uint32_t type, const char *message)
 {
-    struct pyh_heap *heap = b->heap;
+    pyh_read_failure(f, obj, 0, message);
+    if (f->count == 1) {
+        f->type = type;
+        f->typed = true;
+    }
+}
+
+/* sys.getsizeof() of the object found at obj (bytes: its copy, avail bytes of it; block_size:
+ * its block's usable bytes, 0 for a static object). */
+static inline __attribute__((always_inline)) struct pyh_error *
+object_size(struct pyh_heap *heap, uint64_t obj, uint32_t type, const uint8_t *bytes, size_t avail,
+            uint64_t block_size, uint64_t *out)
+{
     uint64_t size = 0;
-    struct pyh_error *err = pyh_heap_sizeof(heap, obj, type, bytes, avail, &size);
+    struct pyh_error *err = pyh_heap_sizeof_inline(heap, obj, type, bytes, avail, &size);
     if (err) { /* a size we cannot read is the basic size: the object is still counted */
         if (err->code == PYH_ERR_INTERRUPTED || err->code == PYH_ERR_NOMEM) return err;
-        pyh_read_failure(&heap->size_unread, obj, 0, pyh_error_message(err));
+        typed_failure(&heap->size_unread, obj, type, pyh_error_message(err));
         pyh_error_free(err);
         size = (uint64_t)heap->types[type].basicsize;
     }
@@ -95,9 +119,21 @@ static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t ty
         char msg[160];
         snprintf(msg, sizeof(msg), "it claims %llu bytes in a block of %llu",
                  (unsigned long long)size, (unsigned long long)block_size);
-        pyh_read_failure(&heap->size_bounded, obj, 0, msg);
+        typed_failure(&heap->size_bounded, obj, type, msg);
         size = block_size;
     }
+    *out = size;
+    return NULL;
+}
+
+static struct pyh_error *add_object(struct builder *b, uint64_t obj, uint32_t type,
+                                    enum pyh_location loc, const uint8_t *bytes, size_t avail,
+                                    uint64_t block_size)
+{
+    struct pyh_heap *heap = b->heap;
+    uint64_t size;
+    struct pyh_error *err = object_size(heap, obj, type, bytes, avail, block_size, &size);
+    if (err) return err;
     if (size >= UINT32_MAX && (err = pyh_u64map_put(&heap->big_sizes, obj, size))) return err;
     if (heap->nobjects == heap->objects_cap &&
         (err = PYH_BIG_GROW(heap->objects, heap->objects_cap, heap->nobjects + 1)))
@@ -127,6 +163,34 @@ static void record_gc_head(struct builder *b, uint64_t obj, const uint8_t *head)
     b->heap->objects[b->heap->nobjects - 1].type |= GC_NEXT;
 }
 
+/* Counts the object found at obj (of a tallied type) in heap->tally instead of listing it;
+ * head: its GC head's copy, NULL when the block holds none before it. A tracked GC object
+ * without one is listed (add_object), for check_gc_lists to find. */
+static inline __attribute__((always_inline)) struct pyh_error *
+tally_object(struct builder *b, uint64_t obj, uint32_t type, enum pyh_location loc,
+             const uint8_t *bytes, size_t avail, uint64_t block_size, const uint8_t *head)
+{
+    struct pyh_heap *heap = b->heap;
+    uint64_t next = 0;
+    if (heap->types[type].flags & PYH_TPFLAGS_HAVE_GC) {
+        if (!head) return add_object(b, obj, type, loc, bytes, avail, block_size);
+        next = pyh_kind_word(head, 0) & ~(uint64_t)1;
+    }
+    uint64_t size;
+    struct pyh_error *err = object_size(heap, obj, type, bytes, avail, block_size, &size);
+    if (err) return err;
+    heap->tally[type].count++;
+    heap->tally[type].size += size;
+    heap->object_block_bytes += block_size;
+    if (!next) return NULL; /* untracked, or no GC object: in no list */
+    struct tallied_gc g = {obj, next};
+    if (b->ntallied_gc < b->tallied_gc_cap) { /* PYH_APPEND's usual case, without its call */
+        b->tallied_gc[b->ntallied_gc++] = g;
+        return NULL;
+    }
+    return PYH_APPEND(b->tallied_gc, b->ntallied_gc, b->tallied_gc_cap, &g);
+}
+
 /* A block that is no object but holds an object's header with a count that does not fit
  * it: an object whose count was damaged, left out of the census — and said. */
 static void note_misfit(struct pyh_heap *heap, uint64_t obj, uint32_t type, uint64_t usable)
@@ -143,9 +207,12 @@ static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, cons
     struct builder *b = ctx;
     if (!used) return true;
     uint32_t type;
-    uint64_t misfit;
+    uint64_t misfit = 0;
     uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type, &misfit);
-    if (obj) {
+    if (obj && b->tallied && b->tallied[type]) {
+        b->err = tally_object(b, obj, type, PYH_LOC_PYMALLOC, bytes + (obj - addr), size - (obj - addr), size,
+                              obj - addr >= 16 ? bytes + (obj - addr) - 16 : NULL);
+    } else if (obj) {
         b->err = add_object(b, obj, type, PYH_LOC_PYMALLOC, bytes + (obj - addr), size - (obj - addr), size);
         if (!b->err && b->gc_recording && (b->heap->types[type].flags & PYH_TPFLAGS_HAVE_GC))
             record_gc_head(b, obj, bytes + (obj - addr) - 16);
@@ -186,11 +253,14 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
         return NULL;
     }
     uint32_t type;
-    uint64_t misfit;
+    uint64_t misfit = 0;
     uint64_t obj = pyh_heap_classify(b->heap, user, bytes, avail, usable, &type, &misfit);
+    enum pyh_location loc = c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC;
+    if (obj && b->tallied && b->tallied[type])
+        return tally_object(b, obj, type, loc, bytes + (obj - user), avail - (obj - user), c->size,
+                            obj - user >= 16 ? bytes + (obj - user) - 16 : NULL);
     if (obj)
-        return add_object(b, obj, type, c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC,
-                          bytes + (obj - user), avail - (obj - user), c->size);
+        return add_object(b, obj, type, loc, bytes + (obj - user), avail - (obj - user), c->size);
     note_misfit(b->heap, misfit, type, usable);
     struct block blk = {user, usable, 0};
     return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
@@ -481,8 +551,35 @@ static size_t object_near(const struct pyh_heap *heap, uint64_t addr, size_t *fi
  * GC head was recorded is followed in memory, any other read from the target. */
 struct gc_check {
     struct builder *b;
-    size_t finger;
+    size_t finger, tallied_finger;
 };
+
+/* The index of the tallied GC object at obj, or SIZE_MAX; searched from *finger outwards, as
+ * object_near searches the table. */
+static size_t tallied_near(const struct builder *b, uint64_t obj, size_t *finger)
+{
+    size_t n = b->ntallied_gc, lo, hi;
+    if (!n) return SIZE_MAX;
+    size_t f = *finger < n ? *finger : n - 1;
+    if (b->tallied_gc[f].obj < obj) {
+        size_t step = 1;
+        lo = f + 1;
+        while (lo + step < n && b->tallied_gc[lo + step].obj < obj) lo += step, step *= 2;
+        hi = lo + step < n ? lo + step + 1 : n;
+    } else {
+        size_t step = 1;
+        hi = f + 1;
+        while (hi > step && b->tallied_gc[hi - 1 - step].obj >= obj) hi -= step, step *= 2;
+        lo = hi > step ? hi - 1 - step : 0;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->tallied_gc[mid].obj < obj) lo = mid + 1;
+        else hi = mid;
+    }
+    *finger = lo;
+    return lo < n && b->tallied_gc[lo].obj == obj ? lo : SIZE_MAX;
+}
 
 /* Inlined into pyh_gc_visit's loop (always_inline: it runs once per GC object; called
  * through the pointer, 2% more instructions for a whole `types`). */
@@ -494,12 +591,14 @@ check_gc_head(uint64_t node, size_t interp, int generation, uint64_t *next, bool
     struct pyh_heap *heap = c->b->heap;
     heap->gc_tracked++;
     /* The object follows its GC head. */
-    size_t i = object_near(heap, node + 16, &c->finger);
-    if (i == SIZE_MAX) {
+    size_t i = object_near(heap, node + 16, &c->finger), k;
+    if (i != SIZE_MAX) {
+        recorded_gc_next(c->b, i, next);
+    } else if ((k = tallied_near(c->b, node + 16, &c->tallied_finger)) != SIZE_MAX) {
+        *next = c->b->tallied_gc[k].next;
+    } else {
         if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
         heap->gc_missing++;
-    } else {
-        recorded_gc_next(c->b, i, next);
     }
     return NULL;
 }
@@ -508,7 +607,7 @@ static struct pyh_error *check_gc_lists(struct builder *b)
 {
     struct pyh_heap *heap = b->heap;
     struct pyh_runtime *rt = heap->rt;
-    struct gc_check c = {b, 0};
+    struct gc_check c = {b, 0, 0};
     struct pyh_error *err = pyh_gc_visit(rt, true, check_gc_head, &c);
     if (err) return err;
     if (heap->gc_missing)
@@ -516,6 +615,50 @@ static struct pyh_error *check_gc_lists(struct builder *b)
                                 "(the first at 0x%llx): they are not counted",
                       (unsigned long long)heap->gc_missing, (unsigned long long)heap->gc_tracked,
                       (unsigned long long)heap->gc_missing_sample[0]);
+    return NULL;
+}
+
+static int compare_tallied_gc(const void *a, const void *b)
+{
+    uint64_t x = ((const struct tallied_gc *)a)->obj, y = ((const struct tallied_gc *)b)->obj;
+    return x < y ? -1 : x > y;
+}
+
+/* PYH_LIST_CENSUS: which types' objects are counted instead of listed — those the census
+ * needs no more of than their count and size: no buffer of theirs is marked (mark_buffers),
+ * no C field of theirs is followed to native memory (the census's native owners), and no
+ * size of theirs is bounded by their buffers. Then heap->tally to count them in. */
+static struct pyh_error *choose_tallied(struct builder *b)
+{
+    struct pyh_heap *heap = b->heap;
+    size_t n = heap->ntypes ? heap->ntypes : 1;
+    b->tallied = calloc(n, 1);
+    heap->tally = calloc(n, sizeof(*heap->tally));
+    if (!b->tallied || !heap->tally) return pyh_error_nomem();
+    for (size_t i = 0; i < heap->ntypes; i++) {
+        const struct pyh_type *t = &heap->types[i];
+        b->tallied[i] = !pyh_kinds[t->kind]->buffers && !t->sizeof_rule && !pyh_type_holds_native_pointers(t);
+    }
+    return NULL;
+}
+
+/* The tallied GC objects in address order, for tallied_near. pymalloc's come in address
+ * order, then glibc's (arena by arena, below or above them): the rest after the first run in
+ * order is sorted and merged into it from the end, not the whole sorted again. */
+static struct pyh_error *sort_tallied_gc(struct builder *b)
+{
+    struct tallied_gc *g = b->tallied_gc;
+    size_t n = b->ntallied_gc, run = 1;
+    while (run < n && g[run - 1].obj < g[run].obj) run++;
+    if (run >= n) return NULL;
+    size_t nrest = n - run;
+    struct tallied_gc *rest = malloc(nrest * sizeof(*rest));
+    if (!rest) return pyh_error_nomem();
+    memcpy(rest, g + run, nrest * sizeof(*rest));
+    qsort(rest, nrest, sizeof(*rest), compare_tallied_gc);
+    size_t i = run, j = nrest, k = n;
+    while (j > 0) g[--k] = i > 0 && g[i - 1].obj > rest[j - 1].obj ? g[--i] : rest[--j];
+    free(rest);
     return NULL;
 }
 
@@ -527,13 +670,18 @@ static void free_builder(struct builder *b)
     free(b->static_types);
     pyh_big_free(b->gc_next, b->gc_next_cap, sizeof(*b->gc_next));
     pyh_big_free(b->gc_rank, b->gc_rank_cap, sizeof(*b->gc_rank));
+    free(b->tallied);
+    free(b->tallied_gc);
+    b->tallied = NULL;
+    b->tallied_gc = NULL;
     b->blocks = NULL;
     b->pymalloc_arenas = b->static_types = b->gc_next = NULL;
     b->gc_rank = NULL;
 }
 
 struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                 struct pyh_glibc *glibc, struct pyh_heap **out)
+                                 struct pyh_glibc *glibc, enum pyh_heap_listing listing,
+                                 struct pyh_heap **out)
 {
     *out = NULL;
     struct pyh_heap *heap = calloc(1, sizeof(*heap));
@@ -550,11 +698,12 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
         goto fail;
     }
 
+    if (listing == PYH_LIST_CENSUS && (err = choose_tallied(&b))) goto fail;
     if (pm) {
         /* Room for every block pymalloc counts in use, an object or not: the table is not
          * regrown (and copied, when realloc cannot move pages) while its bulk is found. Pages
          * of it never written cost nothing; without the memory, it grows as it goes. */
-        if (pm->blocks_used && pm->blocks_used < SIZE_MAX / sizeof(*heap->objects)) {
+        if (listing == PYH_LIST_ALL && pm->blocks_used && pm->blocks_used < SIZE_MAX / sizeof(*heap->objects)) {
             struct pyh_error *grow = PYH_BIG_GROW(heap->objects, heap->objects_cap, (size_t)pm->blocks_used);
             pyh_error_free(grow);
         }
@@ -571,6 +720,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
         if ((err = b.err)) goto fail;
     }
     if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;
+    if ((err = sort_tallied_gc(&b))) goto fail;
     if ((err = collect_static_types(&b))) goto fail;
     if ((err = pyh_heap_for_each_data_region(heap, scan_static, &b))) goto fail;
     if ((err = sort_objects(&b))) goto fail;
@@ -603,6 +753,7 @@ void pyh_heap_free(struct pyh_heap *heap)
         free(heap->locations);
     }
     pyh_u64map_free(&heap->big_sizes);
+    free(heap->tally);
     free(heap->native_blocks);
     free(heap->native_refs);
     free(heap);

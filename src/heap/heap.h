@@ -57,11 +57,9 @@ enum pyh_type_kind {
     PYH_KIND_COUNT
 };
 
-/* What the kinds table (heap/kinds/) says of a kind, for the layers above: whether its
- * struct may point to C memory of its own (read by the native scan), and how a generalized
- * path step out of one of its objects reads ("[*]", " {member}"; NULL: the step keeps its
- * key). */
-bool pyh_kind_holds_native_pointers(enum pyh_type_kind kind);
+/* What the kinds table (heap/kinds/) says of a kind, for the layers above: how a
+ * generalized path step out of one of its objects reads ("[*]", " {member}"; NULL: the step
+ * keeps its key). */
 const char *pyh_kind_any_step(enum pyh_type_kind kind);
 
 /* Types whose C __sizeof__ counts memory past the struct (set by name, with subclasses;
@@ -107,6 +105,10 @@ enum pyh_location {
     PYH_LOC_STATIC,  /* in a binary's data (static types, singletons, 3.12+ static strings) */
 };
 
+/* Whether t's instances may point to C memory of their own (read by the native scan): its
+ * kind's struct may, or C code lays out fields past what the kind's reader knows. */
+bool pyh_type_holds_native_pointers(const struct pyh_type *t);
+
 /* One live object: 16 bytes, in one array sorted by address. */
 struct pyh_object {
     uint64_t addr;
@@ -131,6 +133,8 @@ struct pyh_native_block {
 struct pyh_read_failures {
     uint64_t count;
     uint64_t object;       /* the object being read at the first failure */
+    uint32_t type;         /* its type, when typed (an object the table may not list) */
+    bool typed;
     uint64_t address;      /* the address that failed, 0 when the message says */
     char message[160];     /* what failed first */
 };
@@ -138,6 +142,21 @@ struct pyh_read_failures {
 /* Records one failure (the first one's details kept). */
 void pyh_read_failure(struct pyh_read_failures *f, uint64_t object, uint64_t address,
                       const char *message);
+
+/* What the objects table lists. */
+enum pyh_heap_listing {
+    PYH_LIST_ALL,    /* every object: for the graph, show, paths and every verb that asks
+                        for objects one by one */
+    PYH_LIST_CENSUS, /* what the census reads one by one: the objects that own buffers or
+                        may point to native memory, the static ones, and those outside
+                        pymalloc and glibc's small chunks; the rest (str, int, tuple, class
+                        instances ...) is counted by type as it is found (heap->tally) */
+};
+
+/* Objects of one type counted and not listed (PYH_LIST_CENSUS). */
+struct pyh_heap_tally {
+    uint64_t count, size; /* sum of sys.getsizeof */
+};
 
 struct pyh_heap {
     struct pyh_runtime *rt; /* borrowed */
@@ -148,6 +167,9 @@ struct pyh_heap {
 
     struct pyh_object *objects; /* sorted by address; the static ones included */
     size_t nobjects, objects_cap;
+    /* PYH_LIST_CENSUS: per type, the objects counted and not listed (heap objects, never
+     * static ones); NULL when the table lists every object (PYH_LIST_ALL). */
+    struct pyh_heap_tally *tally;
     uint8_t *locations; /* enum pyh_location per object */
     size_t locations_cap;
     /* objects and locations come from pyh_big_grow (util/mem.h), not malloc: set by
@@ -189,9 +211,12 @@ struct pyh_heap {
  * types in large glibc chunks), then every in-use pymalloc block and glibc chunk, then the
  * static objects, the buffers, and the check against the GC lists. pm or glibc may be NULL
  * (then their blocks are not searched, said in a warning by the caller). The cost: one pass
- * over every in-use block, 16 bytes per object. */
+ * over every in-use block, and 16 bytes per object listed (PYH_LIST_CENSUS lists few: on a
+ * heap of 15 M str, int and tuple objects the table was 240 MB, whose fresh pages the kernel
+ * zeroed in a quarter of the census's time, and its sort and passes took as much again). */
 struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                 struct pyh_glibc *glibc, struct pyh_heap **out);
+                                 struct pyh_glibc *glibc, enum pyh_heap_listing listing,
+                                 struct pyh_heap **out);
 
 void pyh_heap_free(struct pyh_heap *heap);
 

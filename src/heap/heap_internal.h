@@ -42,15 +42,6 @@ bool pyh_heap_count_is_address(const struct pyh_heap *heap, uint64_t count);
 bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, const uint8_t *obj,
                                       size_t avail);
 
-/* Whether bytes (avail of them, a copy of the block at block) hold an object at one of the
- * header positions the version allows; returns the object's address and type index, or 0.
- * usable: the bytes of the block the object may use. When it returns 0 and misfit is not
- * NULL, *misfit is the address of what passed every test but the size (a header of a
- * variable-size type whose item count does not fit the block: damage), with its type in
- * *type, or 0 when nothing did. */
-uint64_t pyh_heap_classify(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
-                           size_t avail, uint64_t usable, uint32_t *type, uint64_t *misfit);
-
 /* sys.getsizeof of the object at obj of type t; bytes (avail of them) is a copy of the object
  * when the caller has one (may be NULL), else fields are read from the target. */
 struct pyh_error *pyh_heap_sizeof(const struct pyh_heap *heap, uint64_t obj, uint32_t t,

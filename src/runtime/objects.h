@@ -13,6 +13,7 @@
 
 /* tp_flags bits used here (the same values in 3.8-3.13 unless noted). */
 #define PYH_TPFLAGS_INLINE_VALUES (1UL << 2) /* 3.13 */
+#define PYH_TPFLAGS_MANAGED_WEAKREF (1UL << 3) /* 3.12+ */
 #define PYH_TPFLAGS_MANAGED_DICT (1UL << 4)  /* 3.11+ */
 #define PYH_TPFLAGS_HEAPTYPE (1UL << 9)
 #define PYH_TPFLAGS_HAVE_GC (1UL << 14)

@@ -233,7 +233,9 @@ static void warn_failures(struct pyh_session *s, const struct pyh_read_failures 
     if (!f->count) return;
     struct pyh_heap *heap = s->heap;
     size_t i = pyh_heap_object_at(heap, f->object);
-    const char *type = i == SIZE_MAX ? "object" : pyh_heap_type_name(heap, heap->objects[i].type);
+    const char *type = i != SIZE_MAX ? pyh_heap_type_name(heap, heap->objects[i].type)
+                       : f->typed    ? pyh_heap_type_name(heap, f->type)
+                                     : "object";
     char message[200];
     if (f->address && !strstr(f->message, "0x"))
         snprintf(message, sizeof(message), "%s (at 0x%llx)", f->message[0] ? f->message : "unreadable",
@@ -244,29 +246,45 @@ static void warn_failures(struct pyh_session *s, const struct pyh_read_failures 
                      (unsigned long long)f->object, message);
 }
 
+static struct pyh_error *build_heap(struct pyh_session *s, enum pyh_heap_listing listing)
+{
+    struct pyh_pymalloc *pm;
+    struct pyh_glibc *glibc;
+    struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
+    if (!err) {
+        pyh_heap_free(s->heap); /* a census's, which lists too little */
+        s->heap = NULL;
+        err = pyh_heap_build(s->runtime, pm, glibc, listing, &s->heap);
+    }
+    if (err || s->heap_warned) return err;
+    s->heap_warned = true; /* the same heap read again fails the same way */
+    warn_failures(s, &s->heap->size_unread,
+                  "the sizes of %llu objects could not be read (counted at their basic "
+                  "size); the first, the %s at 0x%llx: %s");
+    warn_failures(s, &s->heap->buffers_unread,
+                  "%llu objects' buffers are in unreadable memory (the blocks they lost, if "
+                  "any, count as native allocations); the first, the %s at 0x%llx: %s");
+    warn_failures(s, &s->heap->misfits,
+                  "%llu blocks hold an object header whose size does not fit the block (not "
+                  "counted as objects); the first, the %s at 0x%llx: %s");
+    warn_failures(s, &s->heap->size_bounded,
+                  "%llu objects claim sizes their allocator blocks cannot hold (counted at "
+                  "the blocks' size); the first, the %s at 0x%llx: %s");
+    return NULL;
+}
+
 struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap)
 {
-    if (!s->heap) {
-        struct pyh_pymalloc *pm;
-        struct pyh_glibc *glibc;
-        struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-        if (!err) err = pyh_heap_build(s->runtime, pm, glibc, &s->heap);
-        if (err) return err;
-        warn_failures(s, &s->heap->size_unread,
-                      "the sizes of %llu objects could not be read (counted at their basic "
-                      "size); the first, the %s at 0x%llx: %s");
-        warn_failures(s, &s->heap->buffers_unread,
-                      "%llu objects' buffers are in unreadable memory (the blocks they lost, if "
-                      "any, count as native allocations); the first, the %s at 0x%llx: %s");
-        warn_failures(s, &s->heap->misfits,
-                      "%llu blocks hold an object header whose size does not fit the block (not "
-                      "counted as objects); the first, the %s at 0x%llx: %s");
-        warn_failures(s, &s->heap->size_bounded,
-                      "%llu objects claim sizes their allocator blocks cannot hold (counted at "
-                      "the blocks' size); the first, the %s at 0x%llx: %s");
-    }
-    *heap = s->heap;
-    return NULL;
+    struct pyh_error *err = s->heap && !s->heap->tally ? NULL : build_heap(s, PYH_LIST_ALL);
+    *heap = err ? NULL : s->heap;
+    return err;
+}
+
+struct pyh_error *pyh_session_heap_census(struct pyh_session *s, struct pyh_heap **heap)
+{
+    struct pyh_error *err = s->heap ? NULL : build_heap(s, PYH_LIST_CENSUS);
+    *heap = err ? NULL : s->heap;
+    return err;
 }
 
 struct pyh_error *pyh_session_graph(struct pyh_session *s, struct pyh_graph **graph,

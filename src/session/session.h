@@ -28,6 +28,7 @@ struct pyh_session {
     struct pyh_glibc *glibc;       /* NULL when not found */
     struct pyh_mimalloc *mimalloc; /* NULL when no segment was found (looked for without pymalloc) */
     struct pyh_heap *heap;
+    bool heap_warned; /* the heap's failures are said (once, whichever listing was built) */
     struct pyh_graph *graph;
     bool reach_done, dominators_done;
     struct pyh_reach reach;
@@ -40,8 +41,12 @@ struct pyh_session {
 struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymalloc **pm,
                                          struct pyh_glibc **glibc);
 
-/* The objects table, built once per session. */
+/* The objects table listing every object, built once per session. */
 struct pyh_error *pyh_session_heap(struct pyh_session *s, struct pyh_heap **heap);
+
+/* The heap as the census needs it: the session's, or one built to list only what the census
+ * reads one by one (PYH_LIST_CENSUS), which pyh_session_heap replaces when asked. */
+struct pyh_error *pyh_session_heap_census(struct pyh_session *s, struct pyh_heap **heap);
 
 /* The reference graph, built once per session, and its shortest-path tree when reach is not
  * NULL (computed once, on the first call that asks). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap/classify.h"
 #include "util/mem.h"
 
 #define MAX_TYPES 4096

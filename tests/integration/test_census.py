@@ -235,6 +235,17 @@ class CensusBase(C.CensusRunCase):
                 self.assertEqual(self.types_live[key], self.types_core[key],
                                  T.json_diff(self.types_live[key], self.types_core[key])[:10])
 
+    def test_counted_equals_listed(self):
+        """`types` counts most objects by type without listing them (heap.h PYH_LIST_CENSUS);
+        `snapshot` takes the census over the table that lists every object: the same rows
+        and totals, type by type."""
+        snap = C.pyheap_json(["snapshot", "--no-retainers", "-o", "-"] + self.core_args)
+        listed = {r["name"]: (r["count"], r["size"]) for r in snap["types"]}
+        counted = {r["name"]: (r["count"], r["size"]) for r in self.types_core["types"]}
+        self.assertEqual(counted, listed, T.json_diff(counted, listed)[:10])
+        self.assertEqual(snap["totals"], self.types_core["totals"])
+        self.assertEqual(snap["partial"], self.types_core["partial"])
+
     def test_type_names_and_addresses(self):
         """Heap types are named module.QualName, static types by tp_name; the row's
         type_address is id() of the type."""

@@ -72,9 +72,9 @@ void pyh_kind_referents(struct pyh_walk *w, uint64_t obj, const struct pyh_type 
     if (k->referents) k->referents(w, obj, t);
 }
 
-bool pyh_kind_holds_native_pointers(enum pyh_type_kind kind)
+bool pyh_type_holds_native_pointers(const struct pyh_type *t)
 {
-    return pyh_kinds[kind]->native_pointers;
+    return pyh_kinds[t->kind]->native_pointers || t->c_size > t->known_size;
 }
 
 const char *pyh_kind_any_step(enum pyh_type_kind kind)
