@@ -646,7 +646,7 @@ static int compare_bad(const void *a, const void *b)
  * about at once). */
 static bool visit_pool(struct pyh_runtime *rt, const struct pyh_pymalloc *pm, size_t arena,
                        uint64_t pool, const struct pool_header *h, const uint8_t *pool_bytes,
-                       pyh_block_visitor visit, void *ctx, struct bad_free_list **bad,
+                       pyh_pool_visitor visit, void *ctx, struct bad_free_list **bad,
                        size_t *nbad, size_t *bad_cap)
 {
     struct pool_blocks blocks;
@@ -660,16 +660,13 @@ static bool visit_pool(struct pyh_runtime *rt, const struct pyh_pymalloc *pm, si
         }
         return true;
     }
-    for (uint64_t i = 0; i < blocks.carved; i++) {
-        uint64_t off = PYH_POOL_OVERHEAD + i * blocks.size;
-        if (!visit(ctx, pool + off, blocks.size, !block_free(&blocks, i), pool_bytes + off))
-            return false;
-    }
-    return true;
+    struct pyh_pymalloc_pool p = {pool + PYH_POOL_OVERHEAD, blocks.size, (uint32_t)blocks.carved,
+                                  pool_bytes + PYH_POOL_OVERHEAD, blocks.bitmap};
+    return visit(ctx, &p);
 }
 
 struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                     pyh_block_visitor visit, void *ctx)
+                                     pyh_pool_visitor visit, void *ctx)
 {
     /* Arenas in address order, so that blocks come in address order (mmap hands arenas out
      * top-down: the table's order is mostly the reverse), which spares the heap layer a

@@ -202,10 +202,9 @@ static void note_misfit(struct pyh_heap *heap, uint64_t obj, uint32_t type, uint
     pyh_read_failure(&heap->misfits, obj, 0, msg);
 }
 
-static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, const uint8_t *bytes)
+static inline __attribute__((always_inline)) bool visit_block(struct builder *b, uint64_t addr, uint32_t size,
+                                                             const uint8_t *bytes)
 {
-    struct builder *b = ctx;
-    if (!used) return true;
     uint32_t type;
     uint64_t misfit = 0;
     uint64_t obj = pyh_heap_classify(b->heap, addr, bytes, size, size, &type, &misfit);
@@ -222,6 +221,17 @@ static bool visit_block(void *ctx, uint64_t addr, uint32_t size, bool used, cons
         b->err = PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
     }
     return !b->err;
+}
+
+static bool visit_pool(void *ctx, const struct pyh_pymalloc_pool *p)
+{
+    struct builder *b = ctx;
+    for (uint32_t i = 0; i < p->nblocks; i++) {
+        if (pyh_pymalloc_pool_block_free(p, i)) continue;
+        uint64_t off = (uint64_t)i * p->block_size;
+        if (!visit_block(b, p->first + off, p->block_size, p->bytes + off)) return false;
+    }
+    return true;
 }
 
 static bool holds_pymalloc_arena(const struct builder *b, uint64_t start, uint64_t end)
@@ -591,11 +601,12 @@ check_gc_head(uint64_t node, size_t interp, int generation, uint64_t *next, bool
     struct pyh_heap *heap = c->b->heap;
     heap->gc_tracked++;
     /* The object follows its GC head. */
-    size_t i = object_near(heap, node + 16, &c->finger), k;
-    if (i != SIZE_MAX) {
-        recorded_gc_next(c->b, i, next);
-    } else if ((k = tallied_near(c->b, node + 16, &c->tallied_finger)) != SIZE_MAX) {
+    /* Counted ones first: where there are any, most GC objects are (tuples, instances). */
+    size_t i, k = tallied_near(c->b, node + 16, &c->tallied_finger);
+    if (k != SIZE_MAX) {
         *next = c->b->tallied_gc[k].next;
+    } else if ((i = object_near(heap, node + 16, &c->finger)) != SIZE_MAX) {
+        recorded_gc_next(c->b, i, next);
     } else {
         if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
         heap->gc_missing++;
@@ -716,7 +727,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
         }
         for (size_t i = 0; i < pm->narenas; i++) b.pymalloc_arenas[i] = pm->arenas[i].address;
         qsort(b.pymalloc_arenas, pm->narenas, sizeof(uint64_t), compare_u64);
-        if ((err = pyh_pymalloc_visit(rt, pm, visit_block, &b))) goto fail;
+        if ((err = pyh_pymalloc_visit(rt, pm, visit_pool, &b))) goto fail;
         if ((err = b.err)) goto fail;
     }
     if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;

@@ -29,7 +29,6 @@ static inline uint64_t sizeof_preheader(const struct pyh_heap *heap, const struc
                                  const uint8_t *bytes, size_t avail)
 {
     int minor = heap->rt->minor;
-    bool gc = (t->flags & PYH_TPFLAGS_HAVE_GC) != 0;
     if (t->kind == PYH_KIND_TYPE) {
         /* Is the object itself a static type? */
         uint64_t flags = 0;
@@ -38,10 +37,9 @@ static inline uint64_t sizeof_preheader(const struct pyh_heap *heap, const struc
         bool is_static = !(flags & PYH_TPFLAGS_HEAPTYPE);
         if (is_static && (minor <= 10 || minor >= 13)) return 0;
     }
-    uint64_t pre = gc ? 16 : 0;
-    if (minor == 11 && (t->flags & PYH_TPFLAGS_MANAGED_DICT)) pre += 16;
-    if (minor >= 12 && (t->flags & (PYH_TPFLAGS_MANAGED_DICT | PYH_TPFLAGS_MANAGED_WEAKREF))) pre += 16;
-    return pre;
+    /* The GC head, and the 3.11+ managed-dict and weakref words: what the object's block
+     * holds before it (pyh_heap_header_position). */
+    return t->header_pos;
 }
 
 static inline __attribute__((always_inline)) struct pyh_error *

@@ -19,10 +19,14 @@
 #include "fuzz_common.h"
 #include "image/image.h"
 
-static bool visit(void *ctx, uint64_t addr, uint32_t size, bool used, const uint8_t *bytes)
+static bool visit(void *ctx, const struct pyh_pymalloc_pool *p)
 {
     uint64_t *sum = ctx;
-    *sum += addr + size + used + bytes[0] + bytes[size - 1];
+    for (uint32_t i = 0; i < p->nblocks; i++) {
+        const uint8_t *bytes = p->bytes + (uint64_t)i * p->block_size;
+        *sum += p->first + i * p->block_size + p->block_size + !pyh_pymalloc_pool_block_free(p, i) +
+                bytes[0] + bytes[p->block_size - 1];
+    }
     return true;
 }
 
