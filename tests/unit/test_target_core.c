@@ -134,6 +134,58 @@ static void test_truncated_core_is_partial(void **state)
     pyh_diag_free(&diag);
 }
 
+/* Views (pyh_target_view): the core's own bytes where they are, inside one segment's data;
+ * NULL across segments, past a truncation, and for bytes the core left out (read from the
+ * file); still the same bytes after a release; and a read-ahead over them ends cleanly. */
+static void test_views(void **state)
+{
+    (void)state;
+    static uint8_t a[4 * 4096], b[4096], lib[2 * 4096];
+    fill(a, sizeof(a), 6);
+    fill(b, sizeof(b), 7);
+    fill(lib, sizeof(lib), 8);
+    const char *lib_path = syn_write_file("libview.so", lib, sizeof(lib));
+    struct syn_segment segs[] = {{0x10000, a, sizeof(a), 0, PF_R | PF_W},
+                                 {0x14000, b, sizeof(b), 0, PF_R | PF_W},
+                                 {0x40000, NULL, 8192, 8192, PF_R | PF_X}};
+    struct syn_file files[] = {{0x40000, 0x42000, 0, lib_path}};
+    struct syn_core c = {segs, 3, files, 1, NULL, 0, NULL, 0};
+    const char *path = syn_write_core(&c, "views.core");
+    struct pyh_diag diag = {0};
+    struct pyh_target *t = NULL;
+    assert_null(pyh_target_open_core(path, &no_search, &diag, &t));
+
+    const uint8_t *v = pyh_target_view(t, 0x10000 + 100, 3 * 4096);
+    assert_non_null(v);
+    assert_memory_equal(v, a + 100, 3 * 4096);
+    assert_non_null(pyh_target_view(t, 0x10000, sizeof(a)));            /* a whole segment */
+    assert_null(pyh_target_view(t, 0x10000 + sizeof(a) - 8, 16));        /* into the next */
+    assert_null(pyh_target_view(t, 0x30000, 8));                         /* unmapped */
+    assert_null(pyh_target_view(t, 0x40000, 8));                         /* left out: the file's */
+    assert_null(pyh_target_view(t, UINT64_MAX - 4, 8));                  /* wraps */
+    /* Given back, the pages come again with the same bytes. */
+    pyh_target_view_release(t, 0x10000, sizeof(a));
+    assert_memory_equal(v, a + 100, 3 * 4096);
+
+    struct pyh_range ranges[] = {{0x10000, 0x12000}, {0x12000, 0x14000}, {0x14000, 0x15000}};
+    struct pyh_readahead *ra = pyh_target_readahead_start(t, ranges, 3, 1);
+    for (size_t i = 0; i < 3; i++) pyh_target_readahead_at(ra, i);
+    pyh_target_readahead_stop(ra);
+    pyh_target_readahead_stop(NULL);
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+
+    /* Truncated inside the first segment: a view stops where the file does. */
+    syn_truncate(path, (size_t)syn_segment_offset(path, 0x10000) + 2 * 4096);
+    diag = (struct pyh_diag){0};
+    assert_null(pyh_target_open_core(path, &no_search, &diag, &t));
+    assert_non_null(pyh_target_view(t, 0x10000, 2 * 4096));
+    assert_null(pyh_target_view(t, 0x10000, 2 * 4096 + 1));
+    assert_null(pyh_target_view(t, 0x14000, 8));
+    pyh_target_close(t);
+    pyh_diag_free(&diag);
+}
+
 /* What the target knows is wrong with it goes on the errors it may explain: the truncation
  * leads, a build-id mismatch follows as a warning, each once; errors that are not about the
  * target pass unchanged. */
@@ -335,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_not_a_core),
         cmocka_unit_test(test_bad_nt_file),
         cmocka_unit_test(test_residency),
+        cmocka_unit_test(test_views),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     syn_cleanup();

@@ -197,6 +197,10 @@ static void assert_pages(struct pyh_target *t, uint64_t off, uint64_t len, int g
         if (err) fail_msg("offset 0x%llx: %s", (unsigned long long)p, pyh_error_message(err));
         if (generation >= 0 && memcmp(got, want, PAGE) != 0)
             fail_msg("offset 0x%llx: 0x%02x, not 0x%02x", (unsigned long long)p, got[0], want[0]);
+        /* Where the copy holds the page as data, a view of it (pyh_target_view) has the
+         * bytes a read gives. */
+        const uint8_t *v = pyh_target_view(t, addr, PAGE);
+        if (v && memcmp(v, got, PAGE) != 0) fail_msg("offset 0x%llx: the view differs", (unsigned long long)p);
     }
 }
 
@@ -396,6 +400,8 @@ static void test_copy_of_unchanged_mappings(void **state)
     }
     assert_maps_are_the_childs(t);
     tell_child('z');
+    /* A, written whole and copied, is seen where the copy has it: no read, no copy out. */
+    assert_non_null(pyh_target_view(t, (uint64_t)(uintptr_t)(base + A), 8 * MiB));
     assert_pages(t, A, 8 * MiB, 1);
     assert_unmapped(t, A + 8 * MiB, 8 * MiB);
     assert_pages(t, B, 4 * MiB, 1);
