@@ -31,12 +31,7 @@ bench_init census
 
 ENTRIES=${BENCH_ENTRIES:-3000000}
 RUNS=${BENCH_RUNS:-5}
-PYTHON=${1:-}
-if [ -z "$PYTHON" ]; then
-    for p in /root/.pyenv/versions/3.12.1/bin/python3.12 /usr/bin/python3.11 python3; do
-        if command -v "$p" >/dev/null 2>&1; then PYTHON=$p; break; fi
-    done
-fi
+PYTHON=$(bench_default_python "${1:-}")
 bench_python "$PYTHON" || exit 2
 CORE=$WORK/core.bench
 

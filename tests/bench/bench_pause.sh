@@ -25,12 +25,7 @@ bench_init pause
 
 GIB=${BENCH_GIB:-1.5}
 RUNS=${BENCH_RUNS:-3}
-PYTHON=${1:-}
-if [ -z "$PYTHON" ]; then
-    for p in /root/.pyenv/versions/3.12.1/bin/python3.12 /usr/bin/python3.11 python3; do
-        if command -v "$p" >/dev/null 2>&1; then PYTHON=$p; break; fi
-    done
-fi
+PYTHON=$(bench_default_python "${1:-}")
 bench_python "$PYTHON" || exit 2
 # A Cell with __slots__ (56 B), its tuple (56 B: 64 in pymalloc) and its int (32 B): about
 # 150 bytes of heap per Cell, measured on 3.12.

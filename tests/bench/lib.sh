@@ -77,6 +77,17 @@ bench_cleanup() {
     [ -z "${WORK:-}" ] || rm -rf "$WORK"
 }
 
+# The interpreter given (bench_python then says if it is missing), else the one the
+# single-interpreter benchmarks default to: pyenv's 3.12, else Debian's python3.11, else python3.
+bench_default_python() {
+    local p
+    [ -z "$1" ] || { echo "$1"; return; }
+    for p in /root/.pyenv/versions/3.12.1/bin/python3.12 /usr/bin/python3.11; do
+        if command -v "$p" >/dev/null 2>&1; then echo "$p"; return; fi
+    done
+    echo python3
+}
+
 bench_python() {
     local py="$1"
     command -v "$py" >/dev/null 2>&1 || { bench_log "skipping $py (not installed)"; return 1; }
