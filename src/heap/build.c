@@ -1,6 +1,7 @@
 /* Building the objects table: every in-use block of both allocators classified, the static
  * objects of the binaries' data added, the table sorted by address, the buffers objects own
  * told apart from native allocations, and the result checked against the GC lists. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -530,32 +531,38 @@ static struct pyh_error *keep_native_blocks(struct builder *b)
     return NULL;
 }
 
-/* The index of the object at addr, or SIZE_MAX, searched from *finger outwards (the GC
- * lists go mostly in address order: most steps are short); *finger becomes where it ended. */
-static size_t object_near(const struct pyh_heap *heap, uint64_t addr, size_t *finger)
+/* The index of the element whose first word (an address) is key, or SIZE_MAX, among n
+ * elements of stride bytes sorted by it, searched from *finger outwards (the GC lists go
+ * mostly in address order: most steps are short); *finger becomes where it ended. For the
+ * table (struct pyh_object) and the counted GC objects (struct tallied_gc) alike. */
+static size_t near(const void *elements, size_t n, size_t stride, uint64_t key, size_t *finger)
 {
-    size_t n = heap->nobjects, lo, hi;
+#define AT(k) (*(const uint64_t *)((const char *)elements + (k) * stride))
+    size_t lo, hi;
     if (!n) return SIZE_MAX;
     size_t f = *finger < n ? *finger : n - 1;
-    if (heap->objects[f].addr < addr) { /* in (f, n): gallop up */
+    if (AT(f) < key) { /* in (f, n): gallop up */
         size_t step = 1;
         lo = f + 1;
-        while (lo + step < n && heap->objects[lo + step].addr < addr) lo += step, step *= 2;
+        while (lo + step < n && AT(lo + step) < key) lo += step, step *= 2;
         hi = lo + step < n ? lo + step + 1 : n;
     } else { /* in [0, f]: gallop down */
         size_t step = 1;
         hi = f + 1;
-        while (hi > step && heap->objects[hi - 1 - step].addr >= addr) hi -= step, step *= 2;
+        while (hi > step && AT(hi - 1 - step) >= key) hi -= step, step *= 2;
         lo = hi > step ? hi - 1 - step : 0;
     }
-    while (lo < hi) { /* the first at or above addr in [lo, hi) */
+    while (lo < hi) { /* the first at or above key in [lo, hi) */
         size_t mid = lo + (hi - lo) / 2;
-        if (heap->objects[mid].addr < addr) lo = mid + 1;
+        if (AT(mid) < key) lo = mid + 1;
         else hi = mid;
     }
     *finger = lo;
-    return lo < n && heap->objects[lo].addr == addr ? lo : SIZE_MAX;
+    return lo < n && AT(lo) == key ? lo : SIZE_MAX;
+#undef AT
 }
+_Static_assert(offsetof(struct pyh_object, addr) == 0, "near() keys on the first word");
+_Static_assert(offsetof(struct tallied_gc, obj) == 0, "near() keys on the first word");
 
 /* Every GC-tracked object must be among the objects found. A node that is an object whose
  * GC head was recorded is followed in memory, any other read from the target. */
@@ -563,33 +570,6 @@ struct gc_check {
     struct builder *b;
     size_t finger, tallied_finger;
 };
-
-/* The index of the tallied GC object at obj, or SIZE_MAX; searched from *finger outwards, as
- * object_near searches the table. */
-static size_t tallied_near(const struct builder *b, uint64_t obj, size_t *finger)
-{
-    size_t n = b->ntallied_gc, lo, hi;
-    if (!n) return SIZE_MAX;
-    size_t f = *finger < n ? *finger : n - 1;
-    if (b->tallied_gc[f].obj < obj) {
-        size_t step = 1;
-        lo = f + 1;
-        while (lo + step < n && b->tallied_gc[lo + step].obj < obj) lo += step, step *= 2;
-        hi = lo + step < n ? lo + step + 1 : n;
-    } else {
-        size_t step = 1;
-        hi = f + 1;
-        while (hi > step && b->tallied_gc[hi - 1 - step].obj >= obj) hi -= step, step *= 2;
-        lo = hi > step ? hi - 1 - step : 0;
-    }
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (b->tallied_gc[mid].obj < obj) lo = mid + 1;
-        else hi = mid;
-    }
-    *finger = lo;
-    return lo < n && b->tallied_gc[lo].obj == obj ? lo : SIZE_MAX;
-}
 
 /* Inlined into pyh_gc_visit's loop (always_inline: it runs once per GC object; called
  * through the pointer, 2% more instructions for a whole `types`). */
@@ -602,10 +582,12 @@ check_gc_head(uint64_t node, size_t interp, int generation, uint64_t *next, bool
     heap->gc_tracked++;
     /* The object follows its GC head. */
     /* Counted ones first: where there are any, most GC objects are (tuples, instances). */
-    size_t i, k = tallied_near(c->b, node + 16, &c->tallied_finger);
+    size_t i, k = near(c->b->tallied_gc, c->b->ntallied_gc, sizeof(struct tallied_gc), node + 16,
+                        &c->tallied_finger);
     if (k != SIZE_MAX) {
         *next = c->b->tallied_gc[k].next;
-    } else if ((i = object_near(heap, node + 16, &c->finger)) != SIZE_MAX) {
+    } else if ((i = near(heap->objects, heap->nobjects, sizeof(struct pyh_object), node + 16, &c->finger)) !=
+               SIZE_MAX) {
         recorded_gc_next(c->b, i, next);
     } else {
         if (heap->gc_missing < 8) heap->gc_missing_sample[heap->gc_missing] = node + 16;
@@ -653,7 +635,7 @@ static struct pyh_error *choose_tallied(struct builder *b)
     return NULL;
 }
 
-/* The tallied GC objects in address order, for tallied_near. pymalloc's come in address
+/* The tallied GC objects in address order, for check_gc_head's search (near). pymalloc's come in address
  * order, then glibc's (arena by arena, below or above them): the rest after the first run in
  * order is sorted and merged into it from the end, not the whole sorted again. */
 static struct pyh_error *sort_tallied_gc(struct builder *b)
