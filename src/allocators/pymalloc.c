@@ -440,8 +440,17 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
         pm->table = table;
         pm->maxarenas = maxarenas;
     }
-    /* Without memory for the span, walk_arena reads pool by pool. */
+    /* Without memory for the span, walk_arena reads pool by pool. The pool headers of the
+     * arenas ahead are mapped in by a helper thread where the target has views (a core): a
+     * header per pool, but the kernel maps the pages around each too. */
     uint8_t *span = malloc(pm->arena_size);
+    struct pyh_range *ranges = malloc(((size_t)maxarenas + 1) * sizeof(*ranges));
+    size_t nranges = 0, k = 0;
+    for (uint32_t i = 0; ranges && i < maxarenas; i++)
+        if (objs[i].address && arena_ok(&objs[i], pm->arena_size, pm->pool_size))
+            ranges[nranges++] = (struct pyh_range){(objs[i].address + pm->pool_size - 1) & ~(pm->pool_size - 1),
+                                                   objs[i].pool_address};
+    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, nranges, 2, false) : NULL;
     for (uint32_t i = 0; i < maxarenas && !err; i++) {
         if (!objs[i].address) continue;
         if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
@@ -449,10 +458,13 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
                                        "skipped", i, (unsigned long long)objs[i].address);
             continue;
         }
+        pyh_target_readahead_at(ahead, k++);
         size_t before = pm->narenas;
         err = walk_arena(rt, pm, &objs[i], i, span);
         if (!err && pm->narenas > before) pm->arenas[before].interp = (uint8_t)interp;
     }
+    pyh_target_readahead_stop(ahead);
+    free(ranges);
     free(span);
     free(objs);
     return err;
@@ -688,7 +700,7 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
     struct pyh_range *ranges = malloc((pm->narenas + 1) * sizeof(*ranges));
     for (size_t k = 0; ranges && k < pm->narenas; k++)
         ranges[k] = (struct pyh_range){pm->arenas[order[k]].first_pool, pm->arenas[order[k]].pool_address};
-    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, pm->narenas, 2) : NULL;
+    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, pm->narenas, 2, true) : NULL;
     struct bad_free_list *bad = NULL;
     size_t nbad = 0, bad_cap = 0;
     struct pyh_error *err = NULL;

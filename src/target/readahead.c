@@ -25,6 +25,7 @@ struct pyh_readahead {
     struct pyh_target *t;
     const struct pyh_range *ranges;
     size_t n, ahead;
+    bool lines; /* also load a byte of each cache line, for a pass that reads them all */
     atomic_size_t at;   /* the pass is at range `at` */
     atomic_bool stop;
     pthread_t thread;
@@ -32,15 +33,15 @@ struct pyh_readahead {
     pthread_cond_t moved; /* `at` moved or stop was set */
 };
 
-static void populate(struct pyh_target *t, const struct pyh_range *r)
+static void populate(struct pyh_target *t, const struct pyh_range *r, bool lines)
 {
     const uint8_t *p = pyh_target_view(t, r->start, (size_t)(r->end - r->start));
     if (!p) return;
     uintptr_t from = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
     uintptr_t to = ((uintptr_t)p + (r->end - r->start) + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
     /* One call for the page tables (an older kernel without it: the loads fault them in). */
-    (void)madvise((void *)from, to - from, MADV_POPULATE_READ);
-    for (uintptr_t a = (uintptr_t)p; a < (uintptr_t)p + (r->end - r->start); a = (a | (LINE - 1)) + 1)
+    if (madvise((void *)from, to - from, MADV_POPULATE_READ) == 0 && !lines) return;
+    for (uintptr_t a = (uintptr_t)p; a < (uintptr_t)p + (r->end - r->start); a = (a | ((lines ? LINE : PAGE) - 1)) + 1)
         (void)*(const volatile uint8_t *)a;
 }
 
@@ -56,19 +57,19 @@ static void *run(void *arg)
          * from just ahead of it, never map what it has left. */
         size_t at = atomic_load(&ra->at);
         if (i <= at) i = at + 1;
-        if (i < ra->n && !atomic_load(&ra->stop)) populate(ra->t, &ra->ranges[i]);
+        if (i < ra->n && !atomic_load(&ra->stop)) populate(ra->t, &ra->ranges[i], ra->lines);
     }
     return NULL;
 }
 
 struct pyh_readahead *pyh_target_readahead_start(struct pyh_target *t, const struct pyh_range *ranges,
-                                                 size_t n, size_t ahead)
+                                                 size_t n, size_t ahead, bool lines)
 {
     /* Only a view whose pages come and go (a core's mapping) has faults to take ahead. */
     if (n < 2 || !t->ops->view || !t->ops->view_release) return NULL;
     struct pyh_readahead *ra = calloc(1, sizeof(*ra));
     if (!ra) return NULL;
-    *ra = (struct pyh_readahead){.t = t, .ranges = ranges, .n = n, .ahead = ahead ? ahead : 1};
+    *ra = (struct pyh_readahead){.t = t, .ranges = ranges, .n = n, .ahead = ahead ? ahead : 1, .lines = lines};
     atomic_init(&ra->at, 0);
     atomic_init(&ra->stop, false);
     pthread_mutex_init(&ra->lock, NULL);

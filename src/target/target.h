@@ -285,13 +285,14 @@ const uint8_t *pyh_target_view(struct pyh_target *t, uint64_t addr, size_t len);
 void pyh_target_view_release(struct pyh_target *t, uint64_t addr, size_t len);
 
 /* A pass over ranges[0..n) of views, in that order, whose pages a helper thread maps in
- * `ahead` ranges before the pass gets there (target/readahead.c); the pass says where it is
+ * `ahead` ranges before the pass gets there (target/readahead.c) — and with lines, whose
+ * every cache line it loads, for a pass that reads every byte; the pass says where it is
  * with pyh_target_readahead_at and ends with _stop (before ranges goes). NULL — and nothing
  * to do — for a kind without views, fewer than two ranges, or no thread to be had; every
  * call takes NULL. */
 struct pyh_readahead;
 struct pyh_readahead *pyh_target_readahead_start(struct pyh_target *t, const struct pyh_range *ranges,
-                                                 size_t n, size_t ahead);
+                                                 size_t n, size_t ahead, bool lines);
 void pyh_target_readahead_at(struct pyh_readahead *ra, size_t i);
 void pyh_target_readahead_stop(struct pyh_readahead *ra);
 

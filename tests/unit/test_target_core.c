@@ -168,7 +168,7 @@ static void test_views(void **state)
     assert_memory_equal(v, a + 100, 3 * 4096);
 
     struct pyh_range ranges[] = {{0x10000, 0x12000}, {0x12000, 0x14000}, {0x14000, 0x15000}};
-    struct pyh_readahead *ra = pyh_target_readahead_start(t, ranges, 3, 1);
+    struct pyh_readahead *ra = pyh_target_readahead_start(t, ranges, 3, 1, true);
     for (size_t i = 0; i < 3; i++) pyh_target_readahead_at(ra, i);
     pyh_target_readahead_stop(ra);
     pyh_target_readahead_stop(NULL);
