@@ -185,11 +185,11 @@ tally_object(struct builder *b, uint64_t obj, uint32_t type, enum pyh_location l
     heap->object_block_bytes += block_size;
     if (!next) return NULL; /* untracked, or no GC object: in no list */
     struct tallied_gc g = {obj, next};
-    if (b->ntallied_gc < b->tallied_gc_cap) { /* PYH_APPEND's usual case, without its call */
-        b->tallied_gc[b->ntallied_gc++] = g;
-        return NULL;
-    }
-    return PYH_APPEND(b->tallied_gc, b->ntallied_gc, b->tallied_gc_cap, &g);
+    /* Big (16 bytes per tracked GC object): grown in place, not copied (pyh_big_grow). */
+    err = b->ntallied_gc < b->tallied_gc_cap ? NULL
+                                             : PYH_BIG_GROW(b->tallied_gc, b->tallied_gc_cap, b->ntallied_gc + 1);
+    if (!err) b->tallied_gc[b->ntallied_gc++] = g;
+    return err;
 }
 
 /* A block that is no object but holds an object's header with a count that does not fit
@@ -664,7 +664,7 @@ static void free_builder(struct builder *b)
     pyh_big_free(b->gc_next, b->gc_next_cap, sizeof(*b->gc_next));
     pyh_big_free(b->gc_rank, b->gc_rank_cap, sizeof(*b->gc_rank));
     free(b->tallied);
-    free(b->tallied_gc);
+    pyh_big_free(b->tallied_gc, b->tallied_gc_cap, sizeof(*b->tallied_gc));
     b->tallied = NULL;
     b->tallied_gc = NULL;
     b->blocks = NULL;

@@ -57,7 +57,14 @@ static void *run(void *arg)
          * from just ahead of it, never map what it has left. */
         size_t at = atomic_load(&ra->at);
         if (i <= at) i = at + 1;
-        if (i < ra->n && !atomic_load(&ra->stop)) populate(ra->t, &ra->ranges[i], ra->lines);
+        if (i >= ra->n || atomic_load(&ra->stop)) break;
+        populate(ra->t, &ra->ranges[i], ra->lines);
+        /* The pass went past it meanwhile, and gave its pages back before they came: give
+         * them back again, or they would stay in the resident set to the end. */
+        if (atomic_load(&ra->at) > i) {
+            const struct pyh_range *r = &ra->ranges[i];
+            pyh_target_view_release(ra->t, r->start, (size_t)(r->end - r->start));
+        }
     }
     return NULL;
 }
