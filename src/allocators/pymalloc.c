@@ -279,7 +279,7 @@ static const char *pool_header(struct pyh_runtime *rt, uint64_t pool, const uint
     if (copied) {
         memcpy(h, copied, sizeof(*h));
     } else {
-        struct pyh_error *err = pyh_target_read(rt->target, pool, h, sizeof(*h));
+        struct pyh_error *err = pyh_target_read_sparse(rt->target, pool, h, sizeof(*h));
         if (err) {
             pyh_error_free(err);
             return "unreadable";
@@ -333,7 +333,7 @@ static int compare_runs(const void *a, const void *b)
 }
 
 static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc *pm,
-                                    const struct arena_object *a, uint32_t index, uint8_t *span)
+                                    const struct arena_object *a, uint32_t index)
 {
     struct pyh_pymalloc_arena out = {.address = a->address, .pool_address = a->pool_address,
                                      .index = index, .nfreepools = a->nfreepools,
@@ -341,18 +341,15 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
     out.first_pool = (a->address + pm->pool_size - 1) & ~(pm->pool_size - 1);
     uint64_t carved = (a->pool_address - out.first_pool) / pm->pool_size;
     uint64_t empty = 0;
-    const uint8_t *pools;
-    struct pyh_error *err = read_span(rt, pm, out.first_pool, a->pool_address, span, &pools);
-    if (err) return err;
-    bool whole = pools != NULL;
+    struct pyh_error *err = NULL;
     struct pyh_pymalloc_pool_run run = {0, 0};
     for (uint64_t p = 0; p < carved; p++) {
         if (pyh_interrupted()) return pyh_error_create(PYH_ERR_INTERRUPTED, "interrupted");
         struct pool_header h;
         uint64_t pool = out.first_pool + p * pm->pool_size;
         const char *wrong =
-            pool_header(rt, pool, whole ? pools + p * pm->pool_size : NULL, index, pm->pool_size, &h);
-        if (whole && !wrong && !chunk_like(&h)) {
+            pool_header(rt, pool, NULL, index, pm->pool_size, &h);
+        if (!wrong && !chunk_like(&h)) {
             if (run.end != pool) {
                 if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
                     return err;
@@ -383,7 +380,6 @@ static struct pyh_error *walk_arena(struct pyh_runtime *rt, struct pyh_pymalloc 
         pm->bytes_free_in_used_pools += (nblocks - h.count) * size;
         pm->bytes_pool_overhead += pm->pool_size - nblocks * size;
     }
-    release_span(rt, out.first_pool, a->pool_address, pools, span);
     if (run.end > run.start && (err = PYH_APPEND(pm->pool_runs, pm->npool_runs, pm->pool_runs_cap, &run)))
         return err;
     uint64_t never_used = a->ntotalpools > carved ? a->ntotalpools - carved : 0;
@@ -440,17 +436,10 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
         pm->table = table;
         pm->maxarenas = maxarenas;
     }
-    /* Without memory for the span, walk_arena reads pool by pool. The pool headers of the
-     * arenas ahead are mapped in by a helper thread where the target has views (a core): a
-     * header per pool, but the kernel maps the pages around each too. */
-    uint8_t *span = malloc(pm->arena_size);
-    struct pyh_range *ranges = malloc(((size_t)maxarenas + 1) * sizeof(*ranges));
-    size_t nranges = 0, k = 0;
-    for (uint32_t i = 0; ranges && i < maxarenas; i++)
-        if (objs[i].address && arena_ok(&objs[i], pm->arena_size, pm->pool_size))
-            ranges[nranges++] = (struct pyh_range){(objs[i].address + pm->pool_size - 1) & ~(pm->pool_size - 1),
-                                                   objs[i].pool_address};
-    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, nranges, 2, false) : NULL;
+    /* The pool headers, one read each: 48 bytes every 16 KiB. One read of the whole arena
+     * copied 1 MiB for them, a view mapped every page (the kernel maps the 64 KiB around a
+     * fault): either took longer than the 48-byte reads, and was a second pass over the heap
+     * before the visit's. */
     for (uint32_t i = 0; i < maxarenas && !err; i++) {
         if (!objs[i].address) continue;
         if (!arena_ok(&objs[i], pm->arena_size, pm->pool_size)) {
@@ -458,14 +447,10 @@ static struct pyh_error *walk_table(struct pyh_runtime *rt, struct pyh_pymalloc 
                                        "skipped", i, (unsigned long long)objs[i].address);
             continue;
         }
-        pyh_target_readahead_at(ahead, k++);
         size_t before = pm->narenas;
-        err = walk_arena(rt, pm, &objs[i], i, span);
+        err = walk_arena(rt, pm, &objs[i], i);
         if (!err && pm->narenas > before) pm->arenas[before].interp = (uint8_t)interp;
     }
-    pyh_target_readahead_stop(ahead);
-    free(ranges);
-    free(span);
     free(objs);
     return err;
 }
@@ -695,18 +680,11 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
     }
     for (size_t a = 0; a < pm->narenas; a++) order[a] = a;
     qsort_r(order, pm->narenas, sizeof(*order), compare_arena_address, pm->arenas);
-    /* Where the target holds the arenas in memory (a core's mapping), their pages are mapped
-     * in by a helper thread two arenas ahead (target/readahead.c). */
-    struct pyh_range *ranges = malloc((pm->narenas + 1) * sizeof(*ranges));
-    for (size_t k = 0; ranges && k < pm->narenas; k++)
-        ranges[k] = (struct pyh_range){pm->arenas[order[k]].first_pool, pm->arenas[order[k]].pool_address};
-    struct pyh_readahead *ahead = ranges ? pyh_target_readahead_start(rt->target, ranges, pm->narenas, 2, true) : NULL;
     struct bad_free_list *bad = NULL;
     size_t nbad = 0, bad_cap = 0;
     struct pyh_error *err = NULL;
     for (size_t k = 0; k < pm->narenas && !err; k++) {
         pyh_progress("reading pymalloc's arenas", PYH_PROGRESS_ITEMS, k, pm->narenas);
-        pyh_target_readahead_at(ahead, k);
         const struct pyh_pymalloc_arena *ar = &pm->arenas[order[k]];
         const uint8_t *pools = NULL;
         if ((err = read_span(rt, pm, ar->first_pool, ar->pool_address, spans ? span : NULL, &pools)))
@@ -725,8 +703,6 @@ struct pyh_error *pyh_pymalloc_visit(struct pyh_runtime *rt, const struct pyh_py
         release_span(rt, ar->first_pool, ar->pool_address, pools, span);
         if (!go_on) break;
     }
-    pyh_target_readahead_stop(ahead);
-    free(ranges);
     /* The warnings in the order the arena table gives (and, in the past, the visit did). */
     if (nbad > 1) qsort(bad, nbad, sizeof(*bad), compare_bad);
     for (size_t i = 0; i < nbad; i++)

@@ -252,6 +252,13 @@ struct pyh_error *pyh_target_read(struct pyh_target *t, uint64_t addr, void *buf
     return t->ops->read(t, addr, buf, len);
 }
 
+struct pyh_error *pyh_target_read_sparse(struct pyh_target *t, uint64_t addr, void *buf, size_t len)
+{
+    if (t->ops->cache_all || len == 0 || addr + len < addr || pyh_interrupted())
+        return pyh_target_read(t, addr, buf, len); /* and its checks */
+    return t->ops->read(t, addr, buf, len);
+}
+
 const uint8_t *pyh_target_view(struct pyh_target *t, uint64_t addr, size_t len)
 {
     if (!t->ops->view || len == 0 || addr + len < addr) return NULL;

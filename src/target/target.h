@@ -284,17 +284,11 @@ const uint8_t *pyh_target_view(struct pyh_target *t, uint64_t addr, size_t len);
  * the page back), so that a pass over a multi-gigabyte core does not end holding all of it. */
 void pyh_target_view_release(struct pyh_target *t, uint64_t addr, size_t len);
 
-/* A pass over ranges[0..n) of views, in that order, whose pages a helper thread maps in
- * `ahead` ranges before the pass gets there (target/readahead.c) — and with lines, whose
- * every cache line it loads, for a pass that reads every byte; the pass says where it is
- * with pyh_target_readahead_at and ends with _stop (before ranges goes). NULL — and nothing
- * to do — for a kind without views, fewer than two ranges, or no thread to be had; every
- * call takes NULL. */
-struct pyh_readahead;
-struct pyh_readahead *pyh_target_readahead_start(struct pyh_target *t, const struct pyh_range *ranges,
-                                                 size_t n, size_t ahead, bool lines);
-void pyh_target_readahead_at(struct pyh_readahead *ra, size_t i);
-void pyh_target_readahead_stop(struct pyh_readahead *ra);
+/* Reads exactly len bytes at addr, as pyh_target_read, for reads far apart (a pool's header
+ * every 16 KiB): without the block cache where a read is a system call of its own (a core, a
+ * live process), since the cache would read 64 KiB for each — or map them, through a view;
+ * through it where a read is a round trip (a host: gdb, gdbserver). */
+struct pyh_error *pyh_target_read_sparse(struct pyh_target *t, uint64_t addr, void *buf, size_t len);
 
 /* Typed reads; the value is little-endian in the target as on this host (x86-64). */
 struct pyh_error *pyh_read_u64(struct pyh_target *t, uint64_t addr, uint64_t *out);
