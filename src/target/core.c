@@ -31,15 +31,16 @@ struct core_load {
 
 /* The core file is mmapped for its headers and notes (libelf), but segment data is read
  * with pread through the target's block cache: touching a multi-gigabyte core through the
- * mapping would leave every page read in our resident set. */
+ * mapping would leave every page read in our resident set. The passes over the whole heap
+ * are the exception (pyh_target_view): they look at the pages through a mapping and give
+ * them back as they go. */
 struct core_state {
     uint8_t *image; /* the whole core, mmapped: headers and notes only */
     /* The whole core again, read-only, for pyh_target_view: the passes over the heap look at
      * its pages where they are instead of copying them out (and give them back with
      * MADV_DONTNEED, which a page of this mapping survives: it is never written). Apart from
-     * image, which libelf may write and which is read at random (MADV_RANDOM: no fault-
-     * around), while a pass over this one wants the kernel's fault-around. NULL if mmap
-     * failed (then everything is read). */
+     * image, which libelf may write and which is advised MADV_RANDOM, while a pass over this
+     * one reads in order. NULL if mmap failed (then everything is read). */
     const uint8_t *view;
     int fd;
     size_t size;
