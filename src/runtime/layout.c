@@ -53,10 +53,14 @@ struct field_query {
 };
 
 /* Structs defined in an extension module's own source file (see pyh_layout_apply_dwarf):
- * their built-in offsets are the same from 3.8 to 3.15, which test_layout_dwarf checks. */
+ * their built-in offsets (per version) are what each version's DWARF says, which
+ * test_layout_dwarf checks. _functools' lru_cache structs come last of all in 3.12's
+ * libpython (at 92% of .debug_info, the struct before them at 32%): asked for, they made the
+ * walk 550 million instructions, a tenth of a 15 M-object census. */
 static bool module_private(const char *dwarf_type)
 {
-    return strcmp(dwarf_type, "dequeobject") == 0;
+    return strcmp(dwarf_type, "dequeobject") == 0 || strcmp(dwarf_type, "lru_cache_object") == 0 ||
+           strcmp(dwarf_type, "lru_list_elem") == 0;
 }
 
 struct pyh_error *pyh_layout_apply_dwarf(struct pyh_layout *layout, struct pyh_dwarf *dw,
