@@ -285,7 +285,12 @@ struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct 
 uint64_t pyh_fragmentation_heap_total(const struct pyh_fragmentation *f)
 {
     const struct pyh_memory_split *s = &f->mapped_split;
-    return s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free;
+    /* mimalloc's pages in use: the slices they span (their free blocks and unused tails
+     * included; not the free slices nor what the segments commit ahead, untouched). */
+    uint64_t mi = 0;
+    for (size_t i = 0; f->mimalloc && i < f->mimalloc->npages; i++)
+        mi += (uint64_t)f->mimalloc->pages[i].slice_count * PYH_MI_SLICE_SIZE;
+    return s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free + mi;
 }
 
 void pyh_fragmentation_free(struct pyh_fragmentation *f)

@@ -48,9 +48,8 @@ struct pyh_error *pyh_garbage_compute(const struct pyh_graph *g, const struct py
     if (!err && !(queue = malloc(((size_t)n + 1) * sizeof(uint32_t)))) err = pyh_error_nomem();
     for (uint32_t v = 0; v < n && !err; v++) {
         if (ext[v] == REACHED) continue;
-        uint64_t word = 0;
-        struct pyh_error *e = pyh_target_read(heap->rt->target, heap->objects[v].addr, &word, 8);
-        struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, word);
+        struct pyh_refcnt rc;
+        struct pyh_error *e = pyh_refcnt_read(heap->rt, heap->objects[v].addr, &rc);
         bool immortal = rc.immortal;
         int64_t refcnt = (int64_t)rc.count;
         if (e) {

@@ -11,6 +11,11 @@ void pyh_gc_view_read(struct pyh_runtime *rt, struct pyh_gc_view *out)
 {
     memset(out, 0, sizeof(*out));
     const struct pyh_layout *l = &rt->layout;
+    if (rt->free_threaded) {
+        snprintf(out->why, sizeof(out->why), "a free-threaded build has no generations (its "
+                                             "collector walks mimalloc's heaps)");
+        return;
+    }
     if (!rt->ninterps || l->gc_enabled < 0 || l->gc_generation_threshold < 0 || l->gc_stats < 0) {
         snprintf(out->why, sizeof(out->why), "the collector's state is not known for Python %s",
                  rt->version);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocators/mimalloc.h"
 #include "allocators/pymalloc.h"
 #include "runtime/objects.h"
 
@@ -20,7 +21,7 @@ static struct pyh_error *gather_interpreters(struct pyh_runtime *rt, struct pyh_
         in->address = rt->interps[k];
         in->id = pyh_interp_id(rt, k);
         in->own_allocator = pyh_pymalloc_own_allocator(rt, k);
-        if (k == 0 || shared_gc) {
+        if (k == 0 || shared_gc || rt->free_threaded) {
             in->gc = info->gc;
             in->gc_known = info->gc_known;
             continue;
@@ -53,8 +54,16 @@ struct pyh_error *pyh_info_gather(struct pyh_runtime *rt, struct pyh_info *info)
 
     if ((err = pyh_threads_read(rt, &info->threads, &info->nthreads))) return err;
 
-    err = pyh_gc_counts(rt, rt->interps[0], &info->gc);
-    if (err) {
+    if (rt->free_threaded) {
+        /* No GC lists to count (runtime/gc.h); the allocator is mimalloc: which one. */
+        struct pyh_mimalloc *m = NULL;
+        if ((err = pyh_mimalloc_open(rt->target, rt->diag, &m))) return err;
+        if (m) {
+            info->mimalloc_version = m->layout->version;
+            info->mimalloc_segments = m->nsegments;
+        }
+        pyh_mimalloc_free(m);
+    } else if ((err = pyh_gc_counts(rt, rt->interps[0], &info->gc))) {
         if (err->code == PYH_ERR_INTERRUPTED) return err;
         pyh_diag_partial(rt->diag, "cannot count the GC generations: %s", pyh_error_message(err));
         pyh_error_free(err);

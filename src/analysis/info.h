@@ -39,6 +39,10 @@ struct pyh_info {
     struct pyh_info_interp *interps; /* owned; rt->ninterps of them */
     size_t ninterps;
     struct pyh_memory_map memory;
+    /* A free-threaded build's allocator: the mimalloc version of its segments (NULL when none
+     * was found), how many. */
+    const char *mimalloc_version;
+    size_t mimalloc_segments;
 };
 
 /* Gathers the info of an open runtime. Parts that cannot be read become warnings (diag) and

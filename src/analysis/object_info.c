@@ -10,8 +10,8 @@
 
 const char *pyh_location_name(enum pyh_location loc)
 {
-    static const char *const names[] = {"pymalloc", "malloc", "mmap", "static"};
-    return loc <= PYH_LOC_STATIC ? names[loc] : "?";
+    static const char *const names[] = {"pymalloc", "malloc", "mmap", "static", "mimalloc"};
+    return loc <= PYH_LOC_MIMALLOC ? names[loc] : "?";
 }
 
 /* The object containing addr: the last one starting at or before it, if addr is inside. */
@@ -109,12 +109,17 @@ struct pyh_error *pyh_object_info(struct pyh_heap *heap, uint64_t addr, struct p
         info->location = PYH_LOC_STATIC;
         if ((err = pyh_object_sizeof(heap, addr, ti, &info->size))) return err;
     }
-    uint64_t word;
-    struct pyh_error *err = pyh_read_u64(rt->target, info->addr, &word);
+    struct pyh_refcnt rc;
+    struct pyh_error *err = pyh_refcnt_read(rt, info->addr, &rc);
     if (err) return err;
-    info->refcount = (int64_t)pyh_refcnt_decode(rt, word).count;
+    info->refcount = (int64_t)rc.count;
     info->gc_type = (heap->types[info->type].flags & PYH_TPFLAGS_HAVE_GC) != 0;
-    if (info->gc_type && info->location != PYH_LOC_STATIC) {
+    if (info->gc_type && info->location != PYH_LOC_STATIC && rt->free_threaded) {
+        /* No generations: tracked or not, as ob_gc_bits says (gc.h). */
+        uint8_t bits;
+        if ((err = pyh_read_u8(rt->target, info->addr + PYH_GC_BITS_OFFSET, &bits))) return err;
+        info->tracked = (bits & PYH_GC_BITS_TRACKED) != 0;
+    } else if (info->gc_type && info->location != PYH_LOC_STATIC) {
         uint64_t next;
         if (!(err = pyh_read_u64(rt->target, info->addr - 16, &next)) && next) {
             info->tracked = true;

@@ -17,7 +17,7 @@ struct pyh_object_info {
     enum pyh_location location;
     bool in_table;            /* found among the heap's objects (else read directly) */
     bool gc_type, tracked;
-    int generation;           /* 0-2, 3 permanent, -1 untracked or not GC */
+    int generation;           /* 0-2, 3 permanent, -1 untracked, not GC or free-threaded */
     struct pyh_details details;
 };
 

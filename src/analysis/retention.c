@@ -279,9 +279,8 @@ void pyh_retention_free(struct pyh_retention *r)
 struct pyh_error *pyh_native_refs(const struct pyh_graph *g, uint32_t node, uint64_t indegree,
                                   uint64_t *native, bool *immortal)
 {
-    uint64_t word = 0;
-    struct pyh_error *err = pyh_target_read(g->heap->rt->target, g->heap->objects[node].addr, &word, 8);
-    struct pyh_refcnt rc = pyh_refcnt_decode(g->heap->rt, word);
+    struct pyh_refcnt rc;
+    struct pyh_error *err = pyh_refcnt_read(g->heap->rt, g->heap->objects[node].addr, &rc);
     int64_t refcnt = (int64_t)rc.count;
     if (err) return err;
     *immortal = rc.immortal;

@@ -21,7 +21,7 @@ static void instance_dict(struct pyh_walk *w, uint64_t obj, const struct pyh_typ
 {
     struct pyh_runtime *rt = w->heap->rt;
     if (rt->minor >= 11 && (t->flags & PYH_TPFLAGS_MANAGED_DICT)) {
-        uint64_t slot = pyh_walk_read(w, obj - 24);
+        uint64_t slot = pyh_walk_read(w, pyh_managed_dict_slot(rt, obj));
         bool tagged = rt->minor == 12 && (slot & 1);
         if (slot && !tagged) {
             struct pyh_ref ref = {.kind = PYH_REF_ATTR, .name = "__dict__"};
@@ -176,7 +176,7 @@ void pyh_referents_native_fields(struct pyh_heap *heap, size_t i,
      * __weakref__) hold objects only: a plain class's instances are not read at all. */
     uint64_t from, end = c_region(&w, o->addr, t, &from);
     if (end < t->known_size) end = t->known_size < CONSERVATIVE_MAX ? t->known_size : CONSERVATIVE_MAX;
-    from = 16;
+    from = (uint64_t)heap->rt->layout.object_size;
     if (end <= from) return;
     uint64_t buf[CONSERVATIVE_MAX / 8];
     size_t seen[CONSERVATIVE_MAX / 8], nseen = 0;

@@ -69,7 +69,7 @@ struct builder {
  * (sort_objects splits it out): one array to sort, and no second one grown beside it; bit 31
  * flags an object whose GC head is recorded (gc_next). */
 #define LOC_SHIFT 28
-#define LOC_MASK 3u
+#define LOC_MASK 7u
 #define MAX_TYPES (1u << LOC_SHIFT)
 #define GC_NEXT (1u << 31)
 
@@ -235,6 +235,25 @@ static bool visit_pool(void *ctx, const struct pyh_pymalloc_pool *p)
     return true;
 }
 
+/* What the mimalloc walk (build_mimalloc.c) finds: objects, and blocks that are none. A GC
+ * object of a tallied type is listed (tally_object without its GC head), as the GC check
+ * of a GIL build under PYTHONMALLOC=mimalloc looks for it in the table. */
+static struct pyh_error *mimalloc_object(void *ctx, uint64_t obj, uint32_t type, const uint8_t *bytes,
+                                         size_t avail, uint64_t block_size)
+{
+    struct builder *b = ctx;
+    if (b->tallied && b->tallied[type])
+        return tally_object(b, obj, type, PYH_LOC_MIMALLOC, bytes, avail, block_size, NULL);
+    return add_object(b, obj, type, PYH_LOC_MIMALLOC, bytes, avail, block_size);
+}
+
+static struct pyh_error *mimalloc_block(void *ctx, uint64_t addr, uint64_t size)
+{
+    struct builder *b = ctx;
+    struct block blk = {addr, size, 0};
+    return PYH_APPEND(b->blocks, b->nblocks, b->blocks_cap, &blk);
+}
+
 static bool holds_pymalloc_arena(const struct builder *b, uint64_t start, uint64_t end)
 {
     size_t lo = 0, hi = b->npymalloc_arenas;
@@ -265,11 +284,14 @@ static struct pyh_error *visit_chunk(const struct pyh_glibc_chunk *c, void *ctx)
     }
     uint32_t type;
     uint64_t misfit = 0;
-    uint64_t obj = pyh_heap_classify(b->heap, user, bytes, avail, usable, &type, &misfit);
+    uint64_t obj = b->heap->rt->free_threaded
+                       ? pyh_heap_classify_ft(b->heap, user, bytes, avail, usable, -1, &type)
+                       : pyh_heap_classify(b->heap, user, bytes, avail, usable, &type, &misfit);
     enum pyh_location loc = c->kind == PYH_GLIBC_MMAPPED ? PYH_LOC_MMAPPED : PYH_LOC_MALLOC;
     if (obj && b->tallied && b->tallied[type])
         return tally_object(b, obj, type, loc, bytes + (obj - user), avail - (obj - user), c->size,
-                            obj - user >= 16 ? bytes + (obj - user) - 16 : NULL);
+                            obj - user >= 16 && !b->heap->rt->free_threaded
+                                ? bytes + (obj - user) - 16 : NULL);
     if (obj)
         return add_object(b, obj, type, loc, bytes + (obj - user), avail - (obj - user), c->size);
     note_misfit(b->heap, misfit, type, usable);
@@ -323,11 +345,11 @@ static struct pyh_error *scan_static(struct pyh_heap *heap, uint64_t start, uint
         free(buf);
         return NULL;
     }
-    for (size_t off = 0; off + 16 <= len && !err; off += 8) {
-        uint64_t refcnt, tp;
-        memcpy(&refcnt, buf + off, 8);
-        memcpy(&tp, buf + off + 8, 8);
-        if (!pyh_refcnt_decode(heap->rt, refcnt).plausible || !tp || (tp & 7)) continue;
+    size_t at = (size_t)heap->rt->layout.object_type;
+    for (size_t off = 0; off + at + 8 <= len && !err; off += 8) {
+        uint64_t tp;
+        memcpy(&tp, buf + off + at, 8);
+        if (!pyh_refcnt_of(heap->rt, buf + off).plausible || !tp || (tp & 7)) continue;
         uint32_t ti = pyh_heap_type_at(heap, tp);
         if (ti == UINT32_MAX) continue;
         /* The whole object must be in this region, with room for its pre-header. */
@@ -673,7 +695,8 @@ static void free_builder(struct builder *b)
 }
 
 struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                 struct pyh_glibc *glibc, enum pyh_heap_listing listing,
+                                 const struct pyh_mimalloc *mi, struct pyh_glibc *glibc,
+                                 enum pyh_heap_listing listing,
                                  struct pyh_heap **out)
 {
     *out = NULL;
@@ -682,7 +705,7 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
     heap->rt = rt;
     heap->tables_mapped = true;
     struct builder b = {.heap = heap, .gc_recording = true};
-    struct pyh_error *err = pyh_heap_find_types(heap, glibc);
+    struct pyh_error *err = pyh_heap_find_types(heap, glibc, mi);
     if (err) goto fail;
     pyh_heap_assign_kinds(heap);
     if (heap->ntypes > MAX_TYPES) {
@@ -712,6 +735,8 @@ struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymall
         if ((err = pyh_pymalloc_visit(rt, pm, visit_pool, &b))) goto fail;
         if ((err = b.err)) goto fail;
     }
+    struct pyh_heap_mimalloc_sink sink = {mimalloc_object, mimalloc_block, &b};
+    if (mi && (err = pyh_heap_mimalloc_visit(heap, mi, &sink))) goto fail;
     if (glibc && (err = pyh_glibc_visit(glibc, visit_chunk, &b))) goto fail;
     if ((err = sort_tallied_gc(&b))) goto fail;
     if ((err = collect_static_types(&b))) goto fail;

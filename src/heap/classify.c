@@ -29,6 +29,8 @@
 
 size_t pyh_heap_header_position(const struct pyh_runtime *rt, uint64_t flags)
 {
+    /* Free-threaded: no GC head; the pre-header is the dict and weakref words alone. */
+    if (rt->free_threaded) return (flags & (PYH_TPFLAGS_MANAGED_DICT | PYH_TPFLAGS_MANAGED_WEAKREF)) ? 16 : 0;
     size_t pos = (flags & PYH_TPFLAGS_HAVE_GC) ? 16 : 0;
     if (rt->minor == 11 && (flags & PYH_TPFLAGS_MANAGED_DICT)) pos += 16;
     if (rt->minor >= 12 && (flags & (PYH_TPFLAGS_MANAGED_DICT | PYH_TPFLAGS_MANAGED_WEAKREF))) pos += 16;
@@ -65,13 +67,14 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
 {
     const struct pyh_type *t = &heap->types[ti];
     const struct pyh_static_types *st = &heap->rt->types;
-    struct pyh_refcnt rc = pyh_refcnt_decode(heap->rt, pyh_kind_word(obj, 0));
+    struct pyh_refcnt rc = pyh_refcnt_of(heap->rt, obj);
     uint64_t refcnt = rc.count;
     /* A C initializer can name only a type that exists when the binary is built. */
     if (t->heap) return false;
     if (st->moduledef && t->addr == st->moduledef) {
         /* PyModuleDef_Init gives a def its type and its index together. */
-        uint64_t index = avail >= 32 ? pyh_kind_word(obj, 24) : 0;
+        size_t at = (size_t)heap->rt->layout.object_size + 8; /* after m_init */
+        uint64_t index = avail >= at + 8 ? pyh_kind_word(obj, at) : 0;
         if (index < 1 || index > MAX_MODULE_INDEX) return false;
     } else if (heap->rt->minor >= 12 && !rc.immortal) {
         /* 3.12+: PyObject_HEAD_INIT makes a statically allocated object immortal (2^32 - 1;
@@ -81,7 +84,7 @@ bool pyh_heap_static_object_plausible(const struct pyh_heap *heap, uint32_t ti, 
         return false;
     }
     if (heap->rt->minor == 11 && refcnt - STATIC_311_MIN < STATIC_311_SPAN) return true;
-    return !pyh_heap_count_is_address(heap, refcnt);
+    return heap->rt->free_threaded || !pyh_heap_count_is_address(heap, refcnt);
 }
 
 /* Whether the block holds, at its start, an object of a non-GC type parked on one of the

@@ -23,7 +23,7 @@ static inline uint64_t classify_least_size_items(const struct pyh_heap *heap, co
                                         const uint8_t *obj, size_t avail)
 {
     if (t->itemsize <= 0) return (uint64_t)t->basicsize;
-    if (avail < 24) return UINT64_MAX;
+    if (avail < (size_t)heap->rt->layout.var_size + 8) return UINT64_MAX; /* ob_size */
     int64_t n = (int64_t)pyh_kind_word(obj, (size_t)heap->rt->layout.var_size);
     uint64_t items = n < 0 ? (uint64_t)-n : (uint64_t)n;
     if (items >= PYH_MAX_ITEMS) return UINT64_MAX;

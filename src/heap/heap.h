@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "allocators/glibc.h"
+#include "allocators/mimalloc.h"
 #include "allocators/pymalloc.h"
 #include "runtime/runtime.h"
 #include "util/hashmap.h"
@@ -103,6 +104,7 @@ enum pyh_location {
     PYH_LOC_MALLOC,  /* a glibc chunk of an arena */
     PYH_LOC_MMAPPED, /* a glibc chunk of its own mapping */
     PYH_LOC_STATIC,  /* in a binary's data (static types, singletons, 3.12+ static strings) */
+    PYH_LOC_MIMALLOC, /* a block of a mimalloc page (free-threaded, PYTHONMALLOC=mimalloc) */
 };
 
 /* Whether t's instances may point to C memory of their own (read by the native scan): its
@@ -202,20 +204,22 @@ struct pyh_heap {
     struct pyh_read_failures refs_unread;
 
     /* The GC lists against the objects found. */
-    uint64_t gc_tracked;   /* objects in the GC lists */
+    uint64_t gc_tracked;   /* objects in the GC lists (free-threaded: ob_gc_bits says tracked) */
     uint64_t gc_missing;   /* of those, not found as objects */
     uint64_t gc_missing_sample[8];
 };
 
 /* Finds every object: the type registry first (static types in the binaries' data, heap
- * types in large glibc chunks), then every in-use pymalloc block and glibc chunk, then the
- * static objects, the buffers, and the check against the GC lists. pm or glibc may be NULL
- * (then their blocks are not searched, said in a warning by the caller). The cost: one pass
- * over every in-use block, and 16 bytes per object listed (PYH_LIST_CENSUS lists few: on a
- * heap of 15 M str, int and tuple objects the table was 240 MB, whose fresh pages the kernel
- * zeroed in a quarter of the census's time, and its sort and passes took as much again). */
+ * types in large glibc chunks or mimalloc pages), then every in-use pymalloc block, mimalloc
+ * block and glibc chunk, then the static objects, the buffers, and the check against the GC
+ * lists (a free-threaded target has none). pm, mi or glibc may be NULL (then their blocks are
+ * not searched, said in a warning by the caller). The cost: one pass over every in-use block,
+ * and 16 bytes per object listed (PYH_LIST_CENSUS lists few: on a heap of 15 M str, int and
+ * tuple objects the table was 240 MB, whose fresh pages the kernel zeroed in a quarter of the
+ * census's time, and its sort and passes took as much again). */
 struct pyh_error *pyh_heap_build(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                 struct pyh_glibc *glibc, enum pyh_heap_listing listing,
+                                 const struct pyh_mimalloc *mi, struct pyh_glibc *glibc,
+                                 enum pyh_heap_listing listing,
                                  struct pyh_heap **out);
 
 void pyh_heap_free(struct pyh_heap *heap);

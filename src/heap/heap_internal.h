@@ -8,8 +8,37 @@
  * unreadable or implausible type is skipped, not an error. */
 struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *added);
 
-/* Registers every static type (the binaries' data) and heap type (glibc chunks). */
-struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc);
+/* Registers every static type (the binaries' data) and heap type (glibc chunks and mimalloc
+ * pages; either may be NULL: without both, the GC lists). */
+struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc,
+                                      const struct pyh_mimalloc *mi);
+
+/* Where build.c takes what the mimalloc walk finds: objects (bytes: avail bytes of a copy of
+ * the object; block_size: its block's) and the other live blocks. An error stops the walk. */
+struct pyh_heap_mimalloc_sink {
+    struct pyh_error *(*object)(void *ctx, uint64_t obj, uint32_t type, const uint8_t *bytes,
+                                size_t avail, uint64_t block_size);
+    struct pyh_error *(*block)(void *ctx, uint64_t addr, uint64_t size);
+    void *ctx;
+};
+
+/* Classifies every live block of mi's pages (build_mimalloc.c): a free-threaded target's by
+ * its page's heap tag, a GIL build's as pymalloc's blocks; counts the GC-tracked objects of
+ * a free-threaded target (ob_gc_bits) in heap->gc_tracked. Each page is read once. */
+struct pyh_error *pyh_heap_mimalloc_visit(struct pyh_heap *heap, const struct pyh_mimalloc *mi,
+                                          const struct pyh_heap_mimalloc_sink *sink);
+
+/* The live blocks of mi that may hold a heap type (GC blocks large enough for a type): add is
+ * called with the would-be object and its ob_type. */
+struct pyh_error *pyh_heap_mimalloc_type_candidates(
+    struct pyh_heap *heap, const struct pyh_mimalloc *mi,
+    struct pyh_error *(*add)(void *ctx, uint64_t obj, uint64_t metatype), void *ctx);
+
+/* pyh_heap_classify for a free-threaded target (its 32-byte header; no GC head): the
+ * object of a block at one of the positions tag allows (a PYH_MI_TAG_*; -1 unknown: a glibc
+ * chunk), its type in *type; 0 when none. */
+uint64_t pyh_heap_classify_ft(const struct pyh_heap *heap, uint64_t block, const uint8_t *bytes,
+                              size_t avail, uint64_t usable, int tag, uint32_t *type);
 
 /* Sets each type's kind from its flags and base chain. */
 void pyh_heap_assign_kinds(struct pyh_heap *heap);

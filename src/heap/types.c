@@ -40,9 +40,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
         return NULL; /* not a readable type: not an error of the registry */
     }
     struct pyh_type t = {.addr = addr};
-    uint64_t refcnt;
-    memcpy(&refcnt, buf, 8);
-    memcpy(&t.metatype, buf + 8, 8);
+    memcpy(&t.metatype, buf + L->object_type, 8);
     memcpy(&t.flags, buf + L->type_flags, 8);
     memcpy(&t.basicsize, buf + L->type_basicsize, 8);
     memcpy(&t.itemsize, buf + L->type_itemsize, 8);
@@ -50,7 +48,7 @@ struct pyh_error *pyh_heap_add_type(struct pyh_heap *heap, uint64_t addr, bool *
     memcpy(&t.weaklistoffset, buf + L->type_weaklistoffset, 8);
     memcpy(&t.base, buf + L->type_base, 8);
     memcpy(&t.members, buf + L->type_members, 8);
-    if (!pyh_refcnt_decode(heap->rt, refcnt).plausible || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
+    if (!pyh_refcnt_of(heap->rt, buf).plausible || !(t.flags & TPFLAGS_READY) || t.basicsize < 16 ||
         t.basicsize > MAX_BASICSIZE || t.itemsize < 0 || t.itemsize > MAX_ITEMSIZE)
         return NULL;
     t.heap = (t.flags & PYH_TPFLAGS_HEAPTYPE) != 0;
@@ -105,7 +103,7 @@ bool pyh_heap_in_data_region(const struct pyh_heap *heap, uint64_t addr)
 }
 
 /* Scans one data region for static type objects: 8-aligned words equal to &PyType_Type at
- * offset 8 of a candidate. */
+ * ob_type's offset of a candidate. */
 static struct pyh_error *scan_for_types(struct pyh_heap *heap, uint64_t start, uint64_t end,
                                         void *ctx)
 {
@@ -125,9 +123,10 @@ static struct pyh_error *scan_for_types(struct pyh_heap *heap, uint64_t start, u
             pyh_error_free(rerr);
             continue;
         }
-        for (size_t off = 0; off + 16 <= len; off += 8) {
+        size_t at = (size_t)heap->rt->layout.object_type;
+        for (size_t off = 0; off + at + 8 <= len; off += 8) {
             uint64_t word;
-            memcpy(&word, buf + off + 8, 8);
+            memcpy(&word, buf + off + at, 8);
             if (word != type_type) continue;
             bool added;
             if ((err = pyh_heap_add_type(heap, pos + off, &added))) break;
@@ -232,7 +231,15 @@ static struct pyh_error *collect_gc_candidates(struct candidates *cs)
     return err;
 }
 
-struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc)
+static struct pyh_error *add_candidate(void *ctx, uint64_t obj, uint64_t metatype)
+{
+    struct candidates *cs = ctx;
+    struct type_candidate tc = {obj, metatype};
+    return PYH_APPEND(cs->items, cs->n, cs->cap, &tc);
+}
+
+struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *glibc,
+                                      const struct pyh_mimalloc *mi)
 {
     struct pyh_error *err = pyh_heap_for_each_data_region(heap, scan_for_types, NULL);
     if (err) return err;
@@ -242,7 +249,12 @@ struct pyh_error *pyh_heap_find_types(struct pyh_heap *heap, struct pyh_glibc *g
     struct candidates cs = {.heap = heap,
                             .min_size = (uint64_t)heap->rt->layout.heaptype_size + 16 + 16,
                             .min_size_bare = (uint64_t)heap->rt->layout.type_size + 16};
-    err = glibc ? pyh_glibc_visit(glibc, collect_candidate, &cs) : collect_gc_candidates(&cs);
+    /* Under mimalloc (free-threaded, PYTHONMALLOC=mimalloc) types are in its pages; glibc's
+     * chunks are read with the default build's header (a free-threaded target's hold only
+     * types C code mallocs itself, not looked for). */
+    if (mi) err = pyh_heap_mimalloc_type_candidates(heap, mi, add_candidate, &cs);
+    if (!err && glibc && !heap->rt->free_threaded) err = pyh_glibc_visit(glibc, collect_candidate, &cs);
+    if (!err && !glibc && !mi) err = collect_gc_candidates(&cs);
     if (err) {
         free(cs.items);
         return err;
@@ -382,7 +394,7 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
         struct pyh_type *t = &heap->types[i];
         enum pyh_type_kind kind = PYH_KIND_OTHER;
         uint64_t addr = t->addr;
-        uint32_t known = 16;
+        uint32_t known = (uint32_t)heap->rt->layout.object_size;
         uint64_t a = t->addr;
         for (int depth = 0; a && depth < MAX_BASE_DEPTH && !t->sizeof_rule; depth++) {
             uint64_t rule;
@@ -406,7 +418,8 @@ void pyh_heap_assign_kinds(struct pyh_heap *heap)
             known = j == UINT32_MAX ? (uint32_t)heap->rt->layout.heaptype_size
                                     : (uint32_t)heap->types[j].basicsize;
         }
-        if (t->kind == PYH_KIND_OTHER && t->itemsize > 0) known = 24; /* ob_size */
+        if (t->kind == PYH_KIND_OTHER && t->itemsize > 0)
+            known = (uint32_t)heap->rt->layout.var_size + 8; /* past ob_size */
         t->known_size = known;
         if (pyh_kinds[t->kind]->type_setup) pyh_kinds[t->kind]->type_setup(heap, t);
     }

@@ -90,6 +90,8 @@ struct pyh_error *pyh_report_info_json(const struct pyh_report_context *ctx,
     json_object_set_new(py, "layout_notes", notes);
     json_object_set_new(py, "runtime_address", pyh_json_address(rt->runtime_addr));
     json_object_set_new(py, "interpreters", json_integer((json_int_t)rt->ninterps));
+    json_object_set_new(py, "free_threaded", json_boolean(rt->free_threaded));
+    json_object_set_new(py, "mimalloc", json_string_or_null(info->mimalloc_version));
     json_object_set_new(root, "python", py);
 
     json_t *binaries = json_array();
@@ -139,6 +141,15 @@ struct pyh_error *pyh_report_info_text(const struct pyh_report_context *ctx,
     for (char *c = version; *c; c++)
         if (*c == '\n') *c = ' ';
     fprintf(out, "Python       %s\n", version);
+    if (rt->free_threaded) {
+        char segments[48] = "";
+        if (info->mimalloc_version)
+            snprintf(segments, sizeof(segments), ", mimalloc %s (%zu segment%s)",
+                     info->mimalloc_version, info->mimalloc_segments,
+                     info->mimalloc_segments == 1 ? "" : "s");
+        fprintf(out, "Build        free-threaded (no GIL)%s\n",
+                info->mimalloc_version ? segments : ", no mimalloc segment found");
+    }
     fprintf(out, "Layout       %s%s\n", pyh_layout_source_name(rt->layout_source),
             rt->debug_info ? " (debug info used)" : " (no debug info)");
     for (size_t i = 0; i < rt->nlayout_notes; i++) fprintf(out, "             %s\n", rt->layout_notes[i]);

@@ -89,7 +89,9 @@ struct pyh_error *pyh_report_show(const struct pyh_report_context *ctx, struct p
     fprintf(out, "  refcount %lld, size %s (sys.getsizeof), in %s%s\n", (long long)info->refcount,
             pyh_format_bytes(info->size, a, sizeof(a)), pyh_location_name(info->location),
             info->in_table ? "" : " (not in the objects table)");
-    if (info->gc_type)
+    if (info->gc_type && info->tracked && info->generation < 0) /* free-threaded */
+        fprintf(out, "  GC: tracked (no generations in a free-threaded build)\n");
+    else if (info->gc_type)
         fprintf(out, "  GC: %s%s\n", info->tracked ? "generation " : "",
                 generation_name(info->generation, g, sizeof(g)));
     fprintf(out, "  value: %s\n", d->value);

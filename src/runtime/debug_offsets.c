@@ -158,6 +158,8 @@ static const struct mapping mappings[] = {
     MAP("interpreter_frame.localsplus", iframe_localsplus, 8),
     MAP("interpreter_frame.owner", iframe_owner, 1),
     MAP("interpreter_frame.stackpointer", iframe_stackpointer, 8),
+    MAP("interpreter_frame.tlbc_index", iframe_tlbc_index, 4),
+    MAP("code_object.co_tlbc", code_tlbc, 8),
     MAP("code_object.filename", code_filename, 8),
     MAP("code_object.name", code_name, 8),
     MAP("code_object.qualname", code_qualname, 8),
@@ -167,6 +169,8 @@ static const struct mapping mappings[] = {
     MAP("code_object.localsplusnames", code_localsplusnames, 8),
     MAP("code_object.localspluskinds", code_localspluskinds, 8),
     MAP("code_object.co_code_adaptive", code_code_adaptive, 2),
+    MAP("pyobject.ob_type", object_type, 8),
+    MAP("pyobject.size", object_size, 0),
     MAP("type_object.size", type_size, 0),
     MAP("type_object.tp_name", type_name, 8),
     MAP("type_object.tp_flags", type_flags, 8),
@@ -272,9 +276,13 @@ bool pyh_debug_offsets_apply(struct pyh_runtime *rt)
         return false;
     }
     if (memcmp(&w[0], COOKIE, 8) != 0) return false;
-    if (w[2]) {
-        rt->free_threaded = true; /* pyh_runtime_open refuses it, saying so */
-        return false;
+    if (w[2] && !rt->free_threaded) {
+        /* A free-threaded build publishes the same words with its own values: the built-in
+         * layout they are laid over must be the free-threaded one too (pyh_runtime_open
+         * refuses the versions it has none for). */
+        rt->free_threaded = true;
+        if (rt->minor < 14) return false;
+        pyh_layout_free_threaded(rt->layout_minor, &rt->layout);
     }
     if (((w[1] >> 24) & 0xff) != 3 || (int)((w[1] >> 16) & 0xff) != rt->minor)
         return reject(rt, "%s is 0x%llx, not 3.%llu", "its version", w[1], (uint64_t)rt->minor);

@@ -77,6 +77,8 @@ struct pyh_error *pyh_gc_counts(struct pyh_runtime *rt, uint64_t interp,
     static const char *const incremental[] = {"the young generation", "the visited old space",
                                               "the unvisited old space", "the permanent generation"};
     int32_t collecting = 0;
+    if (rt->free_threaded)
+        return pyh_error_create(PYH_ERR_UNSUPPORTED, "a free-threaded build keeps no GC lists");
     struct pyh_error *err = pyh_target_read(
         rt->target, pyh_gc_state(rt, interp) + (uint64_t)rt->layout.gc_collecting, &collecting, 4);
     if (err) return pyh_error_wrap(err, "reading the GC state");
@@ -178,7 +180,7 @@ void pyh_gc_check_heads(struct pyh_runtime *rt)
 {
     rt->gc_incremental = rt->minor == 14 && !rt->free_threaded && rt->version_hex &&
                          rt->version_hex < FIRST_GENERATIONAL_314;
-    if (rt->ninterps == 0 || rt->layout.gc_generations < 0) return;
+    if (rt->ninterps == 0 || rt->layout.gc_generations < 0 || rt->free_threaded) return;
     uint64_t gc = pyh_gc_state(rt, rt->interps[0]);
     if (rt->gc_incremental) {
         int32_t visited = visited_space(rt, gc);

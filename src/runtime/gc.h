@@ -6,10 +6,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/refcount.h"
 #include "runtime/runtime.h"
 #include "util/chain.h"
 #include "util/diag.h"
 #include "util/interrupt.h"
+
+/* A free-threaded build keeps no object on a list: the collector finds them by walking the
+ * mimalloc heaps (the heap layer does too), and an object's GC state is its header's
+ * ob_gc_bits byte (PYH_GC_BITS_*, runtime/refcount.h). pyh_gc_visit visits nothing there. */
 
 /* No process has more GC objects than 16-byte heads fit in 2^48 bytes of address space. */
 #define MAX_GC_OBJECTS (1ULL << 44)
@@ -69,6 +74,7 @@ static inline struct pyh_error *pyh_gc_visit(struct pyh_runtime *rt, bool keep_g
                                              pyh_gc_visit_fn fn, void *ctx)
 {
     size_t ninterps = rt->layout.rt_gc >= 0 ? 1 : rt->ninterps; /* 3.8: one shared state */
+    if (rt->free_threaded) return NULL; /* no lists (above) */
     uint64_t visited = 0;
     bool stop = false;
     for (size_t k = 0; k < ninterps && !stop; k++) {

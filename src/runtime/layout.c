@@ -46,6 +46,57 @@ bool pyh_layout_builtin(int minor, struct pyh_layout *layout)
     return true;
 }
 
+/* The structs of the table that do not start with a PyObject header: the runtime's own, a
+ * dict's keys, the GC's. Every other struct of the table is an object's. */
+static bool object_struct(const char *dwarf_type)
+{
+    static const char *const runtime_structs[] = {
+        "_PyRuntimeState", "PyInterpreterState", "PyThreadState",   "_PyCFrame",
+        "_PyInterpreterFrame", "_PyOpcache",    "PyDictKeysObject", "_gc_runtime_state",
+        "gc_generation",   "PyGC_Head"};
+    for (size_t i = 0; i < sizeof(runtime_structs) / sizeof(runtime_structs[0]); i++)
+        if (strcmp(dwarf_type, runtime_structs[i]) == 0) return false;
+    return true;
+}
+
+/* Free-threaded values that are not the default build's moved by 16: measured with gdb's
+ * ptype/offsetof on the DWARF of a 3.14.7 built with --disable-gil (the runtime's structs
+ * hold per-thread state and locks the default build has not; the code object has co_tlbc).
+ * tests/unit/test_layout_dwarf.c checks the result against the DWARF of a free-threaded
+ * build it is given. A minor without a row (3.15t: not measured) has only the move by 16
+ * and what its _Py_DebugOffsets publish. */
+struct ft_value {
+    int minor;
+    size_t field;
+    int32_t value;
+};
+#define FT(minor, f, v) {minor, offsetof(struct pyh_layout, f), v}
+static const struct ft_value ft_values[] = {
+    FT(14, interp_modules, 7712),
+    FT(14, interp_sysdict, 7696),
+    FT(14, interp_builtins, 7704),
+    FT(14, interp_dict, 8536),
+    FT(14, interp_obmalloc, 17656), /* NULL: no pymalloc, mimalloc's heaps are per thread */
+    FT(14, heaptype_size, 960),
+    FT(14, iframe_owner, 78),
+    FT(14, iframe_tlbc_index, 72), /* thread-local bytecode: free-threaded only */
+    FT(14, code_tlbc, 224),
+    FT(14, code_code_adaptive, 232),
+};
+#undef FT
+
+void pyh_layout_free_threaded(int minor, struct pyh_layout *layout)
+{
+    size_t nfields = sizeof(fields) / sizeof(fields[0]);
+    for (size_t i = 0; i < nfields; i++) {
+        int32_t v = pyh_layout_get(layout, &fields[i]);
+        if (v >= 0 && object_struct(fields[i].dwarf_type)) pyh_layout_set(layout, &fields[i], v + 16);
+    }
+    for (size_t i = 0; i < sizeof(ft_values) / sizeof(ft_values[0]); i++)
+        if (ft_values[i].minor == minor)
+            *(int32_t *)((char *)layout + ft_values[i].field) = ft_values[i].value;
+}
+
 /* One DWARF question for one alternative member path of a field. */
 struct field_query {
     size_t field; /* row of the table */

@@ -50,6 +50,7 @@
     X(iframe_locals,           "_PyInterpreterFrame",  "f_locals",                   -1,   -1,   -1,   24,   40,   40,   40,   40)   \
     X(iframe_globals,          "_PyInterpreterFrame",  "f_globals",                  -1,   -1,   -1,   8,    24,   24,   24,   24)   \
     X(iframe_func,             "_PyInterpreterFrame",  "f_func|f_funcobj",           -1,   -1,   -1,   0,    16,   16,   16,   16)   \
+    X(iframe_tlbc_index,       "_PyInterpreterFrame",  "tlbc_index",                 -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1)   \
     X(iframe_builtins,         "_PyInterpreterFrame",  "f_builtins",                 -1,   -1,   -1,   16,   32,   32,   32,   32)   \
     X(frame_back,              "PyFrameObject",        "f_back",                     24,   24,   24,   16,   16,   16,   16,   16)   \
     X(frame_code,              "PyFrameObject",        "f_code",                     32,   32,   32,   -1,   -1,   -1,   -1,   -1)   \
@@ -96,6 +97,7 @@
     X(gen_exc_traceback,       "PyGenObject",          "gi_exc_state.exc_traceback", 80,   80,   72,   -1,   -1,   -1,   -1,   -1)   \
     X(gen_iframe,              "PyGenObject",          "gi_iframe",                  -1,   -1,   -1,   80,   72,   72,   72,   72)   \
     X(code_code_adaptive,      "PyCodeObject",         "co_code_adaptive",           -1,   -1,   -1,   184,  192,  200,  208,  208)  \
+    X(code_tlbc,               "PyCodeObject",         "co_tlbc",                    -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1)   \
     X(code_cell2arg,           "PyCodeObject",         "co_cell2arg",                96,   96,   96,   -1,   -1,   -1,   -1,   -1)   \
     X(code_extra,              "PyCodeObject",         "co_extra",                   144,  144,  144,  176,  184,  192,  200,  200)  \
     X(code_opcache,            "PyCodeObject",         "co_opcache",                 160,  160,  160,  -1,   -1,   -1,   -1,   -1)   \
@@ -122,6 +124,7 @@
     X(heaptype_module,         "PyHeapTypeObject",     "ht_module",                  -1,   872,  880,  880,  888,  888,  888,  896)  \
     X(heaptype_size,           "PyHeapTypeObject",     "",                           880,  880,  888,  904,  920,  928,  936,  944)  \
     X(object_size,             "PyObject",             "",                           16,   16,   16,   16,   16,   16,   16,   16)   \
+    X(object_type,             "PyObject",             "ob_type",                    8,    8,    8,    8,    8,    8,    8,    8)    \
     X(var_size,                "PyVarObject",          "ob_size",                    16,   16,   16,   16,   16,   16,   16,   16)   \
     X(gchead_size,             "PyGC_Head",            "",                           16,   16,   16,   16,   16,   16,   16,   16)   \
     X(ascii_length,            "PyASCIIObject",        "length",                     16,   16,   16,   16,   16,   16,   16,   16)   \
@@ -236,6 +239,13 @@ const struct pyh_layout_field *pyh_layout_fields(size_t *n);
 
 /* Fills layout from the built-in table for 3.<minor>; false for a minor without one. */
 bool pyh_layout_builtin(int minor, struct pyh_layout *layout);
+
+/* Turns layout (3.<minor>'s built-in one) into the free-threaded build's (Py_GIL_DISABLED,
+ * 3.14+): every struct that starts with a PyObject header moves by the 16 bytes that header
+ * grew (32 bytes: ob_tid, ob_flags, ob_mutex, ob_gc_bits, ob_ref_local, ob_ref_shared, then
+ * ob_type at +24); the runtime's own structs take the free-threaded values measured for
+ * that minor (measured: 3.14). */
+void pyh_layout_free_threaded(int minor, struct pyh_layout *layout);
 
 struct pyh_dwarf;
 

@@ -13,7 +13,7 @@
 struct pyh_error *pyh_obj_type(struct pyh_runtime *rt, uint64_t obj, uint64_t *type)
 {
     if (obj == 0) return pyh_error_create(PYH_ERR_CORRUPT, "NULL object pointer");
-    return pyh_read_u64(rt->target, obj + 8, type);
+    return pyh_read_u64(rt->target, obj + (uint64_t)rt->layout.object_type, type);
 }
 
 struct pyh_error *pyh_type_flags(struct pyh_runtime *rt, uint64_t type, uint64_t *flags)
@@ -83,8 +83,8 @@ struct pyh_error *pyh_str_read(struct pyh_runtime *rt, uint64_t obj, char *buf, 
     if (length > MAX_STR_LENGTH)
         return pyh_error_create(PYH_ERR_CORRUPT, "str at 0x%llx claims length %llu",
                                 (unsigned long long)obj, (unsigned long long)length);
-    /* state: interned:2, kind:3, compact:1, ascii:1 — the same bits in 3.8 to 3.13. */
-    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    struct pyh_str_state st = pyh_str_state_decode(rt, state);
+    unsigned kind = st.kind, compact = st.compact, ascii = st.ascii;
     if (kind != 1 && kind != 2 && kind != 4)
         return pyh_error_create(PYH_ERR_CORRUPT, "str at 0x%llx has kind %u",
                                 (unsigned long long)obj, kind);
@@ -391,12 +391,12 @@ struct pyh_error *pyh_instance_dict_iter(struct pyh_runtime *rt, uint64_t obj,
     if (err) return err;
 
     if (rt->minor >= 11 && (flags & PYH_TPFLAGS_MANAGED_DICT)) {
-        /* The dict (or values) pointer sits before the object: obj-24 is the managed dict
+        /* The dict (or values) pointer sits before the object: obj-24 (FT: -8) is the managed dict
          * (3.12: a PyDictOrValues, which stores a values pointer minus one so that the low
          * bit tells them apart); 3.11 keeps the values pointer apart at obj-32; 3.13 keeps
          * the values inline after the object. */
         uint64_t slot;
-        if ((err = pyh_read_u64(t, obj - 24, &slot))) return err;
+        if ((err = pyh_read_u64(t, pyh_managed_dict_slot(rt, obj), &slot))) return err;
         if (rt->minor == 12 && (slot & 1))
             values = slot + 1;
         else

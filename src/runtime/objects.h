@@ -32,6 +32,27 @@ struct pyh_error *pyh_type_flags(struct pyh_runtime *rt, uint64_t type, uint64_t
 struct pyh_error *pyh_obj_expect(struct pyh_runtime *rt, uint64_t obj, uint64_t type,
                                  const char *what);
 
+/* How far before an object of a Py_TPFLAGS_MANAGED_DICT type (3.11+) its dict (or values)
+ * word is: -24, between the weakref word and the GC head (MANAGED_DICT_OFFSET); -8 in a
+ * free-threaded build, whose pre-header has no GC head (Include/internal/pycore_object.h). */
+static inline uint64_t pyh_managed_dict_slot(const struct pyh_runtime *rt, uint64_t obj)
+{
+    return obj - (rt->free_threaded ? 8 : 24);
+}
+
+/* The fields of a str's state word (PyASCIIObject.state): interned:2, kind:3, compact:1,
+ * ascii:1 from 3.8 on; a free-threaded build makes `interned` a whole byte (it is read
+ * atomically), so the others start at bit 8 (Include/cpython/unicodeobject.h 3.14). */
+struct pyh_str_state {
+    unsigned kind, compact, ascii;
+};
+
+static inline struct pyh_str_state pyh_str_state_decode(const struct pyh_runtime *rt, uint32_t state)
+{
+    if (rt->free_threaded) state >>= 6;
+    return (struct pyh_str_state){(state >> 2) & 7, (state >> 5) & 1, (state >> 6) & 1};
+}
+
 /* Reads a str object as UTF-8 into buf (always NUL-terminated). Longer strings are cut at
  * cap-1 bytes (on a character boundary) and *truncated is set (may be NULL). */
 struct pyh_error *pyh_str_read(struct pyh_runtime *rt, uint64_t obj, char *buf, size_t cap,

@@ -392,14 +392,15 @@ struct pyh_error *pyh_runtime_open(struct pyh_target *t, struct pyh_images *imag
     if (pyh_debug_offsets_apply(rt)) {
         rt->layout_source = PYH_LAYOUT_DEBUG_OFFSETS;
     } else if (rt->free_threaded) {
-        /* Every object is 16 bytes longer (a 32-byte header, ob_type at +24) and none is on
-         * a GC list: read with the default build's layout, the first check would fail as
-         * "corrupt". Say what it is instead. */
+        /* A free-threaded build is read from 3.14 through its own _Py_DebugOffsets over the
+         * free-threaded layout (pyh_layout_free_threaded); 3.13t (experimental, its own
+         * header and frames) is not, nor one whose table does not check out: read with the
+         * default build's layout, the first check would fail as "corrupt". Say what it is. */
         err = pyh_error_create(PYH_ERR_UNSUPPORTED,
                                "Python %d.%d in %s is a free-threaded build (no GIL): py-heap "
-                               "does not read its objects yet (their 32-byte header; objects "
-                               "found in mimalloc's pages, not on GC lists)",
-                               rt->major, rt->minor, rt->module->path);
+                               "reads those from 3.14, through their _Py_DebugOffsets%s",
+                               rt->major, rt->minor, rt->module->path,
+                               rt->minor < 14 ? "" : ", and this one's do not check out");
         ft_allocator_note(rt, err);
         goto fail;
     } else if (newer) {

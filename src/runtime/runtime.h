@@ -48,7 +48,8 @@ struct pyh_runtime {
                                      py-heap knows (or a pre-release) the one assumed */
     bool version_assumed;         /* an unknown version read as layout_minor: partial */
     bool debug_info;              /* DWARF was found and used */
-    bool free_threaded;           /* _Py_DebugOffsets say Py_GIL_DISABLED (refused: issue 18) */
+    bool free_threaded;           /* _Py_DebugOffsets say Py_GIL_DISABLED: a 32-byte object
+                                     header (refcount.h), objects in mimalloc pages only */
     bool gc_incremental;          /* 3.14.0-3.14.4's incremental collector: a young list and
                                      two old spaces, not three generations (runtime/gc.h) */
     struct pyh_module *module;    /* the module defining _PyRuntime (libpython or exe) */

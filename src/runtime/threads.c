@@ -70,9 +70,31 @@ static struct pyh_error *describe_code(struct pyh_runtime *rt, uint64_t code,
     return err;
 }
 
+/* Where the bytecode frame runs starts: its code object's own (co_code_adaptive), or in a
+ * free-threaded build the copy its thread specialises (co_tlbc->entries[tlbc_index], a
+ * _PyCodeArray {size, entries[]}; entry 0 is the code's own, Include/cpython/code.h 3.14). */
+static uint64_t bytecode_of(struct pyh_runtime *rt, uint64_t code, uint64_t frame)
+{
+    const struct pyh_layout *L = &rt->layout;
+    uint64_t own = code + (uint64_t)L->code_code_adaptive, array, size, entry;
+    int32_t index;
+    if (L->iframe_tlbc_index < 0 || L->code_tlbc < 0) return own;
+    struct pyh_error *err =
+        pyh_target_read(rt->target, frame + (uint64_t)L->iframe_tlbc_index, &index, 4);
+    if (!err && index > 0) err = pyh_rt_read_ptr(rt, code, L->code_tlbc, &array);
+    if (!err && index > 0) err = pyh_read_u64(rt->target, array, &size);
+    if (!err && index > 0 && (uint64_t)index < size)
+        err = pyh_read_u64(rt->target, array + 8 + 8 * (uint64_t)index, &entry);
+    else
+        entry = 0;
+    pyh_error_free(err);
+    return !err && entry ? entry : own;
+}
+
 /* True when a 3.11+ interpreter frame has not started running its code yet (its instruction
  * pointer is before the first "traceable" instruction): CPython itself skips those. */
-static bool frame_incomplete(struct pyh_runtime *rt, uint64_t code, uint64_t instr, int owner)
+static bool frame_incomplete(struct pyh_runtime *rt, uint64_t code, uint64_t bytecode,
+                             uint64_t instr, int owner)
 {
     if (owner == PYH_FRAME_OWNED_BY_GENERATOR) return false;
     int32_t first_traceable;
@@ -82,8 +104,7 @@ static bool frame_incomplete(struct pyh_runtime *rt, uint64_t code, uint64_t ins
         pyh_error_free(err);
         return false;
     }
-    uint64_t first = code + (uint64_t)rt->layout.code_code_adaptive;
-    return instr < first + 2 * (uint64_t)first_traceable;
+    return instr < bytecode + 2 * (uint64_t)first_traceable;
 }
 
 /* 3.8-3.10: PyFrameObject chain from tstate->frame through f_back. */
@@ -162,10 +183,12 @@ static struct pyh_error *walk_interpreter_frames(struct pyh_runtime *rt, uint64_
         bool is_code = code && !(err = pyh_obj_type(rt, code, &type)) && type == rt->types.code;
         pyh_error_free(err);
         err = NULL;
-        if (owner < PYH_FRAME_OWNER_NOT_PYTHON && is_code && !frame_incomplete(rt, code, instr, owner)) {
+        uint64_t bytecode = is_code ? bytecode_of(rt, code, frame) : 0;
+        if (owner < PYH_FRAME_OWNER_NOT_PYTHON && is_code &&
+            !frame_incomplete(rt, code, bytecode, instr, owner)) {
             struct pyh_frame_info info = {.frame = frame, .line = -1};
             if ((err = describe_code(rt, code, &info))) break;
-            int64_t offset = (int64_t)(instr - (code + (uint64_t)L->code_code_adaptive));
+            int64_t offset = (int64_t)(instr - bytecode);
             if ((err = pyh_code_line(rt, code, offset, &info.line))) break;
             if (!visit(ctx, &info)) return NULL;
         }

@@ -191,8 +191,11 @@ struct pyh_error *pyh_session_allocators(struct pyh_session *s, struct pyh_pymal
                                          struct pyh_glibc **glibc)
 {
     if (!s->allocators_done) {
+        /* A free-threaded build has no pymalloc (interp->obmalloc is NULL): mimalloc only. */
         struct pyh_error *err =
-            walk_failed(s, pyh_pymalloc_open(s->runtime, &s->pymalloc), "pymalloc");
+            s->runtime->free_threaded
+                ? NULL
+                : walk_failed(s, pyh_pymalloc_open(s->runtime, &s->pymalloc), "pymalloc");
         if (err) return err;
         /* pymalloc's pools are no mmapped chunks: the scan for those need not read them. */
         struct pyh_glibc_options opts = {0};
@@ -254,7 +257,7 @@ static struct pyh_error *build_heap(struct pyh_session *s, enum pyh_heap_listing
     if (!err) {
         pyh_heap_free(s->heap); /* a census's, which lists too little */
         s->heap = NULL;
-        err = pyh_heap_build(s->runtime, pm, glibc, listing, &s->heap);
+        err = pyh_heap_build(s->runtime, pm, s->mimalloc, glibc, listing, &s->heap);
     }
     if (err || s->heap_warned) return err;
     s->heap_warned = true; /* the same heap read again fails the same way */

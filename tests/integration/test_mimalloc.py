@@ -11,11 +11,10 @@ descriptor, so that nothing allocated before the count is freed after it; the on
 can differ is the int holding the count (allocated after counting: a new block on 3.13, a
 block from the int freelist on 3.14+), so py-heap's count is the count or one more.
 
-Free-threaded builds (PYHEAP_EXTRA_PYTHONS, e.g. a locally built 3.14t): the runtime layer
-does not read their objects yet (a 32-byte header), so every verb refuses them — with a
-message that says so, live and on a core, not as a corrupt runtime — and the refusal says
-what the mimalloc heap holds: its live blocks are checked here against the interpreter's
-sys.getallocatedblocks(), and the gc_pre heap must hold the workload's 50,000 instances.
+Free-threaded builds (PYHEAP_EXTRA_PYTHONS, e.g. a locally built 3.14t), live and on a core:
+`info` says free-threaded and which mimalloc; the live blocks are checked here against the
+interpreter's sys.getallocatedblocks(), the gc_pre heap must hold the workload's 50,000
+instances and `types` count them (test_free_threaded.py checks the census whole).
 """
 import json
 import os
@@ -138,9 +137,10 @@ def extra_pythons():
 
 
 class FreeThreaded(unittest.TestCase):
-    def test_refused_clearly(self):
-        """A free-threaded target, live and as a core, is refused as such — not read with the
-        default build's layout and reported as corrupt (its objects are not read yet)."""
+    def test_read_as_free_threaded(self):
+        """A free-threaded target, live and as a core: `info` names the build and its mimalloc,
+        `fragmentation` counts the live blocks sys.getallocatedblocks() counts, and `types`
+        finds the workload's 50,000 instances (test_free_threaded checks the census whole)."""
         T.require_pyheap()
         ft = []
         for path in extra_pythons():
@@ -168,23 +168,28 @@ class FreeThreaded(unittest.TestCase):
                 for what, target in (("live", ["-p", str(proc.pid)]), ("core", [core])):
                     with self.subTest(python=path, what=what):
                         res = T.run_pyheap(["info"] + target)
-                        self.assertNotEqual(res.returncode, 0)
-                        self.assertIn("is a free-threaded build (no GIL): py-heap does not "
-                                      "read its objects yet", res.stderr)
-                        self.assertNotIn("does not check out", res.stderr)
-                        # The refusal says what the heap holds, walked from the segments:
+                        self.assertEqual(res.returncode, 0, res.stderr)
+                        m = re.search(r"^Build +free-threaded \(no GIL\), mimalloc (\S+) "
+                                      r"\(\d+ segments?\)$", res.stdout, re.M)
+                        self.assertIsNotNone(m, res.stdout)
+                        self.assertIn(m.group(1), ("2.1.2", "2.5.2"))
+                        res = T.run_pyheap(["fragmentation", "--json"] + target)
+                        self.assertEqual(res.returncode, 0, res.stderr)
+                        mi = json.loads(res.stdout)["mimalloc"]
+                        self.assertTrue(mi["free_threaded"])
+                        self.assertEqual(mi["version"], m.group(1))
+                        self.assertEqual(mi["pages_rejected"], 0, res.stderr)
                         # sys.getallocatedblocks() sums `used` over every thread's heaps and
                         # the abandoned pool; the int holding the count may add one, and a
                         # free the build delays to a quiescent state (QSBR: list and dict
                         # storage) may land after the count and take one away (measured).
-                        m = re.search(r"its heap: mimalloc (\S+) \(free-threaded build\), \d+ "
-                                      r"segments?, (\d+) live blocks \(mem \d+, object \d+, "
-                                      r"gc \d+, gc_pre (\d+)\)$", res.stderr.strip())
-                        self.assertIsNotNone(m, res.stderr)
-                        self.assertIn(m.group(1), ("2.1.2", "2.5.2"))
-                        self.assertIn(int(m.group(2)) - counted, (-1, 0, 1))
+                        self.assertIn(mi["blocks_live"] - counted, (-1, 0, 1))
                         # 50,000 instances of a class with a managed dict: GC_PRE blocks
-                        self.assertGreaterEqual(int(m.group(3)), 50000)
+                        self.assertGreaterEqual(mi["heaps"]["gc_pre"]["blocks_live"], 50000)
+                        res = T.run_pyheap(["types", "--json", "--limit", "0"] + target)
+                        self.assertEqual(res.returncode, 0, res.stderr)
+                        rows = {r["name"]: r["count"] for r in json.loads(res.stdout)["types"]}
+                        self.assertEqual(rows.get("__main__.C"), 50000)
             finally:
                 T.kill_process(proc)
 

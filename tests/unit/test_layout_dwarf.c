@@ -3,7 +3,10 @@
  * chroot scripts/setup.sh makes (their -dbg packages' DWARF, found by the stripped binary's
  * build-id), every row of PYH_LAYOUT_FIELDS is looked up in that DWARF (every alternative
  * path) and must equal the table's value (-1 when the member does not exist). Interpreters
- * that are not installed are skipped. */
+ * that are not installed are skipped. The free-threaded tables (pyh_layout_free_threaded)
+ * likewise, against the free-threaded interpreters PYHEAP_EXTRA_PYTHONS names (paths of
+ * binaries with their DWARF, named python3.Nt as `make install` names them: none ships in a
+ * package, none may be committed; skipped without). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <libgen.h>
 
 #include <fcntl.h>
 #include <gelf.h>
@@ -107,6 +112,58 @@ static void test_builtin_tables_match_dwarf(void **state)
     assert_int_equal(mismatches, 0);
 }
 
+/* The minor version of a free-threaded binary named python3.Nt, 0 for other names. */
+static int free_threaded_minor(const char *path)
+{
+    char copy[1024];
+    snprintf(copy, sizeof(copy), "%s", path);
+    const char *base = basename(copy);
+    int minor = 0;
+    char t = 0;
+    if (sscanf(base, "python3.%d%c", &minor, &t) != 2 || t != 't' || base[strlen(base) - 1] != 't')
+        return 0;
+    return minor;
+}
+
+static void test_free_threaded_tables_match_dwarf(void **state)
+{
+    (void)state;
+    size_t nfields, seen = 0;
+    const struct pyh_layout_field *fields = pyh_layout_fields(&nfields);
+    int mismatches = 0;
+    char list[4096];
+    const char *env = getenv("PYHEAP_EXTRA_PYTHONS");
+    snprintf(list, sizeof(list), "%s", env ? env : "");
+    for (char *save = NULL, *path = strtok_r(list, ",", &save); path; path = strtok_r(NULL, ",", &save)) {
+        int minor = free_threaded_minor(path);
+        if (!minor || access(path, R_OK) != 0) continue;
+        seen++;
+        struct pyh_dwarf *dw = NULL;
+        struct pyh_error *err = pyh_dwarf_open(path, &dw);
+        if (err) fail_msg("%s: %s", path, pyh_error_message(err));
+        struct pyh_layout builtin, from_dwarf;
+        assert_true(pyh_layout_builtin(minor, &builtin));
+        pyh_layout_free_threaded(minor, &builtin);
+        memset(&from_dwarf, 0xff, sizeof(from_dwarf));
+        size_t answered;
+        if ((err = pyh_layout_apply_dwarf(&from_dwarf, dw, true, &answered)))
+            fail_msg("%s: %s", path, pyh_error_message(err));
+        for (size_t k = 0; k < nfields; k++) {
+            int64_t expected = pyh_layout_get(&builtin, &fields[k]);
+            int64_t actual = pyh_layout_get(&from_dwarf, &fields[k]);
+            if (expected != actual) {
+                printf("3.%dt %s (%s.%s): built-in %lld, DWARF %lld\n", minor, fields[k].name,
+                       fields[k].dwarf_type, fields[k].dwarf_paths, (long long)expected,
+                       (long long)actual);
+                mismatches++;
+            }
+        }
+        pyh_dwarf_close(dw);
+    }
+    if (!seen) printf("skipped: PYHEAP_EXTRA_PYTHONS names no free-threaded python3.Nt\n");
+    assert_int_equal(mismatches, 0);
+}
+
 /* pymalloc's structs, kept apart from the runtime layout (allocators/pymalloc_layout.h). */
 static void test_pymalloc_layout_matches_dwarf(void **state)
 {
@@ -143,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_tables_match_dwarf),
         cmocka_unit_test(test_pymalloc_layout_matches_dwarf),
+        cmocka_unit_test(test_free_threaded_tables_match_dwarf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,8 @@ static uint64_t least_size(const struct pyh_heap *heap, const struct pyh_type *t
     uint64_t length = pyh_kind_word(obj, (size_t)L->ascii_length);
     uint32_t state;
     memcpy(&state, obj + L->ascii_state, 4);
-    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    struct pyh_str_state st = pyh_str_state_decode(heap->rt, state);
+    unsigned kind = st.kind, compact = st.compact, ascii = st.ascii;
     if (length >= PYH_KIND_MAX_ITEMS || (kind != 1 && kind != 2 && kind != 4)) return UINT64_MAX;
     if (!compact) return (uint64_t)L->compact_size + 8;
     if (ascii) return (uint64_t)L->ascii_size + length + 1;
@@ -29,7 +30,8 @@ static struct pyh_error *size(const struct pyh_heap *heap, const struct pyh_type
     struct pyh_error *err = pyh_kind_field(heap, obj, bytes, avail, L->ascii_length, 8, &length);
     if (!err) err = pyh_kind_field(heap, obj, bytes, avail, L->ascii_state, 4, &state);
     if (err) return err;
-    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    struct pyh_str_state st = pyh_str_state_decode(heap->rt, (uint32_t)state);
+    unsigned kind = st.kind, compact = st.compact, ascii = st.ascii;
     if (compact && ascii) {
         *size = (uint64_t)L->ascii_size + length + 1;
         data = obj + (uint64_t)L->ascii_size;

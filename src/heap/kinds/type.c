@@ -36,7 +36,7 @@ static void referents(struct pyh_walk *w, uint64_t obj, const struct pyh_type *t
     pyh_walk_field(w, obj, L->heaptype_slots, "__slots__");
     pyh_walk_field(w, obj, L->heaptype_module, "__module__");
     struct pyh_ref ref = {.kind = PYH_REF_TYPE};
-    pyh_walk_emit(w, pyh_walk_read(w, obj + 8), &ref); /* a heap type keeps its metatype alive */
+    pyh_walk_emit(w, pyh_walk_read(w, obj + (uint64_t)L->object_type), &ref); /* its metatype */
 }
 
 static void preview(struct pyh_heap *heap, const struct pyh_type *t, uint64_t addr, int depth,
