@@ -2,7 +2,11 @@
  * 2.5.2). The segment and page structs below are transcriptions of mimalloc's own
  * declarations (CPython's Include/internal/mimalloc/mimalloc/types.h of 3.14.7 and of
  * 3.14.10, release build, Py_GIL_DISABLED), written independently of the walker's offset
- * tables, so that a wrong offset there fails here. */
+ * tables, so that a wrong offset there fails here.
+ *
+ * Then the objects of a free-threaded target in such pages (heap/build_mimalloc.c): objects
+ * with the 32-byte header written by hand in blocks of each heap tag, read through a runtime
+ * with the free-threaded layout and a registry of three types. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +20,10 @@
 #include <cmocka.h>
 
 #include "allocators/mimalloc.h"
+#include "heap/heap_internal.h"
+#include "runtime/objects.h"
+#include "runtime/refcount.h"
+#include "util/mem.h"
 #include "synthetic.h"
 #include "target/target.h"
 
@@ -537,6 +545,231 @@ static void test_huge_segment(void **state)
     }
 }
 
+/* ---- free-threaded objects in pages ---- */
+
+#define T_PLAIN 0x600000ull /* no GC: in OBJECT pages */
+#define T_GC 0x600200ull    /* GC: in GC pages */
+#define T_PRE 0x600400ull   /* GC with a managed dict: in GC_PRE pages, 16 bytes in */
+#define T_UNKNOWN 0x600600ull
+
+/* The 32-byte header (Include/object.h, Py_GIL_DISABLED): ob_tid, ob_flags, ob_mutex,
+ * ob_gc_bits, ob_ref_local, ob_ref_shared, ob_type. */
+struct ft_header {
+    uint64_t tid;
+    uint16_t flags;
+    uint8_t mutex, gc_bits;
+    uint32_t ref_local;
+    int64_t ref_shared;
+    uint64_t type;
+};
+_Static_assert(sizeof(struct ft_header) == 32, "PyObject, free-threaded");
+
+static void put_object(struct fixture *f, uint64_t addr, uint64_t type, uint32_t local,
+                       int64_t shared, uint8_t gc_bits)
+{
+    struct ft_header h = {0x7f0012345678, 0, 0, gc_bits, local, shared, type};
+    memcpy(at(f, addr), &h, sizeof(h));
+}
+
+/* OBJECT, 48-byte blocks: 0 an object; 1 free; 2 a count of 0 (on a free list); 3 a GC
+ * type's header (no GC object lives there); 4 a buffer. */
+static const struct spec O1 = {1, 1, 48, PYH_MI_TAG_OBJECT, 5, 1300, 4, {1, -1}, {-1}, {-1}};
+/* GC, 64-byte blocks: 0 tracked; 1 untracked; 2 tracked, of no known type; 3 deferred
+ * (the _Py_REF_DEFERRED bias in its shared count, frames' references not counted). */
+static const struct spec G1 = {2, 1, 64, PYH_MI_TAG_GC, 4, 1000, 4, {-1}, {-1}, {-1}};
+/* GC_PRE, 64-byte blocks: 0 an object at +16, freed by another thread as 1 was;
+ * 2 a header at +0 (wrong place for the tag). */
+static const struct spec P1 = {3, 1, 64, PYH_MI_TAG_GC_PRE, 3, 1000, 3, {-1}, {-1}, {1, -1}};
+/* MEM, 48-byte blocks: 0 reads as an object, but PyMem holds none. */
+static const struct spec M1 = {4, 1, 48, PYH_MI_TAG_MEM, 1, 1300, 1, {-1}, {-1}, {-1}};
+
+struct found {
+    uint64_t objects[16], blocks[16];
+    uint32_t types[16];
+    size_t nobjects, nblocks;
+};
+
+static struct pyh_error *found_object(void *ctx, uint64_t obj, uint32_t type,
+                                      const uint8_t *bytes, size_t avail, uint64_t block_size)
+{
+    struct found *fd = ctx;
+    assert_true(avail >= 32 && avail <= block_size);
+    uint64_t tp;
+    memcpy(&tp, bytes + 24, 8);
+    assert_true(tp == T_PLAIN || tp == T_GC || tp == T_PRE);
+    assert_true(fd->nobjects < 16);
+    fd->types[fd->nobjects] = type;
+    fd->objects[fd->nobjects++] = obj;
+    return NULL;
+}
+
+static struct pyh_error *found_block(void *ctx, uint64_t addr, uint64_t size)
+{
+    struct found *fd = ctx;
+    (void)size;
+    assert_true(fd->nblocks < 16);
+    fd->blocks[fd->nblocks++] = addr;
+    return NULL;
+}
+
+static void add_type(struct pyh_heap *heap, uint64_t addr, uint64_t flags, int64_t basicsize)
+{
+    struct pyh_type t = {.addr = addr, .flags = flags, .basicsize = basicsize};
+    t.header_pos = (uint8_t)pyh_heap_header_position(heap->rt, flags);
+    assert_null(PYH_APPEND(heap->types, heap->ntypes, heap->types_cap, &t));
+    assert_null(pyh_u64map_put(&heap->type_index, addr, heap->ntypes - 1));
+}
+
+static uint64_t block_of(const struct spec *s, unsigned i)
+{
+    return page_start(s) + (uint64_t)i * s->block_size;
+}
+
+static void check_ft_objects(bool v252)
+{
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.v252 = v252;
+    f.hdr = syn_memory_region(&f.mem, SEG, SLICE);
+    syn_memory_region(&f.mem, SEG + SLICE, 4 * SLICE);
+    if (v252) {
+        struct seg252 *s = (struct seg252 *)f.hdr;
+        s->segment_size = 32ull << 20, s->segment_slices = 512, s->segment_info_slices = 1;
+        s->slice_entries = 512;
+        e252(&f, 0)->slice_count = 1;
+    } else {
+        struct seg212 *s = (struct seg212 *)f.hdr;
+        s->segment_size = 32ull << 20, s->segment_slices = 512, s->segment_info_slices = 1;
+        s->slice_entries = 512;
+        e212(&f, 0)->slice_count = 1;
+    }
+    const int64_t deferred = (INT64_MAX / 8) << 2; /* _Py_REF_SHARED(_Py_REF_DEFERRED, 0) */
+    put_object(&f, block_of(&O1, 0), T_PLAIN, 1, 2 << 2 | 3, 0); /* count 3, merged */
+    put_object(&f, block_of(&O1, 2), T_PLAIN, 0, 0, 0);
+    put_object(&f, block_of(&O1, 3), T_GC, 1, 0, PYH_GC_BITS_TRACKED);
+    memcpy(at(&f, block_of(&O1, 4)), "a buffer, not an object", 24);
+    put_object(&f, block_of(&G1, 0), T_GC, 2, -(1 << 2), PYH_GC_BITS_TRACKED); /* count 1 */
+    put_object(&f, block_of(&G1, 1), T_GC, 0, 5 << 2, 0);
+    put_object(&f, block_of(&G1, 2), T_UNKNOWN, 1, 0, PYH_GC_BITS_TRACKED);
+    put_object(&f, block_of(&G1, 3), T_GC, 0, deferred, PYH_GC_BITS_DEFERRED);
+    put_object(&f, block_of(&P1, 0) + 16, T_PRE, UINT32_MAX, 0, PYH_GC_BITS_TRACKED);
+    put_object(&f, block_of(&P1, 2), T_PRE, 1, 0, PYH_GC_BITS_TRACKED);
+    put_object(&f, block_of(&M1, 0), T_PLAIN, 1, 0, 0);
+    put_page(&f, &O1);
+    put_page(&f, &G1);
+    put_page(&f, &P1);
+    put_page(&f, &M1);
+    put_span(&f, 5, 507);
+    open_walk(&f);
+    assert_int_equal(f.m->npages, 4);
+    assert_int_equal(f.m->bad_pages, 0);
+
+    struct pyh_runtime rt = {.target = f.t, .diag = &f.diag, .major = 3, .minor = 14,
+                             .free_threaded = true};
+    assert_true(pyh_layout_builtin(14, &rt.layout));
+    pyh_layout_free_threaded(14, &rt.layout);
+    struct pyh_heap heap = {.rt = &rt};
+    add_type(&heap, T_PLAIN, 0, 32);
+    add_type(&heap, T_GC, PYH_TPFLAGS_HAVE_GC, 48);
+    add_type(&heap, T_PRE, PYH_TPFLAGS_HAVE_GC | PYH_TPFLAGS_MANAGED_DICT, 32);
+    assert_int_equal(heap.types[2].header_pos, 16);
+
+    struct found fd = {0};
+    struct pyh_heap_mimalloc_sink sink = {found_object, found_block, &fd};
+    assert_null(pyh_heap_mimalloc_visit(&heap, f.m, &sink));
+    /* in page order: O1[0], G1[0], G1[1], G1[3], P1[0] + 16 */
+    const uint64_t objects[] = {block_of(&O1, 0), block_of(&G1, 0), block_of(&G1, 1),
+                                block_of(&G1, 3), block_of(&P1, 0) + 16};
+    const uint32_t types[] = {0, 1, 1, 1, 2};
+    assert_int_equal(fd.nobjects, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(fd.objects[i], objects[i]);
+        assert_int_equal(fd.types[i], types[i]);
+    }
+    /* O1[2], O1[3], O1[4], G1[2], P1[2], M1[0]: no objects; O1[1] and P1[1] are free */
+    const uint64_t blocks[] = {block_of(&O1, 2), block_of(&O1, 3), block_of(&O1, 4),
+                               block_of(&G1, 2), block_of(&P1, 2), block_of(&M1, 0)};
+    assert_int_equal(fd.nblocks, 6);
+    for (size_t i = 0; i < 6; i++) assert_int_equal(fd.blocks[i], blocks[i]);
+    /* tracked: G1[0], P1[0], and G1[2], which is no object known: missing */
+    assert_int_equal(heap.gc_tracked, 3);
+    assert_int_equal(heap.gc_missing, 1);
+    assert_int_equal(heap.gc_missing_sample[0], block_of(&G1, 2));
+
+    free(heap.types);
+    pyh_u64map_free(&heap.type_index);
+    teardown(&f);
+}
+
+static void test_ft_objects_212(void **state)
+{
+    (void)state;
+    check_ft_objects(false);
+}
+
+static void test_ft_objects_252(void **state)
+{
+    (void)state;
+    check_ft_objects(true);
+}
+
+/* The free-threaded header's count (runtime/refcount.h) and the layout it moves. */
+static void test_ft_header(void **state)
+{
+    (void)state;
+    struct ft_header h = {0, 0, 0, 0, 3, (5 << 2) | 2, T_PLAIN};
+    struct pyh_refcnt r = pyh_refcnt_decode_ft((const uint8_t *)&h);
+    assert_true(r.plausible && !r.immortal && !r.deferred);
+    assert_int_equal(r.count, 8);
+    h.ref_shared = -(3 << 2); /* three decrefs by other threads, not merged yet */
+    r = pyh_refcnt_decode_ft((const uint8_t *)&h);
+    assert_false(r.plausible); /* 3 - 3: dying */
+    h.ref_local = UINT32_MAX, h.flags = PYH_OB_FLAGS_STATIC;
+    r = pyh_refcnt_decode_ft((const uint8_t *)&h);
+    assert_true(r.plausible && r.immortal && r.is_static);
+    h.ref_local = 1, h.flags = 0x100; /* a flag no release build sets */
+    assert_false(pyh_refcnt_decode_ft((const uint8_t *)&h).plausible);
+    h.flags = 0, h.gc_bits = PYH_GC_BITS_DEFERRED, h.ref_shared = ((INT64_MAX / 8) + 2) << 2;
+    r = pyh_refcnt_decode_ft((const uint8_t *)&h);
+    assert_true(r.plausible && r.deferred);
+    assert_int_equal(r.count, 3);
+    h.gc_bits = 0; /* the same count without the deferred bit: no count */
+    assert_false(pyh_refcnt_decode_ft((const uint8_t *)&h).plausible);
+
+    /* Offsets of Include/ with -DPy_GIL_DISABLED (3.14.7; cpython-3.14-3.15.md's probe). */
+    struct pyh_layout L;
+    assert_true(pyh_layout_builtin(14, &L));
+    pyh_layout_free_threaded(14, &L);
+    assert_int_equal(L.object_size, 32);
+    assert_int_equal(L.object_type, 24);
+    assert_int_equal(L.var_size, 32);
+    assert_int_equal(L.tuple_items, 48);
+    assert_int_equal(L.list_items, 40);
+    assert_int_equal(L.list_allocated, 48);
+    assert_int_equal(L.dict_keys, 48);
+    assert_int_equal(L.dict_values, 56);
+    assert_int_equal(L.keys_nentries, 24); /* PyDictKeysObject: no header */
+    assert_int_equal(L.set_table, 56);
+    assert_int_equal(L.type_flags, 184);
+    assert_int_equal(L.type_size, 432);
+    assert_int_equal(L.heaptype_name, 872);
+    assert_int_equal(L.heaptype_size, 960);
+    assert_int_equal(L.interp_threads_head, 7344); /* a runtime struct: not moved */
+    assert_int_equal(L.code_tlbc, 224);
+
+    /* str state: `interned` a whole byte, kind from bit 8 */
+    struct pyh_runtime rt = {.minor = 14, .free_threaded = true};
+    struct pyh_str_state st = pyh_str_state_decode(&rt, 2 | (1u << 8) | (1u << 11) | (1u << 12));
+    assert_int_equal(st.kind, 1);
+    assert_int_equal(st.compact, 1);
+    assert_int_equal(st.ascii, 1);
+    rt.free_threaded = false;
+    st = pyh_str_state_decode(&rt, 1 | (4u << 2) | (1u << 5));
+    assert_int_equal(st.kind, 4);
+    assert_int_equal(st.compact, 1);
+    assert_int_equal(st.ascii, 0);
+}
+
 /* No segment in the mappings: no mimalloc, no error. */
 static void test_none(void **state)
 {
@@ -560,6 +793,8 @@ int main(void)
         cmocka_unit_test(test_walk_212_gil), cmocka_unit_test(test_walk_252_gil),
         cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
         cmocka_unit_test(test_random_damage), cmocka_unit_test(test_huge_segment),
+        cmocka_unit_test(test_ft_objects_212), cmocka_unit_test(test_ft_objects_252),
+        cmocka_unit_test(test_ft_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
