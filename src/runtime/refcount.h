@@ -87,12 +87,12 @@ static inline struct pyh_refcnt pyh_refcnt_decode_ft(const uint8_t *hdr)
     r.is_static = (flags & PYH_OB_FLAGS_STATIC) != 0;
     r.deferred = (hdr[PYH_GC_BITS_OFFSET] & PYH_GC_BITS_DEFERRED) != 0;
     int64_t count = (int64_t)local + (shared >> 2); /* >> of a negative: arithmetic in GCC */
-    if (r.deferred) count -= PYH_REF_DEFERRED;
+    if (r.deferred && !r.immortal) count -= PYH_REF_DEFERRED; /* immortal: shared is 0 */
     r.count = r.immortal ? PYH_REFCNT_IMMORTAL_MIN : count > 0 ? (uint64_t)count : 0;
     /* A deferred object may be held by frames alone: a count of 0 is no sign of death. */
-    r.plausible = (r.immortal || count > 0 || (r.deferred && count == 0)) &&
-                  (flags & ~PYH_OB_FLAGS_KNOWN) == 0 &&
-                  (count < 0 ? -count : count) <= (int64_t)PYH_REFCNT_MAX;
+    r.plausible = (flags & ~PYH_OB_FLAGS_KNOWN) == 0 &&
+                  (r.immortal || ((count > 0 || (r.deferred && count == 0)) &&
+                                  count <= (int64_t)PYH_REFCNT_MAX));
     return r;
 }
 

@@ -229,11 +229,13 @@ INTERPRETERS = [
 ]
 
 
-def _extra_interpreters():
-    """The GIL builds named in PYHEAP_EXTRA_PYTHONS (paths, comma-separated): interpreters
-    built locally that no package ships (none may be committed: a CPython 3.14.0-3.14.4, whose
-    collector is incremental), run by every test like the others, labelled extra-VERSION.
-    Free-threaded ones are left to test_mimalloc (py-heap refuses them: issue 18)."""
+def _extra_interpreters(free_threaded=False):
+    """The builds named in PYHEAP_EXTRA_PYTHONS (paths, comma-separated): interpreters built
+    locally that no package ships (none may be committed: a CPython 3.14.0-3.14.4, whose
+    collector is incremental; a free-threaded 3.14t). The GIL builds are run by every test like
+    the others, labelled extra-VERSION; the free-threaded ones (free_threaded=True), labelled
+    extra-VERSIONt, only by the tests written for them (test_free_threaded, test_mimalloc):
+    their workloads measure themselves with what a free-threaded build offers."""
     extras = []
     for path in [p for p in os.environ.get("PYHEAP_EXTRA_PYTHONS", "").split(",") if p]:
         try:
@@ -243,16 +245,18 @@ def _extra_interpreters():
                 capture_output=True, text=True, timeout=60).stdout.split()
         except (OSError, subprocess.SubprocessError):
             out = []
-        if len(out) != 4 or out[3] == "1":
+        if len(out) != 4 or (out[3] == "1") != free_threaded:
             continue
         major, minor, micro = (int(x) for x in out[:3])
         prefix = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        extras.append(Interpreter("extra-%d.%d.%d" % (major, minor, micro), path, (major, minor),
-                                  prefix))
+        extras.append(Interpreter("extra-%d.%d.%d%s" % (major, minor, micro,
+                                                        "t" if free_threaded else ""),
+                                  path, (major, minor), prefix))
     return extras
 
 
 INTERPRETERS += _extra_interpreters()
+FREE_THREADED = _extra_interpreters(free_threaded=True)
 DEBIAN = INTERPRETERS[6]
 DEBIANS = [i for i in INTERPRETERS if i.debian]  # Debian 12's and the chroots'
 

@@ -130,25 +130,13 @@ for _interp in interpreters():
             make_case(_interp))
 
 
-def extra_pythons():
-    """The interpreters named in PYHEAP_EXTRA_PYTHONS (paths, comma-separated): locally built
-    ones, e.g. a free-threaded 3.14t (none may be committed: see issue 18)."""
-    return [p for p in os.environ.get("PYHEAP_EXTRA_PYTHONS", "").split(",") if p]
-
-
 class FreeThreaded(unittest.TestCase):
     def test_read_as_free_threaded(self):
         """A free-threaded target, live and as a core: `info` names the build and its mimalloc,
         `fragmentation` counts the live blocks sys.getallocatedblocks() counts, and `types`
         finds the workload's 50,000 instances (test_free_threaded checks the census whole)."""
         T.require_pyheap()
-        ft = []
-        for path in extra_pythons():
-            res = T.run_process([path, "-c", "import sysconfig; "
-                                 "print(sysconfig.get_config_var('Py_GIL_DISABLED'))"], 60,
-                                what=path)
-            if res.stdout.strip() == "1":
-                ft.append(path)
+        ft = [i.path for i in T.FREE_THREADED]
         if not ft:
             self.skipTest("PYHEAP_EXTRA_PYTHONS names no free-threaded interpreter")
         for path in ft:

@@ -735,6 +735,10 @@ static void test_ft_header(void **state)
     assert_int_equal(r.count, 3);
     h.gc_bits = 0; /* the same count without the deferred bit: no count */
     assert_false(pyh_refcnt_decode_ft((const uint8_t *)&h).plausible);
+    /* a constant made immortal keeps its deferred bit (code objects' slices) */
+    h.gc_bits = PYH_GC_BITS_DEFERRED, h.ref_local = UINT32_MAX, h.ref_shared = 0;
+    r = pyh_refcnt_decode_ft((const uint8_t *)&h);
+    assert_true(r.plausible && r.immortal);
 
     /* Offsets of Include/ with -DPy_GIL_DISABLED (3.14.7; cpython-3.14-3.15.md's probe). */
     struct pyh_layout L;
