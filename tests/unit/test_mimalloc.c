@@ -701,16 +701,10 @@ static void check_ft_objects(bool v252)
     teardown(&f);
 }
 
-static void test_ft_objects_212(void **state)
+/* The state says which layout: NULL 2.1.2, else 2.5.2 (cmocka_unit_test_prestate). */
+static void test_ft_objects(void **state)
 {
-    (void)state;
-    check_ft_objects(false);
-}
-
-static void test_ft_objects_252(void **state)
-{
-    (void)state;
-    check_ft_objects(true);
+    check_ft_objects(*state != NULL);
 }
 
 /* The free-threaded header's count (runtime/refcount.h) and the layout it moves. */
@@ -797,7 +791,8 @@ int main(void)
         cmocka_unit_test(test_walk_212_gil), cmocka_unit_test(test_walk_252_gil),
         cmocka_unit_test(test_probe), cmocka_unit_test(test_bad_run), cmocka_unit_test(test_none),
         cmocka_unit_test(test_random_damage), cmocka_unit_test(test_huge_segment),
-        cmocka_unit_test(test_ft_objects_212), cmocka_unit_test(test_ft_objects_252),
+        cmocka_unit_test_prestate(test_ft_objects, NULL),
+        cmocka_unit_test_prestate(test_ft_objects, (void *)"2.5.2"),
         cmocka_unit_test(test_ft_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
