@@ -101,7 +101,8 @@ static void visit_block(struct visit *v, const struct pyh_mimalloc_page *pg, uin
 }
 
 /* Reads what the page's live blocks need: the whole carved area when it is small enough,
- * else each live block's head. An unreadable page (a core without it) gives nothing. */
+ * else (or when part of it is unreadable: a core without some of its pages) each live
+ * block's head; an unreadable block gives nothing. */
 static void visit_page(struct visit *v, const struct pyh_mimalloc_page *pg, uint8_t *buf)
 {
     struct pyh_target *t = v->heap->rt->target;
@@ -109,11 +110,12 @@ static void visit_page(struct visit *v, const struct pyh_mimalloc_page *pg, uint
     bool whole = bytes <= MAX_PAGE_READ;
     if (whole) {
         struct pyh_error *err = pyh_target_read(t, pg->start, buf, (size_t)bytes);
-        if (err) {
-            if (err->code == PYH_ERR_INTERRUPTED) v->err = err;
-            else pyh_error_free(err);
+        if (err && err->code == PYH_ERR_INTERRUPTED) {
+            v->err = err;
             return;
         }
+        whole = !err;
+        pyh_error_free(err);
     }
     for (uint32_t i = 0; i < pg->capacity && !v->err; i++) {
         if (pg->free_map[i / 64] & (1ull << (i % 64))) continue;
