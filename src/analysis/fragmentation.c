@@ -227,12 +227,22 @@ static void write_verdict(struct pyh_fragmentation *f)
     pyh_format_bytes(heap, total, sizeof(total));
     if (heap == 0) {
         snprintf(f->verdict, sizeof(f->verdict),
-                 "No allocator heap was found: neither pymalloc's arenas nor glibc's malloc state.");
+                 "No allocator heap was found: neither pymalloc's arenas, mimalloc's pages nor "
+                 "glibc's malloc state.");
         return;
     }
     double glibc_free = (double)s->glibc_free / (double)heap;
     double pymalloc_free = (double)s->pymalloc_free / (double)heap;
-    if (glibc_free >= 0.3 && s->glibc_free >= s->pymalloc_free) {
+    /* mimalloc (free-threaded, PYTHONMALLOC=mimalloc): the free blocks of its pages */
+    const struct pyh_mimalloc *m = f->mimalloc;
+    uint64_t mi_free = m ? m->bytes_free_in_pages : 0;
+    double mimalloc_free = (double)mi_free / (double)heap;
+    if (mimalloc_free >= 0.3 && mi_free >= s->glibc_free) {
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "%.0f%% of the %s heap is free blocks in mimalloc's %zu pages in use (%llu of "
+                 "them empty): fragmentation, not live objects.",
+                 100 * mimalloc_free, total, m->npages, (unsigned long long)m->empty_pages);
+    } else if (glibc_free >= 0.3 && s->glibc_free >= s->pymalloc_free) {
         snprintf(f->verdict, sizeof(f->verdict),
                  "%.0f%% of the %s heap is free space held by glibc's malloc arenas: "
                  "fragmentation, not live objects. malloc_trim(0) would return at most %s.",
@@ -244,6 +254,16 @@ static void write_verdict(struct pyh_fragmentation *f)
                  "objects, not live objects.",
                  100 * pymalloc_free, total, f->pymalloc ? f->pymalloc->narenas : 0,
                  (unsigned long long)f->pymalloc_pinned);
+    } else if (m) {
+        char c[32];
+        uint64_t live = s->pymalloc_used + s->glibc_used + m->bytes_live;
+        snprintf(f->verdict, sizeof(f->verdict),
+                 "Live allocations take %.0f%% of the %s heap (mimalloc %s, malloc %s%s%s): the "
+                 "memory is held by live objects, not by fragmentation.",
+                 100.0 * (double)live / (double)heap, total,
+                 pyh_format_bytes(m->bytes_live, c, sizeof(c)),
+                 pyh_format_bytes(s->glibc_used, b, sizeof(b)), f->pymalloc ? ", pymalloc " : "",
+                 f->pymalloc ? pyh_format_bytes(s->pymalloc_used, a, sizeof(a)) : "");
     } else {
         uint64_t live = s->pymalloc_used + s->glibc_used;
         snprintf(f->verdict, sizeof(f->verdict),
@@ -256,11 +276,13 @@ static void write_verdict(struct pyh_fragmentation *f)
 }
 
 struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                           struct pyh_glibc *glibc, bool resident,
+                                           const struct pyh_mimalloc *mi, struct pyh_glibc *glibc,
+                                           bool resident,
                                            struct pyh_fragmentation *f)
 {
     memset(f, 0, sizeof(*f));
     f->pymalloc = pm;
+    f->mimalloc = mi;
     f->glibc = glibc;
     for (size_t i = 0; pm && i < pm->narenas; i++)
         if (pm->arenas[i].bytes_used * 20 <= pm->arena_size) f->pymalloc_pinned++;
@@ -285,11 +307,11 @@ struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct 
 uint64_t pyh_fragmentation_heap_total(const struct pyh_fragmentation *f)
 {
     const struct pyh_memory_split *s = &f->mapped_split;
-    /* mimalloc's pages in use: the slices they span (their free blocks and unused tails
-     * included; not the free slices nor what the segments commit ahead, untouched). */
-    uint64_t mi = 0;
-    for (size_t i = 0; f->mimalloc && i < f->mimalloc->npages; i++)
-        mi += (uint64_t)f->mimalloc->pages[i].slice_count * PYH_MI_SLICE_SIZE;
+    /* mimalloc's pages in use, the blocks they have carved, live or free (a page carves its
+     * blocks as it needs them: the rest of its slices was never touched, nor were the free
+     * slices and what a segment commits ahead). */
+    const struct pyh_mimalloc *m = f->mimalloc;
+    uint64_t mi = m ? m->bytes_live + m->bytes_free_in_pages : 0;
     return s->pymalloc_used + s->pymalloc_free + s->glibc_used + s->glibc_free + mi;
 }
 

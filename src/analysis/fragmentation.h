@@ -29,8 +29,9 @@ struct pyh_memory_split {
 struct pyh_fragmentation {
     const struct pyh_pymalloc *pymalloc; /* borrowed; NULL without pymalloc */
     struct pyh_glibc *glibc;             /* borrowed; NULL when glibc's state was not found */
-    const struct pyh_mimalloc *mimalloc; /* borrowed; NULL without mimalloc (set by the caller;
-                                            its segments are not yet in the resident split) */
+    const struct pyh_mimalloc *mimalloc; /* borrowed; NULL without mimalloc (its pages are in
+                                            the heap's total and the verdict; its segments not
+                                            yet in the resident split) */
     uint64_t pymalloc_pinned;      /* arenas whose live blocks fill at most 5% of them */
 
     /* Per glibc arena, the chunks malloc handed out that hold pymalloc arenas (when the
@@ -52,12 +53,13 @@ struct pyh_fragmentation {
     char verdict[1024];
 };
 
-/* The accounting over both walkers' results (either may be NULL: not found). With resident,
+/* The accounting over the walkers' results (any may be NULL: not found). With resident,
  * also what is resident (resident_known, split): on a core without holes that reads every
  * anonymous page once more, so a caller that shows only the mapped figures (the census's
  * heap total) leaves it out. Only an interruption or running out of memory is an error. */
 struct pyh_error *pyh_fragmentation_gather(struct pyh_runtime *rt, const struct pyh_pymalloc *pm,
-                                           struct pyh_glibc *glibc, bool resident,
+                                           const struct pyh_mimalloc *mi, struct pyh_glibc *glibc,
+                                           bool resident,
                                            struct pyh_fragmentation *f);
 
 /* The bytes the allocators hold: pymalloc's arenas, glibc's arenas (system_mem) and mmapped

@@ -12,7 +12,7 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
     struct pyh_pymalloc *pm;
     struct pyh_glibc *glibc;
     struct pyh_error *err = pyh_session_allocators(s, &pm, &glibc);
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, true, &f);
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, s->mimalloc, glibc, true, &f);
     if (!err && s->mimalloc) {
         /* measured already by the gather (kept on the target): no second read */
         const struct pyh_residency *r = NULL;
@@ -20,7 +20,6 @@ struct pyh_error *pyh_cmd_fragmentation(struct pyh_session *s, const struct pyh_
         if (rerr) pyh_error_free(rerr);
         else pyh_mimalloc_resident(s->mimalloc, r);
     }
-    f.mimalloc = s->mimalloc;
     if (!err) err = pyh_check_interrupt();
     if (!err) {
         struct pyh_report_context ctx = {"fragmentation", s->target, s->core_path, &s->diag, p->wide};

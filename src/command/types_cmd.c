@@ -19,8 +19,7 @@ struct pyh_error *pyh_census_take(struct pyh_session *s, enum pyh_census_sort so
         err = census_only && s->runtime->ninterps <= 1 ? pyh_session_heap_census(s, &heap)
                                                        : pyh_session_heap(s, &heap);
     uint8_t *interp_of = NULL; /* with subinterpreters: the census by interpreter too */
-    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, glibc, !census_only, frag);
-    if (!err) frag->mimalloc = s->mimalloc; /* in the heap's total too */
+    if (!err) err = pyh_fragmentation_gather(s->runtime, pm, s->mimalloc, glibc, !census_only, frag);
     if (!err && s->runtime->ninterps > 1) err = pyh_objects_interpreters(heap, pm, &interp_of);
     if (!err) err = pyh_census_gather(heap, frag, sort, interp_of, census);
     free(interp_of);
