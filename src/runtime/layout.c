@@ -59,12 +59,11 @@ static bool object_struct(const char *dwarf_type)
     return true;
 }
 
-/* Free-threaded values that are not the default build's moved by 16: measured with gdb's
- * ptype/offsetof on the DWARF of a 3.14.7 built with --disable-gil (the runtime's structs
+/* Free-threaded values that are not the default build's moved by 16: read from the DWARF of
+ * a 3.14.7 and a 3.15.0rc1 built with --disable-gil (the runtime's structs
  * hold per-thread state and locks the default build has not; the code object has co_tlbc).
  * tests/unit/test_layout_dwarf.c checks the result against the DWARF of a free-threaded
- * build it is given. A minor without a row (3.15t: not measured) has only the move by 16
- * and what its _Py_DebugOffsets publish. */
+ * build it is given (3.14.7t and 3.15.0rc1t checked). */
 struct ft_value {
     int minor;
     size_t field;
@@ -82,6 +81,14 @@ static const struct ft_value ft_values[] = {
     FT(14, iframe_tlbc_index, 72), /* thread-local bytecode: free-threaded only */
     FT(14, code_tlbc, 224),
     FT(14, code_code_adaptive, 232),
+    /* 3.15.0rc1 built --disable-gil */
+    FT(15, interp_dict, 8472),
+    FT(15, interp_obmalloc, 17656),
+    FT(15, heaptype_size, 968),
+    FT(15, iframe_owner, 78),
+    FT(15, iframe_tlbc_index, 72),
+    FT(15, code_tlbc, 224),
+    FT(15, code_code_adaptive, 232),
 };
 #undef FT
 

@@ -244,7 +244,7 @@ bool pyh_layout_builtin(int minor, struct pyh_layout *layout);
  * 3.14+): every struct that starts with a PyObject header moves by the 16 bytes that header
  * grew (32 bytes: ob_tid, ob_flags, ob_mutex, ob_gc_bits, ob_ref_local, ob_ref_shared, then
  * ob_type at +24); the runtime's own structs take the free-threaded values measured for
- * that minor (measured: 3.14). */
+ * that minor (measured: 3.14, 3.15). */
 void pyh_layout_free_threaded(int minor, struct pyh_layout *layout);
 
 struct pyh_dwarf;

@@ -136,10 +136,10 @@ class FreeThreaded(unittest.TestCase):
         `fragmentation` counts the live blocks sys.getallocatedblocks() counts, and `types`
         finds the workload's 50,000 instances (test_free_threaded checks the census whole)."""
         T.require_pyheap()
-        ft = [i.path for i in T.FREE_THREADED]
-        if not ft:
+        if not T.FREE_THREADED:
             self.skipTest("PYHEAP_EXTRA_PYTHONS names no free-threaded interpreter")
-        for path in ft:
+        for interp in T.FREE_THREADED:
+            path = interp.path
             tmp = T.make_temp_dir("pyheap-ft-")
             script = os.path.join(tmp, "workload.py")
             with open(script, "w") as f:
@@ -156,13 +156,13 @@ class FreeThreaded(unittest.TestCase):
                 for what, target in (("live", ["-p", str(proc.pid)]), ("core", [core])):
                     with self.subTest(python=path, what=what):
                         res = T.run_pyheap(["info"] + target)
-                        self.assertEqual(res.returncode, 0, res.stderr)
+                        self.assertTrue(T.ok_or_prerelease(res), res.stderr)
                         m = re.search(r"^Build +free-threaded \(no GIL\), mimalloc (\S+) "
                                       r"\(\d+ segments?\)$", res.stdout, re.M)
                         self.assertIsNotNone(m, res.stdout)
                         self.assertIn(m.group(1), ("2.1.2", "2.5.2"))
                         res = T.run_pyheap(["fragmentation", "--json"] + target)
-                        self.assertEqual(res.returncode, 0, res.stderr)
+                        self.assertTrue(T.ok_or_prerelease(res), res.stderr)
                         mi = json.loads(res.stdout)["mimalloc"]
                         self.assertTrue(mi["free_threaded"])
                         self.assertEqual(mi["version"], m.group(1))
@@ -171,11 +171,16 @@ class FreeThreaded(unittest.TestCase):
                         # the abandoned pool; the int holding the count may add one, and a
                         # free the build delays to a quiescent state (QSBR: list and dict
                         # storage) may land after the count and take one away (measured).
-                        self.assertIn(mi["blocks_live"] - counted, (-1, 0, 1))
+                        # From 3.15 the raw domain is mimalloc's default heap too
+                        # (Objects/obmalloc.c PYRAW_ALLOC), which the count leaves out.
+                        if interp.minor >= (3, 15):
+                            self.assertGreaterEqual(mi["blocks_live"] - counted, -1)
+                        else:
+                            self.assertIn(mi["blocks_live"] - counted, (-1, 0, 1))
                         # 50,000 instances of a class with a managed dict: GC_PRE blocks
                         self.assertGreaterEqual(mi["heaps"]["gc_pre"]["blocks_live"], 50000)
                         res = T.run_pyheap(["types", "--json", "--limit", "0"] + target)
-                        self.assertEqual(res.returncode, 0, res.stderr)
+                        self.assertTrue(T.ok_or_prerelease(res), res.stderr)
                         rows = {r["name"]: r["count"] for r in json.loads(res.stdout)["types"]}
                         self.assertEqual(rows.get("__main__.C"), 50000)
             finally:
