@@ -135,9 +135,11 @@ struct mapping {
     const char *name; /* "interpreter_state.gc" */
     size_t field;     /* offsetof(struct pyh_layout, ...) */
     int width;        /* bytes read at the offset (it must fit in the struct); 0: a size */
+    bool ft_only;     /* published as 0 by a default build (no such member there) */
 };
 
-#define MAP(n, f, w) {n, offsetof(struct pyh_layout, f), w}
+#define MAP(n, f, w) {n, offsetof(struct pyh_layout, f), w, false}
+#define MAP_FT(n, f, w) {n, offsetof(struct pyh_layout, f), w, true}
 static const struct mapping mappings[] = {
     MAP("runtime_state.interpreters_head", rt_interpreters_head, 8),
     MAP("interpreter_state.id", interp_id, 8),
@@ -158,8 +160,8 @@ static const struct mapping mappings[] = {
     MAP("interpreter_frame.localsplus", iframe_localsplus, 8),
     MAP("interpreter_frame.owner", iframe_owner, 1),
     MAP("interpreter_frame.stackpointer", iframe_stackpointer, 8),
-    MAP("interpreter_frame.tlbc_index", iframe_tlbc_index, 4),
-    MAP("code_object.co_tlbc", code_tlbc, 8),
+    MAP_FT("interpreter_frame.tlbc_index", iframe_tlbc_index, 4),
+    MAP_FT("code_object.co_tlbc", code_tlbc, 8),
     MAP("code_object.filename", code_filename, 8),
     MAP("code_object.name", code_name, 8),
     MAP("code_object.qualname", code_qualname, 8),
@@ -291,7 +293,7 @@ bool pyh_debug_offsets_apply(struct pyh_runtime *rt)
     for (size_t i = 0; i < sizeof(mappings) / sizeof(mappings[0]); i++) {
         const struct mapping *m = &mappings[i];
         int at = word_index(v, m->name), size_at = size_index(v, m->name);
-        if (at < 0 || size_at < 0) continue;
+        if (at < 0 || size_at < 0 || (m->ft_only && !rt->free_threaded)) continue;
         uint64_t size = w[size_at], value = w[at];
         if (size == 0 || size > MAX_STRUCT_SIZE)
             return reject(rt, "the struct of %s claims %llu bytes%.0llu", m->name, size, 0);

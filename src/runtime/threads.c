@@ -78,7 +78,7 @@ static uint64_t bytecode_of(struct pyh_runtime *rt, uint64_t code, uint64_t fram
     const struct pyh_layout *L = &rt->layout;
     uint64_t own = code + (uint64_t)L->code_code_adaptive, array, size, entry;
     int32_t index;
-    if (L->iframe_tlbc_index < 0 || L->code_tlbc < 0) return own;
+    if (!rt->free_threaded || L->iframe_tlbc_index < 0 || L->code_tlbc < 0) return own;
     struct pyh_error *err =
         pyh_target_read(rt->target, frame + (uint64_t)L->iframe_tlbc_index, &index, 4);
     if (!err && index > 0) err = pyh_rt_read_ptr(rt, code, L->code_tlbc, &array);
