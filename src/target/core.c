@@ -173,6 +173,7 @@ static void core_close(struct pyh_target *t)
 }
 
 #define PAGE 4096u
+#define RELEASE_ALIGN (2u << 20) /* see core_view_release */
 #define ZERO_SCAN (1u << 20) /* bytes read at once when looking for zero pages */
 
 /* Whether the page at p is all zeros. Words, and out at the first that is not: a page of
@@ -300,11 +301,16 @@ static void core_view_release(struct pyh_target *t, uint64_t addr, size_t len)
     struct core_state *c = t->impl;
     const uint8_t *p = core_view(t, addr, len);
     if (!p) return;
-    /* Whole pages, rounded out: the pages at the edges may hold bytes of another view, which
-     * only come back on their next look. */
-    uintptr_t from = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
-    uintptr_t to = ((uintptr_t)p + len + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-    uintptr_t end = (uintptr_t)c->view + ((c->size + PAGE - 1) & ~(size_t)(PAGE - 1));
+    /* Rounded out to 2 MiB, not to pages: a fault maps the pages around it too (fault-around,
+     * 64 KiB by default; a large folio of the page cache whole), so the first look at a view
+     * maps pages before it, which the view before had given back: released to the page, each
+     * pass kept up to 60 KiB per window or arena (80 MiB over a 515 MiB core's glibc heap).
+     * Pages of a neighbour given back too only come back on their next look. */
+    uintptr_t base = (uintptr_t)c->view;
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)(RELEASE_ALIGN - 1);
+    uintptr_t to = ((uintptr_t)p + len + RELEASE_ALIGN - 1) & ~(uintptr_t)(RELEASE_ALIGN - 1);
+    uintptr_t end = base + ((c->size + PAGE - 1) & ~(size_t)(PAGE - 1));
+    if (from < base) from = base;
     if (to > end) to = end;
     if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
 }
