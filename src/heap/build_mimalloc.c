@@ -159,6 +159,8 @@ struct pyh_error *pyh_heap_mimalloc_type_candidates(
     bool ft = heap->rt->free_threaded;
     uint64_t pos = ft ? 0 : 16;
     size_t head = (size_t)L->object_type + 8; /* the count and ob_type */
+    uint8_t hdr[32];
+    if (head > sizeof(hdr)) return NULL; /* no header py-heap reads (debug_offsets.c checks) */
     struct pyh_error *err = NULL;
     for (size_t p = 0; p < mi->npages && !err; p++) {
         const struct pyh_mimalloc_page *pg = &mi->pages[p];
@@ -167,7 +169,6 @@ struct pyh_error *pyh_heap_mimalloc_type_candidates(
         for (uint32_t i = 0; i < pg->capacity && !err; i++) {
             if (pg->free_map[i / 64] & (1ull << (i % 64))) continue;
             uint64_t obj = pg->start + (uint64_t)i * pg->block_size + pos;
-            uint8_t hdr[32];
             struct pyh_error *rerr = pyh_target_read(heap->rt->target, obj, hdr, head);
             if (rerr) {
                 if (rerr->code == PYH_ERR_INTERRUPTED) err = rerr;

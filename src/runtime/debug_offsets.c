@@ -301,6 +301,13 @@ bool pyh_debug_offsets_apply(struct pyh_runtime *rt)
             return reject(rt, "%s is %llu in a struct of %llu bytes", m->name, value, size);
         *(int32_t *)((char *)&layout + m->field) = (int32_t)value;
     }
+    /* The object header is the one the readers of counts and GC bits know (refcount.h): 16
+     * bytes with ob_type at 8, or free-threaded 32 with ob_type at 24. Every read of a header
+     * is sized by these two (a 32-byte copy of a type's header, the static scan's window): a
+     * table that moves them is damage, not a layout. */
+    if (layout.object_type != rt->layout.object_type || layout.object_size != rt->layout.object_size)
+        return reject(rt, "%s is at %llu in a header of %llu bytes", "pyobject.ob_type",
+                      (uint64_t)layout.object_type, (uint64_t)layout.object_size);
     /* The pointers the table leads to land in the target's memory: the interpreter list,
      * and the main interpreter's thread list, sys dict and modules. */
     uint64_t interp;
