@@ -166,14 +166,15 @@ static void record_gc_head(struct builder *b, uint64_t obj, const uint8_t *head)
 
 /* Counts the object found at obj (of a tallied type) in heap->tally instead of listing it;
  * head: its GC head's copy, NULL when the block holds none before it. A tracked GC object
- * without one is listed (add_object), for check_gc_lists to find. */
+ * without one is listed (add_object), for check_gc_lists to find — in a GIL build: a
+ * free-threaded one keeps no lists, and its GC objects are counted like the rest. */
 static inline __attribute__((always_inline)) struct pyh_error *
 tally_object(struct builder *b, uint64_t obj, uint32_t type, enum pyh_location loc,
              const uint8_t *bytes, size_t avail, uint64_t block_size, const uint8_t *head)
 {
     struct pyh_heap *heap = b->heap;
     uint64_t next = 0;
-    if (heap->types[type].flags & PYH_TPFLAGS_HAVE_GC) {
+    if ((heap->types[type].flags & PYH_TPFLAGS_HAVE_GC) && !heap->rt->free_threaded) {
         if (!head) return add_object(b, obj, type, loc, bytes, avail, block_size);
         next = pyh_kind_word(head, 0) & ~(uint64_t)1;
     }
@@ -236,8 +237,9 @@ static bool visit_pool(void *ctx, const struct pyh_pymalloc_pool *p)
 }
 
 /* What the mimalloc walk (build_mimalloc.c) finds: objects, and blocks that are none. A GC
- * object of a tallied type is listed (tally_object without its GC head), as the GC check
- * of a GIL build under PYTHONMALLOC=mimalloc looks for it in the table. */
+ * object of a tallied type is listed in a GIL build under PYTHONMALLOC=mimalloc (tally_object
+ * without its GC head), whose GC check looks for it in the table; counted in a free-threaded
+ * one, which has no lists to check. */
 static struct pyh_error *mimalloc_object(void *ctx, uint64_t obj, uint32_t type, const uint8_t *bytes,
                                          size_t avail, uint64_t block_size)
 {
